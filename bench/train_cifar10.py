@@ -1,0 +1,179 @@
+"""Benchmark the train stage on the full CIFAR-10: ResNet-8 (our recipe) beside the seed CNN.
+
+Trains, on this machine and in one run, `resnet8` with edgesmith's default recipe and `seed_cnn`
+the seed article's way (10 epochs, Adam 1e-3, batch 32, no augmentation), then prints a table,
+writes JSON and a plot of eval accuracy against training time.
+
+    EDGESMITH_DATA_DIR=../shared/data python bench/train_cifar10.py [--epochs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data"))
+    parser.add_argument("--epochs", type=int, default=40, help="resnet8 epochs")
+    parser.add_argument("--seed-epochs", type=int, default=10, help="seed_cnn epochs")
+    parser.add_argument("--out", default=str(HERE / "out" / "train_cifar10"))
+    parser.add_argument("--skip-seed", action="store_true", help="train resnet8 only")
+    return parser.parse_args()
+
+
+def first_epoch_reaching(history: list[dict], target: float) -> dict | None:
+    return next((h for h in history if h["eval_accuracy"] >= target), None)
+
+
+def run(name: str, config, out: Path) -> dict:
+    from edgesmith.train import train
+
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)
+    started = time.perf_counter()
+    artifact = train(config, out)
+    wall = time.perf_counter() - started
+    history = artifact.manifest["history"]
+    reach = first_epoch_reaching(history, 0.85)
+    epoch_times = sorted(h["epoch_seconds"] for h in history)
+    return {
+        "name": name,
+        "config": artifact.manifest["config"],
+        "accuracy": artifact.manifest["metrics"]["accuracy"],
+        "best_epoch_accuracy": max(h["eval_accuracy"] for h in history),
+        "params": artifact.manifest["metrics"]["params"],
+        "macs": artifact.manifest["metrics"]["macs"],
+        "epochs": len(history),
+        "wall_seconds": round(wall, 1),
+        "median_epoch_seconds": epoch_times[len(epoch_times) // 2],
+        "median_images_per_second": sorted(h["images_per_second"] for h in history)[
+            len(history) // 2
+        ],
+        "first_85": None
+        if reach is None
+        else {
+            "epoch": reach["epoch"],
+            "train_seconds": reach["elapsed_train_seconds"],
+            "wall_seconds_est": round(
+                sum(h["epoch_seconds"] for h in history if h["epoch"] <= reach["epoch"]), 1
+            ),
+        },
+        "history": history,
+        "artifact": str(out),
+    }
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for result in results:
+        elapsed, acc = 0.0, []
+        xs = []
+        for h in result["history"]:
+            elapsed += h["epoch_seconds"]
+            xs.append(elapsed / 60)
+            acc.append(100 * h["eval_accuracy"])
+        ax.plot(
+            xs, acc, marker="o", markersize=3, label=f"{result['name']} ({result['accuracy']:.2%})"
+        )
+    ax.axhline(85, color="grey", linestyle="--", linewidth=1, label="MLPerf Tiny target 85%")
+    ax.axhline(
+        87.19,
+        color="tab:red",
+        linestyle=":",
+        linewidth=1,
+        label="MLCommons ResNet-8 (500 epochs) 87.19%",
+    )
+    ax.set_xlabel("wall time on 2 CPU cores (minutes)")
+    ax.set_ylabel("CIFAR-10 test accuracy (%)")
+    ax.set_ylim(40, 92)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("edgesmith train on CIFAR-10 (10,000 test images)")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> int:
+    args = parse_args()
+    os.environ["EDGESMITH_DATA_DIR"] = args.data_dir
+    if not (Path(args.data_dir) / "cifar10.npz").is_file():
+        print(f"no cifar10.npz in {args.data_dir}: pass --data-dir", file=sys.stderr)
+        return 2
+    from edgesmith.train import TrainConfig
+
+    from edgesmith.versions import tool_versions
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [
+        run(
+            "resnet8",
+            TrainConfig(data="cifar10", model="resnet8", epochs=args.epochs),
+            out / "resnet8",
+        )
+    ]
+    if not args.skip_seed:
+        article = TrainConfig(
+            data="cifar10",
+            model="seed_cnn",
+            epochs=args.seed_epochs,
+            batch_size=32,
+            optimizer="adam",
+            learning_rate=1e-3,
+            schedule="constant",
+            warmup_epochs=0.0,
+            weight_decay=0.0,
+            label_smoothing=0.0,
+            augment="none",
+        )
+        results.append(run("seed_cnn (article recipe)", article, out / "seed_cnn"))
+    report = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "os": platform.platform(),
+            "tools": tool_versions(),
+        },
+        "results": results,
+    }
+    (out / "train_cifar10.json").write_text(json.dumps(report, indent=1))
+    plot(results, out / "train_cifar10.png")
+    print(
+        f"\n{'model':<26} {'acc':>7} {'params':>8} {'epochs':>6} {'s/epoch':>8} "
+        f"{'img/s':>6} {'to 85%':>14} {'wall':>7}"
+    )
+    for r in results:
+        reach = (
+            f"ep {r['first_85']['epoch']}, {r['first_85']['wall_seconds_est'] / 60:.1f} min"
+            if r["first_85"]
+            else "not reached"
+        )
+        print(
+            f"{r['name']:<26} {r['accuracy']:>7.2%} {r['params']:>8,} {r['epochs']:>6} "
+            f"{r['median_epoch_seconds']:>8.1f} {r['median_images_per_second']:>6.0f} "
+            f"{reach:>14} {r['wall_seconds'] / 60:>6.1f}m"
+        )
+    print("\nper-epoch eval accuracy:")
+    for r in results:
+        print(f"  {r['name']}: " + " ".join(f"{h['eval_accuracy']:.3f}" for h in r["history"]))
+    print(f"\nwrote {out / 'train_cifar10.json'} and {out / 'train_cifar10.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""The artifact directory: the only door between stages.
+
+One model in one format per directory: the model file(s) plus ``manifest.json``. The manifest is
+written last and atomically, and the whole directory appears under its final name by one rename,
+so a half-finished stage never looks complete. Readers check the schema version and every file's
+sha256 before trusting the contents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from edgesmith.errors import EdgesmithError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+STAGES = ("train", "compress", "export")
+FORMATS = ("keras", "tflite", "onnx")
+REQUIRED_KEYS = (
+    "schema_version",
+    "id",
+    "parent",
+    "stage",
+    "technique",
+    "format",
+    "files",
+    "model_file",
+    "config",
+    "input",
+    "labels",
+    "dataset",
+    "metrics",
+    "tool_versions",
+    "created",
+)
+# Sub-directories that hold run by-products (TensorBoard logs, resume checkpoints), not the model.
+UNHASHED_DIRS = ("logs", "backup")
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def artifact_id(model_hashes: dict[str, str]) -> str:
+    """Content address of an artifact: sha256 over its model files' names and hashes."""
+    digest = hashlib.sha256()
+    for name in sorted(model_hashes):
+        digest.update(f"{name}\0{model_hashes[name]}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """A finished artifact directory and its manifest (as read from disk)."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """The content address (sha256 over the model files)."""
+        return self.manifest["id"]
+
+    @property
+    def format(self) -> str:
+        """``keras``, ``tflite`` or ``onnx``."""
+        return self.manifest["format"]
+
+    @property
+    def model_path(self) -> Path:
+        """The main model file (or SavedModel directory) inside the artifact."""
+        return self.path / self.manifest["model_file"]
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names, in output order."""
+        return list(self.manifest["labels"])
+
+
+def check_output_dir(out: str | Path) -> Path:
+    """Refuse an ``--out`` that already holds something, before any work starts.
+
+    Raises:
+        EdgesmithError: when ``out`` is a file or a non-empty directory.
+    """
+    out = Path(out)
+    if out.is_file():
+        raise EdgesmithError(f"--out {out} is a file; expected a new or empty directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise EdgesmithError(f"--out {out} is not empty; choose a new directory or remove it first")
+    return out
+
+
+class ArtifactWriter:
+    """Stage an artifact in ``<out>.partial`` and publish it by rename once complete.
+
+    Use as a context manager: write model files into :attr:`dir`, then call :meth:`commit`. If the
+    block raises, the staging directory is removed (or kept, for resumable training, when
+    ``keep_on_error`` is set), and ``out`` is never created.
+    """
+
+    def __init__(self, out: str | Path, *, keep_on_error: bool = False, resume: bool = False):
+        self.out = check_output_dir(out)
+        self.dir = self.out.with_name(self.out.name + ".partial")
+        self.keep_on_error = keep_on_error
+        self.resume = resume
+        self.manifest: dict[str, Any] | None = None
+
+    def __enter__(self) -> ArtifactWriter:
+        if self.dir.exists() and not self.resume:
+            if self.keep_on_error:
+                raise EdgesmithError(
+                    f"an interrupted run is in {self.dir}; pass --resume to continue it, "
+                    "or remove that directory to start over"
+                )
+            shutil.rmtree(self.dir)
+        if self.resume and not self.dir.is_dir():
+            raise EdgesmithError(f"--resume: nothing to resume, {self.dir} does not exist")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and not self.keep_on_error:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def commit(
+        self,
+        *,
+        model_files: Iterable[str],
+        stage: str,
+        technique: str,
+        fmt: str,
+        config: dict[str, Any],
+        input_spec: dict[str, Any],
+        labels: list[str],
+        dataset: dict[str, Any],
+        metrics: dict[str, Any],
+        parent: str | None = None,
+        tool_versions: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Artifact:
+        """Hash the files, write ``manifest.json`` atomically, and publish the directory.
+
+        Args:
+            model_files: relative names of the files that make up the model (the first is the
+                main one); they define the artifact's id.
+            stage: ``train``, ``compress`` or ``export``.
+            technique: what produced it, e.g. ``resnet8``, ``prune``, ``tflite-int8``.
+            fmt: ``keras``, ``tflite`` or ``onnx``.
+            config: the fully resolved config, defaults included.
+            input_spec: shape, dtype, normalization, quantization.
+            labels: class names in output order.
+            dataset: spec, fingerprint, num_train, num_eval.
+            metrics: at least ``accuracy`` and ``num_eval``.
+            parent: id of the artifact this one came from.
+            tool_versions: package versions; collected from the environment when omitted.
+            extra: further manifest keys.
+
+        Returns:
+            The published artifact.
+
+        Raises:
+            EdgesmithError: for an unknown stage or format, or a model file that is missing.
+        """
+        from edgesmith.versions import tool_versions as collect_versions
+
+        model_files = list(model_files)
+        if stage not in STAGES:
+            raise EdgesmithError(f"stage must be one of {STAGES}. Received: {stage!r}")
+        if fmt not in FORMATS:
+            raise EdgesmithError(f"format must be one of {FORMATS}. Received: {fmt!r}")
+        if not model_files:
+            raise EdgesmithError("an artifact needs at least one model file")
+        files = _hash_tree(self.dir)
+        model_hashes = {}
+        for name in model_files:
+            matches = {k: v for k, v in files.items() if k == name or k.startswith(name + "/")}
+            if not matches:
+                raise EdgesmithError(f"model file {name!r} was not written to {self.dir}")
+            model_hashes.update(matches)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "id": artifact_id(model_hashes),
+            "parent": parent,
+            "stage": stage,
+            "technique": technique,
+            "format": fmt,
+            "model_file": model_files[0],
+            "files": files,
+            "config": config,
+            "input": input_spec,
+            "labels": list(labels),
+            "dataset": dataset,
+            "metrics": metrics,
+            "tool_versions": tool_versions if tool_versions is not None else collect_versions(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **(extra or {}),
+        }
+        tmp = self.dir / (MANIFEST_NAME + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, self.dir / MANIFEST_NAME)
+        if self.out.is_dir():  # an empty directory the user created beforehand
+            self.out.rmdir()
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.dir, self.out)
+        self.manifest = manifest
+        return Artifact(self.out, manifest)
+
+
+def _hash_tree(root: Path) -> dict[str, str]:
+    files = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or rel.startswith(MANIFEST_NAME):
+            continue
+        if rel.split("/", 1)[0] in UNHASHED_DIRS:
+            continue
+        files[rel] = sha256_file(path)
+    return files
+
+
+def read_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
+    """Open an artifact directory, check its manifest and (by default) every file's sha256.
+
+    Args:
+        path: the artifact directory, or a model file inside one.
+        verify: re-hash the files and refuse any that changed.
+
+    Raises:
+        EdgesmithError: for a missing directory, a missing, corrupt or foreign manifest, a schema
+            version this edgesmith cannot read, or a file that changed since it was written.
+    """
+    path = Path(path)
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        hint = f" ({partial} holds an unfinished run)" if partial.exists() else ""
+        raise EdgesmithError(f"artifact directory not found: {path}{hint}")
+    if path.is_file():
+        if (path.parent / MANIFEST_NAME).is_file():
+            path = path.parent
+        else:
+            raise EdgesmithError(
+                f"{path} is a file; expected an artifact directory holding {MANIFEST_NAME}"
+            )
+    manifest_path = path / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise EdgesmithError(
+            f"{path} is not an edgesmith artifact: it has no {MANIFEST_NAME} "
+            "(artifacts are written by edgesmith train, import, compress and export)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgesmithError(f"{manifest_path} is corrupt: {exc}") from None
+    validate_manifest(manifest, where=str(manifest_path))
+    artifact = Artifact(path, manifest)
+    if verify:
+        verify_files(artifact)
+    return artifact
+
+
+def validate_manifest(manifest: Any, *, where: str = "manifest") -> None:
+    """Check a manifest's shape and schema version.
+
+    Raises:
+        EdgesmithError: naming what is wrong and where.
+    """
+    from edgesmith import __version__
+
+    if not isinstance(manifest, dict) or "schema_version" not in manifest:
+        raise EdgesmithError(f"{where} is not an edgesmith manifest: it has no schema_version")
+    version = manifest["schema_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise EdgesmithError(
+            f"{where}: schema_version must be a positive integer. Received: {version!r}"
+        )
+    if version > SCHEMA_VERSION:
+        raise EdgesmithError(
+            f"{where} has schema_version {version}, written by a newer edgesmith; this one "
+            f"({__version__}) reads up to {SCHEMA_VERSION}: pip install -U edgesmith"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise EdgesmithError(f"{where} lacks required key(s): {', '.join(missing)}")
+    if manifest["format"] not in FORMATS:
+        raise EdgesmithError(
+            f"{where}: format must be one of {FORMATS}. Received: {manifest['format']!r}"
+        )
+    if not isinstance(manifest["files"], dict):
+        raise EdgesmithError(f"{where}: files must map names to sha256 digests")
+
+
+def verify_files(artifact: Artifact) -> None:
+    """Re-hash every listed file and refuse missing or changed ones.
+
+    Raises:
+        EdgesmithError: naming the first missing or changed file.
+    """
+    for name, expected in artifact.manifest["files"].items():
+        file = artifact.path / name
+        if not file.is_file():
+            raise EdgesmithError(f"artifact {artifact.path} is missing its file {name}")
+        if sha256_file(file) != expected:
+            raise EdgesmithError(
+                f"{file} changed since the artifact was written (sha256 mismatch); "
+                "re-create the artifact rather than editing it"
+            )

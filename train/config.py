@@ -1,0 +1,107 @@
+"""``TrainConfig``: every training setting, validated before any data is read."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from edgesmith.train.devices import DEVICE_CHOICES
+
+from edgesmith.config import Config, check_positive_int, check_range
+from edgesmith.errors import EdgesmithError
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "constant")
+AUGMENTATIONS = ("crop", "flip")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Config):
+    """How to train: the defaults are the recipe that takes ResNet-8 past 87% on CIFAR-10.
+
+    Attributes:
+        data: data spec (``digits``, ``cifar10``, ``npz:PATH`` ...).
+        model: zoo name or the path of a Keras model file to fine-tune.
+        epochs: passes over the training split.
+        batch_size: images per step.
+        optimizer: ``sgd`` (Nesterov momentum) or ``adam``.
+        learning_rate: peak rate; None picks 0.2 * batch_size / 128 for sgd, 1e-3 for adam.
+        momentum: SGD momentum.
+        weight_decay: decoupled weight decay per unit learning rate (BatchNorm and biases
+            excluded); 2.5e-3 at lr 0.2 shrinks weights as much per step as PyTorch's classic
+            coupled 5e-4 at lr 0.1.
+        schedule: ``cosine`` (linear warm-up, then cosine to zero) or ``constant``.
+        warmup_epochs: epochs of linear warm-up for ``cosine``.
+        label_smoothing: label smoothing of the cross-entropy.
+        augment: ``auto`` (crop, plus flip where the data allows), ``none``, or a comma list of
+            ``crop``, ``flip``.
+        normalization: ``unit``, ``raw``, ``standard`` or ``scale=..,mean=..,std=..``.
+        seed: seeds weights, shuffling and augmentation.
+        device: ``auto``, ``cpu`` or ``gpu``.
+    """
+
+    data: str = "digits"
+    model: str = "resnet8"
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    learning_rate: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 2.5e-3
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    augment: str = "auto"
+    normalization: str = "unit"
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        if self.optimizer not in OPTIMIZERS:
+            raise EdgesmithError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: {self.optimizer!r}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise EdgesmithError(
+                f"schedule must be one of {', '.join(SCHEDULES)}. Received: {self.schedule!r}"
+            )
+        if self.learning_rate is not None:
+            check_range("learning_rate", self.learning_rate, 1e-8, 10.0)
+        check_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise EdgesmithError(f"seed must be a whole number >= 0. Received: {self.seed!r}")
+        if self.device not in DEVICE_CHOICES:
+            raise EdgesmithError(
+                f"device must be one of {', '.join(DEVICE_CHOICES)}. Received: {self.device!r}"
+            )
+        self.augmentations(flip_ok=True)  # validates the text
+
+    @property
+    def peak_learning_rate(self) -> float:
+        """The learning rate actually used (the default scales with the batch size)."""
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        return 0.2 * self.batch_size / 128 if self.optimizer == "sgd" else 1e-3
+
+    def augmentations(self, *, flip_ok: bool) -> tuple[str, ...]:
+        """Resolve ``augment`` for a dataset (``auto`` flips only data where flips keep the class).
+
+        Raises:
+            EdgesmithError: for an unknown augmentation name.
+        """
+        if self.augment == "auto":
+            return ("crop", "flip") if flip_ok else ("crop",)
+        if self.augment == "none":
+            return ()
+        names = tuple(part.strip() for part in self.augment.split(",") if part.strip())
+        unknown = [n for n in names if n not in AUGMENTATIONS]
+        if unknown or not names:
+            raise EdgesmithError(
+                f"augment must be auto, none, or a comma list of {', '.join(AUGMENTATIONS)}. "
+                f"Received: {self.augment!r}"
+            )
+        return names

@@ -1,0 +1,233 @@
+"""The train stage: data spec + model -> a trained Keras artifact with its eval accuracy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from edgesmith.train import devices, model_io, zoo
+from edgesmith.train.callbacks import EpochReporter
+from edgesmith.train.config import TrainConfig
+from edgesmith.train.evaluate import eval_metrics
+from edgesmith.train.model_stats import count_macs, count_params
+from edgesmith.train.schedules import WarmupCosine
+
+from edgesmith._tensorflow import keras, tf
+from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
+from edgesmith.datasets import Dataset, load_dataset
+from edgesmith.errors import EdgesmithError
+from edgesmith.normalization import Normalization, parse_normalization
+from edgesmith.progress import Reporter, stderr_reporter
+
+NO_DECAY = ["gamma", "beta", "bias"]
+
+
+def resolve_normalization(text: str, dataset: Dataset) -> Normalization:
+    """Parse ``--normalization`` against a dataset (``standard`` takes its mean and std)."""
+    mean = std = None
+    if text == "standard":
+        mean, std = dataset.channel_stats()
+    norm = parse_normalization(text, mean=mean, std=std)
+    norm.check_channels(dataset.input_shape[-1])
+    return norm
+
+
+def input_record(dataset: Dataset, norm: Normalization) -> dict:
+    """The manifest's ``input`` record for a float Keras model."""
+    return {
+        "shape": list(dataset.input_shape),
+        "layout": "NHWC",
+        "dtype": "float32",
+        "normalization": norm.to_dict(),
+        "quantization": None,
+    }
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    total = steps_per_epoch * config.epochs
+    if config.schedule == "cosine":
+        rate = WarmupCosine(
+            config.peak_learning_rate, total, round(config.warmup_epochs * steps_per_epoch)
+        )
+    else:
+        rate = config.peak_learning_rate
+    decay = config.weight_decay or None
+    if config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            rate, momentum=config.momentum, nesterov=True, weight_decay=decay
+        )
+    else:
+        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
+    if decay:
+        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    return optimizer
+
+
+def _build_or_load(config: TrainConfig, dataset: Dataset) -> tuple[keras.Model, str]:
+    if config.model in zoo.ZOO:
+        return zoo.build_model(config.model, dataset.input_shape, dataset.num_classes), "zoo"
+    if not model_io.looks_like_model_path(config.model):
+        zoo.build_model(config.model, dataset.input_shape, dataset.num_classes)  # names the zoo
+    model, how = model_io.load_keras_model(config.model)
+    model_io.check_model_fits(model, dataset.input_shape, dataset.num_classes, config.model)
+    return model, how
+
+
+def _check_resume(work: Path, config: TrainConfig) -> None:
+    saved = work / "train_config.json"
+    if saved.is_file():
+        before = json.loads(saved.read_text())
+        changed = sorted(k for k, v in config.to_dict().items() if before.get(k) != v)
+        if changed:
+            raise EdgesmithError(
+                f"--resume: the interrupted run in {work} used different settings for "
+                f"{', '.join(changed)}; resume with the same settings or start over"
+            )
+    saved.write_text(json.dumps(config.to_dict(), indent=1))
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    report: Reporter | None = None,
+) -> Artifact:
+    """Train a model on a dataset and write a Keras artifact with its eval accuracy.
+
+    Work happens in ``<out>.partial`` (checkpoints each epoch, TensorBoard logs under ``logs/``);
+    the finished directory appears at ``out`` in one rename. An interrupted run continues with
+    ``resume=True`` from its last finished epoch.
+
+    Args:
+        config: the training settings.
+        out: the new artifact directory (must not exist or be empty).
+        resume: continue the interrupted run left in ``<out>.partial``.
+        report: receives one progress line per epoch (stderr by default).
+
+    Returns:
+        The written artifact.
+
+    Raises:
+        EdgesmithError: for bad settings, data or model, before training starts.
+    """
+    report = report or stderr_reporter()
+    check_output_dir(out)
+    dataset = load_dataset(config.data)
+    norm = resolve_normalization(config.normalization, dataset)
+    augment = config.augmentations(flip_ok=dataset.flip_ok)
+    plan = devices.plan_devices(config.device, devices.visible_gpus())
+    strategy = devices.make_strategy(plan)
+    report(
+        f"data {dataset.spec}: {len(dataset.y_train)} train / {len(dataset.y_eval)} eval "
+        f"images {dataset.input_shape}, {dataset.num_classes} classes; device {plan.description}"
+    )
+
+    with ArtifactWriter(out, keep_on_error=True, resume=resume) as writer:
+        _check_resume(writer.dir, config)
+        keras.utils.set_random_seed(config.seed)
+        global_batch = config.batch_size
+        steps = -(-len(dataset.y_train) // global_batch)
+        with strategy.scope():
+            model, source = _build_or_load(config, dataset)
+            kind = (
+                "probabilities"
+                if source == "zoo"
+                else model_io.output_kind(model, norm.apply(dataset.x_train[:32]))
+            )
+            model.compile(
+                optimizer=_optimizer(config, steps),
+                loss=keras.losses.CategoricalCrossentropy(
+                    from_logits=kind == "logits", label_smoothing=config.label_smoothing
+                ),
+                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            )
+        train_ds = _pipeline_train(dataset, norm, global_batch, augment, config.seed)
+        eval_ds = _pipeline_eval(dataset, norm)
+        epoch_reporter = EpochReporter(
+            epochs=config.epochs,
+            num_train=len(dataset.y_train),
+            history_path=writer.dir / "history.json",
+            report=report,
+        )
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(writer.dir / "backup")),
+            epoch_reporter,
+            keras.callbacks.TensorBoard(
+                str(writer.dir / "logs"), write_graph=False, profile_batch=0
+            ),
+        ]
+        report(
+            f"model {config.model}: {count_params(model):,} params, "
+            f"{count_macs(model) / 1e6:.2f} M MACs; {config.epochs} epochs of {steps} steps"
+        )
+        started = time.perf_counter()
+        model.fit(
+            train_ds, epochs=config.epochs, validation_data=eval_ds, callbacks=callbacks, verbose=0
+        )
+        wall = time.perf_counter() - started
+        metrics = eval_metrics(model, dataset, norm)
+        history = epoch_reporter.history
+        metrics.update(
+            {
+                "params": count_params(model),
+                "macs": count_macs(model),
+                "train_seconds": round(sum(h["train_seconds"] for h in history), 2),
+                "wall_seconds_this_session": round(wall, 2),
+                "images_per_second": round(
+                    sum(h["images_per_second"] for h in history) / max(1, len(history)), 1
+                ),
+                "epochs": len(history),
+            }
+        )
+        model_io.save_model(model, writer.dir / model_io.MODEL_FILE)
+        (writer.dir / "train_config.json").unlink()
+        shutil.rmtree(writer.dir / "backup", ignore_errors=True)
+        resolved = {
+            **config.to_dict(),
+            "learning_rate": config.peak_learning_rate,
+            "augment": ",".join(augment) or "none",
+            "normalization": norm.to_dict(),
+            "strategy": plan.strategy,
+            "devices": list(plan.devices),
+            "model_source": source,
+        }
+        artifact = writer.commit(
+            model_files=[model_io.MODEL_FILE],
+            stage="train",
+            technique=config.model if source == "zoo" else "finetune",
+            fmt="keras",
+            config=resolved,
+            input_spec=input_record(dataset, norm),
+            labels=list(dataset.labels),
+            dataset=dataset.describe(),
+            metrics=metrics,
+            extra={"output": {"kind": kind, "shape": [dataset.num_classes]}, "history": history},
+        )
+    report(
+        f"eval accuracy {metrics['accuracy']:.4f} on {metrics['num_eval']} images; "
+        f"wrote {artifact.path}"
+    )
+    return artifact
+
+
+def _pipeline_train(dataset, norm, batch, augment, seed) -> tf.data.Dataset:
+    from edgesmith.train.pipeline import train_dataset
+
+    return train_dataset(
+        dataset.x_train,
+        dataset.y_train,
+        num_classes=dataset.num_classes,
+        norm=norm,
+        batch_size=batch,
+        augment=augment,
+        seed=seed,
+    )
+
+
+def _pipeline_eval(dataset, norm) -> tf.data.Dataset:
+    from edgesmith.train.pipeline import eval_dataset
+
+    return eval_dataset(dataset.x_eval, dataset.y_eval, num_classes=dataset.num_classes, norm=norm)
