@@ -1,0 +1,139 @@
+"""Provider and delegate choice, and the detection of a silent fall-back to the CPU.
+
+Pure functions over names and lists, so the logic is tested on any machine: onnxruntime quietly
+runs on the CPU when the CUDA or TensorRT provider is missing or fails to load, and a benchmark
+that does not say so reports CPU numbers as GPU numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from edgesmith.errors import EdgesmithError
+
+ONNX_PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+# What each choice falls back through, best first (onnxruntime tries them in list order).
+ONNX_CHAINS = {
+    "cpu": ("cpu",),
+    "cuda": ("cuda", "cpu"),
+    "tensorrt": ("tensorrt", "cuda", "cpu"),
+}
+TFLITE_CHOICES = ("cpu", "xnnpack", "delegate:PATH")
+GPU_EXTRA_HINT = "pip install onnxruntime-gpu in place of onnxruntime (edgesmith[gpu])"
+
+
+def short_name(provider: str) -> str:
+    """``CUDAExecutionProvider`` -> ``cuda``; unknown names are returned lower-cased."""
+    for short, full in ONNX_PROVIDERS.items():
+        if provider == full:
+            return short
+    return provider.removesuffix("ExecutionProvider").lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class OnnxPlan:
+    """The providers to hand onnxruntime, and a warning when the request cannot be met."""
+
+    requested: str
+    providers: tuple[str, ...]
+    warning: str | None
+
+
+def plan_onnx_providers(requested: str | None, available: list[str]) -> OnnxPlan:
+    """Choose onnxruntime providers for a request, given what this installation offers.
+
+    Args:
+        requested: ``cpu`` (the default when ``None``), ``cuda`` or ``tensorrt``.
+        available: ``onnxruntime.get_available_providers()``.
+
+    Returns:
+        The chain to pass (only providers that are installed, so onnxruntime adds no warning of
+        its own) and, when the requested one is missing, a warning naming the fix.
+
+    Raises:
+        EdgesmithError: for a provider name edgesmith does not know.
+    """
+    choice = (requested or "cpu").lower()
+    if choice not in ONNX_CHAINS:
+        raise EdgesmithError(
+            f"unknown provider {requested!r} for an .onnx model: expected one of "
+            f"{', '.join(ONNX_CHAINS)}"
+        )
+    chain = tuple(ONNX_PROVIDERS[name] for name in ONNX_CHAINS[choice])
+    usable = tuple(p for p in chain if p in available) or ("CPUExecutionProvider",)
+    warning = None
+    if chain[0] not in available:
+        installed = ", ".join(short_name(p) for p in available) or "none"
+        warning = (
+            f"provider {choice} is not in this onnxruntime (it has: {installed}); running on "
+            f"{short_name(usable[0])} instead. For {choice}: {GPU_EXTRA_HINT}"
+        )
+    return OnnxPlan(choice, usable, warning)
+
+
+def fallback_warning(requested: str, session_providers: list[str]) -> str | None:
+    """A warning when the session did not get the requested provider (a silent fall-back).
+
+    onnxruntime drops a provider that fails to initialise (missing CUDA or cuDNN libraries, a
+    TensorRT version mismatch) and runs on the next one, with only a log line.
+
+    Args:
+        requested: the short name asked for (``cpu``, ``cuda``, ``tensorrt``).
+        session_providers: ``session.get_providers()`` of the created session.
+    """
+    used = short_name(session_providers[0]) if session_providers else "cpu"
+    if used == requested:
+        return None
+    return (
+        f"provider {requested} was requested but onnxruntime runs this model on {used} "
+        "(the provider failed to initialise: check its CUDA/cuDNN/TensorRT libraries)"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TflitePlan:
+    """How to build the LiteRT interpreter: XNNPACK or not, and an external delegate."""
+
+    xnnpack: bool
+    delegate: str | None
+
+    @property
+    def label(self) -> str:
+        """The name recorded as the provider: ``xnnpack``, ``cpu`` or ``delegate:PATH``."""
+        if self.delegate:
+            return f"delegate:{self.delegate}"
+        return "xnnpack" if self.xnnpack else "cpu"
+
+
+def plan_tflite(provider: str | None, xnnpack: bool = True) -> TflitePlan:
+    """Interpret ``provider`` for a .tflite model.
+
+    ``None`` or ``cpu`` keep the ``xnnpack`` flag (XNNPACK is LiteRT's default CPU delegate);
+    ``xnnpack`` forces it on; ``delegate:/path/lib.so`` loads an external delegate (GPU, NPU,
+    Edge TPU) with XNNPACK off so that the delegate gets the graph.
+
+    Raises:
+        EdgesmithError: for ``cuda``/``tensorrt`` (onnxruntime's) or an unknown name.
+    """
+    if provider is None or provider.lower() == "cpu":
+        return TflitePlan(xnnpack, None)
+    if provider.lower() == "xnnpack":
+        return TflitePlan(True, None)
+    if provider.startswith("delegate:"):
+        path = provider.partition(":")[2]
+        if not path:
+            raise EdgesmithError("provider delegate: needs a library path, e.g. delegate:/x.so")
+        return TflitePlan(False, path)
+    if provider.lower() in ONNX_PROVIDERS:
+        raise EdgesmithError(
+            f"provider {provider!r} applies to .onnx models; for .tflite use cpu, xnnpack or "
+            "delegate:/path/to/delegate.so"
+        )
+    raise EdgesmithError(
+        f"unknown provider {provider!r} for a .tflite model: expected cpu, xnnpack or "
+        "delegate:/path/to/delegate.so"
+    )
