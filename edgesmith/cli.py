@@ -129,7 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.add_argument("--no-verify", action="store_true", help="skip re-hashing the files")
     info.set_defaults(handler=cmd_info)
+    for register in _stage_registrars():
+        register(commands)
     return parser
+
+
+def _stage_registrars() -> list:
+    """The stages' own sub-command registrars: ``register(commands)`` adds their parsers.
+
+    Each registrar module must stay TensorFlow-free at import (its handlers import lazily).
+    """
+    return []
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:

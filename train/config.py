@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from edgesmith.train.devices import DEVICE_CHOICES
 
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
 
+MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("crop", "flip")
+
+
+def looks_like_model_path(text: str) -> bool:
+    """Whether a ``--model`` value names a file or directory rather than a zoo model."""
+    return Path(text).suffix.lower() in MODEL_SUFFIXES or "/" in text or Path(text).exists()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +64,11 @@ class TrainConfig(Config):
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
+            raise EdgesmithError(
+                f"unknown model {self.model!r}: expected one of {', '.join(MODEL_NAMES)} "
+                "or the path of a Keras model file (.keras, .h5 or a SavedModel directory)"
+            )
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
         if self.optimizer not in OPTIMIZERS:

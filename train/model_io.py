@@ -12,12 +12,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from edgesmith.train.config import MODEL_SUFFIXES
 
 from edgesmith._tensorflow import keras, quiet_native_stderr
 from edgesmith.errors import EdgesmithError
 
 MODEL_FILE = "model.keras"
-SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def save_model(model: keras.Model, path: Path) -> None:
@@ -28,11 +28,6 @@ def save_model(model: keras.Model, path: Path) -> None:
         model.save(path)
     finally:
         model.optimizer = optimizer
-
-
-def looks_like_model_path(text: str) -> bool:
-    """Whether a ``--model`` value names a file or directory rather than a zoo model."""
-    return Path(text).suffix.lower() in SUFFIXES or "/" in text or Path(text).exists()
 
 
 def load_keras_model(path: str | Path) -> tuple[keras.Model, str]:
@@ -52,14 +47,14 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, str]:
         if not (path / "saved_model.pb").is_file():
             raise EdgesmithError(
                 f"{path} is a directory but not a SavedModel (no saved_model.pb); expected a "
-                f"Keras model file ({', '.join(SUFFIXES)}) or a SavedModel directory"
+                f"Keras model file ({', '.join(MODEL_SUFFIXES)}) or a SavedModel directory"
             )
-    elif path.suffix.lower() not in SUFFIXES:
+    elif path.suffix.lower() not in MODEL_SUFFIXES:
         raise EdgesmithError(
-            f"{path}: unsupported model file; expected {', '.join(SUFFIXES)} or a SavedModel "
+            f"{path}: unsupported model file; expected {', '.join(MODEL_SUFFIXES)} or a SavedModel "
             "directory"
         )
-    if path.suffix.lower() == ".keras" and _keras_major(path) >= 3:
+    if path.is_file() and _keras_major(path) >= 3:
         return _rebuild_keras3(path), "keras3-rebuilt"
     try:
         with quiet_native_stderr():
@@ -78,12 +73,21 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, str]:
 
 
 def _keras_major(path: Path) -> int:
+    """The Keras major version that saved a .keras or .h5 file (2 when it cannot tell)."""
+    version = "2"
     try:
-        with zipfile.ZipFile(path) as archive:
-            meta = json.loads(archive.read("metadata.json"))
+        if path.suffix.lower() == ".keras":
+            with zipfile.ZipFile(path) as archive:
+                version = json.loads(archive.read("metadata.json")).get("keras_version", "2")
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                version = handle.attrs.get("keras_version", "2")
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError):
         return 2  # let tf_keras try and report its own reason
-    return int(str(meta.get("keras_version", "2")).split(".")[0])
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    return int(version.split(".")[0]) if version.split(".")[0].isdigit() else 2
 
 
 def _rebuild_keras3(path: Path) -> keras.Model:
@@ -103,49 +107,115 @@ def _rebuild_keras3(path: Path) -> keras.Model:
         ) from None
     config = json.loads(json.dumps(source.get_config(), default=str))
     try:
-        model = (
-            keras.Model.from_config(_to_tf_keras_config(config))
-            if not _is_sequential(source)
-            else keras.Sequential.from_config(_to_tf_keras_config(config))
-        )
-    except Exception as exc:  # an unknown layer or argument in tf_keras
+        model = _model_from_keras3_config(type(source).__name__, config)
+    except EdgesmithError:
+        raise
+    except Exception as exc:  # an argument tf_keras does not know
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
         raise EdgesmithError(
             f"{path} (Keras 3) uses something tf_keras cannot rebuild ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}); save it from tf_keras or as .h5 instead"
+            f"{first}); save it from tf_keras, or as .h5 from Keras 2"
         ) from None
     weights = [np.asarray(w) for w in source.get_weights()]
-    if len(weights) != len(model.get_weights()):
+    if [w.shape for w in weights] != [tuple(w.shape) for w in model.get_weights()]:
         raise EdgesmithError(
-            f"{path}: rebuilt model has {len(model.get_weights())} weight arrays, the Keras 3 "
-            f"model {len(weights)}; cannot transfer the weights"
+            f"{path}: the tf_keras rebuild's weights do not line up with the Keras 3 model's; "
+            "cannot transfer them"
         )
     model.set_weights(weights)
     return model
 
 
-def _is_sequential(model) -> bool:
-    return type(model).__name__ == "Sequential"
+def _model_from_keras3_config(class_name: str, config: dict) -> keras.Model:
+    if class_name == "Sequential":
+        layers = [_layer_config(entry) for entry in config["layers"]]
+        return keras.Sequential.from_config({"name": config.get("name"), "layers": layers})
+    return keras.Model.from_config(_functional_config(config))
 
 
-def _to_tf_keras_config(node):
-    """Translate Keras 3 config idioms that tf_keras does not know into tf_keras ones."""
+def _functional_config(config: dict) -> dict:
+    layers = []
+    for entry in config["layers"]:
+        layer = _layer_config(entry)
+        layer["name"] = entry.get("name", layer["config"].get("name"))
+        layer["inbound_nodes"] = [_inbound_node(node) for node in entry.get("inbound_nodes", [])]
+        layers.append(layer)
+    return {
+        "name": config.get("name"),
+        "layers": layers,
+        "input_layers": _tensor_refs(config["input_layers"]),
+        "output_layers": _tensor_refs(config["output_layers"]),
+    }
+
+
+def _tensor_refs(refs: list) -> list:
+    """Keras 3 writes one reference flat (``["name", 0, 0]``); tf_keras wants a list of them."""
+    if len(refs) == 3 and isinstance(refs[0], str):
+        return [refs]
+    return refs
+
+
+def _inbound_node(node) -> list:
+    """Keras 3's ``{"args": [...], "kwargs": {...}}`` node as tf_keras' list of inputs."""
+    if isinstance(node, list):  # already the tf_keras form
+        return node
+    inputs = []
+
+    def collect(value) -> None:
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            layer, node_index, tensor_index = value["config"]["keras_history"]
+            inputs.append([layer, node_index, tensor_index, {}])
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+
+    collect(node.get("args", []))
+    return inputs
+
+
+def _layer_config(entry: dict) -> dict:
+    """One layer's Keras 3 config, reduced to what the tf_keras class of that name accepts.
+
+    Initializers are dropped (the weights are copied afterwards); dtype policies become names.
+    """
+    import inspect
+
+    class_name = entry["class_name"]
+    config = _plain_dtypes(entry.get("config", {}))
+    if class_name in ("Functional", "Model", "Sequential"):
+        nested = _model_from_keras3_config(class_name, config)
+        return {"class_name": nested.__class__.__name__, "config": nested.get_config()}
+    cls = getattr(keras.layers, class_name, None)
+    if cls is None:
+        raise EdgesmithError(
+            f"layer {config.get('name', '?')!r} is a {class_name}, which tf_keras does not have"
+        )
+    if class_name == "InputLayer":
+        config["batch_input_shape"] = config.pop("batch_shape", config.get("batch_input_shape"))
+        config.pop("optional", None)
+    accepted = set(inspect.signature(cls.__init__).parameters) | {
+        "name",
+        "trainable",
+        "dtype",
+        "batch_input_shape",
+        "input_shape",
+    }
+    config = {
+        key: value
+        for key, value in config.items()
+        if key in accepted and not key.endswith("_initializer")
+    }
+    return {"class_name": class_name, "config": config}
+
+
+def _plain_dtypes(node):
     if isinstance(node, list):
-        return [_to_tf_keras_config(v) for v in node]
+        return [_plain_dtypes(v) for v in node]
     if not isinstance(node, dict):
         return node
     if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and "config" in node:
         return node["config"].get("name", "float32")
-    out = {}
-    for key, value in node.items():
-        if key == "batch_shape":
-            out["batch_input_shape"] = value
-        elif key in ("optional",) and node.get("class_name") != "InputLayer":
-            out[key] = value
-        elif key == "optional":
-            continue
-        else:
-            out[key] = _to_tf_keras_config(value)
-    return out
+    return {key: _plain_dtypes(value) for key, value in node.items()}
 
 
 def output_kind(model: keras.Model, sample: np.ndarray) -> str:

@@ -13,7 +13,7 @@ def _shape(value) -> tuple:
 
 
 def count_macs(model: keras.Model) -> int:
-    """Multiply-accumulates of one inference (batch 1) over Conv, DepthwiseConv and Dense layers.
+    """Multiply-accumulates of one inference (batch 1) over conv and dense layers.
 
     Element-wise work (BatchNorm, activations, adds, pooling) is left out, as MLPerf Tiny's
     12.5 M MACs for ResNet-8 leave it out.
@@ -23,18 +23,18 @@ def count_macs(model: keras.Model) -> int:
         if isinstance(layer, keras.Model):
             total += count_macs(layer)
             continue
-        if not hasattr(layer, "kernel"):
-            continue
-        out_shape = _shape(layer.output_shape)
-        kernel = tuple(layer.kernel.shape)
+        out_shape = _shape(layer.output_shape) if hasattr(layer, "output_shape") else ()
         positions = int(np.prod([d for d in out_shape[1:-1] if d is not None] or [1]))
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            # kernel (kh, kw, in_c, multiplier): each output value reads kh * kw inputs
-            total += positions * out_shape[-1] * kernel[0] * kernel[1]
-        elif isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
-            total += positions * int(np.prod(kernel))
-        elif isinstance(layer, keras.layers.Dense):
-            total += positions * int(np.prod(kernel))
+        depthwise = getattr(layer, "depthwise_kernel", None)
+        if depthwise is not None:
+            # (kh, kw, in_c, multiplier): each output value reads kh * kw inputs
+            kh, kw, in_c, mult = tuple(depthwise.shape)
+            total += positions * in_c * mult * kh * kw
+            pointwise = getattr(layer, "pointwise_kernel", None)  # SeparableConv
+            if pointwise is not None:
+                total += positions * int(np.prod(tuple(pointwise.shape)))
+        elif getattr(layer, "kernel", None) is not None:
+            total += positions * int(np.prod(tuple(layer.kernel.shape)))
     return int(total)
 
 

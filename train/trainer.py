@@ -68,8 +68,6 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
 def _build_or_load(config: TrainConfig, dataset: Dataset) -> tuple[keras.Model, str]:
     if config.model in zoo.ZOO:
         return zoo.build_model(config.model, dataset.input_shape, dataset.num_classes), "zoo"
-    if not model_io.looks_like_model_path(config.model):
-        zoo.build_model(config.model, dataset.input_shape, dataset.num_classes)  # names the zoo
     model, how = model_io.load_keras_model(config.model)
     model_io.check_model_fits(model, dataset.input_shape, dataset.num_classes, config.model)
     return model, how

@@ -115,7 +115,7 @@ def dscnn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     return keras.Model(inputs, _head(x, num_classes), name="dscnn")
 
 
-ZOO: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
+ZOO: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {  # keys: MODEL_NAMES
     "seed_cnn": seed_cnn,
     "resnet8": resnet8,
     "resnet20": resnet20,

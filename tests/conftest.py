@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny trained artifact, and the shared CIFAR-10 file when it is present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _no_data_dir(monkeypatch):
+    """Tests see no $EDGESMITH_DATA_DIR unless they set one (a user's env must not leak in)."""
+    monkeypatch.delenv("EDGESMITH_DATA_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    """The folder holding the real cifar10.npz; tests using it skip on a fresh clone."""
+    if not (SHARED_DATA / "cifar10.npz").is_file():
+        pytest.skip("../shared/data/cifar10.npz is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def digits_artifact(tmp_path_factory) -> Path:
+    """A resnet8 trained 2 epochs on digits (a few seconds), shared by read-only tests."""
+    from edgesmith.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("artifacts") / "digits_resnet8"
+    train(TrainConfig(data="digits", model="resnet8", epochs=2), out, report=lambda line: None)
+    return out
+
+
+def pytest_report_header(config):
+    return (
+        f"EDGESMITH shared data: {'present' if SHARED_DATA.is_dir() else 'absent'}; "
+        f"cpus: {os.cpu_count()}"
+    )

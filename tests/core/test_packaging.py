@@ -1,0 +1,99 @@
+"""The import rule (no TensorFlow in the core or the runtime) and an installed-wheel check."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("tensorflow", "keras", "tf_keras")
+
+
+def imported_modules(code: str) -> set:
+    probe = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return set(result.stdout.split())
+
+
+def test_core_cli_and_runtime_never_import_tensorflow():
+    modules = imported_modules(
+        "import edgesmith, edgesmith.cli, edgesmith.artifacts, edgesmith.datasets, "
+        "edgesmith.runtime, edgesmith.embedded_metadata, edgesmith.info\n"
+        "from edgesmith.train import TrainConfig\n"
+        "edgesmith.cli.build_parser()\n"
+        "edgesmith.datasets.load_dataset('digits')"
+    )
+    assert not {m.split(".")[0] for m in modules} & set(HEAVY)
+
+
+def test_the_train_stage_does_import_tf_keras():
+    modules = imported_modules("import edgesmith.train.zoo")
+    assert "tf_keras" in modules and "tensorflow" in modules
+
+
+def test_legacy_keras_is_chosen_in_exactly_one_place():
+    sources = [p for p in ROOT.glob("**/*.py") if ".venv" not in p.parts and "tests" not in p.parts]
+    setters = [p for p in sources if 'environ["TF_USE_LEGACY_KERAS"]' in p.read_text()]
+    assert [p.relative_to(ROOT).as_posix() for p in setters] == ["edgesmith/_tensorflow.py"]
+    direct = [
+        p.relative_to(ROOT).as_posix()
+        for p in sources
+        if "\nimport tensorflow" in p.read_text() or "\nfrom tensorflow" in p.read_text()
+    ]
+    assert direct == []
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_a_clean_venv_and_imports_every_package(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=300,
+    )
+    wheel = next((tmp_path / "dist").glob("edgesmith-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", site, str(wheel)],
+        check=True,
+        timeout=300,
+    )
+    # Dependencies come from this environment's site-packages, after the wheel's own files.
+    Path(site, "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    code = (
+        "import edgesmith, edgesmith.train, edgesmith.export, edgesmith.runtime, "
+        "edgesmith.datasets, edgesmith.train.zoo\n"
+        f"assert edgesmith.__file__.startswith({site!r}), edgesmith.__file__\n"
+        "from edgesmith.datasets import load_dataset\n"
+        "assert load_dataset('digits').x_train.shape == (1438, 8, 8, 1)\n"
+        "print('ok')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")

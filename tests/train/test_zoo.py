@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+from edgesmith.train.model_stats import count_macs
+from edgesmith.train.zoo import ZOO, build_model
+
+from edgesmith.errors import EdgesmithError
+
+
+def test_reference_sizes_on_cifar10_shape():
+    resnet8 = build_model("resnet8", (32, 32, 3), 10)
+    assert resnet8.count_params() == 78_666  # MLPerf Tiny's ResNet-8
+    assert count_macs(resnet8) == pytest.approx(12.5e6, rel=0.01)
+    assert build_model("seed_cnn", (32, 32, 3), 10).count_params() == 122_570  # the article's
+    assert 250_000 < build_model("resnet20", (32, 32, 3), 10).count_params() < 300_000
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+@pytest.mark.parametrize(
+    ("shape", "classes"), [((8, 8, 1), 10), ((28, 28, 1), 2), ((40, 24, 3), 7)]
+)
+def test_any_input_shape_and_class_count(name, shape, classes):
+    model = build_model(name, shape, classes)
+    out = model(np.zeros((2, *shape), np.float32), training=False).numpy()
+    assert out.shape == (2, classes)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)  # softmax head
+    assert model.get_layer("logits").output_shape == (None, classes)
+
+
+def test_zoo_names_are_known_without_tensorflow():
+    from edgesmith.train.config import MODEL_NAMES
+
+    assert tuple(ZOO) == MODEL_NAMES
+
+
+def test_unknown_model_lists_the_zoo():
+    with pytest.raises(EdgesmithError, match="unknown model 'resnet9': expected one of seed_cnn"):
+        build_model("resnet9", (8, 8, 1), 10)
+
+
+def test_depthwise_macs_are_counted_per_channel():
+    from edgesmith._tensorflow import keras
+
+    model = keras.Sequential(
+        [keras.Input((4, 4, 2)), keras.layers.DepthwiseConv2D(3, padding="same")]
+    )
+    assert count_macs(model) == 4 * 4 * 2 * 9
