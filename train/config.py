@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from edgesmith.train.devices import DEVICE_CHOICES
-
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
+from edgesmith.train.devices import DEVICE_CHOICES
 
 MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
+from edgesmith.datasets import load_dataset
+from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.train import model_io
 from edgesmith.train.evaluate import eval_metrics
 from edgesmith.train.model_stats import count_macs, count_params
 from edgesmith.train.trainer import input_record, resolve_normalization
-
-from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
-from edgesmith.datasets import load_dataset
-from edgesmith.progress import Reporter, stderr_reporter
 
 
 def import_model(

@@ -12,10 +12,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from edgesmith.train.config import MODEL_SUFFIXES
 
 from edgesmith._tensorflow import keras, quiet_native_stderr
 from edgesmith.errors import EdgesmithError
+from edgesmith.train.config import MODEL_SUFFIXES
 
 MODEL_FILE = "model.keras"
 

@@ -7,19 +7,18 @@ import shutil
 import time
 from pathlib import Path
 
-from edgesmith.train import devices, model_io, zoo
-from edgesmith.train.callbacks import EpochReporter
-from edgesmith.train.config import TrainConfig
-from edgesmith.train.evaluate import eval_metrics
-from edgesmith.train.model_stats import count_macs, count_params
-from edgesmith.train.schedules import WarmupCosine
-
 from edgesmith._tensorflow import keras, tf
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization, parse_normalization
 from edgesmith.progress import Reporter, stderr_reporter
+from edgesmith.train import devices, model_io, zoo
+from edgesmith.train.callbacks import EpochReporter
+from edgesmith.train.config import TrainConfig
+from edgesmith.train.evaluate import eval_metrics
+from edgesmith.train.model_stats import count_macs, count_params
+from edgesmith.train.schedules import WarmupCosine
 
 NO_DECAY = ["gamma", "beta", "bias"]
 

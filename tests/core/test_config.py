@@ -1,10 +1,10 @@
 import dataclasses
 
 import pytest
-from edgesmith.train.config import TrainConfig
 
 from edgesmith.config import Config, check_range, load_config_file
 from edgesmith.errors import EdgesmithError
+from edgesmith.train.config import TrainConfig
 
 
 def test_train_config_round_trips_with_defaults():

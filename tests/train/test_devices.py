@@ -1,7 +1,7 @@
 import pytest
-from edgesmith.train.devices import plan_devices
 
 from edgesmith.errors import EdgesmithError
+from edgesmith.train.devices import plan_devices
 
 GPU0 = "/physical_device:GPU:0"
 GPU1 = "/physical_device:GPU:1"

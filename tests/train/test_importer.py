@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
-from edgesmith.train import import_model
-from edgesmith.train.model_io import load_keras_model
 
 from edgesmith.artifacts import read_artifact
 from edgesmith.datasets import load_dataset
 from edgesmith.errors import EdgesmithError
+from edgesmith.train import import_model
+from edgesmith.train.model_io import load_keras_model
 
 QUIET = {"report": lambda line: None}
 

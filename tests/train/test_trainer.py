@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 import pytest
-from edgesmith.train import TrainConfig, train
 
 from edgesmith.artifacts import read_artifact
 from edgesmith.errors import EdgesmithError
+from edgesmith.train import TrainConfig, train
 
 QUIET = staticmethod(lambda line: None)
 
@@ -25,11 +25,10 @@ def test_digits_artifact_is_complete_and_learned(digits_artifact):
 
 
 def test_saved_model_reproduces_the_recorded_accuracy(digits_artifact):
-    from edgesmith.train.evaluate import predict
-    from edgesmith.train.model_io import load_keras_model
-
     from edgesmith.datasets import load_dataset
     from edgesmith.normalization import Normalization
+    from edgesmith.train.evaluate import predict
+    from edgesmith.train.model_io import load_keras_model
 
     artifact = read_artifact(digits_artifact)
     model, _ = load_keras_model(artifact.model_path)
@@ -133,9 +132,8 @@ def test_flip_is_not_applied_to_digits_by_default(digits_artifact):
 
 
 def test_pipeline_augmentation_shifts_and_flips():
-    from edgesmith.train.pipeline import train_dataset
-
     from edgesmith.normalization import parse_normalization
+    from edgesmith.train.pipeline import train_dataset
 
     x = np.zeros((64, 8, 8, 1), np.uint8)
     x[:, :, :4] = 255  # left half bright

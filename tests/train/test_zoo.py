@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from edgesmith.train.model_stats import count_macs
-from edgesmith.train.zoo import ZOO, build_model
 
 from edgesmith.errors import EdgesmithError
+from edgesmith.train.model_stats import count_macs
+from edgesmith.train.zoo import ZOO, build_model
 
 
 def test_reference_sizes_on_cifar10_shape():
