@@ -7,6 +7,7 @@ config and weights, layer by layer, and the manifest says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
@@ -30,8 +31,13 @@ def save_model(model: keras.Model, path: Path) -> None:
         model.optimizer = optimizer
 
 
-def load_keras_model(path: str | Path) -> tuple[keras.Model, str]:
+def load_keras_model(path: str | Path, *, quantized: bool = False) -> tuple[keras.Model, str]:
     """Load a model file for training or evaluation, without its optimizer.
+
+    Args:
+        path: a ``.keras``/``.h5`` file or a SavedModel directory.
+        quantized: the model holds tfmot quantisation wrappers (a QAT artifact, whose manifest
+            says ``"qat": true``); it is then loaded inside tfmot's ``quantize_scope``.
 
     Returns:
         The tf_keras model and how it was read: ``tf_keras`` or ``keras3-rebuilt``.
@@ -56,8 +62,13 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, str]:
         )
     if path.is_file() and _keras_major(path) >= 3:
         return _rebuild_keras3(path), "keras3-rebuilt"
+    scope = contextlib.nullcontext()
+    if quantized:
+        import tensorflow_model_optimization as tfmot
+
+        scope = tfmot.quantization.keras.quantize_scope()
     try:
-        with quiet_native_stderr():
+        with quiet_native_stderr(), scope:
             model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, TypeError... all mean "unreadable"
         raise EdgesmithError(

@@ -44,24 +44,51 @@ def input_record(dataset: Dataset, norm: Normalization) -> dict:
     }
 
 
-def _optimizer(config: TrainConfig, steps_per_epoch: int):
-    total = steps_per_epoch * config.epochs
-    if config.schedule == "cosine":
-        rate = WarmupCosine(
-            config.peak_learning_rate, total, round(config.warmup_epochs * steps_per_epoch)
-        )
+def make_optimizer(
+    name: str,
+    peak_learning_rate: float,
+    *,
+    total_steps: int,
+    warmup_steps: int = 0,
+    schedule: str = "cosine",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+):
+    """The optimizer of the train stage, reused by compression's fine-tuning.
+
+    Args:
+        name: ``sgd`` (Nesterov momentum) or ``adam``.
+        peak_learning_rate: the rate after warm-up (or throughout, for ``constant``).
+        total_steps: optimizer steps of the whole run (the cosine reaches zero there).
+        warmup_steps: steps of linear warm-up.
+        schedule: ``cosine`` or ``constant``.
+        momentum: SGD momentum.
+        weight_decay: decoupled weight decay; BatchNorm parameters and biases are excluded.
+    """
+    if schedule == "cosine":
+        rate = WarmupCosine(peak_learning_rate, total_steps, warmup_steps)
     else:
-        rate = config.peak_learning_rate
-    decay = config.weight_decay or None
-    if config.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(
-            rate, momentum=config.momentum, nesterov=True, weight_decay=decay
-        )
+        rate = peak_learning_rate
+    decay = weight_decay or None
+    if name == "sgd":
+        optimizer = keras.optimizers.SGD(rate, momentum=momentum, nesterov=True, weight_decay=decay)
     else:
         optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
     if decay:
         optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     return optimizer
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    return make_optimizer(
+        config.optimizer,
+        config.peak_learning_rate,
+        total_steps=steps_per_epoch * config.epochs,
+        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+        schedule=config.schedule,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
 
 
 def _build_or_load(config: TrainConfig, dataset: Dataset) -> tuple[keras.Model, str]:
