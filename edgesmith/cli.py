@@ -139,7 +139,10 @@ def _stage_registrars() -> list:
 
     Each registrar module must stay TensorFlow-free at import (its handlers import lazily).
     """
-    return []
+    from edgesmith.export.commands import register as register_export
+    from edgesmith.runtime.commands import register as register_runtime
+
+    return [register_export, register_runtime]
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from edgesmith.embedded_metadata import read_tflite_metadata
+from edgesmith.errors import EdgesmithError
 from edgesmith.runtime.providers import TflitePlan
 from edgesmith.runtime.quiet import quiet_native_stderr
 from edgesmith.runtime.runner import (
@@ -20,9 +23,6 @@ from edgesmith.runtime.runner import (
     batch_dim,
     quantization_from_pair,
 )
-
-from edgesmith.embedded_metadata import read_tflite_metadata
-from edgesmith.errors import EdgesmithError
 
 TFLITE_IDENTIFIER = b"TFL3"
 

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgesmith.errors import EdgesmithError
+from edgesmith.normalization import Normalization, parse_normalization
 from edgesmith.runtime.preprocess import (
     as_batch,
     dequantize,
@@ -24,9 +27,6 @@ from edgesmith.runtime.preprocess import (
 from edgesmith.runtime.providers import plan_tflite
 from edgesmith.runtime.runner import MetadataWarning, Runner, TensorInfo
 from edgesmith.runtime.source import ModelSource, locate
-
-from edgesmith.errors import EdgesmithError
-from edgesmith.normalization import Normalization, parse_normalization
 
 DEFAULT_BATCH = 128
 

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from edgesmith.runtime import quiet  # noqa: F401  (sets ORT_DISABLE_TELEMETRY before the import)
-from edgesmith.runtime.providers import fallback_warning, plan_onnx_providers, short_name
-from edgesmith.runtime.runner import ProviderFallbackWarning, TensorInfo, batch_dim
 
 from edgesmith.embedded_metadata import read_onnx_metadata
 from edgesmith.errors import EdgesmithError
+from edgesmith.runtime import quiet  # noqa: F401  (sets ORT_DISABLE_TELEMETRY before the import)
+from edgesmith.runtime.providers import fallback_warning, plan_onnx_providers, short_name
+from edgesmith.runtime.runner import ProviderFallbackWarning, TensorInfo, batch_dim
 
 ONNX_DTYPES = {
     "tensor(float)": np.float32,
@@ -60,6 +60,7 @@ class OnnxRunner:
 
     def __init__(self, path: Path, *, threads: int | None, provider: str | None):
         import onnxruntime as ort
+
         from edgesmith.runtime.onnx_graph import io_quantization
 
         self.path = Path(path)

@@ -8,10 +8,10 @@ what the runtime will read, so it is the authority, not a record written beside 
 from __future__ import annotations
 
 import numpy as np
-from edgesmith.runtime.runner import TensorInfo
 
 from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization
+from edgesmith.runtime.runner import TensorInfo
 
 
 def _hwc(tensor: TensorInfo) -> tuple[int | None, ...]:

@@ -1,0 +1,273 @@
+"""The runtime's sub-commands, ``edgesmith bench`` and ``edgesmith check``.
+
+This module is imported whenever the CLI builds its parser, so it imports nothing heavy: the
+runtimes load inside the handlers, and TensorFlow never.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from edgesmith.errors import EdgesmithError
+
+BENCH_EPILOG = """\
+examples:
+  edgesmith bench runs/export/tflite-int8 runs/export/onnx --data digits
+  edgesmith bench model.tflite --data cifar10 --threads 1 --affinity 1 --json bench.json
+  edgesmith bench a.tflite b.onnx --data digits --report bench.md --plots plots/
+  edgesmith bench foreign.tflite            (no data: seeded noise as input, no accuracy)
+
+Timing follows TFLite's benchmark_model and MLPerf: warm-up runs and a time floor, then at least
+--min-runs runs and --min-seconds seconds per model; several models are timed in interleaved
+rounds so that drift on a shared machine hits all alike. Accuracy is measured afterwards through
+the same runner. --json writes DESIGN.md's bench schema, the baseline format of edgesmith check.
+"""
+
+CHECK_EPILOG = """\
+examples:
+  edgesmith bench model.tflite --data digits --json baseline.json      (record a baseline)
+  edgesmith check new/model.tflite --baseline baseline.json
+  edgesmith check new/model.tflite --baseline baseline.json --max-slowdown 1.05 \\
+      --max-accuracy-drop 0.005
+
+How it decides: when the baseline's model file is at hand, candidate and reference are timed
+side by side in interleaved rounds and the median latency ratio gets a 95% bootstrap confidence
+interval over the paired rounds. Latency fails when the ratio exceeds --max-slowdown and the
+interval lies above 1.0; accuracy fails when it dropped by more than --max-accuracy-drop.
+Without the reference file the stored median is used, and a baseline from another kind of
+machine is not compared on latency (unless --any-machine).
+
+exit codes: 0 no regression, 1 regression, 2 bad input
+"""
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 1. Received: {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 0. Received: {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0. Received: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}")
+    return value
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="artifact directories or .tflite/.onnx files"
+    )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``bench`` and ``check`` to the ``edgesmith`` command's sub-parsers."""
+    from edgesmith.datasets import SPEC_HELP
+
+    bench = commands.add_parser(
+        "bench",
+        formatter_class=_formatter,
+        help="measure latency, throughput, size and accuracy of exported models",
+        description="Benchmark .tflite/.onnx models on this machine: load time, first "
+        "inference,\nlatency percentiles, throughput, GMAC/s, peak memory and accuracy.",
+        epilog=BENCH_EPILOG + "\n" + SPEC_HELP,
+    )
+    _model_flags(bench)
+    bench.add_argument("--data", help="data spec for inputs and accuracy (default: none)")
+    bench.add_argument(
+        "--threads", type=_positive_int, default=1, help="runtime threads (default: 1)"
+    )
+    bench.add_argument(
+        "--batch", type=_positive_int, default=1, help="images per timed inference (default: 1)"
+    )
+    bench.add_argument(
+        "--min-runs", type=_count, default=1000, help="timed runs per model (default: 1000)"
+    )
+    bench.add_argument(
+        "--min-seconds", type=_seconds, default=10.0, help="timed seconds per model (default: 10)"
+    )
+    bench.add_argument("--warmup-runs", type=_count, default=10, help="default: 10")
+    bench.add_argument("--warmup-seconds", type=_seconds, default=0.5, help="default: 0.5")
+    bench.add_argument(
+        "--affinity", metavar="CPUS", help="pin to CPUs, taskset style: 0 | 0,1 | 0-3"
+    )
+    bench.add_argument(
+        "--provider",
+        help="onnx: cpu|cuda|tensorrt; tflite: cpu|xnnpack|delegate:/path/lib.so (default: cpu)",
+    )
+    bench.add_argument(
+        "--no-xnnpack", action="store_true", help="LiteRT builtin kernels instead of XNNPACK"
+    )
+    bench.add_argument(
+        "--eval-batch", type=_positive_int, default=64, help="images per accuracy call"
+    )
+    bench.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
+    bench.add_argument("--report", metavar="FILE", help="write a Markdown report")
+    bench.add_argument("--plots", metavar="DIR", help="write PNG plots (needs matplotlib)")
+    bench.add_argument("--quiet", action="store_true", help="no progress lines")
+    bench.set_defaults(handler=cmd_bench)
+
+    check = commands.add_parser(
+        "check",
+        formatter_class=_formatter,
+        help="fail (exit 1) when a model is slower or less accurate than a baseline",
+        description="Gate latency and accuracy regressions against a baseline written by\n"
+        "edgesmith bench --json, with a confidence interval rather than one noisy number.",
+        epilog=CHECK_EPILOG,
+    )
+    _model_flags(check)
+    check.add_argument("--baseline", required=True, metavar="FILE", help="bench JSON to beat")
+    check.add_argument(
+        "--max-slowdown",
+        type=float,
+        default=1.10,
+        metavar="R",
+        help="allowed latency ratio (default: 1.10 = 10%% slower)",
+    )
+    check.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=0.01,
+        metavar="P",
+        help="allowed accuracy drop as a fraction (default: 0.01 = 1 point)",
+    )
+    check.add_argument(
+        "--min-runs", type=_count, default=500, help="timed runs per model (default: 500)"
+    )
+    check.add_argument(
+        "--min-seconds", type=_seconds, default=5.0, help="timed seconds per model (default: 5)"
+    )
+    check.add_argument(
+        "--any-machine",
+        action="store_true",
+        help="compare latency with a stored baseline from another kind of machine anyway",
+    )
+    check.add_argument("--json", metavar="FILE", help="write the verdicts as JSON ('-': stdout)")
+    check.add_argument("--quiet", action="store_true", help="no progress lines")
+    check.set_defaults(handler=cmd_check)
+
+
+def write_json(document: object, target: str) -> None:
+    """Write JSON to a file (atomically: temp file then rename) or to stdout for ``-``.
+
+    Raises:
+        EdgesmithError: when the file cannot be written.
+    """
+    text = json.dumps(document, indent=2) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(target)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise EdgesmithError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``edgesmith bench``."""
+    from edgesmith.progress import stderr_reporter
+    from edgesmith.runtime.bench import BenchConfig, benchmark
+    from edgesmith.runtime.report import markdown, terminal_table
+    from edgesmith.runtime.timing import TimingPlan
+
+    report = stderr_reporter(args.quiet)
+    plan = TimingPlan(
+        min_runs=args.min_runs,
+        min_seconds=args.min_seconds,
+        warmup_runs=args.warmup_runs,
+        warmup_seconds=args.warmup_seconds,
+    )
+    config = BenchConfig(
+        threads=args.threads,
+        batch=args.batch,
+        provider=args.provider,
+        xnnpack=not args.no_xnnpack,
+        affinity=args.affinity,
+        eval_batch=args.eval_batch,
+        timing=plan,
+    )
+    if args.data is not None:
+        from edgesmith.datasets import parse_spec
+
+        parse_spec(args.data)  # a typo fails now, not after the models load
+    run = benchmark(args.paths, data=args.data, config=config, report=report)
+    plots = []
+    if args.plots:
+        from edgesmith.runtime.plots import INSTALL_HINT, plots_available, write_plots
+
+        if plots_available():
+            plots = write_plots(run.document, run.rounds, args.plots)
+            report(f"plots: {', '.join(str(p) for p in plots)}")
+        else:
+            print(f"edgesmith: note: plots skipped: {INSTALL_HINT}", file=sys.stderr)
+    if args.json:
+        write_json(run.document, args.json)
+    if args.report:
+        path = Path(args.report)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(markdown(run.document, plots, base=path.parent), encoding="utf-8")
+        except OSError as exc:
+            raise EdgesmithError(f"cannot write {path}: {exc.strerror or exc}") from None
+    table = terminal_table(run.document)
+    print(table, file=sys.stderr if args.json == "-" else sys.stdout)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``edgesmith check``."""
+    import dataclasses
+
+    from edgesmith.progress import stderr_reporter
+    from edgesmith.runtime.regression import CHECK_TIMING, check, raise_on_failure
+
+    plan = dataclasses.replace(CHECK_TIMING, min_runs=args.min_runs, min_seconds=args.min_seconds)
+    verdicts = check(
+        args.paths,
+        args.baseline,
+        max_slowdown=args.max_slowdown,
+        max_accuracy_drop=args.max_accuracy_drop,
+        plan=plan,
+        any_machine=args.any_machine,
+        report=stderr_reporter(args.quiet),
+    )
+    out = sys.stderr if args.json == "-" else sys.stdout
+    for verdict in verdicts:
+        print(verdict.text(), file=out)
+    if args.json:
+        write_json([v.to_dict() for v in verdicts], args.json)
+    raise_on_failure(verdicts)
+    return 0

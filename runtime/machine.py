@@ -1,0 +1,116 @@
+"""Where a benchmark ran: CPU, cores, OS, Python and runtime versions; memory; CPU affinity.
+
+A latency means little without the machine it was measured on, and a regression gate must
+know when a baseline came from somewhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+from importlib import metadata
+
+from edgesmith.errors import EdgesmithError
+
+RUNTIME_PACKAGES = ("edgesmith", "numpy", "ai-edge-litert", "onnxruntime", "onnxruntime-gpu")
+# The keys that must match for two latencies to be comparable.
+IDENTITY_KEYS = ("cpu", "cores", "os", "arch")
+
+
+def cpu_name() -> str:
+    """The CPU model name (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info() -> dict:
+    """The bench schema's ``machine`` record."""
+    versions = {}
+    for name in RUNTIME_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(available_cpus()),
+        "os": f"{platform.system()} {platform.release()}",
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+        "runtime_versions": versions,
+    }
+
+
+def same_machine(a: dict, b: dict) -> list[str]:
+    """The identity keys on which two ``machine`` records differ (empty: same kind of machine)."""
+    return [key for key in IDENTITY_KEYS if a.get(key) != b.get(key)]
+
+
+def available_cpus() -> set[int]:
+    """CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def parse_cpus(text: str) -> set[int]:
+    """Parse ``--affinity``: ``0``, ``0,1`` or ``0-3`` (taskset's list form).
+
+    Raises:
+        EdgesmithError: for malformed text or CPUs this machine does not have.
+    """
+    cpus: set[int] = set()
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise EdgesmithError(
+                f"--affinity takes CPU numbers like 0, 0,1 or 0-3. Received: {text!r}"
+            )
+        cpus.update(range(int(low), int(high if dash else low) + 1))
+    if not cpus:
+        raise EdgesmithError(f"--affinity names no CPU. Received: {text!r}")
+    count = os.cpu_count() or 1
+    missing = sorted(c for c in cpus if c >= count)
+    if missing:
+        raise EdgesmithError(
+            f"--affinity: CPU(s) {missing} do not exist; this machine has 0-{count - 1}"
+        )
+    return cpus
+
+
+def pin_to(cpus: set[int]) -> None:
+    """Pin this process (and the runtime's threads it starts later) to ``cpus``.
+
+    Raises:
+        EdgesmithError: where the OS has no ``sched_setaffinity`` or refuses the set.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        raise EdgesmithError("--affinity needs os.sched_setaffinity (Linux); use taskset")
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as exc:
+        raise EdgesmithError(f"--affinity {sorted(cpus)} refused by the OS: {exc}") from None
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (Linux ``/proc/self/statm``; else peak)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if platform.system() == "Darwin" else peak / 1024
