@@ -39,3 +39,10 @@ def pytest_report_header(config):
         f"EDGESMITH shared data: {'present' if SHARED_DATA.is_dir() else 'absent'}; "
         f"cpus: {os.cpu_count()}"
     )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run that collected no tests is a failure (exit 1), never pytest's quiet exit 5."""
+    if exitstatus == 5:
+        session.exitstatus = 1
+        print("\nedgesmith: no tests were collected or selected; that is a failure here")
