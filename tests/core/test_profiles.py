@@ -1,0 +1,79 @@
+import pytest
+
+from edgesmith.errors import EdgesmithError
+from edgesmith.profiles import DeviceProfile, load_profile, shipped_profiles
+
+SHIPPED = ["arm64-linux", "cpu-x86", "cpu-x86-onnx", "int8-npu", "jetson-gpu", "mcu"]
+
+
+def test_every_shipped_profile_loads_and_round_trips():
+    assert shipped_profiles() == SHIPPED
+    for name in SHIPPED:
+        profile = load_profile(name)
+        assert profile.name == name
+        assert DeviceProfile.from_dict(profile.to_dict()) == profile
+
+
+def test_profiles_map_onto_runtime_options():
+    assert load_profile("mcu").runtime_options()["xnnpack"] is False
+    assert load_profile("mcu").budgets.max_size_kb == 100 and load_profile("mcu").target == "tflm"
+    assert load_profile("arm64-linux").runtime_options()["threads"] == 4
+    assert load_profile("jetson-gpu").runtime_options()["provider"] == "tensorrt"
+    assert load_profile("int8-npu").formats == ("tflite-int8",)
+
+
+def test_profile_formats_exist_in_the_export_stage():
+    from edgesmith.export.formats import FORMATS
+    from edgesmith.profiles import FORMATS as PROFILE_FORMATS
+
+    for names in PROFILE_FORMATS.values():
+        assert set(names) <= set(FORMATS)
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(EdgesmithError, match="unknown device profile 'rpi': expected one of arm64"):
+        load_profile("rpi")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("runtime: tvm\nformats: [onnx]\n", "runtime must be one of litert, onnxruntime"),
+        ("runtime: litert\nformats: [onnx]\n", "formats for litert must be among"),
+        ("runtime: onnxruntime\nprovider: xnnpack\nformats: [onnx]\n", "provider for onnxruntime"),
+        ("runtime: litert\nformats: [tflite-int8]\nthreads: 0\n", "threads must be a whole"),
+        ("runtime: litert\nformats: [tflite-int8]\ntarget: gpu\n", "target must be one of"),
+        (
+            "runtime: litert\nformats: [tflite-int8]\nbudgets: {max_size_kb: -1}\n",
+            "budget max_size_kb must be a positive number",
+        ),
+        (
+            "runtime: litert\nformats: [tflite-int8]\nbudgets: {min_accuracy: 85}\n",
+            "min_accuracy is a fraction",
+        ),
+        (
+            "runtime: litert\nformats: [tflite-int8]\nbudgets: {flash_kb: 1}\n",
+            r"unknown Budgets key\(s\): flash_kb",
+        ),
+        (
+            "runtime: litert\nformats: [tflite-int8]\ncolour: red\n",
+            r"unknown DeviceProfile key\(s\): colour",
+        ),
+    ],
+)
+def test_bad_fields_are_named(tmp_path, text, message):
+    path = tmp_path / "board.yaml"
+    path.write_text(text)
+    with pytest.raises(EdgesmithError, match=message):
+        load_profile(path)
+
+
+def test_user_profile_takes_its_file_name(tmp_path):
+    path = tmp_path / "my-board.yaml"
+    path.write_text(
+        "runtime: litert\nprovider: delegate:/opt/npu.so\nformats: [tflite-int8]\n"
+        "affinity: [2, 3]\n"
+    )
+    profile = load_profile(path)
+    assert profile.name == "my-board" and profile.affinity == (2, 3)
+    assert profile.runtime_options()["provider"] == "delegate:/opt/npu.so"
