@@ -84,14 +84,24 @@ def warm_up(step: Step, runs: int, seconds: float) -> np.ndarray:
     return np.asarray(samples)
 
 
-def block_sizes(estimates_ms: Sequence[float], plan: TimingPlan) -> list[int]:
-    """Runs per model per round so that ``plan.rounds`` rounds meet both minimums."""
-    sizes = []
-    for estimate in estimates_ms:
-        by_count = math.ceil(plan.min_runs / plan.rounds)
-        by_time = math.ceil(plan.min_seconds * 1000.0 / (plan.rounds * max(estimate, 1e-6)))
-        sizes.append(max(1, by_count, by_time))
-    return sizes
+def block_size(
+    estimate_ms: float,
+    plan: TimingPlan,
+    *,
+    runs_done: int = 0,
+    ms_done: float = 0.0,
+    rounds_done: int = 0,
+) -> int:
+    """Runs for the next block so that the remaining rounds meet both minimums.
+
+    Re-evaluated every round from the latency seen so far, so a warm-up estimate that was off
+    (a cold cache, a burst of load) does not cut the number of rounds short.
+    """
+    left = max(plan.rounds - rounds_done, 1)
+    by_count = math.ceil(max(plan.min_runs - runs_done, 0) / left)
+    ms_left = max(plan.min_seconds * 1000.0 - ms_done, 0.0)
+    by_time = math.ceil(ms_left / (left * max(estimate_ms, 1e-6)))
+    return max(1, by_count, by_time)
 
 
 def measure(
@@ -114,7 +124,6 @@ def measure(
     for step in steps:
         warm = warm_up(step, plan.warmup_runs, plan.warmup_seconds)
         estimates.append(float(np.median(warm[len(warm) // 2 :])))
-    sizes = block_sizes(estimates, plan)
     rounds: list[list[np.ndarray]] = [[] for _ in steps]
     counts = [0] * len(steps)
     totals = [0.0] * len(steps)
@@ -129,7 +138,16 @@ def measure(
             or len(rounds[0]) < 2
         ):
             for index in order:
-                block = time_block(steps[index], sizes[index])
+                if rounds[index]:  # the mean so far converts the time still needed into runs
+                    estimates[index] = totals[index] / counts[index]
+                size = block_size(
+                    estimates[index],
+                    plan,
+                    runs_done=counts[index],
+                    ms_done=totals[index],
+                    rounds_done=len(rounds[index]),
+                )
+                block = time_block(steps[index], size)
                 rounds[index].append(block)
                 counts[index] += block.size
                 totals[index] += float(block.sum())

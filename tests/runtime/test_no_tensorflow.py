@@ -1,0 +1,51 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+SCRIPT = """
+import json, sys
+import edgesmith.runtime as rt
+import edgesmith.runtime.commands
+from edgesmith.cli import build_parser
+build_parser()
+from edgesmith.runtime import bench, regression, report, plots, accuracy
+model = rt.load(sys.argv[1], threads=1)
+out = model.predict(__import__("numpy").zeros((2, 8, 8, 1), dtype="uint8"))
+onnx = rt.load(sys.argv[2], threads=1)
+onnx.predict(__import__("numpy").zeros((2, 8, 8, 1), dtype="uint8"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+print(json.dumps({"heavy": heavy, "shape": list(out.shape)}))
+"""
+
+
+def test_runtime_and_its_cli_never_import_tensorflow():
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(FIXTURES / "int8.tflite"), str(FIXTURES / "raw.onnx")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["heavy"] == []
+    assert report["shape"] == [2, 10]
+
+
+def test_litert_start_up_line_is_kept_off_stderr():
+    script = (
+        "import edgesmith.runtime as rt, numpy as np, sys\n"
+        "m = rt.load(sys.argv[1], threads=1)\n"
+        "m.predict(np.zeros((3, 8, 8, 1), np.uint8))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(FIXTURES / "float.tflite")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK" not in result.stderr
+    assert "Created TensorFlow Lite" not in result.stdout + result.stderr
