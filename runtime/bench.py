@@ -21,7 +21,14 @@ from edgesmith.artifacts import sha256_file
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter
 from edgesmith.runtime.accuracy import evaluate
-from edgesmith.runtime.machine import machine_info, parse_cpus, peak_rss_mb, pin_to, rss_mb
+from edgesmith.runtime.machine import (
+    available_cpus,
+    machine_info,
+    parse_cpus,
+    peak_rss_mb,
+    pin_to,
+    rss_mb,
+)
 from edgesmith.runtime.model import Model, load
 from edgesmith.runtime.source import locate
 from edgesmith.runtime.stats import summarize
@@ -230,8 +237,19 @@ def benchmark(
     report = report or (lambda line: None)
     if not paths:
         raise EdgesmithError("bench needs at least one model path")
+    previous = available_cpus()
     if config.affinity is not None:
         pin_to(parse_cpus(config.affinity))
+    try:
+        return _benchmark(paths, data, config, report)
+    finally:
+        if config.affinity is not None:
+            pin_to(previous)  # a library call leaves the process as it found it
+
+
+def _benchmark(
+    paths: Sequence[str | Path], data: str | None, config: BenchConfig, report: Reporter
+) -> BenchRun:
     dataset = None
     if data is not None:
         from edgesmith.datasets import load_dataset

@@ -39,6 +39,28 @@ def _tensor(detail: dict) -> TensorInfo:
     return TensorInfo(detail["name"], shape, np.dtype(detail["dtype"]), scale, zero_point)
 
 
+def _check_delegate_library(path: str) -> None:
+    """Refuse a delegate library that cannot load before LiteRT tries it.
+
+    LiteRT's ``Delegate`` fails half-constructed on such a library and its destructor then
+    prints an "Exception ignored" traceback on the user's terminal.
+
+    Raises:
+        EdgesmithError: naming the library and why it cannot be used.
+    """
+    import ctypes
+
+    try:
+        library = ctypes.CDLL(path)
+    except OSError as exc:
+        raise EdgesmithError(f"cannot load the delegate {path}: {_first_line(exc)}") from None
+    if not hasattr(library, "tflite_plugin_create_delegate"):
+        raise EdgesmithError(
+            f"cannot load the delegate {path}: it is not a TFLite external delegate "
+            "(no tflite_plugin_create_delegate symbol)"
+        )
+
+
 class LiteRTRunner:
     """Run a .tflite file with the LiteRT interpreter.
 
@@ -99,6 +121,7 @@ class LiteRTRunner:
 
         delegates = None
         if plan.delegate:
+            _check_delegate_library(plan.delegate)
             try:
                 delegates = [load_delegate(plan.delegate)]
             except (ValueError, OSError, RuntimeError) as exc:

@@ -101,7 +101,10 @@ def latency_plot(document: dict, rounds: list[list[np.ndarray]], out: Path) -> P
     samples = [np.concatenate(r) for r in rounds]
     figure = _figure(7, 1.2 + 0.6 * len(results))
     axes = figure.add_subplot()
-    axes.boxplot(samples, vert=False, whis=(5, 95), showfliers=False)
+    try:
+        axes.boxplot(samples, orientation="horizontal", whis=(5, 95), showfliers=False)
+    except TypeError:  # matplotlib < 3.10 has no orientation argument
+        axes.boxplot(samples, vert=False, whis=(5, 95), showfliers=False)
     for i, record in enumerate(results, start=1):
         p99 = record["latency_ms"]["p99"]
         axes.plot([p99], [i], "rx")

@@ -1,0 +1,130 @@
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+import edgesmith.runtime as rt
+from edgesmith.cli import main
+from edgesmith.runtime.bench import SCHEMA, BenchConfig, benchmark
+from edgesmith.runtime.machine import parse_cpus
+from edgesmith.runtime.plots import pareto_front, plots_available
+from edgesmith.runtime.report import markdown, terminal_table
+
+SCHEMA_KEYS = {
+    "path", "format", "runtime", "provider", "threads", "batch", "size_bytes", "gzip_bytes",
+    "load_ms", "first_inference_ms", "latency_ms", "throughput_ips", "accuracy", "num_eval",
+    "macs", "gmacs_per_s", "peak_rss_mb", "machine",
+}  # fmt: skip
+
+
+def test_benchmark_two_formats_interleaved(fixtures, digits, fast_plan):
+    paths = [fixtures / "int8.tflite", fixtures / "raw.onnx"]
+    run = benchmark(paths, data="digits", config=BenchConfig(threads=1, timing=fast_plan))
+    doc = run.document
+    assert doc["schema"] == SCHEMA and doc["data"] == "digits"
+    assert len(run.rounds) == 2 and len(run.rounds[0]) == len(run.rounds[1])
+    for path, record in zip(paths, run.results, strict=True):
+        assert SCHEMA_KEYS <= set(record)
+        lat = record["latency_ms"]
+        assert lat["runs"] >= fast_plan.min_runs
+        assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        assert record["size_bytes"] == path.stat().st_size
+        assert record["gzip_bytes"] == len(gzip.compress(path.read_bytes(), 9, mtime=0))
+        assert record["throughput_ips"] == pytest.approx(1000.0 / lat["mean"])
+        assert record["gmacs_per_s"] == pytest.approx(record["macs"] / (lat["p50"] / 1e3) / 1e9)
+        assert record["threads"] == 1 and record["batch"] == 1
+        # accuracy from the same runner equals what predict() gives
+        model = rt.load(path, threads=1)
+        expected = float((model.predict(digits.x_eval).argmax(1) == digits.y_eval).mean())
+        assert record["accuracy"] == pytest.approx(expected)
+        assert record["num_eval"] == len(digits.y_eval) == np.sum(record["confusion"])
+        confusion = np.array(record["confusion"])
+        assert np.trace(confusion) / confusion.sum() == pytest.approx(expected)
+        assert set(record["per_class"]) == set(digits.labels)
+        assert record["peak_rss_mb"] > 0 and record["machine"]["cores"] >= 1
+    assert run.results[0]["runtime"] == "litert" and run.results[1]["runtime"] == "onnxruntime"
+    json.dumps(doc)  # JSON-ready throughout
+
+
+def test_batch_timing_without_data_uses_noise_and_reports_no_accuracy(fixtures, fast_plan):
+    run = benchmark([fixtures / "foreign.tflite"], config=BenchConfig(batch=4, timing=fast_plan))
+    record = run.results[0]
+    assert record["batch"] == 4 and record["accuracy"] is None and record["macs"] is None
+    assert record["throughput_ips"] == pytest.approx(4000.0 / record["latency_ms"]["mean"])
+    assert any("no edgesmith metadata" in note for note in record["notes"])
+
+
+def test_reports_render_every_model(fixtures, fast_plan, tmp_path):
+    run = benchmark(
+        [fixtures / "float.tflite", fixtures / "int8.tflite"],
+        data="digits",
+        config=BenchConfig(timing=fast_plan),
+    )
+    table = terminal_table(run.document)
+    assert "float.tflite" in table and "int8.tflite" in table and "p50 ms" in table
+    text = markdown(run.document, [tmp_path / "plots" / "latency.png"], base=tmp_path)
+    assert text.count("| float.tflite |") == 1 and "![latency](plots/latency.png)" in text
+
+
+def test_pareto_front():
+    latencies = [1.0, 2.0, 0.5, 3.0, 2.5]
+    accuracies = [0.90, 0.95, 0.80, 0.94, None]
+    assert pareto_front(latencies, accuracies) == [2, 0, 1]
+
+
+def test_cpu_lists():
+    assert parse_cpus("0") == {0}
+    if len(parse_cpus("0-1")) == 2:
+        assert parse_cpus("0,1") == {0, 1}
+
+
+def test_bench_cli_writes_json_report_and_plots(fixtures, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = [
+        "bench", str(fixtures / "int8.tflite"), str(fixtures / "float.tflite"),
+        "--data", "digits", "--min-runs", "30", "--min-seconds", "0.05",
+        "--warmup-runs", "2", "--warmup-seconds", "0", "--affinity", "0",
+        "--json", str(out), "--report", str(tmp_path / "r" / "bench.md"),
+        "--plots", str(tmp_path / "r" / "plots"), "--quiet",
+    ]  # fmt: skip
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "int8.tflite" in table and "top-1 %" in table
+    doc = json.loads(out.read_text())
+    assert [r["path"] for r in doc["results"]] == args[1:3]
+    assert doc["settings"]["affinity"] == "0"
+    report = (tmp_path / "r" / "bench.md").read_text()
+    assert "| int8.tflite |" in report
+    if plots_available():
+        for name in ("tradeoff.png", "latency.png"):
+            png = tmp_path / "r" / "plots" / name
+            assert png.read_bytes()[:4] == b"\x89PNG"
+            assert f"](plots/{name})" in report
+
+
+def test_bench_cli_json_to_stdout_keeps_the_table_on_stderr(fixtures, capsys):
+    args = ["bench", str(fixtures / "int8.tflite"), "--min-runs", "20", "--min-seconds", "0"]
+    assert main([*args, "--warmup-seconds", "0", "--json", "-", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["schema"] == SCHEMA
+    assert "p50 ms" in captured.err
+
+
+def test_affinity_applies_during_the_run_and_is_restored(fixtures, fast_plan, monkeypatch):
+    import os
+
+    from edgesmith.runtime import timing
+
+    before = os.sched_getaffinity(0)
+    seen = []
+    original = timing.time_block
+
+    def spy(step, runs):
+        seen.append(os.sched_getaffinity(0))
+        return original(step, runs)
+
+    monkeypatch.setattr(timing, "time_block", spy)
+    benchmark([fixtures / "int8.tflite"], config=BenchConfig(affinity="0", timing=fast_plan))
+    assert seen and all(cpus == {0} for cpus in seen)
+    assert os.sched_getaffinity(0) == before

@@ -1,0 +1,68 @@
+import pytest
+
+from edgesmith.cli import main
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("edgesmith: error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("make", "extra", "match"),
+    [
+        (lambda d, f: str(d / "missing.tflite"), [], "model not found"),
+        (lambda d, f: _write(d / "notes.txt", b"hi"), [], "expected a .tflite or .onnx file"),
+        (
+            lambda d, f: _write(d / "cut.tflite", (f / "int8.tflite").read_bytes()[:2000]),
+            [],
+            "cut.tflite",
+        ),
+        (
+            lambda d, f: _write(d / "cut.onnx", (f / "raw.onnx").read_bytes()[:2000]),
+            [],
+            "not a readable ONNX model",
+        ),
+        (lambda d, f: str(f / "raw.onnx"), ["--provider", "npu"], "unknown provider 'npu'"),
+        (lambda d, f: str(f / "int8.tflite"), ["--provider", "cuda"], "applies to .onnx models"),
+        (
+            lambda d, f: str(f / "int8.tflite"),
+            ["--data", "synthetic?shape=16x16x3"],
+            "has 16x16x3 images but int8.tflite takes 8x8x1",
+        ),
+        (lambda d, f: str(f / "int8.tflite"), ["--data", "imagenet"], "unknown dataset 'imagenet'"),
+        (lambda d, f: str(f / "int8.tflite"), ["--affinity", "999"], "do not exist"),
+        (lambda d, f: str(f / "int8.tflite"), ["--affinity", "a-b"], "--affinity takes CPU"),
+    ],
+)
+def test_bench_bad_input_exits_2_with_one_line(tmp_path, fixtures, capsys, make, extra, match):
+    path = make(tmp_path, fixtures)
+    code = main(["bench", path, "--min-runs", "5", "--min-seconds", "0", "--quiet", *extra])
+    assert code == 2
+    assert match in one_line_error(capsys)
+
+
+def test_bench_of_a_keras_artifact_says_to_export_first(tmp_path, fixtures, capsys):
+    import json
+    import shutil
+
+    artifact = tmp_path / "keras_artifact"
+    shutil.copytree(fixtures / "artifact_tflite", artifact)
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    manifest["format"] = "keras"
+    (artifact / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["bench", str(artifact), "--quiet"]) == 2
+    assert "edgesmith export" in one_line_error(capsys)
+
+
+def test_argument_errors_exit_2(fixtures):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", str(fixtures / "int8.tflite"), "--threads", "0"])
+    assert exc.value.code == 2
+
+
+def _write(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
