@@ -98,7 +98,7 @@ class LiteRTRunner:
                 f"{self.path.name}: XNNPACK could not prepare the model ({_first_line(exc)}); "
                 "running on LiteRT's builtin CPU kernels",
                 ProviderFallbackWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             plan = TflitePlan(False, None)
             self.provider_used = plan.label

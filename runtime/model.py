@@ -191,9 +191,14 @@ def _check_threads(threads: int | None) -> None:
 
 def _open_runner(source: ModelSource, threads, provider, xnnpack) -> Runner:
     if source.format == "tflite":
+        plan = plan_tflite(provider, xnnpack)
+        if plan.compiled:
+            from edgesmith.runtime.compiled_runner import CompiledRunner
+
+            return CompiledRunner(source.file, threads=threads, gpu=plan.compiled == "gpu")
         from edgesmith.runtime.litert_runner import LiteRTRunner
 
-        return LiteRTRunner(source.file, threads=threads, plan=plan_tflite(provider, xnnpack))
+        return LiteRTRunner(source.file, threads=threads, plan=plan)
     from edgesmith.runtime.onnx_runner import OnnxRunner
 
     return OnnxRunner(source.file, threads=threads, provider=provider)
@@ -227,7 +232,8 @@ def load(
         path: an artifact directory, or a .tflite/.onnx file (with embedded metadata or not).
         threads: runtime threads; ``None`` leaves the runtime's default.
         provider: for .onnx ``cpu`` (default), ``cuda`` or ``tensorrt``; for .tflite ``cpu``
-            (XNNPACK per ``xnnpack``), ``xnnpack`` or ``delegate:/path/lib.so``.
+            (XNNPACK per ``xnnpack``), ``xnnpack``, ``delegate:/path/lib.so``, or ``compiled``
+            / ``compiled:gpu`` (LiteRT's CompiledModel API instead of the Interpreter).
         xnnpack: use LiteRT's XNNPACK delegate (the default); off runs the builtin kernels.
         normalization: how raw pixels map to the model input (a record dict, a name such as
             ``unit``/``raw``, or ``scale=..,mean=..,std=..``); overrides the metadata, and is

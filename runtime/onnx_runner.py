@@ -67,7 +67,7 @@ class OnnxRunner:
         self.threads = threads
         plan = plan_onnx_providers(provider, ort.get_available_providers())
         if plan.warning:
-            warnings.warn(plan.warning, ProviderFallbackWarning, stacklevel=3)
+            warnings.warn(plan.warning, ProviderFallbackWarning, stacklevel=4)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -88,7 +88,7 @@ class OnnxRunner:
         if not plan.warning:
             fallback = fallback_warning(plan.requested, used)
             if fallback:
-                warnings.warn(fallback, ProviderFallbackWarning, stacklevel=3)
+                warnings.warn(fallback, ProviderFallbackWarning, stacklevel=4)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1:
             raise EdgesmithError(

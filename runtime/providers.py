@@ -22,7 +22,7 @@ ONNX_CHAINS = {
     "cuda": ("cuda", "cpu"),
     "tensorrt": ("tensorrt", "cuda", "cpu"),
 }
-TFLITE_CHOICES = ("cpu", "xnnpack", "delegate:PATH")
+TFLITE_CHOICES = ("cpu", "xnnpack", "delegate:PATH", "compiled", "compiled:gpu")
 GPU_EXTRA_HINT = "pip install onnxruntime-gpu in place of onnxruntime (edgesmith[gpu])"
 
 
@@ -96,14 +96,21 @@ def fallback_warning(requested: str, session_providers: list[str]) -> str | None
 
 @dataclasses.dataclass(frozen=True)
 class TflitePlan:
-    """How to build the LiteRT interpreter: XNNPACK or not, and an external delegate."""
+    """How to run a .tflite file: the Interpreter or LiteRT's CompiledModel API.
+
+    The Interpreter runs with XNNPACK or without, or hands the graph to an external delegate;
+    the CompiledModel runs on the CPU, or on the GPU with the CPU for the rest.
+    """
 
     xnnpack: bool
     delegate: str | None
+    compiled: str | None = None  # None (Interpreter), "cpu" or "gpu"
 
     @property
     def label(self) -> str:
-        """The name recorded as the provider: ``xnnpack``, ``cpu`` or ``delegate:PATH``."""
+        """The provider's name: ``xnnpack``, ``cpu``, ``delegate:PATH``, ``compiled[:gpu]``."""
+        if self.compiled:
+            return "compiled" if self.compiled == "cpu" else f"compiled:{self.compiled}"
         if self.delegate:
             return f"delegate:{self.delegate}"
         return "xnnpack" if self.xnnpack else "cpu"
@@ -114,7 +121,8 @@ def plan_tflite(provider: str | None, xnnpack: bool = True) -> TflitePlan:
 
     ``None`` or ``cpu`` keep the ``xnnpack`` flag (XNNPACK is LiteRT's default CPU delegate);
     ``xnnpack`` forces it on; ``delegate:/path/lib.so`` loads an external delegate (GPU, NPU,
-    Edge TPU) with XNNPACK off so that the delegate gets the graph.
+    Edge TPU) with XNNPACK off so that the delegate gets the graph; ``compiled`` and
+    ``compiled:gpu`` use LiteRT's CompiledModel API instead of the Interpreter.
 
     Raises:
         EdgesmithError: for ``cuda``/``tensorrt`` (onnxruntime's) or an unknown name.
@@ -123,6 +131,10 @@ def plan_tflite(provider: str | None, xnnpack: bool = True) -> TflitePlan:
         return TflitePlan(xnnpack, None)
     if provider.lower() == "xnnpack":
         return TflitePlan(True, None)
+    if provider.lower() in ("compiled", "compiled:cpu"):
+        return TflitePlan(True, None, "cpu")
+    if provider.lower() == "compiled:gpu":
+        return TflitePlan(True, None, "gpu")
     if provider.startswith("delegate:"):
         path = provider.partition(":")[2]
         if not path:
@@ -130,10 +142,9 @@ def plan_tflite(provider: str | None, xnnpack: bool = True) -> TflitePlan:
         return TflitePlan(False, path)
     if provider.lower() in ONNX_PROVIDERS:
         raise EdgesmithError(
-            f"provider {provider!r} applies to .onnx models; for .tflite use cpu, xnnpack or "
-            "delegate:/path/to/delegate.so"
+            f"provider {provider!r} applies to .onnx models; for .tflite use "
+            f"{', '.join(TFLITE_CHOICES)}"
         )
     raise EdgesmithError(
-        f"unknown provider {provider!r} for a .tflite model: expected cpu, xnnpack or "
-        "delegate:/path/to/delegate.so"
+        f"unknown provider {provider!r} for a .tflite model: expected {', '.join(TFLITE_CHOICES)}"
     )

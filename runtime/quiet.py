@@ -8,6 +8,7 @@ caches files unless told otherwise. This module is imported before either runtim
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 import tempfile
@@ -17,9 +18,13 @@ from collections.abc import Iterator
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Lines the runtimes print on every start that tell the user nothing they asked for.
+# LiteRT logs at INFO level by default (delegate creation, accelerator registry, environment),
+# and warns about optional accelerators and vendor plugins a machine does not have.
 NOISE_PREFIXES = (
-    "INFO: Created TensorFlow Lite XNNPACK delegate",
-    "INFO: Initialized TensorFlow Lite runtime",
+    "INFO: ",
+    "WARNING: [npu_registry.cc",
+    "WARNING: [compiler_plugin.cc",
+    "\u2514 Could not load shared library",
 )
 
 
@@ -28,26 +33,40 @@ def is_noise(line: str) -> bool:
     return line.strip().startswith(NOISE_PREFIXES)
 
 
+def _flush_c_streams() -> None:
+    """``fflush(NULL)``: push out what native code buffered in C stdio streams."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to reach (unusual platforms)
+        pass
+
+
 @contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
+def quiet_native_stderr(replay: bool = True) -> Iterator[list[str]]:
     """Capture what native code writes to fd 2 in the block; replay all but the known noise.
+
+    Args:
+        replay: write the lines that are not noise back to stderr when the block ends; with
+            ``False`` the caller takes them from the yielded list (filled at the end) instead.
 
     ``EDGESMITH_VERBOSE_TF=1`` (set by ``--debug``) lets everything through untouched.
     """
+    captured: list[str] = []
     if os.environ.get("EDGESMITH_VERBOSE_TF") == "1":
-        yield
+        yield captured
         return
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): nothing to filter
-        yield
+        yield captured
         return
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            yield
+            yield captured
         finally:
+            _flush_c_streams()  # lines still in a C stdio buffer belong to the block
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
@@ -56,6 +75,7 @@ def quiet_native_stderr() -> Iterator[None]:
                 for line in sink.read().decode(errors="replace").splitlines(keepends=True)
                 if not is_noise(line)
             ]
-            if kept:
+            captured.extend(line.rstrip("\n") for line in kept)
+            if kept and replay:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

@@ -58,6 +58,8 @@ def test_tflite_choices():
     assert plan_tflite("xnnpack", xnnpack=False).label == "xnnpack"
     delegate = plan_tflite("delegate:/opt/libedgetpu.so")
     assert delegate.delegate == "/opt/libedgetpu.so" and not delegate.xnnpack
+    assert plan_tflite("compiled").label == "compiled"
+    assert plan_tflite("compiled:gpu").label == "compiled:gpu"
     with pytest.raises(EdgesmithError, match="applies to .onnx models"):
         plan_tflite("cuda")
     with pytest.raises(EdgesmithError, match="unknown provider 'gpu'"):
