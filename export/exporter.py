@@ -11,6 +11,7 @@ nothing behind.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,14 @@ class FormatResult:
         artifact: the published artifact (None when a check failed without
             ``allow_mismatch``).
         failure: the failed check's message, or None.
+        seconds: wall time of conversion, checks and writing.
     """
 
     name: str
     metrics: dict[str, Any]
     artifact: Artifact | None = None
     failure: str | None = None
+    seconds: float = 0.0
 
 
 def export(
@@ -242,11 +245,14 @@ def _export_one(
 ) -> FormatResult:
     from edgesmith.export.builders import BUILDERS
 
+    started = time.perf_counter()
     built = BUILDERS[fmt.name](plan)
     try:
-        return _publish(built, fmt, source, data, reference, stats, out, opts, fold, report)
+        result = _publish(built, fmt, source, data, reference, stats, out, opts, fold, report)
     except _Unpublished as unpublished:
-        return unpublished.result
+        result = unpublished.result
+    result.seconds = round(time.perf_counter() - started, 2)
+    return result
 
 
 def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report) -> FormatResult:
