@@ -139,10 +139,11 @@ def _stage_registrars() -> list:
 
     Each registrar module must stay TensorFlow-free at import (its handlers import lazily).
     """
+    from edgesmith.compress.commands import register as register_compress
     from edgesmith.export.commands import register as register_export
     from edgesmith.runtime.commands import register as register_runtime
 
-    return [register_export, register_runtime]
+    return [register_compress, register_export, register_runtime]
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:

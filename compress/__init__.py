@@ -1,0 +1,1 @@
+"""The compress stage: pruning, channel pruning, QAT, distillation, clustering and more."""

@@ -1,0 +1,352 @@
+"""Every compression setting as a frozen config, validated before TensorFlow or any data loads.
+
+A recipe with ``sparsity: 1.2`` must fail in milliseconds, not after a 4-second TensorFlow import
+and a dataset load, so these classes import nothing heavy. Every technique's config shares the
+fine-tuning settings of :class:`FinetuneConfig` (including an optional teacher, so that any
+technique's fine-tuning can be distilled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from edgesmith.config import Config, check_positive_int, check_range
+from edgesmith.errors import EdgesmithError
+
+STRUCTURES = ("unstructured", "2:4", "channels")
+SCHEDULES = ("polynomial", "constant")
+RANKINGS = ("l1", "l2", "bn")
+OPTIMIZERS = ("sgd", "adam")
+CLUSTER_INITS = ("kmeans_plus_plus", "linear", "density", "random")
+SENSITIVITY_MODES = ("int8", "prune")
+MIN_CLUSTERS = 2
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise EdgesmithError(f"{name} must be one of {', '.join(choices)}. Received: {value!r}")
+
+
+def _check_names(name: str, value: object) -> None:
+    if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+        raise EdgesmithError(f"{name} must be a list of layer names. Received: {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(Config):
+    """Fine-tuning after (or during) compression; shared by every technique.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: images per step.
+        optimizer: ``sgd`` (Nesterov momentum) or ``adam``.
+        learning_rate: peak rate of a cosine schedule; None picks the technique's default
+            (fine-tuning a trained model wants a rate about 10x below training's).
+        weight_decay: decoupled weight decay per unit learning rate, as in training.
+        label_smoothing: of the hard-label cross-entropy.
+        augment: ``auto``, ``none`` or a comma list of ``crop``, ``flip`` (as in training).
+        data: data spec to fine-tune and evaluate on; None reuses the source artifact's.
+        seed: seeds weights, shuffling and augmentation.
+        teacher: a Keras artifact whose soft labels guide the fine-tuning (distillation).
+        alpha: weight of the hard-label loss when a teacher is set; ``1 - alpha`` goes to the
+            teacher's soft labels.
+        temperature: softening temperature of the distillation loss.
+    """
+
+    epochs: int = 2
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    learning_rate: float | None = None
+    weight_decay: float = 2.5e-3
+    label_smoothing: float = 0.0
+    augment: str = "auto"
+    data: str | None = None
+    seed: int = 0
+    teacher: str | None = None
+    alpha: float = 0.5
+    temperature: float = 4.0
+
+    #: the peak learning rate used when ``learning_rate`` is None (per 128 images, for sgd)
+    default_learning_rate = 0.02
+
+    def __post_init__(self) -> None:
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.learning_rate is not None:
+            check_range("learning_rate", self.learning_rate, 1e-8, 10.0)
+        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        if self.augment not in ("auto", "none"):
+            parts = [p.strip() for p in str(self.augment).split(",") if p.strip()]
+            if not parts or any(p not in ("crop", "flip") for p in parts):
+                raise EdgesmithError(
+                    "augment must be auto, none, or a comma list of crop, flip. "
+                    f"Received: {self.augment!r}"
+                )
+        if self.data is not None and not isinstance(self.data, str):
+            raise EdgesmithError(f"data must be a data spec string. Received: {self.data!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise EdgesmithError(f"seed must be a whole number >= 0. Received: {self.seed!r}")
+        if self.teacher is not None and not isinstance(self.teacher, str):
+            raise EdgesmithError(
+                f"teacher must be an artifact directory. Received: {self.teacher!r}"
+            )
+        check_range("alpha", self.alpha, 0.0, 1.0)
+        check_range("temperature", self.temperature, 0.1, 100.0)
+
+    @property
+    def peak_learning_rate(self) -> float:
+        """The learning rate actually used (the default scales with the batch size for sgd)."""
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        if self.optimizer == "adam":
+            return self.default_learning_rate / 20
+        return self.default_learning_rate * self.batch_size / 128
+
+    def augmentations(self, *, flip_ok: bool) -> tuple[str, ...]:
+        """Resolve ``augment`` for a dataset (``auto`` flips only where flips keep the class)."""
+        if self.augment == "auto":
+            return ("crop", "flip") if flip_ok else ("crop",)
+        if self.augment == "none":
+            return ()
+        return tuple(p.strip() for p in self.augment.split(",") if p.strip())
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneConfig(FinetuneConfig):
+    """Pruning: unstructured magnitude, 2:4 structured, or channel pruning that rebuilds layers.
+
+    Attributes:
+        sparsity: fraction of weights to zero (``unstructured``), or of channels to remove
+            (``channels``, unless ``mac_reduction`` is set). ``2:4`` is 0.5 by definition.
+        structure: ``unstructured``, ``2:4`` or ``channels``.
+        schedule: ``polynomial`` (sparsity rises from 0 to the target, cubic) or ``constant``.
+        pruning_fraction: share of the fine-tuning steps over which sparsity ramps up; the rest
+            recovers accuracy with the final mask fixed.
+        frequency: at most this many steps between mask updates (lowered for short runs so
+            the last update lands exactly on the target).
+        skip_layers: layer names never pruned.
+        prune_first_layer: also prune the first conv (it sees raw pixels and holds few weights).
+        min_weights: layers with fewer kernel weights are left dense (too small to matter).
+        ranking: channel importance: ``l1``/``l2`` norm of each filter, or ``bn`` (|gamma| of
+            the BatchNorm that follows).
+        mac_reduction: for ``channels``: remove channels until MACs drop by this fraction
+            (the channel fraction is searched); overrides ``sparsity``.
+        round_to: for ``channels``: keep a multiple of this many channels per group
+            (SIMD-friendly widths).
+    """
+
+    epochs: int = 4
+    sparsity: float | None = None
+    structure: str = "unstructured"
+    schedule: str = "polynomial"
+    pruning_fraction: float = 0.75
+    frequency: int = 100
+    skip_layers: tuple[str, ...] = ()
+    prune_first_layer: bool = False
+    min_weights: int = 1024
+    ranking: str = "l1"
+    mac_reduction: float | None = None
+    round_to: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice("structure", self.structure, STRUCTURES)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("ranking", self.ranking, RANKINGS)
+        _check_names("skip_layers", self.skip_layers)
+        object.__setattr__(self, "skip_layers", tuple(self.skip_layers))
+        check_range("pruning_fraction", self.pruning_fraction, 0.05, 1.0)
+        check_positive_int("frequency", self.frequency)
+        check_positive_int("round_to", self.round_to)
+        if isinstance(self.min_weights, bool) or not isinstance(self.min_weights, int):
+            raise EdgesmithError(
+                f"min_weights must be a whole number >= 0. Received: {self.min_weights!r}"
+            )
+        check_range("min_weights", self.min_weights, 0, 1e12)
+        if self.structure == "2:4":
+            if self.sparsity is not None and self.sparsity != 0.5:
+                raise EdgesmithError(
+                    f"2:4 sparsity is 0.5 by definition; leave sparsity out. Received: "
+                    f"{self.sparsity!r}"
+                )
+        elif self.structure == "channels" and self.mac_reduction is not None:
+            check_range("mac_reduction", self.mac_reduction, 0.0, 1.0, high_open=True)
+        elif self.sparsity is None:
+            raise EdgesmithError(f"{self.structure} pruning needs a sparsity in [0.0, 1.0)")
+        if self.sparsity is not None:
+            check_range("sparsity", self.sparsity, 0.0, 1.0, high_open=True)
+
+    @property
+    def target_sparsity(self) -> float:
+        """The sparsity aimed at: 0.5 for 2:4, else ``sparsity``."""
+        if self.structure == "2:4":
+            return 0.5
+        return float(self.sparsity or 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class QatConfig(FinetuneConfig):
+    """Quantization-aware training (tfmot ``quantize_model``), int8 with per-channel conv weights.
+
+    Attributes:
+        preserve_sparsity: keep the source's zero weights zero during QAT (tfmot's
+            pruning-preserving scheme), for a pruned source.
+        skip_layers: layer names left in float (annotated fallback).
+    """
+
+    epochs: int = 2
+    preserve_sparsity: bool = False
+    skip_layers: tuple[str, ...] = ()
+
+    default_learning_rate = 0.005
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_names("skip_layers", self.skip_layers)
+        object.__setattr__(self, "skip_layers", tuple(self.skip_layers))
+        if not isinstance(self.preserve_sparsity, bool):
+            raise EdgesmithError(
+                f"preserve_sparsity must be true or false. Received: {self.preserve_sparsity!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig(FinetuneConfig):
+    """Knowledge distillation of a student (zoo name or artifact) from a teacher artifact.
+
+    The loss is ``alpha * CE(labels, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)``.
+
+    Attributes:
+        student: a zoo model name (trained from scratch) or a Keras artifact directory
+            (fine-tuned).
+        warmup_epochs: linear warm-up epochs (used for a student trained from scratch).
+    """
+
+    epochs: int = 30
+    student: str = "resnet8"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+
+    default_learning_rate = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.teacher is None:
+            raise EdgesmithError("distill needs a teacher artifact (--teacher DIR)")
+        if not isinstance(self.student, str) or not self.student:
+            raise EdgesmithError(
+                f"student must be a zoo model name or an artifact directory. "
+                f"Received: {self.student!r}"
+            )
+        check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig(FinetuneConfig):
+    """Weight clustering (tfmot): each layer's weights share ``clusters`` distinct values.
+
+    Attributes:
+        clusters: distinct values per layer (>= 2); 16 fits 4-bit palette indices.
+        init: centroid initialisation: ``kmeans_plus_plus``, ``linear``, ``density``,
+            ``random``.
+        preserve_sparsity: keep zero weights zero (for a pruned source).
+        skip_layers: layer names never clustered.
+        cluster_first_layer: also cluster the first conv.
+        min_weights: layers with fewer kernel weights stay unclustered.
+    """
+
+    epochs: int = 2
+    clusters: int = 16
+    init: str = "kmeans_plus_plus"
+    preserve_sparsity: bool = False
+    skip_layers: tuple[str, ...] = ()
+    cluster_first_layer: bool = False
+    min_weights: int = 1024
+
+    default_learning_rate = 0.005
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int):
+            raise EdgesmithError(
+                f"clusters must be a whole number >= 2. Received: {self.clusters!r}"
+            )
+        if self.clusters < MIN_CLUSTERS:
+            raise EdgesmithError(f"clusters must be a whole number >= 2. Received: {self.clusters}")
+        _check_choice("init", self.init, CLUSTER_INITS)
+        _check_names("skip_layers", self.skip_layers)
+        object.__setattr__(self, "skip_layers", tuple(self.skip_layers))
+        check_range("min_weights", self.min_weights, 0, 1e12)
+
+
+@dataclasses.dataclass(frozen=True)
+class SensitivityConfig(Config):
+    """Per-layer sensitivity: how much accuracy each layer costs when it alone is compressed.
+
+    Attributes:
+        mode: ``int8`` (one layer at a time kept float in a full-int8 TFLite model, plus the
+            converter's per-tensor quantisation error) or ``prune`` (one layer at a time pruned
+            to each sparsity, no fine-tuning).
+        sparsities: the sweep for ``prune``.
+        max_eval: evaluate on at most this many eval images.
+        calibration_samples: training images for int8 calibration.
+        data: data spec; None reuses the source artifact's.
+        min_weights: layers with fewer weights are left out of the ``prune`` sweep.
+    """
+
+    mode: str = "int8"
+    sparsities: tuple[float, ...] = (0.5, 0.75, 0.9)
+    max_eval: int = 2000
+    calibration_samples: int = 500
+    data: str | None = None
+    min_weights: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("mode", self.mode, SENSITIVITY_MODES)
+        if not isinstance(self.sparsities, (tuple, list)) or not self.sparsities:
+            raise EdgesmithError(
+                f"sparsities must be a non-empty list. Received: {self.sparsities!r}"
+            )
+        for value in self.sparsities:
+            check_range("sparsity", value, 0.0, 1.0, high_open=True)
+        object.__setattr__(self, "sparsities", tuple(float(v) for v in self.sparsities))
+        check_positive_int("max_eval", self.max_eval)
+        check_positive_int("calibration_samples", self.calibration_samples)
+        check_range("min_weights", self.min_weights, 0, 1e12)
+
+
+@dataclasses.dataclass(frozen=True)
+class AutotuneConfig(Config):
+    """Accuracy budget for int8: PTQ, then QAT, then float fallbacks, until within budget.
+
+    Attributes:
+        max_accuracy_drop: allowed drop of the exported int8 file's accuracy below the float
+            model's, in percentage points.
+        qat: the QAT attempt's settings (a mapping of :class:`QatConfig` fields).
+        max_float_layers: the most sensitive layers that may be left in float, one more per
+            attempt.
+        calibration_samples: training images for int8 calibration.
+        max_eval: evaluate attempts on at most this many eval images (None: all); the final
+            attempt is always measured on the whole eval split.
+        data: data spec; None reuses the source artifact's.
+    """
+
+    max_accuracy_drop: float = 1.0
+    qat: QatConfig = dataclasses.field(default_factory=QatConfig)
+    max_float_layers: int = 3
+    calibration_samples: int = 500
+    max_eval: int | None = None
+    data: str | None = None
+
+    def __post_init__(self) -> None:
+        check_range("max_accuracy_drop", self.max_accuracy_drop, 0.0, 100.0)
+        if isinstance(self.qat, dict):
+            object.__setattr__(self, "qat", QatConfig.from_dict(self.qat))
+        if not isinstance(self.qat, QatConfig):
+            raise EdgesmithError(f"qat must be a mapping of QAT settings. Received: {self.qat!r}")
+        check_range("max_float_layers", self.max_float_layers, 0, 1000)
+        check_positive_int("calibration_samples", self.calibration_samples)
+        if self.max_eval is not None:
+            check_positive_int("max_eval", self.max_eval)

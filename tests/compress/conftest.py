@@ -1,0 +1,36 @@
+"""Compress-stage fixtures: a fake non-Keras artifact and a quiet reporter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture()
+def quiet():
+    lines: list[str] = []
+    return lines.append
+
+
+@pytest.fixture(scope="session")
+def tflite_artifact(tmp_path_factory) -> Path:
+    """A published artifact whose format is tflite (compression must refuse it)."""
+    from edgesmith.artifacts import ArtifactWriter
+
+    out = tmp_path_factory.mktemp("fake") / "tflite"
+    with ArtifactWriter(out) as writer:
+        (writer.dir / "model.tflite").write_bytes(b"TFL3 not really")
+        writer.commit(
+            model_files=["model.tflite"],
+            stage="export",
+            technique="tflite-int8",
+            fmt="tflite",
+            config={},
+            input_spec={"shape": [8, 8, 1]},
+            labels=[str(i) for i in range(10)],
+            dataset={"spec": "digits"},
+            metrics={"accuracy": 0.9, "num_eval": 1},
+            tool_versions={},
+        )
+    return out

@@ -1,0 +1,99 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgesmith.cli import main
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+BAD = [
+    (
+        ["prune", "--from", "{src}", "--sparsity", "1.2"],
+        "sparsity must be in [0.0, 1.0). Received: 1.2",
+    ),
+    (["prune", "--from", "{src}"], "unstructured pruning needs a sparsity"),
+    (
+        ["prune", "--from", "{src}", "--structure", "2:4", "--sparsity", "0.6"],
+        "2:4 sparsity is 0.5",
+    ),
+    (["prune", "--from", "{tmp}/absent", "--sparsity", "0.5"], "artifact directory not found"),
+    (["prune", "--from", "{tflite}", "--sparsity", "0.5"], "is a tflite artifact (tflite-int8)"),
+    (["prune", "--from", "{tmp}/empty", "--sparsity", "0.5"], "is not an edgesmith artifact"),
+    (["prune", "--from", "{src}", "--sparsity", "0.5", "--data", "digitz"], "unknown dataset"),
+    (["prune", "--from", "{src}", "--sparsity", "0.5", "--epochs", "0"], "epochs must be"),
+    (["prune", "--from", "{src}", "--sparsity", "0.5", "--teacher", "{tflite}"], "--teacher"),
+    (["prune", "--from", "{src}", "--sparsity", "0.5", "--config", "{tmp}/bad.yaml"], "unknown"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_input_is_one_line_exit_2(
+    tmp_path, capsys, tflite_artifact, digits_artifact, args, message
+):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.yaml").write_text("sparsityy: 0.5\n")
+    fmt = {"tmp": tmp_path, "src": digits_artifact, "tflite": tflite_artifact}
+    code, out, err = run_cli(
+        capsys, "compress", *[a.format(**fmt) for a in args], "--out", tmp_path / "out"
+    )
+    assert code == 2, err
+    assert err.startswith("edgesmith: error: ") and message in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_validation_loads_no_tensorflow(tmp_path):
+    code = (
+        "import sys\n"
+        "from edgesmith.cli import main\n"
+        f"rc = main(['compress', 'prune', '--from', {str(tmp_path)!r}, '--sparsity', '1.5',"
+        f" '--out', {str(tmp_path / 'o')!r}])\n"
+        "assert rc == 2, rc\n"
+        "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("technique", ["prune"])
+def test_help_has_examples(capsys, technique):
+    with pytest.raises(SystemExit) as info:
+        main(["compress", technique, "--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    assert f"edgesmith compress {technique} --from" in out and "examples:" in out
+
+
+def test_prune_cli_writes_json_manifest(digits_artifact, tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys,
+        "compress",
+        "prune",
+        "--from",
+        digits_artifact,
+        "--sparsity",
+        "0.5",
+        "--epochs",
+        "1",
+        "--skip-layers",
+        "stage3_block1_conv1",
+        "--json",
+        "--out",
+        tmp_path / "p",
+    )
+    assert code == 0, err
+    manifest = json.loads(out)
+    assert manifest["metrics"]["sparsity_per_layer"]["stage3_block1_conv1"] == 0.0
+    assert manifest["metrics"]["sparsity_per_layer"]["stage2_block1_conv1"] == pytest.approx(
+        0.5, abs=0.01
+    )
+    assert "prune epoch 1/1" in err

@@ -1,0 +1,72 @@
+import pytest
+
+from edgesmith.compress.config import (
+    AutotuneConfig,
+    ClusterConfig,
+    DistillConfig,
+    PruneConfig,
+    QatConfig,
+    SensitivityConfig,
+)
+from edgesmith.errors import EdgesmithError
+
+
+@pytest.mark.parametrize(
+    ("cls", "values", "message"),
+    [
+        (PruneConfig, {"sparsity": 1.2}, "sparsity must be in [0.0, 1.0). Received: 1.2"),
+        (PruneConfig, {"sparsity": -0.1}, "sparsity must be in [0.0, 1.0). Received: -0.1"),
+        (PruneConfig, {}, "unstructured pruning needs a sparsity"),
+        (PruneConfig, {"sparsity": 0.7, "structure": "2:4"}, "2:4 sparsity is 0.5"),
+        (PruneConfig, {"sparsity": 0.5, "structure": "1:4"}, "structure must be one of"),
+        (PruneConfig, {"sparsity": 0.5, "epochs": 0}, "epochs must be a whole number >= 1"),
+        (PruneConfig, {"sparsity": 0.5, "skip_layers": "conv"}, "skip_layers must be a list"),
+        (
+            PruneConfig,
+            {"structure": "channels", "mac_reduction": 1.0},
+            "mac_reduction must be in [0.0, 1.0)",
+        ),
+        (PruneConfig, {"sparsity": 0.5, "sparsityy": 1}, "unknown PruneConfig key(s): sparsityy"),
+        (ClusterConfig, {"clusters": 1}, "clusters must be a whole number >= 2. Received: 1"),
+        (ClusterConfig, {"clusters": 2.5}, "clusters must be a whole number >= 2"),
+        (DistillConfig, {}, "distill needs a teacher"),
+        (DistillConfig, {"teacher": "t", "alpha": 1.5}, "alpha must be in [0.0, 1.0]"),
+        (DistillConfig, {"teacher": "t", "temperature": 0}, "temperature must be in"),
+        (QatConfig, {"preserve_sparsity": "yes"}, "preserve_sparsity must be true or false"),
+        (SensitivityConfig, {"mode": "fp16"}, "mode must be one of int8, prune"),
+        (SensitivityConfig, {"sparsities": [0.5, 1.0]}, "sparsity must be in [0.0, 1.0)"),
+        (AutotuneConfig, {"max_accuracy_drop": -1}, "max_accuracy_drop must be in"),
+        (AutotuneConfig, {"qat": {"epochs": 0}}, "epochs must be a whole number >= 1"),
+    ],
+)
+def test_bad_settings_fail_with_one_line(cls, values, message):
+    with pytest.raises(EdgesmithError) as info:
+        cls.from_dict(values)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        PruneConfig(sparsity=0.75, skip_layers=("a", "b")),
+        PruneConfig(structure="2:4"),
+        PruneConfig(structure="channels", mac_reduction=0.5, ranking="bn"),
+        QatConfig(preserve_sparsity=True),
+        DistillConfig(teacher="t", student="resnet8", alpha=0.2),
+        ClusterConfig(clusters=8),
+        SensitivityConfig(mode="prune", sparsities=(0.5,)),
+        AutotuneConfig(max_accuracy_drop=0.5, qat=QatConfig(epochs=1)),
+    ],
+)
+def test_configs_round_trip(config):
+    assert type(config).from_dict(config.to_dict()) == config
+
+
+def test_default_learning_rates_differ_by_technique():
+    assert PruneConfig(sparsity=0.5).peak_learning_rate == pytest.approx(0.02)
+    assert PruneConfig(sparsity=0.5, batch_size=256).peak_learning_rate == pytest.approx(0.04)
+    assert QatConfig().peak_learning_rate == pytest.approx(0.005)
+    assert DistillConfig(teacher="t").peak_learning_rate == pytest.approx(0.2)
+    assert PruneConfig(sparsity=0.5, learning_rate=0.1).peak_learning_rate == 0.1
+    assert PruneConfig(structure="2:4").target_sparsity == 0.5

@@ -1,0 +1,155 @@
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from edgesmith.compress.config import PruneConfig
+from edgesmith.errors import EdgesmithError
+
+
+def test_schedule_ends_on_a_mask_update():
+    from edgesmith.compress.pruning import plan_schedule
+
+    for total, fraction, freq in [(128, 1.0, 100), (3128, 0.75, 100), (36, 0.75, 100), (5, 0.5, 3)]:
+        plan = plan_schedule(total, fraction, freq)
+        assert plan.end_step % plan.frequency == 0  # the last update hits the target
+        assert 1 <= plan.end_step <= total
+        assert plan.frequency <= freq
+    # the STACK.md case: 128 steps with frequency 100 would stop at step 100, short of target
+    assert plan_schedule(128, 1.0, 100).end_step == 120
+
+
+def test_is_2_by_4():
+    from edgesmith.compress.measure import is_2_by_4
+
+    kernel = np.ones((3, 3, 8, 4))
+    assert not is_2_by_4(kernel)
+    kernel[:, :, [0, 1, 4, 6], :] = 0
+    assert is_2_by_4(kernel)
+    kernel[0, 0, 1, 2] = 1.0  # one group of four now has a single zero
+    assert not is_2_by_4(kernel)
+    dense = np.ones((6, 3))
+    dense[[0, 2, 4, 5], :] = 0  # rows 4-5 plus two padded zeros form the last group
+    assert is_2_by_4(dense)
+
+
+@pytest.fixture(scope="module")
+def pruned(digits_artifact, tmp_path_factory):
+    from edgesmith.compress.pruning import prune
+
+    out = tmp_path_factory.mktemp("prune") / "p75"
+    lines = []
+    artifact = prune(
+        digits_artifact, PruneConfig(sparsity=0.75, epochs=3), out, report=lines.append
+    )
+    return artifact, lines
+
+
+def test_unstructured_sparsity_is_measured_on_target(pruned, digits_artifact):
+    artifact, lines = pruned
+    metrics = artifact.manifest["metrics"]
+    per_layer = metrics["sparsity_per_layer"]
+    pruned_layers = artifact.manifest["pruning"]["pruned_layers"]
+    assert len(pruned_layers) >= 5
+    for name in pruned_layers:
+        assert per_layer[name] == pytest.approx(0.75, abs=0.005)
+    # the first conv and the small layers stay dense by default
+    assert per_layer["stem_conv"] == 0.0 and per_layer["logits"] == 0.0
+    assert "stem_conv" in artifact.manifest["pruning"]["left_dense"]
+    assert 0.70 < metrics["sparsity"] < 0.75
+    assert metrics["sparsity_pruned_layers"] == pytest.approx(0.75, abs=0.005)
+    assert any(line.startswith("prune epoch 3/3") for line in lines)
+
+
+def test_pruned_artifact_is_plain_and_records_its_parent(pruned, digits_artifact):
+    from edgesmith.artifacts import read_artifact
+    from edgesmith.compress.measure import sparsity_report
+    from edgesmith.train.evaluate import eval_metrics
+    from edgesmith.train.model_io import load_keras_model
+
+    artifact, _ = pruned
+    parent = read_artifact(digits_artifact)
+    manifest = artifact.manifest
+    assert manifest["stage"] == "compress" and manifest["technique"] == "prune"
+    assert manifest["parent"] == parent.id
+    assert manifest["model_file"] == "model.keras"
+    assert manifest["input"] == parent.manifest["input"]
+    assert manifest["labels"] == parent.manifest["labels"]
+    assert manifest["config"]["sparsity"] == 0.75 and manifest["config"]["learning_rate"] == 0.02
+    model, _ = load_keras_model(artifact.model_path)
+    assert not any("prune" in layer.name for layer in model.layers)  # stripped
+    assert sparsity_report(model)["sparsity"] == manifest["metrics"]["sparsity"]
+    from edgesmith.datasets import load_dataset
+    from edgesmith.normalization import Normalization
+
+    again = eval_metrics(
+        model, load_dataset("digits"), Normalization.from_dict(manifest["input"]["normalization"])
+    )
+    assert again["accuracy"] == pytest.approx(manifest["metrics"]["accuracy"], abs=1e-6)
+    assert manifest["metrics"]["accuracy"] > 0.5
+
+
+def test_pruned_weights_gzip_smaller(pruned, digits_artifact):
+    from edgesmith.compress.measure import kernels
+    from edgesmith.train.model_io import load_keras_model
+
+    artifact, _ = pruned
+    dense, _ = load_keras_model(digits_artifact / "model.keras")
+    sparse, _ = load_keras_model(artifact.model_path)
+
+    def packed(model):
+        data = b"".join(k.astype(np.float32).tobytes() for _, _, k in kernels(model))
+        return len(gzip.compress(data))
+
+    assert packed(sparse) < 0.6 * packed(dense)
+
+
+def test_2_by_4_pattern_verified(digits_artifact, tmp_path, quiet):
+    from edgesmith.compress.pruning import prune
+
+    artifact = prune(
+        digits_artifact, PruneConfig(structure="2:4", epochs=1), tmp_path / "p24", report=quiet
+    )
+    metrics = artifact.manifest["metrics"]
+    assert artifact.manifest["technique"] == "prune-2x4"
+    assert metrics["pattern_2x4"] is True
+    chosen = artifact.manifest["pruning"]["pruned_layers"]
+    assert set(metrics["pattern_2x4_per_layer"]) == set(chosen) and len(chosen) >= 5
+    for name in chosen:
+        assert metrics["sparsity_per_layer"][name] >= 0.5 - 1e-6
+
+
+def test_unknown_skip_layer_named(digits_artifact, tmp_path, quiet):
+    from edgesmith.compress.pruning import prune
+
+    config = PruneConfig(sparsity=0.5, skip_layers=("conv9",))
+    with pytest.raises(EdgesmithError, match="the model has no layer 'conv9'"):
+        prune(digits_artifact, config, tmp_path / "x", report=quiet)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+def test_subclassed_model_is_refused_by_name():
+    from edgesmith._tensorflow import keras
+    from edgesmith.compress.pruning import check_wrappable
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Net()
+    model(np.zeros((1, 4), np.float32))
+    with pytest.raises(EdgesmithError, match="subclassed Net; tfmot can only wrap"):
+        check_wrappable(model)
+
+
+def test_manifest_is_json_round_trippable(pruned):
+    artifact, _ = pruned
+    again = json.loads((artifact.path / "manifest.json").read_text())
+    assert (
+        again["metrics"]["sparsity_per_layer"] == artifact.manifest["metrics"]["sparsity_per_layer"]
+    )
