@@ -138,17 +138,18 @@ def read_baseline(source: str | Path | dict) -> dict:
             f"{SCHEMA_VERSION}"
         )
     results = document.get("results")
-    keys = ("path", "model_file", "latency_ms", "settings")
-    if (
-        not isinstance(results, list)
-        or not results
-        or not all(
-            isinstance(r, dict) and "latency_ms" in r and "p50" in r["latency_ms"] for r in results
-        )
-    ):
+    if not isinstance(results, list) or not results or not all(map(_valid_result, results)):
         raise EdgesmithError(f"baseline {where} holds no per-model results with latency_ms.p50")
-    del keys
     return document
+
+
+def _valid_result(record: object) -> bool:
+    return (
+        isinstance(record, dict)
+        and "path" in record
+        and isinstance(record.get("latency_ms"), dict)
+        and isinstance(record["latency_ms"].get("p50"), (int, float))
+    )
 
 
 def match_entry(candidate: str, baseline: dict) -> dict:
@@ -175,6 +176,19 @@ def match_entry(candidate: str, baseline: dict) -> dict:
         f"cannot tell which baseline result {candidate} is to be compared with: the baseline "
         f"has {names}; name the candidate like one of them"
     )
+
+
+def reference_file(entry: dict, base_dir: Path | None) -> Path:
+    """Where the baseline's model file is now: as recorded, else beside the baseline JSON.
+
+    A baseline committed with its model and read from another working directory still finds
+    the file through the JSON's own directory.
+    """
+    recorded = Path(entry.get("model_file") or entry["path"])
+    if recorded.is_file() or recorded.is_absolute() or base_dir is None:
+        return recorded
+    beside = base_dir / recorded
+    return beside if beside.is_file() else recorded
 
 
 def settings_of(baseline: dict, entry: dict) -> BenchConfig:
@@ -239,8 +253,13 @@ def check_one(
     plan: TimingPlan = CHECK_TIMING,
     any_machine: bool = False,
     report: Reporter | None = None,
+    base_dir: Path | None = None,
 ) -> Verdict:
-    """Gate one candidate model against its baseline entry (see the module docstring)."""
+    """Gate one candidate model against its baseline entry (see the module docstring).
+
+    ``base_dir`` is the baseline JSON's directory, where a relative reference path is also
+    looked up.
+    """
     from edgesmith.runtime.accuracy import evaluate
 
     report = report or (lambda line: None)
@@ -256,7 +275,7 @@ def check_one(
     notes: list[str] = []
     cand = open_model(candidate, config, pixels, data)
     notes += cand.notes
-    ref_file = Path(entry.get("model_file") or entry["path"])
+    ref_file = reference_file(entry, base_dir)
     here = machine_info()
     differs = same_machine(baseline.get("machine") or {}, here)
     ref = None
@@ -344,6 +363,7 @@ def check(
     if not candidates:
         raise EdgesmithError("check needs at least one candidate model path")
     document = read_baseline(baseline)
+    base_dir = None if isinstance(baseline, dict) else Path(baseline).parent
     return [
         check_one(
             str(c),
@@ -353,6 +373,7 @@ def check(
             plan=plan,
             any_machine=any_machine,
             report=report,
+            base_dir=base_dir,
         )
         for c in candidates
     ]

@@ -152,3 +152,17 @@ def _plan():
     from edgesmith.runtime.timing import TimingPlan
 
     return TimingPlan(min_runs=40, min_seconds=0.1, warmup_runs=3, warmup_seconds=0.0, rounds=6)
+
+
+def test_a_relative_reference_is_found_beside_the_baseline(
+    baseline, fixtures, tmp_path, monkeypatch
+):
+    def relative(document):
+        record = document["results"][0]
+        record["model_file"] = record["path"] = "int8.tflite"
+
+    path = baseline.parent / "relative.json"
+    path.write_text(json.dumps(json.loads(edited(baseline, tmp_path, relative).read_text())))
+    monkeypatch.chdir(tmp_path)  # the relative path does not resolve from here
+    (verdict,) = check([fixtures / "int8.tflite"], path, plan=_plan())
+    assert verdict.mode == "paired"
