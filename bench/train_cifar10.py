@@ -115,7 +115,6 @@ def main() -> int:
         print(f"no cifar10.npz in {args.data_dir}: pass --data-dir", file=sys.stderr)
         return 2
     from edgesmith.train import TrainConfig
-
     from edgesmith.versions import tool_versions
 
     out = Path(args.out)

@@ -84,6 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, help="default: 0")
     train.add_argument(
+        "--strategy",
+        choices=("auto", "multiworker"),
+        help="multiworker: train with the machines TF_CONFIG lists (default: auto)",
+    )
+    train.add_argument(
+        "--precision",
+        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        help="compute precision; the saved model is float32 (default: float32)",
+    )
+    train.add_argument(
+        "--xla", action="store_true", default=None, help="compile the training step with XLA"
+    )
+    train.add_argument(
         "--device", choices=("auto", "cpu", "gpu"), help="auto: a GPU when present (default)"
     )
     train.add_argument("--config", help="YAML/JSON file of these settings; flags override it")
@@ -182,6 +195,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "normalization",
         "seed",
         "device",
+        "strategy",
+        "precision",
+        "xla",
     )
     values.update({k: getattr(args, k) for k in names if getattr(args, k) is not None})
     # Validate before TensorFlow loads: a typo must not cost the import's 4 seconds.

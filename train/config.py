@@ -7,13 +7,14 @@ from pathlib import Path
 
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
-from edgesmith.train.devices import DEVICE_CHOICES
+from edgesmith.train.devices import DEVICE_CHOICES, STRATEGY_CHOICES
 
 MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("crop", "flip")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def looks_like_model_path(text: str) -> bool:
@@ -44,6 +45,12 @@ class TrainConfig(Config):
         normalization: ``unit``, ``raw``, ``standard`` or ``scale=..,mean=..,std=..``.
         seed: seeds weights, shuffling and augmentation.
         device: ``auto``, ``cpu`` or ``gpu``.
+        strategy: ``auto`` (this machine; all its GPUs) or ``multiworker`` (the machines
+            ``TF_CONFIG`` lists; ``batch_size`` is then the global batch).
+        precision: ``float32``, or ``mixed_float16`` (GPUs with tensor cores) /
+            ``mixed_bfloat16`` (recent CPUs, TPUs): compute in 16 bits, variables in float32.
+            The saved model is float32 either way.
+        xla: compile the training step with XLA (often faster on GPUs, slower on CPUs).
     """
 
     data: str = "digits"
@@ -61,6 +68,9 @@ class TrainConfig(Config):
     normalization: str = "unit"
     seed: int = 0
     device: str = "auto"
+    strategy: str = "auto"
+    precision: str = "float32"
+    xla: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
@@ -90,6 +100,17 @@ class TrainConfig(Config):
             raise EdgesmithError(
                 f"device must be one of {', '.join(DEVICE_CHOICES)}. Received: {self.device!r}"
             )
+        if self.strategy not in STRATEGY_CHOICES:
+            raise EdgesmithError(
+                f"strategy must be one of {', '.join(STRATEGY_CHOICES)}. "
+                f"Received: {self.strategy!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise EdgesmithError(
+                f"precision must be one of {', '.join(PRECISIONS)}. Received: {self.precision!r}"
+            )
+        if not isinstance(self.xla, bool):
+            raise EdgesmithError(f"xla must be true or false. Received: {self.xla!r}")
         self.augmentations(flip_ok=True)  # validates the text
 
     @property

@@ -1,53 +1,128 @@
 """Where training runs: GPU when present, a tf.distribute strategy scope always.
 
 The model is built and fitted inside a strategy scope even on one device (the default strategy),
-so MirroredStrategy across GPUs plugs in without touching the training loop.
+so MirroredStrategy across GPUs and MultiWorkerMirroredStrategy across machines plug in without
+touching the training loop.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from edgesmith.errors import EdgesmithError
 
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
+STRATEGY_CHOICES = ("auto", "multiworker")
 
 
 @dataclasses.dataclass(frozen=True)
 class DevicePlan:
-    """The decision: which devices to use and which strategy wraps them."""
+    """The decision: which devices to use and which strategy wraps them.
 
-    strategy: str  # "default" or "mirrored"
+    Attributes:
+        strategy: ``default``, ``mirrored`` or ``multiworker``.
+        use_gpu: whether GPUs stay visible.
+        devices: the local devices used.
+        description: one line for the progress report.
+        worker_index: this process's index among the workers (0 = chief).
+        num_workers: how many workers train together.
+    """
+
+    strategy: str
     use_gpu: bool
     devices: tuple[str, ...]
     description: str
+    worker_index: int = 0
+    num_workers: int = 1
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes the artifact (worker 0, as TensorFlow's convention)."""
+        return self.worker_index == 0
 
 
-def plan_devices(requested: str, gpus: list[str]) -> DevicePlan:
+def parse_tf_config(text: str | None) -> tuple[int, int]:
+    """Validate ``TF_CONFIG`` for multi-worker training.
+
+    Returns:
+        ``(worker_index, num_workers)``.
+
+    Raises:
+        EdgesmithError: naming what is missing or wrong, with the expected shape.
+    """
+    shape = (
+        'expected TF_CONFIG like {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+        '"task": {"type": "worker", "index": 0}}'
+    )
+    if not text:
+        raise EdgesmithError(f"--strategy multiworker needs TF_CONFIG in the environment; {shape}")
+    try:
+        config = json.loads(text)
+        workers = config["cluster"]["worker"]
+        task = config["task"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise EdgesmithError(
+            f"TF_CONFIG is malformed ({type(exc).__name__}: {exc}); {shape}"
+        ) from None
+    if not isinstance(workers, list) or not workers or not all(isinstance(w, str) for w in workers):
+        raise EdgesmithError(f"TF_CONFIG cluster.worker must list host:port strings; {shape}")
+    index = task.get("index") if isinstance(task, dict) else None
+    if task.get("type") != "worker" or not isinstance(index, int) or not 0 <= index < len(workers):
+        raise EdgesmithError(
+            f"TF_CONFIG task must be a worker with an index below {len(workers)}. "
+            f"Received: {task!r}"
+        )
+    return index, len(workers)
+
+
+def plan_devices(
+    requested: str, gpus: list[str], *, strategy: str = "auto", tf_config: str | None = None
+) -> DevicePlan:
     """Decide devices and strategy from the request and the GPUs TensorFlow sees.
 
     Args:
         requested: ``auto`` (GPU if any, else CPU), ``cpu``, or ``gpu`` (fails without one).
         gpus: names of the visible GPUs, e.g. ``["/physical_device:GPU:0"]``.
+        strategy: ``auto`` (one machine: mirrored across several GPUs) or ``multiworker``
+            (several machines, described by ``TF_CONFIG``).
+        tf_config: the ``TF_CONFIG`` text, for ``multiworker``.
 
     Raises:
-        EdgesmithError: for an unknown choice, or ``gpu`` on a machine without one.
+        EdgesmithError: for an unknown choice, ``gpu`` on a machine without one, or a missing
+            or malformed ``TF_CONFIG``.
     """
     if requested not in DEVICE_CHOICES:
         raise EdgesmithError(
             f"device must be one of {', '.join(DEVICE_CHOICES)}. Received: {requested!r}"
+        )
+    if strategy not in STRATEGY_CHOICES:
+        raise EdgesmithError(
+            f"strategy must be one of {', '.join(STRATEGY_CHOICES)}. Received: {strategy!r}"
         )
     if requested == "gpu" and not gpus:
         raise EdgesmithError(
             "--device gpu: TensorFlow sees no GPU on this machine (install the NVIDIA driver and "
             "pip install 'edgesmith[gpu]'), or pass --device auto to fall back to the CPU"
         )
-    if requested == "cpu" or not gpus:
+    use_gpu = requested != "cpu" and bool(gpus)
+    local = tuple(gpus) if use_gpu else ("CPU",)
+    if strategy == "multiworker":
+        index, count = parse_tf_config(tf_config)
+        return DevicePlan(
+            "multiworker",
+            use_gpu,
+            local,
+            f"worker {index} of {count} (MultiWorkerMirroredStrategy) on {', '.join(local)}",
+            index,
+            count,
+        )
+    if not use_gpu:
         why = "requested" if requested == "cpu" else "no GPU found"
-        return DevicePlan("default", False, ("CPU",), f"CPU ({why})")
+        return DevicePlan("default", False, local, f"CPU ({why})")
     if len(gpus) == 1:
-        return DevicePlan("default", True, tuple(gpus), f"1 GPU ({gpus[0]})")
-    return DevicePlan("mirrored", True, tuple(gpus), f"{len(gpus)} GPUs with MirroredStrategy")
+        return DevicePlan("default", True, local, f"1 GPU ({gpus[0]})")
+    return DevicePlan("mirrored", True, local, f"{len(gpus)} GPUs with MirroredStrategy")
 
 
 def make_strategy(plan: DevicePlan):
@@ -56,6 +131,8 @@ def make_strategy(plan: DevicePlan):
 
     if not plan.use_gpu and tf.config.list_physical_devices("GPU"):
         tf.config.set_visible_devices([], "GPU")
+    if plan.strategy == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if plan.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()

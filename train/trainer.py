@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from edgesmith._tensorflow import keras, tf
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
@@ -99,6 +104,37 @@ def _build_or_load(config: TrainConfig, dataset: Dataset) -> tuple[keras.Model, 
     return model, how
 
 
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same model and weights with a float32 dtype policy everywhere (for saving/export).
+
+    Mixed-precision training keeps float32 variables, so nothing is lost; the copy computes in
+    float32, which is what the converters and the runtimes expect.
+    """
+    config = _float32_policies(model.get_config())
+    cls = keras.Sequential if isinstance(model, keras.Sequential) else keras.Model
+    copy = cls.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _float32_policies(node):
+    if isinstance(node, list):
+        return [_float32_policies(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("class_name") in ("Policy", "DTypePolicy"):
+        return "float32"
+    return {k: _float32_policies(v) for k, v in node.items()}
+
+
+def weights_digest(model: keras.Model) -> str:
+    """sha256 over the model's weights: workers that trained in sync print the same digest."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
 def _check_resume(work: Path, config: TrainConfig) -> None:
     saved = work / "train_config.json"
     if saved.is_file():
@@ -142,8 +178,15 @@ def train(
     dataset = load_dataset(config.data)
     norm = resolve_normalization(config.normalization, dataset)
     augment = config.augmentations(flip_ok=dataset.flip_ok)
-    plan = devices.plan_devices(config.device, devices.visible_gpus())
+    plan = devices.plan_devices(
+        config.device,
+        devices.visible_gpus(),
+        strategy=config.strategy,
+        tf_config=os.environ.get("TF_CONFIG"),
+    )
     strategy = devices.make_strategy(plan)
+    if not plan.is_chief:  # TensorFlow's convention: only the chief's files are kept
+        out = Path(tempfile.mkdtemp(prefix=f"edgesmith-worker{plan.worker_index}-")) / "artifact"
     report(
         f"data {dataset.spec}: {len(dataset.y_train)} train / {len(dataset.y_eval)} eval "
         f"images {dataset.input_shape}, {dataset.num_classes} classes; device {plan.description}"
@@ -154,20 +197,26 @@ def train(
         keras.utils.set_random_seed(config.seed)
         global_batch = config.batch_size
         steps = -(-len(dataset.y_train) // global_batch)
-        with strategy.scope():
-            model, source = _build_or_load(config, dataset)
-            kind = (
-                "probabilities"
-                if source == "zoo"
-                else model_io.output_kind(model, norm.apply(dataset.x_train[:32]))
-            )
-            model.compile(
-                optimizer=_optimizer(config, steps),
-                loss=keras.losses.CategoricalCrossentropy(
-                    from_logits=kind == "logits", label_smoothing=config.label_smoothing
-                ),
-                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            )
+        # Layers take the global dtype policy when built; reset it whatever happens.
+        keras.mixed_precision.set_global_policy(config.precision)
+        try:
+            with strategy.scope():
+                model, source = _build_or_load(config, dataset)
+                kind = (
+                    "probabilities"
+                    if source == "zoo"
+                    else model_io.output_kind(model, norm.apply(dataset.x_train[:32]))
+                )
+                model.compile(
+                    optimizer=_optimizer(config, steps),
+                    loss=keras.losses.CategoricalCrossentropy(
+                        from_logits=kind == "logits", label_smoothing=config.label_smoothing
+                    ),
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                    jit_compile=config.xla,
+                )
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
         train_ds = _pipeline_train(dataset, norm, global_batch, augment, config.seed)
         eval_ds = _pipeline_eval(dataset, norm)
         epoch_reporter = EpochReporter(
@@ -206,6 +255,10 @@ def train(
                 "epochs": len(history),
             }
         )
+        if config.precision != "float32":
+            model = float32_copy(model)
+        if plan.num_workers > 1:
+            report(f"worker {plan.worker_index}: weights sha256 {weights_digest(model)}")
         model_io.save_model(model, writer.dir / model_io.MODEL_FILE)
         (writer.dir / "train_config.json").unlink()
         shutil.rmtree(writer.dir / "backup", ignore_errors=True)

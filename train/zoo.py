@@ -24,7 +24,8 @@ def _bn(name: str) -> layers.Layer:
 
 def _head(x, num_classes: int):
     x = layers.Dense(num_classes, name="logits")(x)
-    return layers.Activation("softmax", name="softmax")(x)
+    # float32 even under a mixed-precision policy: softmax in float16 loses small probabilities
+    return layers.Activation("softmax", dtype="float32", name="softmax")(x)
 
 
 def seed_cnn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:

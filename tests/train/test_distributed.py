@@ -1,0 +1,59 @@
+"""Multi-worker training on loopback, mixed precision and XLA: the GPU-era paths, run on CPU."""
+
+import re
+
+import numpy as np
+import pytest
+
+from edgesmith.artifacts import read_artifact
+from edgesmith.train import TrainConfig, train
+from edgesmith.train.model_io import load_keras_model
+from edgesmith.train.multiworker import launch_local
+
+DATA = "synthetic?n=128&shape=8x8"
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_finish_with_identical_weights(tmp_path):
+    results = launch_local(
+        2,
+        [
+            "--data",
+            DATA,
+            "--model",
+            "resnet8",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--out",
+            str(tmp_path / "mw"),
+        ],
+        timeout=600,
+    )
+    assert [r.returncode for r in results] == [0, 0], results[0].stderr[-2000:]
+    digests = [re.search(r"weights sha256 ([0-9a-f]{64})", r.stderr).group(1) for r in results]
+    assert digests[0] == digests[1]
+    manifest = read_artifact(tmp_path / "mw").manifest  # the chief's artifact
+    assert manifest["config"]["strategy"] == "multiworker"
+    assert "worker 1 of 2" in results[1].stderr
+
+
+@pytest.mark.parametrize(("precision", "xla"), [("mixed_bfloat16", False), ("float32", True)])
+def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(tmp_path, precision, xla):
+    config = TrainConfig(
+        data=DATA, model="resnet8", epochs=1, batch_size=32, precision=precision, xla=xla
+    )
+    artifact = train(config, tmp_path / "run", report=lambda line: None)
+    model, _ = load_keras_model(artifact.model_path)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    out = model(np.zeros((2, 8, 8, 1), np.float32)).numpy()
+    assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+    assert artifact.manifest["config"]["precision"] == precision
+
+
+def test_bad_precision_is_refused_before_work():
+    from edgesmith.errors import EdgesmithError
+
+    with pytest.raises(EdgesmithError, match="precision must be one of float32"):
+        TrainConfig(precision="fp8")
