@@ -194,6 +194,7 @@ def _run(
         f"{data.spec}: {len(data.calibration)} calibration / {len(data.x_eval)} eval images"
     )
     reference = _reference_outputs(model, data.x_eval, source)
+    stats = _model_stats(model, source)
     fold = None
     if opts.raw_input:
         model, fold = with_raw_input(model, source.norm)
@@ -204,7 +205,6 @@ def _run(
         options=opts,
         qat=source.qat,
     )
-    stats = _model_stats(model, source)
     results = []
     for fmt in chosen:
         report(f"{fmt.name}: converting")
