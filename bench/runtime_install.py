@@ -49,6 +49,9 @@ assert not heavy, heavy
 
 
 def run(cmd: list[str], **kwargs) -> str:
+    # Run from /tmp: ``python -c`` puts the working directory first on sys.path, and the
+    # repository root holds an ``edgesmith/`` folder that would shadow the installed package.
+    kwargs.setdefault("cwd", tempfile.gettempdir())
     done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     if done.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")

@@ -102,33 +102,51 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=BENCH_EPILOG + "\n" + SPEC_HELP,
     )
     _model_flags(bench)
-    bench.add_argument("--data", help="data spec for inputs and accuracy (default: none)")
     bench.add_argument(
-        "--threads", type=_positive_int, default=1, help="runtime threads (default: 1)"
+        "--data", metavar="SPEC", help="data spec for inputs and accuracy (default: none)"
     )
     bench.add_argument(
-        "--batch", type=_positive_int, default=1, help="images per timed inference (default: 1)"
+        "--threads", type=_positive_int, default=1, metavar="N", help="runtime threads (default: 1)"
     )
     bench.add_argument(
-        "--min-runs", type=_count, default=1000, help="timed runs per model (default: 1000)"
+        "--batch",
+        type=_positive_int,
+        default=1,
+        metavar="B",
+        help="images per timed inference (default: 1)",
     )
     bench.add_argument(
-        "--min-seconds", type=_seconds, default=10.0, help="timed seconds per model (default: 10)"
+        "--min-runs",
+        type=_count,
+        default=1000,
+        metavar="N",
+        help="timed runs per model (default: 1000)",
     )
-    bench.add_argument("--warmup-runs", type=_count, default=10, help="default: 10")
-    bench.add_argument("--warmup-seconds", type=_seconds, default=0.5, help="default: 0.5")
+    bench.add_argument(
+        "--min-seconds",
+        type=_seconds,
+        default=10.0,
+        metavar="S",
+        help="timed seconds per model (default: 10)",
+    )
+    bench.add_argument("--warmup-runs", type=_count, default=10, metavar="N", help="default: 10")
+    bench.add_argument(
+        "--warmup-seconds", type=_seconds, default=0.5, metavar="S", help="default: 0.5"
+    )
     bench.add_argument(
         "--affinity", metavar="CPUS", help="pin to CPUs, taskset style: 0 | 0,1 | 0-3"
     )
     bench.add_argument(
         "--provider",
-        help="onnx: cpu|cuda|tensorrt; tflite: cpu|xnnpack|delegate:/path/lib.so (default: cpu)",
+        metavar="P",
+        help="onnx: cpu|cuda|tensorrt; tflite: cpu|xnnpack|delegate:/path/lib.so|compiled|"
+        "compiled:gpu (default: cpu)",
     )
     bench.add_argument(
         "--no-xnnpack", action="store_true", help="LiteRT builtin kernels instead of XNNPACK"
     )
     bench.add_argument(
-        "--eval-batch", type=_positive_int, default=64, help="images per accuracy call"
+        "--eval-batch", type=_positive_int, default=64, metavar="B", help="images per accuracy call"
     )
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
     bench.add_argument("--report", metavar="FILE", help="write a Markdown report")
@@ -161,10 +179,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="allowed accuracy drop as a fraction (default: 0.01 = 1 point)",
     )
     check.add_argument(
-        "--min-runs", type=_count, default=500, help="timed runs per model (default: 500)"
+        "--min-runs",
+        type=_count,
+        default=500,
+        metavar="N",
+        help="timed runs per model (default: 500)",
     )
     check.add_argument(
-        "--min-seconds", type=_seconds, default=5.0, help="timed seconds per model (default: 5)"
+        "--min-seconds",
+        type=_seconds,
+        default=5.0,
+        metavar="S",
+        help="timed seconds per model (default: 5)",
     )
     check.add_argument(
         "--any-machine",

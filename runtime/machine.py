@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import resource
-from importlib import metadata
 
 from edgesmith.errors import EdgesmithError
 
@@ -32,6 +31,8 @@ def cpu_name() -> str:
 
 def machine_info() -> dict:
     """The bench schema's ``machine`` record."""
+    from importlib import metadata  # 15 ms: only when a record is written
+
     versions = {}
     for name in RUNTIME_PACKAGES:
         try:
