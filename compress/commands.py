@@ -46,6 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     techniques = parser.add_subparsers(dest="technique", metavar="TECHNIQUE", required=True)
     _register_prune(techniques)
+    _register_qat(techniques)
 
 
 def _common(parser: argparse.ArgumentParser, *, source: bool = True) -> None:
@@ -204,3 +205,46 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from edgesmith.compress.pruning import prune
 
     return _finish(args, prune(args.source, config, args.out, report=_reporter(args)))
+
+
+def _register_qat(techniques) -> None:
+    parser = techniques.add_parser(
+        "qat",
+        formatter_class=_formatter,
+        help="quantization-aware training (int8, per-channel conv weights)",
+        description="Fine-tune with int8 fake quantisation (tfmot). Layers tfmot has no int8\n"
+        "rule for stay float and are named; a model tfmot cannot wrap at all is refused,\n"
+        'naming the layer. The artifact is model.h5 with "qat": true in its manifest: export\n'
+        "it to tflite-int8 to get the integer file (and measure its accuracy there).",
+        epilog="examples:\n"
+        "  edgesmith compress qat --from runs/r8 --epochs 3 --out runs/r8-qat\n"
+        "  edgesmith compress qat --from runs/r8-p75 --preserve-sparsity --out runs/p75-qat\n"
+        "  edgesmith compress qat --from runs/net --skip-layers head --out runs/net-qat\n"
+        "  edgesmith export --from runs/r8-qat --format tflite-int8 --out runs/r8-qat-int8",
+    )
+    _common(parser)
+    parser.add_argument(
+        "--preserve-sparsity",
+        dest="preserve_sparsity",
+        action="store_true",
+        default=None,
+        help="keep a pruned source's zeros zero (tfmot's pruning-preserving QAT)",
+    )
+    parser.add_argument(
+        "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to keep float"
+    )
+    _finetune_flags(parser)
+    parser.set_defaults(handler=cmd_qat)
+
+
+def cmd_qat(args: argparse.Namespace) -> int:
+    """``edgesmith compress qat``."""
+    from edgesmith.compress.config import QatConfig
+
+    config = QatConfig.from_dict(
+        _values(args, ("preserve_sparsity", "skip_layers", *FINETUNE_KEYS))
+    )
+    _precheck(args, config)
+    from edgesmith.compress.qat import qat
+
+    return _finish(args, qat(args.source, config, args.out, report=_reporter(args)))

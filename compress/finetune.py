@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -330,7 +331,9 @@ def publish(
     """
     manifest = source.artifact.manifest
     with ArtifactWriter(out) as writer:
-        model_io.save_model(model, writer.dir / model_file)
+        with warnings.catch_warnings():  # tf_keras calls .h5 "legacy"; QAT models need it
+            warnings.simplefilter("ignore", UserWarning)
+            model_io.save_model(model, writer.dir / model_file)
         artifact = writer.commit(
             model_files=[model_file],
             stage="compress",

@@ -34,3 +34,17 @@ def tflite_artifact(tmp_path_factory) -> Path:
             tool_versions={},
         )
     return out
+
+
+@pytest.fixture(scope="session")
+def pruned_artifact(digits_artifact, tmp_path_factory):
+    """The digits resnet8 pruned to 75% in 3 epochs, with its progress lines."""
+    from edgesmith.compress.config import PruneConfig
+    from edgesmith.compress.pruning import prune
+
+    out = tmp_path_factory.mktemp("prune") / "p75"
+    lines: list[str] = []
+    artifact = prune(
+        digits_artifact, PruneConfig(sparsity=0.75, epochs=3), out, report=lines.append
+    )
+    return artifact, lines

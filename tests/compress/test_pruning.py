@@ -34,16 +34,9 @@ def test_is_2_by_4():
     assert is_2_by_4(dense)
 
 
-@pytest.fixture(scope="module")
-def pruned(digits_artifact, tmp_path_factory):
-    from edgesmith.compress.pruning import prune
-
-    out = tmp_path_factory.mktemp("prune") / "p75"
-    lines = []
-    artifact = prune(
-        digits_artifact, PruneConfig(sparsity=0.75, epochs=3), out, report=lines.append
-    )
-    return artifact, lines
+@pytest.fixture()
+def pruned(pruned_artifact):
+    return pruned_artifact
 
 
 def test_unstructured_sparsity_is_measured_on_target(pruned, digits_artifact):
