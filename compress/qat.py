@@ -144,9 +144,10 @@ def qat(
     )
     for name, why in floats.items():
         report(f"qat: layer {name!r} stays float ({why})")
+    wrapped = sum(isinstance(layer, quantization.QuantizeWrapperV2) for layer in model.layers)
     report(
         f"qat: int8 fake quantisation (per-channel conv weights, per-tensor activations) "
-        f"on {sum(1 for l in model.layers if isinstance(l, quantization.QuantizeWrapperV2))} "
+        f"on {wrapped} "
         f"layers{', sparsity preserved' if config.preserve_sparsity else ''}"
     )
     history = finetune.fit(model, src, config, label="qat", report=report)

@@ -64,7 +64,7 @@ def test_validation_loads_no_tensorflow(tmp_path):
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
-@pytest.mark.parametrize("technique", ["prune"])
+@pytest.mark.parametrize("technique", ["prune", "qat"])
 def test_help_has_examples(capsys, technique):
     with pytest.raises(SystemExit) as info:
         main(["compress", technique, "--help"])
