@@ -259,8 +259,6 @@ def _benchmark(
     opened = []
     for given in paths:
         loaded = open_model(str(given), config, pixels, data)
-        for note in loaded.notes:
-            report(f"note: {note}")
         report(
             f"loaded {given}: {loaded.model.runtime}/{loaded.model.provider_used}, "
             f"{loaded.load_ms:.1f} ms, first inference {loaded.first_inference_ms:.2f} ms"

@@ -106,7 +106,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--data", metavar="SPEC", help="data spec for inputs and accuracy (default: none)"
     )
     bench.add_argument(
-        "--threads", type=_positive_int, default=1, metavar="N", help="runtime threads (default: 1)"
+        "--device",
+        metavar="PROFILE",
+        help="device profile (shipped name or YAML): its provider, threads and affinity, "
+        "and a verdict on its budgets; flags override it",
+    )
+    bench.add_argument(
+        "--threads", type=_positive_int, metavar="N", help="runtime threads (default: 1)"
     )
     bench.add_argument(
         "--batch",
@@ -143,7 +149,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "compiled:gpu (default: cpu)",
     )
     bench.add_argument(
-        "--no-xnnpack", action="store_true", help="LiteRT builtin kernels instead of XNNPACK"
+        "--no-xnnpack",
+        action="store_true",
+        default=None,
+        help="LiteRT builtin kernels instead of XNNPACK",
     )
     bench.add_argument(
         "--eval-batch", type=_positive_int, default=64, metavar="B", help="images per accuracy call"
@@ -230,6 +239,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgesmith.runtime.timing import TimingPlan
 
     report = stderr_reporter(args.quiet)
+    profile = None
+    settings = {"threads": 1, "provider": None, "xnnpack": True, "affinity": None}
+    if args.device:
+        from edgesmith.profiles import load_profile
+
+        profile = load_profile(args.device)
+        settings.update(profile.runtime_options())
+        if profile.affinity:
+            settings["affinity"] = ",".join(str(core) for core in profile.affinity)
+        check_profile_formats(args.paths, profile)
+    given = {
+        "threads": args.threads,
+        "provider": args.provider,
+        "xnnpack": None if args.no_xnnpack is None else False,
+        "affinity": args.affinity,
+    }
+    settings.update({k: v for k, v in given.items() if v is not None})
     plan = TimingPlan(
         min_runs=args.min_runs,
         min_seconds=args.min_seconds,
@@ -237,11 +263,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         warmup_seconds=args.warmup_seconds,
     )
     config = BenchConfig(
-        threads=args.threads,
+        threads=settings["threads"],
         batch=args.batch,
-        provider=args.provider,
-        xnnpack=not args.no_xnnpack,
-        affinity=args.affinity,
+        provider=settings["provider"],
+        xnnpack=settings["xnnpack"],
+        affinity=settings["affinity"],
         eval_batch=args.eval_batch,
         timing=plan,
     )
@@ -250,6 +276,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         parse_spec(args.data)  # a typo fails now, not after the models load
     run = benchmark(args.paths, data=args.data, config=config, report=report)
+    for record in run.results:  # fall-backs and missing metadata are shown even with --quiet
+        for note in record.get("notes") or []:
+            print(f"edgesmith: note: {note}", file=sys.stderr)
+    budget_lines = []
+    if profile is not None:
+        from edgesmith.runtime.budgets import budget_verdicts, describe
+        from edgesmith.runtime.report import display_name
+
+        run.document["device"] = profile.to_dict()
+        for record in run.results:
+            record["budgets"] = budget_verdicts(record, profile.budgets.to_dict())
+            budget_lines.append(describe(display_name(record), record["budgets"]))
     plots = []
     if args.plots:
         from edgesmith.runtime.plots import INSTALL_HINT, plots_available, write_plots
@@ -269,8 +307,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise EdgesmithError(f"cannot write {path}: {exc.strerror or exc}") from None
     table = terminal_table(run.document)
-    print(table, file=sys.stderr if args.json == "-" else sys.stdout)
+    out = sys.stderr if args.json == "-" else sys.stdout
+    print(table, file=out)
+    if profile is not None:
+        print(f"device {profile.name}:", file=out)
+        for line in budget_lines:
+            print(f"  {line}", file=out)
     return 0
+
+
+def check_profile_formats(paths: list[str], profile) -> None:
+    """Refuse models a profile's runtime cannot run (a .onnx file for a LiteRT device).
+
+    Raises:
+        EdgesmithError: naming the file and the profile's runtime.
+    """
+    from edgesmith.runtime.source import locate
+
+    wanted = "tflite" if profile.runtime == "litert" else "onnx"
+    for path in paths:
+        fmt = locate(path).format
+        if fmt != wanted:
+            raise EdgesmithError(
+                f"device {profile.name} runs {profile.runtime} ({wanted} files); {path} is {fmt}"
+            )
 
 
 def cmd_check(args: argparse.Namespace) -> int:

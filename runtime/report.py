@@ -85,7 +85,8 @@ def settings_line(document: dict) -> str:
     m = document["machine"]
     return (
         f"threads {s['threads']}, batch {s['batch']}, >= {t['min_runs']} runs and "
-        f">= {t['min_seconds']:g} s per model in interleaved rounds; data {document['data']}; "
+        f">= {t['min_seconds']:g} s per model in interleaved rounds; "
+        f"{'data ' + document['data'] if document['data'] else 'no data (seeded noise inputs)'}; "
         f"{m['cpu']} ({m['usable_cores']}/{m['cores']} cores), {m['os']}"
     )
 

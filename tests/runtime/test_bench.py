@@ -128,3 +128,38 @@ def test_affinity_applies_during_the_run_and_is_restored(fixtures, fast_plan, mo
     benchmark([fixtures / "int8.tflite"], config=BenchConfig(affinity="0", timing=fast_plan))
     assert seen and all(cpus == {0} for cpus in seen)
     assert os.sched_getaffinity(0) == before
+
+
+def test_device_profile_sets_the_runtime_and_judges_the_budgets(fixtures, tmp_path, capsys):
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(
+        "name: tiny\nruntime: litert\nprovider: builtin\nthreads: 1\nformats: [tflite-int8]\n"
+        "budgets: {max_size_kb: 4, max_latency_ms: 50, min_accuracy: 0.5}\n"
+    )
+    out = tmp_path / "b.json"
+    args = ["bench", str(fixtures / "int8.tflite"), "--device", str(profile), "--data", "digits"]
+    fast = ["--min-runs", "20", "--min-seconds", "0", "--warmup-seconds", "0", "--quiet"]
+    assert main([*args, *fast, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "device tiny:" in text and "over budget: max_size_kb 5.8" in text
+    record = json.loads(out.read_text())["results"][0]
+    assert record["provider"] == "cpu"  # builtin kernels: XNNPACK off, as the profile says
+    assert record["budgets"]["max_size_kb"]["ok"] is False
+    assert record["budgets"]["max_latency_ms"]["ok"] is True
+    assert record["budgets"]["min_accuracy"]["ok"] is True
+    assert main(["bench", str(fixtures / "raw.onnx"), "--device", str(profile), *fast]) == 2
+    assert "runs litert (tflite files)" in capsys.readouterr().err
+
+
+def test_budget_verdicts_without_accuracy():
+    from edgesmith.runtime.budgets import budget_verdicts, describe
+
+    record = {"size_bytes": 2048, "latency_ms": {"p50": 3.0}, "peak_rss_mb": 100, "accuracy": None}
+    verdicts = budget_verdicts(
+        record, {"max_latency_ms": 2.0, "min_accuracy": 0.8, "max_ram_mb": None}
+    )
+    assert verdicts["max_latency_ms"] == {"limit": 2.0, "value": 3.0, "ok": False}
+    assert verdicts["min_accuracy"]["ok"] is None and "max_ram_mb" not in verdicts
+    assert describe("m", verdicts) == (
+        "m: over budget: max_latency_ms 3 vs 2 (not measured: min_accuracy)"
+    )
