@@ -47,6 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     techniques = parser.add_subparsers(dest="technique", metavar="TECHNIQUE", required=True)
     _register_prune(techniques)
     _register_qat(techniques)
+    _register_distill(techniques)
 
 
 def _common(parser: argparse.ArgumentParser, *, source: bool = True) -> None:
@@ -64,7 +65,7 @@ def _common(parser: argparse.ArgumentParser, *, source: bool = True) -> None:
     )
 
 
-def _finetune_flags(parser: argparse.ArgumentParser) -> None:
+def _finetune_flags(parser: argparse.ArgumentParser, *, teacher: bool = True) -> None:
     group = parser.add_argument_group("fine-tuning")
     group.add_argument("--epochs", type=int, help="fine-tuning passes over the training data")
     group.add_argument("--batch-size", type=int, dest="batch_size", help="default: 128")
@@ -72,9 +73,12 @@ def _finetune_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lr", type=float, dest="learning_rate", help="peak learning rate")
     group.add_argument("--data", help="data spec (default: the source artifact's)")
     group.add_argument("--seed", type=int, help="default: 0")
-    group.add_argument("--teacher", metavar="DIR", help="distil from this artifact while tuning")
-    group.add_argument("--alpha", type=float, help="hard-label weight with --teacher (0.5)")
-    group.add_argument("--temperature", type=float, help="distillation temperature (4)")
+    if teacher:
+        group.add_argument(
+            "--teacher", metavar="DIR", help="distil from this artifact while fine-tuning"
+        )
+        group.add_argument("--alpha", type=float, help="hard-label weight with --teacher (0.5)")
+        group.add_argument("--temperature", type=float, help="distillation temperature (4)")
 
 
 FINETUNE_KEYS = (
@@ -154,7 +158,7 @@ def _values(args: argparse.Namespace, keys: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
-def _precheck(args: argparse.Namespace, config) -> None:
+def _precheck(args: argparse.Namespace, config, *, role: str = "--from") -> None:
     """Everything checkable without TensorFlow: the source, the teacher, the data, the output."""
     from edgesmith.artifacts import check_output_dir
     from edgesmith.compress.source import read_keras_source
@@ -162,7 +166,7 @@ def _precheck(args: argparse.Namespace, config) -> None:
 
     check_output_dir(args.out)
     if getattr(args, "source", None):
-        read_keras_source(args.source)
+        read_keras_source(args.source, role=role, allow_qat=role == "--teacher")
     if getattr(config, "data", None):
         parse_spec(config.data)
     teacher = getattr(config, "teacher", None)
@@ -248,3 +252,54 @@ def cmd_qat(args: argparse.Namespace) -> int:
     from edgesmith.compress.qat import qat
 
     return _finish(args, qat(args.source, config, args.out, report=_reporter(args)))
+
+
+def _register_distill(techniques) -> None:
+    parser = techniques.add_parser(
+        "distill",
+        formatter_class=_formatter,
+        help="train a student under a teacher's soft labels",
+        description="Knowledge distillation: loss = alpha * CE(labels, student)\n"
+        "  + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T)).\n"
+        "A zoo student is trained from scratch on the teacher's data and normalisation; an\n"
+        "artifact student is fine-tuned (same classes and input shape as the teacher).\n"
+        "Other techniques distil too: prune/qat/cluster take --teacher.",
+        epilog="examples:\n"
+        "  edgesmith compress distill --teacher runs/r20 --student resnet8 --epochs 30 "
+        "--out runs/kd\n"
+        "  edgesmith compress distill --teacher runs/r8 --student runs/r8-c50 --epochs 5 "
+        "--alpha 0.3 --out runs/c50-kd\n"
+        "  edgesmith compress prune --from runs/r8 --sparsity 0.8 --teacher runs/r8 "
+        "--out runs/p80-kd",
+    )
+    parser.add_argument(
+        "--teacher", dest="source", required=True, metavar="DIR", help="teacher Keras artifact"
+    )
+    parser.add_argument(
+        "--student", required=True, metavar="NAME|DIR", help="zoo model name or artifact"
+    )
+    parser.add_argument("--alpha", type=float, help="hard-label weight in [0, 1] (default 0.5)")
+    parser.add_argument("--temperature", type=float, help="softening temperature (default 4)")
+    parser.add_argument("--warmup-epochs", type=float, dest="warmup_epochs", help="default 1")
+    _common(parser, source=False)
+    _finetune_flags(parser, teacher=False)
+    parser.set_defaults(handler=cmd_distill)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    """``edgesmith compress distill``."""
+    from edgesmith.compress.config import DistillConfig
+
+    keys = ("student", "alpha", "temperature", "warmup_epochs", *FINETUNE_KEYS)
+    config = DistillConfig.from_dict(_values(args, keys))
+    _precheck(args, config, role="--teacher")
+    from edgesmith.compress.source import check_teacher_fits, read_keras_source
+    from edgesmith.train.config import MODEL_NAMES
+
+    teacher = read_keras_source(args.source, role="--teacher", allow_qat=True)
+    if config.student not in MODEL_NAMES:
+        student = read_keras_source(config.student, role="--student")
+        check_teacher_fits(teacher.manifest, student.manifest, args.source)
+    from edgesmith.compress.distill import distill
+
+    return _finish(args, distill(args.source, config, args.out, report=_reporter(args)))

@@ -9,9 +9,11 @@ technique's fine-tuning can be distilled).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
+from edgesmith.train.config import MODEL_NAMES
 
 STRUCTURES = ("unstructured", "2:4", "channels")
 SCHEDULES = ("polynomial", "constant")
@@ -216,6 +218,9 @@ class QatConfig(FinetuneConfig):
 class DistillConfig(FinetuneConfig):
     """Knowledge distillation of a student (zoo name or artifact) from a teacher artifact.
 
+    The teacher is the artifact the step starts from (``--teacher`` on the command line, the
+    previous artifact in a recipe).
+
     The loss is ``alpha * CE(labels, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)``.
 
     Attributes:
@@ -233,12 +238,15 @@ class DistillConfig(FinetuneConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.teacher is None:
-            raise EdgesmithError("distill needs a teacher artifact (--teacher DIR)")
         if not isinstance(self.student, str) or not self.student:
             raise EdgesmithError(
                 f"student must be a zoo model name or an artifact directory. "
                 f"Received: {self.student!r}"
+            )
+        if self.student not in MODEL_NAMES and not Path(self.student).exists():
+            raise EdgesmithError(
+                f"unknown student {self.student!r}: expected a zoo model name "
+                f"({', '.join(MODEL_NAMES)}) or an artifact directory"
             )
         check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
 

@@ -17,9 +17,8 @@ from typing import Any
 from edgesmith._tensorflow import keras
 from edgesmith.artifacts import Artifact, ArtifactWriter
 from edgesmith.compress.config import FinetuneConfig
-from edgesmith.compress.source import read_keras_source
+from edgesmith.compress.source import check_teacher_fits, read_keras_source
 from edgesmith.datasets import Dataset, load_dataset
-from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization
 from edgesmith.progress import Reporter
 from edgesmith.train import model_io
@@ -255,36 +254,6 @@ def load_teacher(path: str | Path, student: Source) -> Source:
     )
 
 
-def check_teacher_fits(teacher: dict, student: dict, where: str | Path) -> None:
-    """Refuse a teacher whose input shape, class list or normalisation differ from the student's.
-
-    Args:
-        teacher: the teacher's manifest.
-        student: the student's manifest (or a manifest-like dict with ``input`` and ``labels``).
-        where: the teacher's path, for the message.
-
-    Raises:
-        EdgesmithError: naming the mismatch.
-    """
-    t_shape, s_shape = teacher["input"]["shape"], student["input"]["shape"]
-    if list(t_shape) != list(s_shape):
-        raise EdgesmithError(
-            f"--teacher {where} takes inputs shaped {tuple(t_shape)} but the student takes "
-            f"{tuple(s_shape)}; expected the same input shape"
-        )
-    if list(teacher["labels"]) != list(student["labels"]):
-        raise EdgesmithError(
-            f"--teacher {where} has {len(teacher['labels'])} classes {teacher['labels'][:5]}... "
-            f"but the student has {len(student['labels'])} {student['labels'][:5]}...; "
-            "expected the same classes in the same order"
-        )
-    if teacher["input"]["normalization"] != student["input"]["normalization"]:
-        raise EdgesmithError(
-            f"--teacher {where} expects normalization {teacher['input']['normalization']['name']} "
-            f"but the student {student['input']['normalization']['name']}; expected the same"
-        )
-
-
 def resolved_config(config: Any, source: Source, **more: Any) -> dict:
     """The manifest's ``config``: every field, the values actually used, and the source."""
     values = config.to_dict()
@@ -346,7 +315,7 @@ def publish(
             metrics=metrics,
             parent=source.artifact.id,
             extra={
-                "output": manifest.get("output", {"kind": source.kind}),
+                "output": {"kind": source.kind, "shape": [source.dataset.num_classes]},
                 **({"history": history} if history is not None else {}),
                 **(extra or {}),
             },

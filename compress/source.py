@@ -47,3 +47,33 @@ def read_keras_source(
 def source_sparsity(artifact: Artifact) -> float:
     """The overall sparsity a pruned ancestor recorded (0.0 for a dense artifact)."""
     return float(artifact.manifest.get("metrics", {}).get("sparsity", 0.0) or 0.0)
+
+
+def check_teacher_fits(teacher: dict, student: dict, where: str | Path) -> None:
+    """Refuse a teacher whose input shape, class list or normalisation differ from the student's.
+
+    Args:
+        teacher: the teacher's manifest.
+        student: the student's manifest (or a manifest-like dict with ``input`` and ``labels``).
+        where: the teacher's path, for the message.
+
+    Raises:
+        EdgesmithError: naming the mismatch.
+    """
+    t_shape, s_shape = teacher["input"]["shape"], student["input"]["shape"]
+    if list(t_shape) != list(s_shape):
+        raise EdgesmithError(
+            f"--teacher {where} takes inputs shaped {tuple(t_shape)} but the student takes "
+            f"{tuple(s_shape)}; expected the same input shape"
+        )
+    if list(teacher["labels"]) != list(student["labels"]):
+        raise EdgesmithError(
+            f"--teacher {where} has {len(teacher['labels'])} classes {teacher['labels'][:5]}... "
+            f"but the student has {len(student['labels'])} {student['labels'][:5]}...; "
+            "expected the same classes in the same order"
+        )
+    if teacher["input"]["normalization"] != student["input"]["normalization"]:
+        raise EdgesmithError(
+            f"--teacher {where} expects normalization {teacher['input']['normalization']['name']} "
+            f"but the student {student['input']['normalization']['name']}; expected the same"
+        )

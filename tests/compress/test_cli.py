@@ -31,6 +31,11 @@ BAD = [
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--epochs", "0"], "epochs must be"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--teacher", "{tflite}"], "--teacher"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--config", "{tmp}/bad.yaml"], "unknown"),
+    (["qat", "--from", "{tflite}"], "compression needs a Keras artifact"),
+    (["distill", "--teacher", "{src}", "--student", "resnet9"], "unknown student 'resnet9'"),
+    (["distill", "--teacher", "{tflite}", "--student", "resnet8"], "--teacher"),
+    (["distill", "--teacher", "{src}", "--student", "{tflite}"], "--student"),
+    (["distill", "--teacher", "{src}", "--student", "resnet8", "--alpha", "2"], "alpha must be"),
 ]
 
 
@@ -64,13 +69,13 @@ def test_validation_loads_no_tensorflow(tmp_path):
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
-@pytest.mark.parametrize("technique", ["prune", "qat"])
+@pytest.mark.parametrize("technique", ["prune", "qat", "distill"])
 def test_help_has_examples(capsys, technique):
     with pytest.raises(SystemExit) as info:
         main(["compress", technique, "--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0
-    assert f"edgesmith compress {technique} --from" in out and "examples:" in out
+    assert f"edgesmith compress {technique} --" in out and "examples:" in out
 
 
 def test_prune_cli_writes_json_manifest(digits_artifact, tmp_path, capsys):

@@ -29,7 +29,7 @@ from edgesmith.errors import EdgesmithError
         (PruneConfig, {"sparsity": 0.5, "sparsityy": 1}, "unknown PruneConfig key(s): sparsityy"),
         (ClusterConfig, {"clusters": 1}, "clusters must be a whole number >= 2. Received: 1"),
         (ClusterConfig, {"clusters": 2.5}, "clusters must be a whole number >= 2"),
-        (DistillConfig, {}, "distill needs a teacher"),
+        (DistillConfig, {"student": "resnet9"}, "unknown student 'resnet9'"),
         (DistillConfig, {"teacher": "t", "alpha": 1.5}, "alpha must be in [0.0, 1.0]"),
         (DistillConfig, {"teacher": "t", "temperature": 0}, "temperature must be in"),
         (QatConfig, {"preserve_sparsity": "yes"}, "preserve_sparsity must be true or false"),
