@@ -73,6 +73,10 @@ class Runner(Protocol):
         """
         ...
 
+    def embedded_metadata(self) -> dict | None:
+        """The edgesmith document embedded in the model file, or ``None`` for a foreign file."""
+        ...
+
     def close(self) -> None:
         """Release the runtime's resources."""
         ...
