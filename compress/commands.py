@@ -48,6 +48,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _register_prune(techniques)
     _register_qat(techniques)
     _register_distill(techniques)
+    _register_cluster(techniques)
 
 
 def _common(parser: argparse.ArgumentParser, *, source: bool = True) -> None:
@@ -303,3 +304,44 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from edgesmith.compress.distill import distill
 
     return _finish(args, distill(args.source, config, args.out, report=_reporter(args)))
+
+
+def _register_cluster(techniques) -> None:
+    parser = techniques.add_parser(
+        "cluster",
+        formatter_class=_formatter,
+        help="weight clustering: K shared values per layer (tfmot)",
+        description="Cluster each layer's weights into K shared values while fine-tuning;\n"
+        "saved stripped. The manifest records the distinct values measured per layer.",
+        epilog="examples:\n"
+        "  edgesmith compress cluster --from runs/r8 --clusters 16 --out runs/r8-k16\n"
+        "  edgesmith compress cluster --from runs/r8-p75 --clusters 8 --preserve-sparsity "
+        "--out runs/p75-k8",
+    )
+    _common(parser)
+    parser.add_argument("--clusters", type=int, required=True, help="values per layer (>= 2)")
+    parser.add_argument(
+        "--init",
+        choices=("kmeans_plus_plus", "linear", "density", "random"),
+        help="centroid initialisation (default: kmeans_plus_plus)",
+    )
+    parser.add_argument(
+        "--preserve-sparsity", dest="preserve_sparsity", action="store_true", default=None
+    )
+    parser.add_argument(
+        "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to leave alone"
+    )
+    _finetune_flags(parser)
+    parser.set_defaults(handler=cmd_cluster)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """``edgesmith compress cluster``."""
+    from edgesmith.compress.config import ClusterConfig
+
+    keys = ("clusters", "init", "preserve_sparsity", "skip_layers", *FINETUNE_KEYS)
+    config = ClusterConfig.from_dict(_values(args, keys))
+    _precheck(args, config)
+    from edgesmith.compress.clustering import cluster
+
+    return _finish(args, cluster(args.source, config, args.out, report=_reporter(args)))

@@ -133,6 +133,9 @@ def clone_wrapped(model: keras.Model, names: list[str], wrap) -> keras.Model:
         fresh = layer.__class__.from_config(layer.get_config())
         if layer.name not in wanted:
             return fresh
+        # Weights go in before wrapping: clustering initialises its centroids from them.
+        fresh.build(layer.input_shape)
+        fresh.set_weights(layer.get_weights())
         try:
             return wrap(fresh)
         except (ValueError, TypeError, AttributeError) as exc:
@@ -142,10 +145,9 @@ def clone_wrapped(model: keras.Model, names: list[str], wrap) -> keras.Model:
             ) from None
 
     cloned = keras.models.clone_model(model, clone_function=clone)
-    by_name = {measure.unwrap(layer).name: measure.unwrap(layer) for layer in cloned.layers}
     for old in model.layers:
-        if old.weights:
-            by_name[old.name].set_weights(old.get_weights())
+        if old.weights and old.name not in wanted:
+            cloned.get_layer(old.name).set_weights(old.get_weights())
     return cloned
 
 

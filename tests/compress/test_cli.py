@@ -32,6 +32,7 @@ BAD = [
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--teacher", "{tflite}"], "--teacher"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--config", "{tmp}/bad.yaml"], "unknown"),
     (["qat", "--from", "{tflite}"], "compression needs a Keras artifact"),
+    (["cluster", "--from", "{src}", "--clusters", "1"], "clusters must be a whole number >= 2"),
     (["distill", "--teacher", "{src}", "--student", "resnet9"], "unknown student 'resnet9'"),
     (["distill", "--teacher", "{tflite}", "--student", "resnet8"], "--teacher"),
     (["distill", "--teacher", "{src}", "--student", "{tflite}"], "--student"),
@@ -69,7 +70,7 @@ def test_validation_loads_no_tensorflow(tmp_path):
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
-@pytest.mark.parametrize("technique", ["prune", "qat", "distill"])
+@pytest.mark.parametrize("technique", ["prune", "qat", "distill", "cluster"])
 def test_help_has_examples(capsys, technique):
     with pytest.raises(SystemExit) as info:
         main(["compress", technique, "--help"])
