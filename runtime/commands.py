@@ -202,6 +202,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="timed seconds per model (default: 5)",
     )
     check.add_argument(
+        "--data", metavar="SPEC", help="data for the accuracy check (default: the baseline's)"
+    )
+    check.add_argument(
+        "--no-accuracy", action="store_true", help="gate latency only (no dataset needed)"
+    )
+    check.add_argument(
         "--any-machine",
         action="store_true",
         help="compare latency with a stored baseline from another kind of machine anyway",
@@ -349,6 +355,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         plan=plan,
         any_machine=args.any_machine,
         report=stderr_reporter(args.quiet),
+        data=args.data,
+        skip_accuracy=args.no_accuracy,
     )
     out = sys.stderr if args.json == "-" else sys.stdout
     for verdict in verdicts:

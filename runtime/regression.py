@@ -88,7 +88,7 @@ class Verdict:
         else:
             lines.append(f"  latency: {self.latency_status}")
         if self.accuracy_status == "skipped":
-            lines.append("  accuracy: skipped (no accuracy in the baseline)")
+            lines.append("  accuracy: skipped (not asked for, or none in the baseline)")
         else:
             drop = 100 * (self.baseline_accuracy - self.accuracy)
             lines.append(
@@ -254,25 +254,34 @@ def check_one(
     any_machine: bool = False,
     report: Reporter | None = None,
     base_dir: Path | None = None,
+    data_override: str | None = None,
+    skip_accuracy: bool = False,
 ) -> Verdict:
     """Gate one candidate model against its baseline entry (see the module docstring).
 
     ``base_dir`` is the baseline JSON's directory, where a relative reference path is also
-    looked up.
+    looked up. Accuracy is measured on the baseline's data spec, or ``data_override``; not at
+    all with ``skip_accuracy``.
     """
     from edgesmith.runtime.accuracy import evaluate
 
     report = report or (lambda line: None)
     entry = match_entry(candidate, baseline)
     config = settings_of(baseline, entry)
+    notes: list[str] = []
     data = baseline.get("data")
+    if skip_accuracy:
+        data = None
+    elif data_override is not None:
+        if data and data_override != data:
+            notes.append(f"accuracy measured on {data_override}; the baseline's was on {data}")
+        data = data_override
     dataset = None
     if data and entry.get("accuracy") is not None:
         from edgesmith.datasets import load_dataset
 
         dataset = load_dataset(data)
     pixels = dataset.x_eval if dataset is not None else None
-    notes: list[str] = []
     cand = open_model(candidate, config, pixels, data)
     notes += cand.notes
     ref_file = reference_file(entry, base_dir)
@@ -337,7 +346,9 @@ def check_one(
         latency_status=status,
         accuracy=accuracy,
         baseline_accuracy=entry.get("accuracy"),
-        accuracy_status=accuracy_status(accuracy, entry.get("accuracy"), max_accuracy_drop),
+        accuracy_status=accuracy_status(
+            accuracy, None if skip_accuracy else entry.get("accuracy"), max_accuracy_drop
+        ),
         max_slowdown=max_slowdown,
         max_accuracy_drop=max_accuracy_drop,
         notes=notes,
@@ -353,8 +364,13 @@ def check(
     plan: TimingPlan = CHECK_TIMING,
     any_machine: bool = False,
     report: Reporter | None = None,
+    data: str | None = None,
+    skip_accuracy: bool = False,
 ) -> list[Verdict]:
     """Gate each candidate against the baseline; returns the verdicts (never raises on FAIL).
+
+    ``data`` replaces the baseline's data spec for the accuracy check (the same images under
+    another path, say); ``skip_accuracy`` gates latency only.
 
     Raises:
         EdgesmithError: for a bad baseline, limits, paths or data.
@@ -374,6 +390,8 @@ def check(
             any_machine=any_machine,
             report=report,
             base_dir=base_dir,
+            data_override=data,
+            skip_accuracy=skip_accuracy,
         )
         for c in candidates
     ]

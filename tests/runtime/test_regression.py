@@ -166,3 +166,19 @@ def test_a_relative_reference_is_found_beside_the_baseline(
     monkeypatch.chdir(tmp_path)  # the relative path does not resolve from here
     (verdict,) = check([fixtures / "int8.tflite"], path, plan=_plan())
     assert verdict.mode == "paired"
+
+
+def test_latency_only_gate_and_json_verdicts(baseline, fixtures, tmp_path, capsys):
+    def better(document):
+        document["results"][0]["accuracy"] = 0.999
+        document["data"] = "cifar10"  # not available here: --no-accuracy must not need it
+
+    path = edited(baseline, tmp_path, better)
+    out = tmp_path / "verdicts.json"
+    args = ["check", str(fixtures / "int8.tflite"), "--baseline", str(path), *FAST]
+    assert main([*args, "--no-accuracy", "--json", str(out)]) == 0
+    (record,) = json.loads(out.read_text())
+    assert record["ok"] is True and record["accuracy_status"] == "skipped"
+    assert record["latency"]["ratio"] > 0 and record["mode"] == "paired"
+    assert main([*args, "--data", "digits"]) == 1  # the edited accuracy is out of reach
+    assert "accuracy measured on digits; the baseline's was on cifar10" in capsys.readouterr().out
