@@ -191,6 +191,13 @@ class CompiledRunner:
         self._inputs[0].write(np.ascontiguousarray(x))
         return functools.partial(self._model.run_by_index, 0, self._inputs, self._outputs)
 
+    def __del__(self) -> None:
+        # A runner dropped without close() would log its teardown on the user's terminal.
+        try:
+            self.close()
+        except Exception:  # a finaliser must not raise; there is nothing left to report
+            pass
+
     def close(self) -> None:
         """Release the compiled model and its environment (their log lines silenced)."""
         with quiet_native_stderr():
