@@ -111,9 +111,10 @@ def _register_prune(techniques) -> None:
         "--out runs/c30\n"
         "  edgesmith compress prune --from runs/r8 --structure channels --mac-reduction 0.5 "
         "--ranking bn --epochs 10 --out runs/c50\n\n"
-        "The sparsity target applies to the pruned layers; the first conv and layers with fewer\n"
-        "than --min-weights weights stay dense. The manifest records the sparsity measured from\n"
-        "the saved weights, per layer and overall.",
+        "The sparsity target holds over the whole model's conv/dense kernels (--sparsity-scope\n"
+        "layers: in each pruned layer); the first conv and layers with fewer than --min-weights\n"
+        "weights stay dense. The manifest records the sparsity measured from the saved\n"
+        "weights, per layer and overall.",
     )
     _common(parser)
     parser.add_argument(
@@ -125,6 +126,12 @@ def _register_prune(techniques) -> None:
         "--structure", choices=("unstructured", "2:4", "channels"), help="default: unstructured"
     )
     parser.add_argument("--schedule", choices=("polynomial", "constant"), help="polynomial")
+    parser.add_argument(
+        "--sparsity-scope",
+        dest="sparsity_scope",
+        choices=("model", "layers"),
+        help="model: the target holds over all kernels (default); layers: per pruned layer",
+    )
     parser.add_argument(
         "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to leave dense"
     )
@@ -196,6 +203,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     keys = (
         "sparsity",
         "structure",
+        "sparsity_scope",
         "schedule",
         "skip_layers",
         "prune_first_layer",
@@ -250,7 +258,7 @@ def cmd_qat(args: argparse.Namespace) -> int:
         _values(args, ("preserve_sparsity", "skip_layers", *FINETUNE_KEYS))
     )
     _precheck(args, config)
-    from edgesmith.compress.qat import qat
+    from edgesmith.compress.quantization_aware import qat
 
     return _finish(args, qat(args.source, config, args.out, report=_reporter(args)))
 
@@ -301,7 +309,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if config.student not in MODEL_NAMES:
         student = read_keras_source(config.student, role="--student")
         check_teacher_fits(teacher.manifest, student.manifest, args.source)
-    from edgesmith.compress.distill import distill
+    from edgesmith.compress.distillation import distill
 
     return _finish(args, distill(args.source, config, args.out, report=_reporter(args)))
 

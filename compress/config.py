@@ -123,6 +123,9 @@ class PruneConfig(FinetuneConfig):
         sparsity: fraction of weights to zero (``unstructured``), or of channels to remove
             (``channels``, unless ``mac_reduction`` is set). ``2:4`` is 0.5 by definition.
         structure: ``unstructured``, ``2:4`` or ``channels``.
+        sparsity_scope: ``model``: the target holds over all conv/dense kernels (the pruned
+            layers make up for those left dense); ``layers``: each pruned layer gets it (tfmot's
+            meaning).
         schedule: ``polynomial`` (sparsity rises from 0 to the target, cubic) or ``constant``.
         pruning_fraction: share of the fine-tuning steps over which sparsity ramps up; the rest
             recovers accuracy with the final mask fixed.
@@ -142,6 +145,7 @@ class PruneConfig(FinetuneConfig):
     epochs: int = 4
     sparsity: float | None = None
     structure: str = "unstructured"
+    sparsity_scope: str = "model"
     schedule: str = "polynomial"
     pruning_fraction: float = 0.75
     frequency: int = 100
@@ -156,6 +160,7 @@ class PruneConfig(FinetuneConfig):
         super().__post_init__()
         _check_choice("structure", self.structure, STRUCTURES)
         _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("sparsity_scope", self.sparsity_scope, ("model", "layers"))
         _check_choice("ranking", self.ranking, RANKINGS)
         _check_names("skip_layers", self.skip_layers)
         object.__setattr__(self, "skip_layers", tuple(self.skip_layers))

@@ -164,7 +164,7 @@ def fit(
     """Fine-tune ``model`` in place on the source's data with the config's settings.
 
     With ``config.teacher`` (or ``teacher``), the model learns from the teacher's soft labels as
-    well (:mod:`edgesmith.compress.distill`), whatever else wraps it (pruning, QAT, clustering).
+    well (:mod:`edgesmith.compress.distillation`), whatever else wraps it (pruning, QAT...).
 
     Args:
         model: the model to train (possibly wrapped by tfmot).
@@ -198,7 +198,7 @@ def fit(
         teacher = load_teacher(config.teacher, source)
     trainee = model
     if teacher is not None:
-        from edgesmith.compress.distill import Distiller
+        from edgesmith.compress.distillation import Distiller
 
         trainee = Distiller(
             model,

@@ -195,9 +195,11 @@ def prune(
         )
     total_steps = finetune.steps_per_epoch(src, config) * config.epochs
     plan = plan_schedule(total_steps, config.pruning_fraction, config.frequency)
-    wrapped = clone_wrapped(src.model, chosen, _wrapper(config, plan))
+    layer_target = layer_sparsity(src.model, chosen, config)
+    wrapped = clone_wrapped(src.model, chosen, _wrapper(config, plan, layer_target))
     report(
-        f"prune {config.structure} to {config.target_sparsity:.2f}: {len(chosen)} layers "
+        f"prune {config.structure} to {config.target_sparsity:.2f} ({config.sparsity_scope}; "
+        f"{layer_target:.4f} in each pruned layer): {len(chosen)} layers "
         f"({', '.join(chosen)}); left dense: {', '.join(left) or 'none'}; mask updates every "
         f"{plan.frequency} steps up to step {plan.end_step} of {plan.total_steps}"
     )
@@ -226,6 +228,8 @@ def prune(
         "pruning": {
             "structure": config.structure,
             "target_sparsity": config.target_sparsity,
+            "sparsity_scope": config.sparsity_scope,
+            "layer_target_sparsity": layer_target,
             "schedule": config.schedule,
             "steps": plan.to_dict(),
             "pruned_layers": chosen,
@@ -257,7 +261,30 @@ def prune(
     )
 
 
-def _wrapper(config: PruneConfig, plan: SchedulePlan):
+def layer_sparsity(model: keras.Model, chosen: list[str], config: PruneConfig) -> float:
+    """The sparsity each pruned layer gets so that the scope reaches the target.
+
+    With ``sparsity_scope="model"`` the layers left dense are made up for by the pruned ones
+    (a 75%-sparse model is 75% zeros over all its conv and dense kernels), up to 0.98 per layer.
+
+    Raises:
+        EdgesmithError: when the pruned layers are too few to carry the model-wide target.
+    """
+    if config.structure == "2:4" or config.sparsity_scope == "layers":
+        return config.target_sparsity
+    sizes = {name: kernel.size for name, _, kernel in measure.kernels(model)}
+    total = sum(sizes.values())
+    pruned = sum(sizes[name] for name in chosen)
+    needed = config.target_sparsity * total / max(1, pruned)
+    if needed > 0.98:
+        raise EdgesmithError(
+            f"sparsity {config.target_sparsity} over the whole model needs {needed:.2f} in the "
+            f"pruned layers; prune more layers (lower min_weights) or use sparsity_scope layers"
+        )
+    return round(needed, 6)
+
+
+def _wrapper(config: PruneConfig, plan: SchedulePlan, layer_target: float):
     sparsity = tfmot.sparsity.keras
     if config.structure == "2:4":
         schedule = sparsity.ConstantSparsity(0.5, begin_step=0, frequency=plan.frequency)
@@ -266,7 +293,7 @@ def _wrapper(config: PruneConfig, plan: SchedulePlan):
         )
     if config.schedule == "constant":
         schedule = sparsity.ConstantSparsity(
-            config.target_sparsity,
+            layer_target,
             begin_step=plan.begin_step,
             end_step=plan.end_step,
             frequency=plan.frequency,
@@ -274,7 +301,7 @@ def _wrapper(config: PruneConfig, plan: SchedulePlan):
     else:
         schedule = sparsity.PolynomialDecay(
             initial_sparsity=0.0,
-            final_sparsity=config.target_sparsity,
+            final_sparsity=layer_target,
             begin_step=plan.begin_step,
             end_step=plan.end_step,
             frequency=plan.frequency,

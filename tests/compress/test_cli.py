@@ -92,6 +92,8 @@ def test_prune_cli_writes_json_manifest(digits_artifact, tmp_path, capsys):
         "1",
         "--skip-layers",
         "stage3_block1_conv1",
+        "--sparsity-scope",
+        "layers",
         "--json",
         "--out",
         tmp_path / "p",

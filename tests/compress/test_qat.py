@@ -40,7 +40,7 @@ def _tflite_accuracy(data, manifest):
 
 @pytest.fixture(scope="module")
 def qat_artifact(digits_artifact, tmp_path_factory):
-    from edgesmith.compress.qat import qat
+    from edgesmith.compress.quantization_aware import qat
 
     lines = []
     out = tmp_path_factory.mktemp("qat") / "q"
@@ -76,7 +76,7 @@ def test_qat_graph_converts_to_full_int8(qat_artifact):
 
 def test_rescaling_layer_stays_float_and_is_named(tmp_path, quiet):
     from edgesmith._tensorflow import keras
-    from edgesmith.compress.qat import qat
+    from edgesmith.compress.quantization_aware import qat
     from edgesmith.train import import_model
 
     inputs = keras.Input((8, 8, 1))
@@ -97,7 +97,7 @@ def test_rescaling_layer_stays_float_and_is_named(tmp_path, quiet):
 
 def test_nested_model_is_refused_by_layer_name():
     from edgesmith._tensorflow import keras
-    from edgesmith.compress.qat import annotate
+    from edgesmith.compress.quantization_aware import annotate
 
     inner = keras.Sequential([keras.layers.Dense(4)], name="inner")
     inputs = keras.Input((3,))
@@ -107,7 +107,7 @@ def test_nested_model_is_refused_by_layer_name():
 
 
 def test_pruning_preserving_qat_keeps_the_zeros(pruned_artifact, tmp_path, quiet):
-    from edgesmith.compress.qat import qat
+    from edgesmith.compress.quantization_aware import qat
 
     source, _ = pruned_artifact
     kept = qat(
@@ -121,7 +121,7 @@ def test_pruning_preserving_qat_keeps_the_zeros(pruned_artifact, tmp_path, quiet
 
 
 def test_qat_of_a_qat_artifact_is_refused(qat_artifact, tmp_path, quiet):
-    from edgesmith.compress.qat import qat
+    from edgesmith.compress.quantization_aware import qat
 
     artifact, _ = qat_artifact
     with pytest.raises(EdgesmithError, match="is a QAT artifact"):

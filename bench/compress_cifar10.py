@@ -1,0 +1,268 @@
+"""Compression benchmark on CIFAR-10: each technique on a trained ResNet-8, as int8 .tflite.
+
+Starting from the foundation benchmark's ResNet-8, runs 75% unstructured pruning, 2:4 sparsity,
+channel pruning to half the MACs, QAT (beside plain PTQ), distillation (a resnet8 student from the
+teacher vs the same student trained alone, same epochs and seed) and the accuracy budget; exports
+each result to ``tflite-int8`` with ``edgesmith.export`` and reports the *exported file's*
+accuracy on the 10,000 test images, its size raw and gzipped, MACs, and (dense vs channel-pruned)
+the batch-1, 1-thread latency measured by ``edgesmith.runtime``.
+
+    EDGESMITH_DATA_DIR=/work/shared/data .venv/bin/python bench/compress_cifar10.py \\
+        --from bench/out/train_cifar10/resnet8 [--only dense,prune75] [--fresh]
+
+Results accumulate in bench/out/compress_cifar10/results.json (steps can run separately) and a
+Markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "bench" / "out" / "compress_cifar10"
+STEPS = ("dense", "prune75", "prune24", "channels50", "qat", "distill", "budget")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="source", required=True, help="trained Keras artifact")
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--only", default=",".join(STEPS), help=f"steps: {','.join(STEPS)}")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument("--prune-epochs", type=int, default=8)
+    parser.add_argument("--prune24-epochs", type=int, default=6)
+    parser.add_argument("--channel-epochs", type=int, default=10)
+    parser.add_argument("--qat-epochs", type=int, default=3)
+    parser.add_argument("--distill-epochs", type=int, default=10)
+    parser.add_argument("--budget", type=float, default=0.5, help="--max-accuracy-drop points")
+    return parser.parse_args()
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path.with_name(path.name + ".partial"), ignore_errors=True)
+    return path
+
+
+def export_int8(keras_dir: Path, out: Path) -> dict:
+    from edgesmith.export import export
+
+    (artifact,) = export(keras_dir, "tflite-int8", fresh_dir(out), report=say)
+    metrics = artifact.manifest["metrics"]
+    return {
+        "int8_path": str(artifact.model_path),
+        "int8_accuracy": metrics["accuracy"],
+        "int8_agreement": metrics.get("agreement"),
+        "size_bytes": metrics["size_bytes"],
+        "gzip_bytes": metrics["gzip_bytes"],
+    }
+
+
+def row(name: str, keras_artifact, int8: dict, seconds: float, command: str) -> dict:
+    metrics = keras_artifact.manifest["metrics"]
+    return {
+        "name": name,
+        "technique": keras_artifact.manifest["technique"],
+        "keras_path": str(keras_artifact.path),
+        "keras_accuracy": metrics["accuracy"],
+        "macs": metrics["macs"],
+        "params": metrics["params"],
+        "sparsity": metrics.get("sparsity"),
+        "seconds": round(seconds, 1),
+        "command": command,
+        **int8,
+    }
+
+
+def latency(paths: list[str]) -> list[float]:
+    from edgesmith.runtime import BenchConfig, benchmark
+
+    run = benchmark(paths, config=BenchConfig(threads=1, batch=1), report=say)
+    return [r["latency_ms"]["p50"] for r in run.results]
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    os.environ.setdefault("EDGESMITH_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    steps = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        say(f"unknown step(s) {unknown}; expected {STEPS}")
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    results = (
+        {} if args.fresh or not results_path.is_file() else json.loads(results_path.read_text())
+    )
+    results.setdefault("rows", {})
+    results["machine"] = machine()
+    results["source"] = str(Path(args.source).resolve())
+
+    from edgesmith.artifacts import read_artifact
+    from edgesmith.compress import distill, prune, qat
+    from edgesmith.compress.config import DistillConfig, PruneConfig, QatConfig
+
+    source = read_artifact(args.source)
+    results["source_accuracy"] = source.manifest["metrics"]["accuracy"]
+
+    def save() -> None:
+        results_path.write_text(json.dumps(results, indent=1))
+
+    def record(name: str, artifact, seconds: float, command: str) -> dict:
+        entry = row(
+            name, artifact, export_int8(artifact.path, out / f"{name}-export"), seconds, command
+        )
+        results["rows"][name] = entry
+        save()
+        say(f"== {name}: {json.dumps(entry)}")
+        return entry
+
+    src = args.source
+    if "dense" in steps:
+        record("dense", source, 0.0, f"edgesmith export --from {src} --format tflite-int8")
+    for name, config, command in (
+        (
+            "prune75",
+            PruneConfig(sparsity=0.75, epochs=args.prune_epochs),
+            f"edgesmith compress prune --from {src} --sparsity 0.75 --epochs {args.prune_epochs}",
+        ),
+        (
+            "prune24",
+            PruneConfig(structure="2:4", epochs=args.prune24_epochs),
+            f"edgesmith compress prune --from {src} --structure 2:4 --epochs {args.prune24_epochs}",
+        ),
+        (
+            "channels50",
+            PruneConfig(structure="channels", mac_reduction=0.5, epochs=args.channel_epochs),
+            f"edgesmith compress prune --from {src} --structure channels --mac-reduction 0.5 "
+            f"--epochs {args.channel_epochs}",
+        ),
+    ):
+        if name in steps:
+            started = time.perf_counter()
+            artifact = prune(src, config, fresh_dir(out / name), report=say)
+            record(name, artifact, time.perf_counter() - started, command)
+    if "channels50" in steps or "dense" in steps:
+        rows = results["rows"]
+        if "dense" in rows and "channels50" in rows:
+            dense_ms, thin_ms = latency(
+                [rows["dense"]["int8_path"], rows["channels50"]["int8_path"]]
+            )
+            rows["dense"]["latency_ms_p50"] = dense_ms
+            rows["channels50"]["latency_ms_p50"] = thin_ms
+            results["channel_latency_ratio"] = round(thin_ms / dense_ms, 4)
+            save()
+    if "qat" in steps:
+        started = time.perf_counter()
+        artifact = qat(src, QatConfig(epochs=args.qat_epochs), fresh_dir(out / "qat"), report=say)
+        record(
+            "qat",
+            artifact,
+            time.perf_counter() - started,
+            f"edgesmith compress qat --from {src} --epochs {args.qat_epochs}",
+        )
+    if "distill" in steps:
+        from edgesmith.train import TrainConfig, train
+
+        epochs = args.distill_epochs
+        started = time.perf_counter()
+        alone = train(
+            TrainConfig(data="cifar10", model="resnet8", epochs=epochs, seed=0),
+            fresh_dir(out / "student_alone"),
+            report=say,
+        )
+        record(
+            "student_alone",
+            alone,
+            time.perf_counter() - started,
+            f"edgesmith train --data cifar10 --model resnet8 --epochs {epochs} --seed 0",
+        )
+        started = time.perf_counter()
+        student = distill(
+            src,
+            DistillConfig(student="resnet8", epochs=epochs, seed=0),
+            fresh_dir(out / "student_distilled"),
+            report=say,
+        )
+        record(
+            "student_distilled",
+            student,
+            time.perf_counter() - started,
+            f"edgesmith compress distill --teacher {src} --student resnet8 --epochs {epochs} "
+            "--seed 0",
+        )
+    if "budget" in steps:
+        from edgesmith.compress.autotune import quantize_within_budget
+        from edgesmith.compress.config import AutotuneConfig
+
+        started = time.perf_counter()
+        outcome = quantize_within_budget(
+            src,
+            AutotuneConfig(max_accuracy_drop=args.budget, qat=QatConfig(epochs=args.qat_epochs)),
+            fresh_dir(out / "budget"),
+            report=say,
+        )
+        results["budget"] = {
+            "max_accuracy_drop": args.budget,
+            "attempts": outcome.manifest["autotune"]["attempts"],
+            "chosen": outcome.manifest["autotune"]["chosen"],
+            "met": outcome.manifest["autotune"]["met"],
+            "seconds": round(time.perf_counter() - started, 1),
+            "command": f"edgesmith compress quantize --from {src} --max-accuracy-drop "
+            f"{args.budget} --epochs {args.qat_epochs}",
+        }
+        save()
+    print(table(results))
+    return 0
+
+
+def table(results: dict) -> str:
+    rows = results["rows"]
+    dense = rows.get("dense")
+    lines = [
+        "| model | Keras acc | int8 .tflite acc | drop vs dense int8 | raw B | gzip B | "
+        "gzip vs dense | MACs | p50 ms (1 thr) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        drop = f"{100 * (dense['int8_accuracy'] - r['int8_accuracy']):+.2f}" if dense else "-"
+        gz = f"{r['gzip_bytes'] / dense['gzip_bytes']:.1%}" if dense else "-"
+        ms = f"{r['latency_ms_p50']:.4f}" if "latency_ms_p50" in r else "-"
+        lines.append(
+            f"| {name} | {r['keras_accuracy']:.4f} | {r['int8_accuracy']:.4f} | {drop} | "
+            f"{r['size_bytes']:,} | {r['gzip_bytes']:,} | {gz} | {r['macs'] / 1e6:.2f} M | {ms} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
