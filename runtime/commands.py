@@ -293,7 +293,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run.document["device"] = profile.to_dict()
         for record in run.results:
             record["budgets"] = budget_verdicts(record, profile.budgets.to_dict())
-            budget_lines.append(describe(display_name(record), record["budgets"]))
+            budget_lines.append(describe(display_name(record, run.results), record["budgets"]))
     plots = []
     if args.plots:
         from edgesmith.runtime.plots import INSTALL_HINT, plots_available, write_plots

@@ -67,7 +67,7 @@ def tradeoff_plot(document: dict, out: Path) -> Path:
     for i in have:
         axes.scatter(latencies[i], 100 * accuracies[i], s=area[i], alpha=0.6)
         axes.annotate(
-            f"{display_name(results[i])}\n{sizes[i] / 1024:,.0f} KB",
+            f"{display_name(results[i], results)}\n{sizes[i] / 1024:,.0f} KB",
             (latencies[i], 100 * accuracies[i]),
             textcoords="offset points",
             xytext=(6, 6 - 22 * (i % 3)),  # staggered: close models keep readable labels
@@ -108,7 +108,9 @@ def latency_plot(document: dict, rounds: list[list[np.ndarray]], out: Path) -> P
     for i, record in enumerate(results, start=1):
         p99 = record["latency_ms"]["p99"]
         axes.plot([p99], [i], "rx")
-    axes.set_yticks(range(1, len(results) + 1), [display_name(r) for r in results], fontsize=8)
+    axes.set_yticks(
+        range(1, len(results) + 1), [display_name(r, results) for r in results], fontsize=8
+    )
     axes.set_xlabel("latency per inference (ms); box p25-p75, whiskers p5-p95, x = p99")
     axes.set_title(
         f"latency distribution, batch {document['settings']['batch']}, "

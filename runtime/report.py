@@ -24,10 +24,18 @@ COLUMNS = (
 )
 
 
-def display_name(record: dict) -> str:
-    """A short name for a result: the artifact directory's or the file's name."""
+def display_name(record: dict, results: list[dict] | None = None) -> str:
+    """A short name for a result: the artifact directory's or the file's name.
+
+    When another result in ``results`` has the same name (``a/tflite-int8``, ``b/tflite-int8``),
+    the parent directory is kept too, so that the rows stay tellable apart.
+    """
     path = Path(record["path"])
-    return path.name or str(path)
+    name = path.name or str(path)
+    others = [Path(r["path"]).name for r in results or [] if r is not record]
+    if name in others and path.parent.name:
+        return f"{path.parent.name}/{name}"
+    return name
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -38,13 +46,13 @@ def _latency_digits(value: float) -> int:
     return 4 if value < 0.1 else 3 if value < 10 else 1
 
 
-def row(record: dict) -> dict[str, str]:
+def row(record: dict, results: list[dict] | None = None) -> dict[str, str]:
     """One result as display strings, keyed like :data:`COLUMNS`."""
     latency = record["latency_ms"]
     digits = _latency_digits(latency["p50"])
     accuracy = record.get("accuracy")
     return {
-        "model": display_name(record),
+        "model": display_name(record, results),
         "runtime": f"{record['runtime']}/{record['provider']}",
         "size_kb": _num(record["size_bytes"] / 1024, 1),
         "gzip_kb": _num(record["gzip_bytes"] / 1024, 1),
@@ -61,7 +69,7 @@ def row(record: dict) -> dict[str, str]:
 
 def terminal_table(document: dict) -> str:
     """The results as an aligned plain-text table, with the settings on a line below."""
-    rows = [row(r) for r in document["results"]]
+    rows = [row(r, document["results"]) for r in document["results"]]
     widths = {k: max(len(title), *(len(r[k]) for r in rows)) for k, title in COLUMNS}
     left = {"model", "runtime"}
 
@@ -99,7 +107,7 @@ def markdown(document: dict, plots: list[Path] | None = None, base: Path | None 
         plots: PNG files to embed.
         base: the report's directory, so that plot links are relative to it.
     """
-    rows = [row(r) for r in document["results"]]
+    rows = [row(r, document["results"]) for r in document["results"]]
     lines = [
         "# edgesmith bench",
         "",
@@ -116,7 +124,7 @@ def markdown(document: dict, plots: list[Path] | None = None, base: Path | None 
         per_class = record.get("per_class")
         if not notes and not per_class:
             continue
-        lines += [f"## {display_name(record)}", ""]
+        lines += [f"## {display_name(record, document['results'])}", ""]
         lines += [f"- note: {note}" for note in notes]
         if per_class:
             cells = ", ".join(

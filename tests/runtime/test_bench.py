@@ -163,3 +163,11 @@ def test_budget_verdicts_without_accuracy():
     assert describe("m", verdicts) == (
         "m: over budget: max_latency_ms 3 vs 2 (not measured: min_accuracy)"
     )
+
+
+def test_same_named_artifacts_keep_their_parent_in_the_table():
+    from edgesmith.runtime.report import display_name
+
+    results = [{"path": "a/tflite-int8"}, {"path": "b/tflite-int8"}, {"path": "b/onnx"}]
+    assert [display_name(r, results) for r in results] == ["a/tflite-int8", "b/tflite-int8", "onnx"]
+    assert display_name(results[0]) == "tflite-int8"
