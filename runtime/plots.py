@@ -83,6 +83,7 @@ def tradeoff_plot(document: dict, out: Path) -> Path:
             label="Pareto front",
         )
         axes.legend(loc="lower right", fontsize=8)
+    axes.margins(x=0.15, y=0.3)  # room for the labels beside the outermost points
     axes.set_xlabel("latency p50 (ms, lower is better)")
     axes.set_ylabel("top-1 accuracy (%)")
     axes.set_title(
