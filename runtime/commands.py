@@ -242,9 +242,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgesmith.progress import stderr_reporter
     from edgesmith.runtime.bench import BenchConfig, benchmark
     from edgesmith.runtime.report import markdown, terminal_table
+    from edgesmith.runtime.source import expand_paths
     from edgesmith.runtime.timing import TimingPlan
 
     report = stderr_reporter(args.quiet)
+    args.paths = expand_paths(args.paths)
     profile = None
     settings = {"threads": 1, "provider": None, "xnnpack": True, "affinity": None}
     if args.device:

@@ -74,3 +74,34 @@ def locate(path: str | Path) -> ModelSource:
         }
         return ModelSource(artifact.model_path, artifact.format, records, artifact.path)
     return ModelSource(path, _format_of(path))
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Replace a directory of exported artifacts by the artifacts inside it.
+
+    ``edgesmith export --out DIR`` writes one sub-directory per format; ``edgesmith bench DIR``
+    then measures them all. Other paths are kept as given (and checked when loaded).
+    """
+    expanded = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir() and not (path / MANIFEST_NAME).is_file():
+            inner = sorted(
+                child
+                for child in path.iterdir()
+                if (child / MANIFEST_NAME).is_file() and _exported(child / MANIFEST_NAME)
+            )
+            if inner:
+                expanded += [str(child) for child in inner]
+                continue
+        expanded.append(given)
+    return expanded
+
+
+def _exported(manifest: Path) -> bool:
+    import json
+
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("format") in ("tflite", "onnx")
+    except (OSError, ValueError, AttributeError):
+        return False  # not readable as a manifest: the directory is not expanded into it
