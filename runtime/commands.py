@@ -347,10 +347,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from edgesmith.progress import stderr_reporter
     from edgesmith.runtime.regression import CHECK_TIMING, check, raise_on_failure
+    from edgesmith.runtime.source import expand_paths
 
     plan = dataclasses.replace(CHECK_TIMING, min_runs=args.min_runs, min_seconds=args.min_seconds)
     verdicts = check(
-        args.paths,
+        expand_paths(args.paths),
         args.baseline,
         max_slowdown=args.max_slowdown,
         max_accuracy_drop=args.max_accuracy_drop,
