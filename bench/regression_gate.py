@@ -1,7 +1,7 @@
 """Regression gate power and false-alarm rate on this (noisy, shared) machine.
 
 Each trial re-measures a candidate against a reference, interleaved in one process, exactly as
-``edgesmith check`` does when the baseline's model file is at hand (``compare_models`` with the
+``edgesmith check`` does when the baseline's model file is at hand (``compare_latency`` with the
 same timing plan and verdict rule), with ``--max-slowdown 1.10``:
 
 - slowed trials: the candidate is the same model with a **deterministic 15% slowdown injected**:
@@ -60,7 +60,7 @@ def calibrate(step, runs: int = 2000) -> float:
 
 def trial(given: str, inject: bool, plan, max_slowdown: float, x_pixels) -> dict:
     import edgesmith.runtime as rt
-    from edgesmith.runtime.regression import compare_models
+    from edgesmith.runtime.regression import compare_latency
 
     candidate = rt.load(given, threads=1)
     reference = rt.load(given, threads=1)
@@ -70,16 +70,7 @@ def trial(given: str, inject: bool, plan, max_slowdown: float, x_pixels) -> dict
     if inject:
         extra = SLOWDOWN * calibrate(ref_step)
         cand_step = slowed(cand_step, extra)
-    entry = {"latency_ms": {"p50": float("nan")}}
-    estimate, status = compare_models(
-        candidate,
-        reference,
-        entry,
-        candidate_step=cand_step,
-        reference_step=ref_step,
-        plan=plan,
-        max_slowdown=max_slowdown,
-    )
+    estimate, status = compare_latency(cand_step, ref_step, plan=plan, max_slowdown=max_slowdown)
     return {
         "injected": inject,
         "extra_ms": extra * 1e3,

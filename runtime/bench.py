@@ -32,7 +32,7 @@ from edgesmith.runtime.machine import (
 from edgesmith.runtime.model import Model, load
 from edgesmith.runtime.source import locate
 from edgesmith.runtime.stats import summarize
-from edgesmith.runtime.timing import TimingPlan, measure
+from edgesmith.runtime.timing import Step, TimingPlan, measure
 
 SCHEMA = "edgesmith.bench"
 SCHEMA_VERSION = 1
@@ -85,7 +85,7 @@ class Loaded:
     first_inference_ms: float
     load_rss_mb: float
     notes: list[str]
-    step: object
+    step: Step
 
 
 @dataclasses.dataclass

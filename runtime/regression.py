@@ -21,9 +21,8 @@ from edgesmith.errors import CheckFailed, EdgesmithError
 from edgesmith.progress import Reporter
 from edgesmith.runtime.bench import SCHEMA, SCHEMA_VERSION, BenchConfig, open_model
 from edgesmith.runtime.machine import machine_info, same_machine
-from edgesmith.runtime.model import Model
 from edgesmith.runtime.stats import RatioEstimate, paired_ratio, ratio_to_stored
-from edgesmith.runtime.timing import TimingPlan, measure
+from edgesmith.runtime.timing import Step, TimingPlan, measure
 
 DEFAULT_MAX_SLOWDOWN = 1.10
 DEFAULT_MAX_ACCURACY_DROP = 0.01
@@ -203,31 +202,34 @@ def settings_of(baseline: dict, entry: dict) -> BenchConfig:
     )
 
 
-def compare_models(
-    candidate: Model,
-    reference: Model | None,
-    entry: dict,
+def compare_latency(
+    candidate_step: Step,
+    reference_step: Step | None = None,
     *,
-    candidate_step,
-    reference_step=None,
+    stored_p50_ms: float | None = None,
     plan: TimingPlan = CHECK_TIMING,
     max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
     report: Reporter | None = None,
 ) -> tuple[RatioEstimate, str]:
-    """Time a candidate against a reference (paired) or the entry's stored median.
+    """Time a candidate against a reference (paired rounds) or against a stored median.
 
-    The ``*_step`` calls are what is timed (see ``Runner.step``); passing them separately lets a
+    The steps are what is timed (see ``Runner.step``); taking them rather than models lets a
     caller wrap one, as the gate's own benchmark does to inject a known slowdown.
 
     Returns:
-        The ratio estimate and its status.
+        The ratio estimate and its status (see :func:`latency_status`).
+
+    Raises:
+        ValueError: with neither a reference step nor a stored median.
     """
-    if reference is not None and reference_step is not None:
+    if reference_step is not None:
         cand_rounds, ref_rounds = measure([candidate_step, reference_step], plan, report)
         estimate = paired_ratio(cand_rounds, ref_rounds)
-    else:
+    elif stored_p50_ms is not None:
         (cand_rounds,) = measure([candidate_step], plan, report)
-        estimate = ratio_to_stored(cand_rounds, float(entry["latency_ms"]["p50"]))
+        estimate = ratio_to_stored(cand_rounds, stored_p50_ms)
+    else:
+        raise ValueError("compare_latency needs a reference step or a stored median")
     return estimate, latency_status(estimate, max_slowdown)
 
 
@@ -314,12 +316,10 @@ def check_one(
         )
     else:
         report(f"timing {candidate} against {ref_file if ref else 'the stored p50'}")
-        estimate, status = compare_models(
-            cand.model,
-            ref.model if ref else None,
-            entry,
-            candidate_step=cand.step,
-            reference_step=ref.step if ref else None,
+        estimate, status = compare_latency(
+            cand.step,
+            ref.step if ref else None,
+            stored_p50_ms=float(entry["latency_ms"]["p50"]),
             plan=plan,
             max_slowdown=max_slowdown,
             report=report,
