@@ -182,3 +182,19 @@ def test_latency_only_gate_and_json_verdicts(baseline, fixtures, tmp_path, capsy
     assert record["latency"]["ratio"] > 0 and record["mode"] == "paired"
     assert main([*args, "--data", "digits"]) == 1  # the edited accuracy is out of reach
     assert "accuracy measured on digits; the baseline's was on cifar10" in capsys.readouterr().out
+
+
+def test_paired_gate_through_the_cli_both_directions(fixtures, tmp_path, capsys):
+    """raw.onnx takes about 6x the time of int8.tflite here: slower fails, faster passes."""
+    fast = ["--min-runs", "40", "--min-seconds", "0.1", "--warmup-seconds", "0", "--quiet"]
+    for model in ("int8.tflite", "raw.onnx"):
+        out = tmp_path / f"{model}.json"
+        assert main(["bench", str(fixtures / model), "--json", str(out), *fast]) == 0
+    capsys.readouterr()
+    slower = ["check", str(fixtures / "raw.onnx"), "--baseline", str(tmp_path / "int8.tflite.json")]
+    assert main([*slower, *FAST]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL") and "paired rounds" in out and ": regression" in out
+    faster = ["check", str(fixtures / "int8.tflite"), "--baseline", str(tmp_path / "raw.onnx.json")]
+    assert main([*faster, *FAST]) == 0
+    assert capsys.readouterr().out.startswith("PASS")
