@@ -231,11 +231,13 @@ def main() -> int:
             fresh_dir(out / "budget"),
             report=say,
         )
+        summary = json.loads((out / "budget" / "autotune.json").read_text())
         results["budget"] = {
             "max_accuracy_drop": args.budget,
-            "attempts": outcome.manifest["autotune"]["attempts"],
-            "chosen": outcome.manifest["autotune"]["chosen"],
-            "met": outcome.manifest["autotune"]["met"],
+            "attempts": summary["attempts"],
+            "chosen": summary["chosen"],
+            "chosen_path": str(outcome.path),
+            "met": summary["met"],
             "seconds": round(time.perf_counter() - started, 1),
             "command": f"edgesmith compress quantize --from {src} --max-accuracy-drop "
             f"{args.budget} --epochs {args.qat_epochs}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 EPILOG = """\
@@ -49,6 +50,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     _register_qat(techniques)
     _register_distill(techniques)
     _register_cluster(techniques)
+    _register_sensitivity(techniques)
+    _register_quantize(techniques)
+    _register_recipe(techniques)
 
 
 def _common(parser: argparse.ArgumentParser, *, source: bool = True) -> None:
@@ -353,3 +357,180 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from edgesmith.compress.clustering import cluster
 
     return _finish(args, cluster(args.source, config, args.out, report=_reporter(args)))
+
+
+def _register_sensitivity(techniques) -> None:
+    parser = techniques.add_parser(
+        "sensitivity",
+        formatter_class=_formatter,
+        help="per-layer sensitivity to int8 or pruning, as JSON and a table",
+        description="int8: convert to int8 with the TFLite converter, report each op's error\n"
+        "(RMSE / scale) and the exported file's accuracy with each conv/dense op alone left\n"
+        "float. prune: prune each layer alone to each sparsity (no fine-tuning) and measure.\n"
+        "Writes FILE.json and FILE.md (the table, also printed).",
+        epilog="examples:\n"
+        "  edgesmith compress sensitivity --from runs/r8 --out r8-int8.json\n"
+        "  edgesmith compress sensitivity --from runs/r8 --mode prune --sparsities 0.5,0.8,0.9 "
+        "--out r8-prune.json",
+    )
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="DIR", help="Keras artifact directory"
+    )
+    parser.add_argument("--out", required=True, metavar="FILE.json", help="JSON file to write")
+    parser.add_argument("--mode", choices=("int8", "prune"), help="default: int8")
+    parser.add_argument("--sparsities", metavar="A,B", help="prune sweep (0.5,0.75,0.9)")
+    parser.add_argument("--max-eval", dest="max_eval", type=int, help="eval images (2000)")
+    parser.add_argument(
+        "--calibration-samples", dest="calibration_samples", type=int, help="default: 500"
+    )
+    parser.add_argument("--data", help="data spec (default: the source artifact's)")
+    parser.add_argument("--config", metavar="FILE", help="YAML/JSON settings; flags override")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--json", action="store_true", help="print the JSON on stdout")
+    parser.set_defaults(handler=cmd_sensitivity)
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """``edgesmith compress sensitivity``."""
+    from edgesmith.compress.config import SensitivityConfig
+    from edgesmith.compress.source import read_keras_source
+    from edgesmith.errors import EdgesmithError
+
+    values = _values(args, ("mode", "max_eval", "calibration_samples", "data"))
+    if args.sparsities:
+        try:
+            values["sparsities"] = [float(v) for v in args.sparsities.split(",")]
+        except ValueError:
+            raise EdgesmithError(
+                f"--sparsities must be numbers separated by commas. Received: {args.sparsities!r}"
+            ) from None
+    config = SensitivityConfig.from_dict(values)
+    if not args.out.lower().endswith(".json"):
+        raise EdgesmithError(f"--out must be a .json file. Received: {args.out}")
+    read_keras_source(args.source)
+    from edgesmith.compress.sensitivity import analyse_sensitivity
+
+    document = analyse_sensitivity(args.source, config, args.out, report=_reporter(args))
+    print(json.dumps(document, indent=2) if args.json else args.out)
+    return 0
+
+
+def _register_quantize(techniques) -> None:
+    parser = techniques.add_parser(
+        "quantize",
+        formatter_class=_formatter,
+        help="int8 within an accuracy budget: PTQ, then QAT, then float fallbacks",
+        description="Quantise to int8 with the cheapest method whose exported .tflite stays\n"
+        "within --max-accuracy-drop points of the float model: post-training int8 first,\n"
+        "then QAT, then post-training int8 with the most sensitive ops left float (one more\n"
+        "per attempt). Every attempt is measured on the exported file, kept under OUT, and\n"
+        "reported; OUT/autotune.json records them. Exit 1 when no attempt met the budget.",
+        epilog="examples:\n"
+        "  edgesmith compress quantize --from runs/r8 --max-accuracy-drop 0.5 --out runs/r8-q\n"
+        "  edgesmith compress quantize --from runs/r8 --max-accuracy-drop 1 --attempts ptq,float "
+        "--max-float-layers 2 --out runs/r8-q",
+    )
+    _common(parser)
+    parser.add_argument(
+        "--max-accuracy-drop",
+        dest="max_accuracy_drop",
+        type=float,
+        required=True,
+        help="allowed drop in accuracy points (0.5 = half a point)",
+    )
+    parser.add_argument("--attempts", help="ptq,qat,float (default: all, in that order)")
+    parser.add_argument("--max-float-layers", dest="max_float_layers", type=int, help="3")
+    parser.add_argument(
+        "--calibration-samples", dest="calibration_samples", type=int, help="default: 500"
+    )
+    parser.add_argument("--max-eval", dest="max_eval", type=int, help="eval images (all)")
+    parser.add_argument("--data", help="data spec (default: the source artifact's)")
+    parser.add_argument("--epochs", type=int, help="QAT attempt's epochs (default 2)")
+    parser.set_defaults(handler=cmd_quantize)
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    """``edgesmith compress quantize``."""
+    from edgesmith.compress.config import AutotuneConfig
+    from edgesmith.errors import CheckFailed
+
+    values = _values(
+        args,
+        (
+            "max_accuracy_drop",
+            "attempts",
+            "max_float_layers",
+            "calibration_samples",
+            "max_eval",
+            "data",
+        ),
+    )
+    if args.epochs is not None:
+        values.setdefault("qat", {})["epochs"] = args.epochs
+    config = AutotuneConfig.from_dict(values)
+    _precheck(args, config)
+    from edgesmith.compress.autotune import SUMMARY, quantize_within_budget
+
+    chosen = quantize_within_budget(args.source, config, args.out, report=_reporter(args))
+    summary = json.loads((Path(args.out) / SUMMARY).read_text())
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(chosen.path)
+    if not summary["met"]:
+        raise CheckFailed(
+            f"no attempt met --max-accuracy-drop {config.max_accuracy_drop}: the best, "
+            f"{summary['chosen']}, dropped {min(a['drop_points'] for a in summary['attempts'])} "
+            "points"
+        )
+    return 0
+
+
+def _register_recipe(techniques) -> None:
+    parser = techniques.add_parser(
+        "recipe",
+        formatter_class=_formatter,
+        help="chain techniques from a YAML/JSON recipe, one artifact per step",
+        description="Run the recipe's steps in order, each from the previous step's artifact,\n"
+        "each writing OUT/<n>-<technique>/. The whole recipe is validated first.",
+        epilog="examples:\n"
+        "  edgesmith compress recipe --from runs/r20 --recipe kd-prune-qat.yaml --out runs/chain\n"
+        "\nrecipe file:\n"
+        "  steps:\n"
+        "    - distill: {student: resnet8, epochs: 30}\n"
+        "    - prune: {sparsity: 0.5, structure: channels, epochs: 6}\n"
+        "    - qat: {epochs: 2}\n"
+        "\ntechniques: prune, qat, distill, cluster, quantize (their flags' names, with _)",
+    )
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="DIR", help="Keras artifact directory"
+    )
+    parser.add_argument("--recipe", required=True, metavar="FILE", help="YAML or JSON recipe")
+    parser.add_argument("--out", required=True, metavar="DIR", help="new directory for the steps")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--json", action="store_true", help="print the steps' record as JSON")
+    parser.set_defaults(handler=cmd_recipe)
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    """``edgesmith compress recipe``."""
+    from edgesmith.artifacts import check_output_dir
+    from edgesmith.compress.recipes import SUMMARY, parse_recipe
+    from edgesmith.compress.source import read_keras_source
+
+    steps = parse_recipe(args.recipe)
+    check_output_dir(args.out)
+    read_keras_source(args.source, role="--from", allow_qat=False)
+    for _, config in steps:
+        teacher = getattr(config, "teacher", None)
+        if teacher:
+            read_keras_source(teacher, role="--teacher", allow_qat=True)
+    from edgesmith.compress.recipes import run_recipe
+
+    artifacts = run_recipe(args.source, args.recipe, args.out, report=_reporter(args))
+    if args.json:
+        print((Path(args.out) / SUMMARY).read_text())
+    else:
+        for artifact in artifacts:
+            print(artifact.path)
+    return 0

@@ -340,6 +340,8 @@ class AutotuneConfig(Config):
         qat: the QAT attempt's settings (a mapping of :class:`QatConfig` fields).
         max_float_layers: the most sensitive layers that may be left in float, one more per
             attempt.
+        attempts: which kinds of attempt to make, in this order: ``ptq``, ``qat``, ``float``
+            (drop ``qat`` when there is no time to train).
         calibration_samples: training images for int8 calibration.
         max_eval: evaluate attempts on at most this many eval images (None: all); the final
             attempt is always measured on the whole eval split.
@@ -349,6 +351,7 @@ class AutotuneConfig(Config):
     max_accuracy_drop: float = 1.0
     qat: QatConfig = dataclasses.field(default_factory=QatConfig)
     max_float_layers: int = 3
+    attempts: tuple[str, ...] = ("ptq", "qat", "float")
     calibration_samples: int = 500
     max_eval: int | None = None
     data: str | None = None
@@ -360,6 +363,14 @@ class AutotuneConfig(Config):
         if not isinstance(self.qat, QatConfig):
             raise EdgesmithError(f"qat must be a mapping of QAT settings. Received: {self.qat!r}")
         check_range("max_float_layers", self.max_float_layers, 0, 1000)
+        if isinstance(self.attempts, str):
+            object.__setattr__(self, "attempts", tuple(self.attempts.split(",")))
+        attempts = tuple(a.strip() for a in self.attempts)
+        if not attempts or any(a not in ("ptq", "qat", "float") for a in attempts):
+            raise EdgesmithError(
+                f"attempts must be a list of ptq, qat, float. Received: {list(self.attempts)!r}"
+            )
+        object.__setattr__(self, "attempts", attempts)
         check_positive_int("calibration_samples", self.calibration_samples)
         if self.max_eval is not None:
             check_positive_int("max_eval", self.max_eval)

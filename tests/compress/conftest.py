@@ -48,3 +48,26 @@ def pruned_artifact(digits_artifact, tmp_path_factory):
         digits_artifact, PruneConfig(sparsity=0.75, epochs=3), out, report=lines.append
     )
     return artifact, lines
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory) -> Path:
+    """A 3-conv CNN trained 2 epochs on digits: few ops, so int8 conversions are quick."""
+    from edgesmith._tensorflow import keras
+    from edgesmith.train import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("tiny")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1), name="input")
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.BatchNormalization(momentum=0.9, name="bn1")(x)
+    x = keras.layers.ReLU(name="relu1")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv3")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="head")(x)
+    keras.Model(inputs, outputs).save(folder / "tiny.keras")
+    out = folder / "artifact"
+    config = TrainConfig(data="digits", model=str(folder / "tiny.keras"), epochs=3)
+    train(config, out, report=lambda line: None)
+    return out

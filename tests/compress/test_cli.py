@@ -33,6 +33,10 @@ BAD = [
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--config", "{tmp}/bad.yaml"], "unknown"),
     (["qat", "--from", "{tflite}"], "compression needs a Keras artifact"),
     (["cluster", "--from", "{src}", "--clusters", "1"], "clusters must be a whole number >= 2"),
+    (["sensitivity", "--from", "{src}", "--mode", "int8", "--sparsities", "a"], "--sparsities"),
+    (["quantize", "--from", "{src}", "--max-accuracy-drop", "-1"], "max_accuracy_drop must be"),
+    (["quantize", "--from", "{tflite}", "--max-accuracy-drop", "1"], "is a tflite artifact"),
+    (["recipe", "--from", "{src}", "--recipe", "{tmp}/bad.yaml"], "unknown key(s) sparsityy"),
     (["distill", "--teacher", "{src}", "--student", "resnet9"], "unknown student 'resnet9'"),
     (["distill", "--teacher", "{tflite}", "--student", "resnet8"], "--teacher"),
     (["distill", "--teacher", "{src}", "--student", "{tflite}"], "--student"),
@@ -70,7 +74,9 @@ def test_validation_loads_no_tensorflow(tmp_path):
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
-@pytest.mark.parametrize("technique", ["prune", "qat", "distill", "cluster"])
+@pytest.mark.parametrize(
+    "technique", ["prune", "qat", "distill", "cluster", "sensitivity", "quantize", "recipe"]
+)
 def test_help_has_examples(capsys, technique):
     with pytest.raises(SystemExit) as info:
         main(["compress", technique, "--help"])

@@ -1,0 +1,311 @@
+"""Per-layer sensitivity: which layers cost accuracy when compressed, measured one at a time.
+
+``int8``: the model is converted to int8 by the TFLite converter itself (per-channel weights,
+calibrated activations), and TensorFlow's quantisation debugger reports each op's error against
+float (RMSE over the quantisation scale); then each conv/dense op in turn is left float
+(``denylisted_nodes``) and the exported file's accuracy is measured with edgesmith's runtime, so
+the accuracy a layer costs is read off the real integer file, not a Keras simulation (tfmot #368,
+#974: the two disagree). ``prune``: each prunable layer alone is magnitude-pruned to each
+sparsity, without fine-tuning, and the Keras model's accuracy measured. Either way the result is
+a JSON file and a table; the accuracy budget (:mod:`edgesmith.compress.autotune`) reuses the
+int8 machinery to leave the most sensitive layers in float.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from edgesmith._tensorflow import keras, quiet_native_stderr, tf
+from edgesmith.artifacts import Artifact
+from edgesmith.compress import finetune, measure
+from edgesmith.compress.config import SensitivityConfig
+from edgesmith.datasets import Dataset
+from edgesmith.errors import EdgesmithError
+from edgesmith.normalization import Normalization
+from edgesmith.progress import Reporter, stderr_reporter
+
+KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@contextlib.contextmanager
+def quiet_converter() -> Iterator[None]:
+    """The converter prints to stdout and stderr from C++ and warns from Python: silence all."""
+    with quiet_native_stderr(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sys.stdout.flush()
+        saved = os.dup(1)
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                os.dup2(saved, 1)
+                os.close(saved)
+
+
+def calibration_inputs(dataset: Dataset, norm: Normalization, count: int, seed: int = 0):
+    """Normalised training images for calibration, a seeded sample of ``count``."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(dataset.x_train), size=min(count, len(dataset.x_train)), replace=False)
+    return norm.apply(dataset.x_train[np.sort(picks)]).astype(np.float32)
+
+
+def _converter(model: keras.Model, calibration: np.ndarray):
+    def representative():
+        for index in range(len(calibration)):
+            yield [calibration[index : index + 1]]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    return converter, representative
+
+
+def quantization_errors(model: keras.Model, calibration: np.ndarray) -> list[dict]:
+    """Each int8 op's error against float, from TensorFlow's quantisation debugger.
+
+    Returns:
+        One record per op: ``op``, ``tensor`` (the float model's tensor name, usable as a
+        denylisted node), ``layers`` (the Keras conv/dense layers fused into it) and
+        ``rmse_over_scale`` (about 0.29 is the rounding floor; larger means the range is
+        stretched by outliers).
+    """
+    converter, representative = _converter(model, calibration)
+    with quiet_converter():
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=representative
+        )
+        debugger.run()
+        dump = io.StringIO()
+        debugger.layer_statistics_dump(dump)
+    names = [name for name, _, _ in measure.kernels(model)]
+    records = []
+    for row in csv.DictReader(io.StringIO(dump.getvalue())):
+        tensor = row["tensor_name"]
+        parts = tensor.split(";")
+        layers = [n for n in names if any(f"/{n}/" in p or p.endswith(f"/{n}") for p in parts)]
+        scale = float(row["scale"] or 0.0)
+        mse = float(row["mean_squared_error"] or 0.0)
+        records.append(
+            {
+                "op": row["op_name"],
+                "tensor": tensor,
+                "layers": layers,
+                "rmse_over_scale": round(float(np.sqrt(mse)) / scale, 4) if scale else None,
+            }
+        )
+    return records
+
+
+def mixed_int8(model: keras.Model, calibration: np.ndarray, float_tensors: list[str]) -> bytes:
+    """An int8 .tflite with the ops producing ``float_tensors`` left float (float I/O).
+
+    With no float tensors this is the plain post-training int8 conversion (float I/O, so that
+    all variants are compared through the same entry and exit).
+
+    Raises:
+        EdgesmithError: when the converter rejects the model.
+    """
+    converter, representative = _converter(model, calibration)
+    try:
+        with quiet_converter():
+            if not float_tensors:
+                return bytes(converter.convert())
+            options = tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_nodes=list(float_tensors)
+            )
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=representative, debug_options=options
+            )
+            return bytes(debugger.get_nondebug_quantized_model())
+    except Exception as exc:  # ConverterError, ValueError, RuntimeError: all mean "rejected"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgesmithError(f"the TFLite converter rejected the model: {first}") from None
+
+
+def tflite_accuracy(
+    data: bytes,
+    dataset: Dataset,
+    norm: Normalization,
+    *,
+    max_eval: int | None = None,
+    labels: list[str] | None = None,
+) -> float:
+    """Top-1 accuracy of a .tflite file on the eval split, run by edgesmith's runtime."""
+    from edgesmith.runtime import load
+    from edgesmith.runtime.accuracy import evaluate
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(data)
+        model = load(path, threads=None, normalization=norm.to_dict())
+        x, y = dataset.x_eval[:max_eval], dataset.y_eval[:max_eval]
+        return float(evaluate(model, x, y, class_names=labels, batch_size=64)["accuracy"])
+
+
+def int8_sensitivity(
+    model: keras.Model,
+    dataset: Dataset,
+    norm: Normalization,
+    config: SensitivityConfig,
+    report: Reporter,
+) -> dict:
+    """Full-int8 accuracy, and for each conv/dense op the accuracy with that op left float."""
+    calibration = calibration_inputs(dataset, norm, config.calibration_samples)
+    errors = quantization_errors(model, calibration)
+    full = tflite_accuracy(
+        mixed_int8(model, calibration, []), dataset, norm, max_eval=config.max_eval
+    )
+    report(f"sensitivity int8: full int8 accuracy {full:.4f} on {config.max_eval} images max")
+    layers = []
+    for record in errors:
+        if record["op"] not in KERNEL_OPS or not record["layers"]:
+            continue
+        data = mixed_int8(model, calibration, [record["tensor"]])
+        accuracy = tflite_accuracy(data, dataset, norm, max_eval=config.max_eval)
+        entry = {
+            "layer": record["layers"][-1],
+            "fused": record["layers"],
+            "op": record["op"],
+            "tensor": record["tensor"],
+            "rmse_over_scale": record["rmse_over_scale"],
+            "accuracy_with_layer_float": round(accuracy, 6),
+            "gain_points": round(100 * (accuracy - full), 3),
+        }
+        layers.append(entry)
+        report(
+            f"  {entry['layer']:<28} float: {accuracy:.4f} ({entry['gain_points']:+.2f} points)"
+            f"  rmse/scale {entry['rmse_over_scale']}"
+        )
+    layers.sort(key=lambda e: (-e["gain_points"], -(e["rmse_over_scale"] or 0)))
+    return {"int8_accuracy": round(full, 6), "layers": layers, "ops": errors}
+
+
+def prune_sensitivity(
+    model: keras.Model,
+    dataset: Dataset,
+    norm: Normalization,
+    config: SensitivityConfig,
+    report: Reporter,
+) -> dict:
+    """For each conv/dense layer alone, the accuracy drop at each sparsity (no fine-tuning)."""
+    from edgesmith.train.evaluate import predict
+
+    x, y = dataset.x_eval[: config.max_eval], dataset.y_eval[: config.max_eval]
+
+    def accuracy() -> float:
+        return float((predict(model, x, norm).argmax(axis=-1) == y).mean())
+
+    base = accuracy()
+    report(f"sensitivity prune: dense accuracy {base:.4f}")
+    layers = []
+    for layer in model.layers:
+        inner = measure.unwrap(layer)
+        if type(inner).__name__ not in measure.KERNEL_LAYERS or not inner.weights:
+            continue
+        weights = inner.get_weights()
+        kernel = weights[0]
+        if kernel.size < config.min_weights:
+            continue
+        drops = {}
+        for sparsity in config.sparsities:
+            cut = np.quantile(np.abs(kernel), sparsity)
+            inner.set_weights([np.where(np.abs(kernel) <= cut, 0, kernel), *weights[1:]])
+            drops[str(sparsity)] = round(100 * (base - accuracy()), 3)
+        inner.set_weights(weights)
+        layers.append({"layer": layer.name, "weights": int(kernel.size), "drop_points": drops})
+        report(f"  {layer.name:<28} " + "  ".join(f"{s}: {d:+.2f}" for s, d in drops.items()))
+    worst = str(config.sparsities[-1])
+    layers.sort(key=lambda e: -e["drop_points"][worst])
+    return {"accuracy": round(base, 6), "layers": layers}
+
+
+def analyse_sensitivity(
+    source: str | Path | Artifact,
+    config: SensitivityConfig,
+    out: str | Path,
+    *,
+    report: Reporter | None = None,
+) -> dict:
+    """Measure each layer's sensitivity and write it as JSON (and a Markdown table beside it).
+
+    Args:
+        source: a float Keras artifact.
+        config: ``int8`` or ``prune`` mode and its settings.
+        out: the JSON file to write (``.md`` beside it gets the table).
+        report: receives progress lines.
+
+    Returns:
+        The JSON document.
+
+    Raises:
+        EdgesmithError: for a non-Keras or QAT source, or a model the converter rejects.
+    """
+    report = report or stderr_reporter()
+    out = Path(out)
+    if out.suffix.lower() != ".json":
+        raise EdgesmithError(f"sensitivity writes a .json file. Received: {out}")
+    src = finetune.load_source(source, data=config.data)
+    work = src.model
+    if config.mode == "int8":
+        result = int8_sensitivity(work, src.dataset, src.norm, config, report)
+    else:
+        result = prune_sensitivity(work, src.dataset, src.norm, config, report)
+    document = {
+        "source": str(src.artifact.path),
+        "source_id": src.artifact.id,
+        "dataset": src.dataset.spec,
+        "float_accuracy": src.accuracy,
+        "config": config.to_dict(),
+        **result,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(out)
+    table = sensitivity_table(document)
+    out.with_suffix(".md").write_text(table + "\n")
+    report(table)
+    return document
+
+
+def sensitivity_table(document: dict) -> str:
+    """A Markdown table of the document's layers, most sensitive first."""
+    mode = document["config"]["mode"]
+    if mode == "int8":
+        lines = [
+            f"full int8 accuracy {document['int8_accuracy']:.4f}; "
+            f"float {document['float_accuracy']}",
+            "",
+            "| layer | op | rmse/scale | accuracy with it float | gain (points) |",
+            "|---|---|---|---|---|",
+        ]
+        for e in document["layers"]:
+            lines.append(
+                f"| {e['layer']} | {e['op']} | {e['rmse_over_scale']} | "
+                f"{e['accuracy_with_layer_float']:.4f} | {e['gain_points']:+.2f} |"
+            )
+        return "\n".join(lines)
+    sparsities = [str(s) for s in document["config"]["sparsities"]]
+    lines = [
+        f"dense accuracy {document['accuracy']:.4f}; drop in points when one layer is pruned",
+        "",
+        "| layer | weights | " + " | ".join(sparsities) + " |",
+        "|---|---|" + "---|" * len(sparsities),
+    ]
+    for e in document["layers"]:
+        drops = " | ".join(f"{e['drop_points'][s]:+.2f}" for s in sparsities)
+        lines.append(f"| {e['layer']} | {e['weights']:,} | {drops} |")
+    return "\n".join(lines)
