@@ -9,7 +9,10 @@ from edgesmith.runtime import assert_no_regression
 from edgesmith.runtime.bench import BenchConfig, benchmark
 from edgesmith.runtime.regression import check, match_entry, read_baseline
 
-FAST = ["--min-runs", "40", "--min-seconds", "0.1", "--quiet"]
+# Unit tests time for 0.1 s on a shared machine, where bursts of other work can shift a few
+# milliseconds of one model's runs by 10%: they gate at 1.5x. The gate's power and false-alarm
+# rate at check's defaults (5 s, 1.10x) are measured by bench/regression_gate.py.
+FAST = ["--min-runs", "40", "--min-seconds", "0.1", "--max-slowdown", "1.5", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,7 @@ def test_a_baseline_from_another_machine_is_flagged(baseline, fixtures, tmp_path
 
 def test_assert_no_regression_for_users_test_suites(baseline, fixtures, tmp_path):
     verdicts = assert_no_regression(
-        fixtures / "int8.tflite", baseline, min_runs=40, min_seconds=0.1
+        fixtures / "int8.tflite", baseline, max_slowdown=1.5, min_runs=40, min_seconds=0.1
     )
     assert verdicts[0].ok
 
