@@ -331,6 +331,12 @@ def check_one(
             )
         if status == "noisy":
             notes.append("too noisy to call a regression: rerun with a larger --min-seconds")
+        if plan.min_seconds < 1.0:
+            notes.append(
+                f"timed only {plan.min_seconds:g} s per model: on a shared machine a burst of "
+                "other work can move that much by 10%; the default 5 s is measured in "
+                "bench/RESULTS.md"
+            )
     accuracy = None
     if dataset is not None:
         report(f"accuracy of {candidate} on {data}")
