@@ -334,8 +334,8 @@ def check_one(
         if plan.min_seconds < 1.0:
             notes.append(
                 f"timed only {plan.min_seconds:g} s per model: on a shared machine a burst of "
-                "other work can move that much by 10%; the default 5 s is measured in "
-                "bench/RESULTS.md"
+                "other work can shift so short a measurement by 10% or more; give --min-seconds "
+                "5 (the default) or more for a verdict to rely on"
             )
     accuracy = None
     if dataset is not None:
