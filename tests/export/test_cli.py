@@ -186,3 +186,27 @@ def test_export_help_and_cli_import_stay_free_of_tensorflow():
     ).stdout
     for word in ("--raw-input", "--io-dtype", "--target", "--c-array", "examples:", "onnx-int8"):
         assert word in help_text
+
+
+def test_data_option_replaces_the_source_data(digits_artifact, tmp_path, capsys):
+    from edgesmith.export import export
+
+    (artifact,) = export(
+        digits_artifact, "onnx", tmp_path / "d", data="digits?eval=40", report=lambda line: None
+    )
+    assert artifact.manifest["metrics"]["num_eval"] == 40
+    assert artifact.manifest["config"]["data"] == "digits?eval=40"
+    code, _, err = run_cli(
+        capsys,
+        "export",
+        "--from",
+        digits_artifact,
+        "--format",
+        "onnx",
+        "--data",
+        "synthetic?shape=16x16x3",
+        "--out",
+        tmp_path / "s",
+    )
+    assert code == 2 and "has images shaped [16, 16, 3] but the model takes [8, 8, 1]" in err
+    assert not (tmp_path / "s").exists()
