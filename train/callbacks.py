@@ -27,6 +27,15 @@ class EpochReporter(keras.callbacks.Callback):
             self.history = json.loads(history_path.read_text())
         self._epoch_start = 0.0
         self._train_seconds = 0.0
+        self._fit_start = 0.0
+        self._wall_before = 0.0
+
+    def on_train_begin(self, logs=None):
+        """Start the wall clock (continuing a resumed run's total)."""
+        self._fit_start = time.perf_counter()
+        self._wall_before = (
+            self.history[-1].get("elapsed_wall_seconds", 0.0) if self.history else 0.0
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         """Start the epoch's clock; on resume, drop records of epochs that will run again."""
@@ -61,6 +70,10 @@ class EpochReporter(keras.callbacks.Callback):
             "train_seconds": round(train_seconds, 3),
             "epoch_seconds": round(total, 3),
             "elapsed_train_seconds": round(elapsed + train_seconds, 3),
+            # wall clock since fit began: includes Keras' work between epochs and any stalls
+            "elapsed_wall_seconds": round(
+                self._wall_before + time.perf_counter() - self._fit_start, 3
+            ),
             "images_per_second": round(self.num_train / train_seconds, 1),
         }
         self.history.append(record)
