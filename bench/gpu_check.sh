@@ -41,7 +41,7 @@ else
     exit 2
   fi
   python3 -m venv "$out/venv"
-  "$out/venv/bin/pip" install -q -e "$here[train,export,gpu]"
+  "$out/venv/bin/pip" install -q -e "$here[gpu]"
   edgesmith="$out/venv/bin/edgesmith"
   export EDGESMITH_DATA_DIR="$data_dir"
   data="cifar10"
