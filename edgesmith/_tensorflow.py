@@ -7,43 +7,23 @@ edgesmith imports ``tf`` and ``keras`` from this module. The core and the runtim
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import tempfile
 
 from edgesmith.errors import EdgesmithError
+from edgesmith.quiet import capture_fd
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_HOME", os.path.join(tempfile.gettempdir(), "edgesmith-keras"))
 
 
-@contextlib.contextmanager
 def quiet_native_stderr():
-    """Silence what C++ code writes to file descriptor 2 (absl pre-init lines, CUDA probes).
+    """Silence what TensorFlow's C++ code writes to fd 2 (absl pre-init lines, CUDA probes).
 
-    ``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines; they are captured and shown only if
-    the block fails, so a real import error keeps its explanation. ``EDGESMITH_VERBOSE_TF=1``
-    lets everything through.
+    ``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines; they are shown only if the block fails.
     """
-    if os.environ.get("EDGESMITH_VERBOSE_TF") == "1":
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    return capture_fd(2)
 
 
 try:

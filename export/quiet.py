@@ -10,44 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
-import tempfile
 import warnings
 
-from edgesmith._tensorflow import quiet_native_stderr
+from edgesmith.quiet import capture_fd, verbose
 
 NOISY_LOGGERS = ("tf2onnx", "onnxruntime", "root", "absl", "tensorflow")
 
 
 @contextlib.contextmanager
-def quiet_stdout():
-    """Silence file descriptor 1 (native prints); replay it to stderr if the block fails."""
-    if os.environ.get("EDGESMITH_VERBOSE_TF") == "1":
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        try:
-            yield
-        except BaseException:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-@contextlib.contextmanager
 def quiet_loggers():
     """Raise the converters' Python loggers to ERROR for the block, then restore them."""
-    if os.environ.get("EDGESMITH_VERBOSE_TF") == "1":
+    if verbose():
         yield
         return
     loggers = [logging.getLogger(name) for name in NOISY_LOGGERS] + [logging.getLogger()]
@@ -64,7 +37,7 @@ def quiet_loggers():
 @contextlib.contextmanager
 def quiet_conversion():
     """All of the above, plus Python warnings, for one conversion."""
-    with quiet_stdout(), quiet_native_stderr(), quiet_loggers(), warnings.catch_warnings():
-        if os.environ.get("EDGESMITH_VERBOSE_TF") != "1":
+    with capture_fd(1), capture_fd(2), quiet_loggers(), warnings.catch_warnings():
+        if not verbose():
             warnings.simplefilter("ignore")
         yield

@@ -7,12 +7,9 @@ caches files unless told otherwise. This module is imported before either runtim
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import sys
-import tempfile
-from collections.abc import Iterator
+
+from edgesmith.quiet import capture_fd
 
 # Must be set before onnxruntime is first imported (STACK.md: it writes ~/.cache otherwise).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -33,49 +30,11 @@ def is_noise(line: str) -> bool:
     return line.strip().startswith(NOISE_PREFIXES)
 
 
-def _flush_c_streams() -> None:
-    """``fflush(NULL)``: push out what native code buffered in C stdio streams."""
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):  # no C library to reach (unusual platforms)
-        pass
-
-
-@contextlib.contextmanager
-def quiet_native_stderr(replay: bool = True) -> Iterator[list[str]]:
+def quiet_native_stderr(replay: bool = True):
     """Capture what native code writes to fd 2 in the block; replay all but the known noise.
 
     Args:
         replay: write the lines that are not noise back to stderr when the block ends; with
             ``False`` the caller takes them from the yielded list (filled at the end) instead.
-
-    ``EDGESMITH_VERBOSE_TF=1`` (set by ``--debug``) lets everything through untouched.
     """
-    captured: list[str] = []
-    if os.environ.get("EDGESMITH_VERBOSE_TF") == "1":
-        yield captured
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): nothing to filter
-        yield captured
-        return
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            _flush_c_streams()  # lines still in a C stdio buffer belong to the block
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            kept = [
-                line
-                for line in sink.read().decode(errors="replace").splitlines(keepends=True)
-                if not is_noise(line)
-            ]
-            captured.extend(line.rstrip("\n") for line in kept)
-            if kept and replay:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+    return capture_fd(2, keep=lambda line: not is_noise(line), replay=replay)
