@@ -152,11 +152,12 @@ def _stage_registrars() -> list:
 
     Each registrar module must stay TensorFlow-free at import (its handlers import lazily).
     """
+    from edgesmith.build.commands import register as register_build
     from edgesmith.compress.commands import register as register_compress
     from edgesmith.export.commands import register as register_export
     from edgesmith.runtime.commands import register as register_runtime
 
-    return [register_compress, register_export, register_runtime]
+    return [register_compress, register_export, register_runtime, register_build]
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:

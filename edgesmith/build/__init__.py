@@ -1,0 +1,40 @@
+"""``edgesmith build``: the best model for a device, with the evidence, in one call.
+
+Train (or start from a trained artifact), compress each candidate, export it to the device
+profile's formats, bench every file (here or on the device over SSH), choose the candidate that
+meets every budget with the best accuracy, and write a deployable bundle::
+
+    from edgesmith.build import build
+    result = build("cpu-x86", "digits", "runs/build")
+    print(result.table()); print(result.bundle)
+
+Importing this package loads no TensorFlow: recipes are validated in plain Python and the stages
+load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from edgesmith.build.recipe import BuildRecipe, CandidateSpec, load_recipe, shipped_recipes
+
+_LAZY = {
+    "build": "edgesmith.build.pipeline",
+    "BuildResult": "edgesmith.build.pipeline",
+    "DEFAULT_TIMING": "edgesmith.build.pipeline",
+}
+__all__ = [
+    "DEFAULT_TIMING",
+    "BuildRecipe",
+    "BuildResult",
+    "CandidateSpec",
+    "build",
+    "load_recipe",
+    "shipped_recipes",
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edgesmith.build' has no attribute {name!r}")

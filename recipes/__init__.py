@@ -1,0 +1,1 @@
+"""Shipped build recipes (package data): ``edgesmith build --recipe NAME`` or the default."""

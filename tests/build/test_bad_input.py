@@ -1,0 +1,134 @@
+"""edgesmith build refuses bad input in one line, exit 2, before TensorFlow loads."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgesmith.build import load_recipe
+from edgesmith.errors import EdgesmithError
+
+
+def edgesmith(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgesmith", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def error_line(run: subprocess.CompletedProcess) -> str:
+    assert run.returncode == 2, (run.returncode, run.stderr)
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+def write(path: Path, document: dict) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_unknown_profile_lists_the_known_ones(tmp_path):
+    line = error_line(edgesmith("build", "--device", "toaster", "--data", "digits",
+                                "--out", str(tmp_path / "o")))  # fmt: skip
+    assert "unknown device profile 'toaster'" in line
+    assert "cpu-x86" in line and "mcu" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_profile_with_a_bad_field_names_it(tmp_path):
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("name: bad\nruntime: litert\nformats: [tflite-int8]\nthreads: 0\n")
+    line = error_line(edgesmith("build", "--device", str(profile), "--data", "digits",
+                                "--out", str(tmp_path / "o")))  # fmt: skip
+    assert "threads must be a whole number >= 1. Received: 0" in line
+
+
+@pytest.mark.parametrize(
+    ("recipe", "expected"),
+    [
+        ({"candidates": [{"name": "a"}], "tarin": {}}, "unknown BuildRecipe key(s): tarin"),
+        ({"candidates": [{"name": "a", "step": []}]}, "unknown CandidateSpec key(s): step"),
+        (
+            {"candidates": [{"name": "a", "steps": [{"shrink": {}}]}]},
+            "candidate a: recipe step 1: unknown technique 'shrink'",
+        ),
+        (
+            {"candidates": [{"name": "a", "steps": [{"prune": {"sparsity": 1.2}}]}]},
+            "sparsity must be in [0.0, 1.0). Received: 1.2",
+        ),
+        ({"train": {"epochs": 0}, "candidates": [{"name": "a"}]}, "epochs must be a whole"),
+        ({"candidates": [{"name": "a"}, {"name": "a"}]}, "repeated: a"),
+        ({"candidates": []}, "candidates must be a non-empty list"),
+    ],
+)
+def test_bad_recipes_are_refused_by_name(tmp_path, recipe, expected):
+    with pytest.raises(EdgesmithError) as caught:
+        load_recipe(write(tmp_path / "r.json", recipe))
+    assert expected in str(caught.value)
+
+
+def test_bad_recipe_through_the_cli_is_one_line_and_fast(tmp_path):
+    recipe = write(tmp_path / "r.json", {"candidates": [{"name": "a", "steps": [{"zap": {}}]}]})
+    started = time.perf_counter()
+    line = error_line(edgesmith("build", "--device", "cpu-x86", "--recipe", str(recipe),
+                                "--data", "digits", "--out", str(tmp_path / "o")))  # fmt: skip
+    assert "unknown technique 'zap'" in line
+    assert time.perf_counter() - started < 10  # refused before TensorFlow's import
+
+
+def test_unknown_shipped_recipe_lists_the_shipped_ones(tmp_path):
+    line = error_line(edgesmith("build", "--device", "cpu-x86", "--recipe", "fastest",
+                                "--data", "digits", "--out", str(tmp_path / "o")))  # fmt: skip
+    assert "unknown build recipe 'fastest': expected one of default" in line
+
+
+def test_bad_data_spec(tmp_path):
+    line = error_line(edgesmith("build", "--device", "cpu-x86", "--data", "imagenet",
+                                "--out", str(tmp_path / "o")))  # fmt: skip
+    assert "imagenet" in line
+
+
+def test_unreachable_host_is_one_line_naming_it(tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    line = error_line(
+        edgesmith(
+            "build",
+            "--device",
+            "cpu-x86",
+            "--data",
+            "digits",
+            "--out",
+            str(tmp_path / "o"),
+            "--host",
+            "nobody@127.0.0.1",
+            "--ssh-option",
+            f"Port={port}",
+        )  # fmt: skip
+    )
+    assert "cannot reach nobody@127.0.0.1 over ssh" in line
+    assert not (tmp_path / "o" / "work").exists()  # refused before any work
+
+
+def test_build_help_has_examples():
+    run = edgesmith("build", "--help")
+    assert run.returncode == 0
+    assert "edgesmith build --device cpu-x86 --data digits --out runs/build" in run.stdout
+    assert "--host" in run.stdout and "exit codes" in run.stdout
+
+
+def test_importing_build_loads_no_tensorflow():
+    code = (
+        "import sys, edgesmith.build, edgesmith.build.commands; edgesmith.build.load_recipe();"
+        "print([m for m in ('tensorflow', 'tf_keras', 'keras') if m in sys.modules])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.strip() == "[]", run.stderr

@@ -1,0 +1,203 @@
+"""edgesmith build end to end on digits: choose, bundle, reuse, impossible budgets, mcu."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesmith.build import build, load_recipe
+from edgesmith.runtime.timing import TimingPlan
+
+FAST = TimingPlan(min_runs=50, min_seconds=0.2, warmup_runs=5, warmup_seconds=0.05)
+RECIPE = {
+    "train": {"model": "resnet8", "epochs": 3},
+    "candidates": [
+        {"name": "dense", "steps": []},
+        {"name": "channels50", "steps": [{"prune": {"sparsity": 0.5, "structure": "channels"}}]},
+        {"name": "qat", "steps": [{"qat": {"epochs": 1}}]},
+    ],
+}
+RECIPE["candidates"][1]["steps"][0]["prune"]["epochs"] = 1
+
+
+def edgesmith(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgesmith", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def recipe_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("recipe") / "small.json"
+    path.write_text(json.dumps(RECIPE))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cpu_build(tmp_path_factory):
+    """A cpu-x86 build of three candidates, with its progress lines and wall time."""
+    out = tmp_path_factory.mktemp("build") / "cpu"
+    lines: list[str] = []
+    started = time.perf_counter()
+    result = build("cpu-x86", "digits", out, recipe=RECIPE, timing=FAST, report=lines.append)
+    return result, lines, time.perf_counter() - started, out
+
+
+def test_cpu_build_chooses_the_most_accurate_fitting_candidate(cpu_build):
+    result, lines, _, out = cpu_build
+    rows = result.rows
+    names = [r["name"] for r in rows]
+    assert "dense/tflite-fp32" in names and "qat/tflite-int8" in names
+    assert "qat/tflite-fp32" not in names  # a QAT model exports only to its int8 formats
+    fitting = [r for r in rows if r["fits"]]
+    assert result.chosen is not None and result.chosen["fits"]
+    assert result.chosen["accuracy"] == max(r["accuracy"] for r in fitting)
+    for row in rows:  # every row has its numbers and a verdict per budget of the profile
+        assert row["accuracy"] is not None and row["size_bytes"] > 0 and row["p50_ms"] > 0
+        assert set(row["budgets"]) == {"max_size_kb", "max_latency_ms", "max_ram_mb"}
+        # the bench ran in a fresh process: its peak memory is the runtime's, not TensorFlow's
+        assert row["budgets"]["max_ram_mb"]["value"] < 400
+    document = json.loads((out / "candidates.json").read_text())
+    assert document["chosen"] == result.chosen["name"]
+    assert len(document["candidates"]) == len(rows)
+    assert any(line.startswith("[train] resnet8 on digits") for line in lines)
+    assert not any("reusing" in line for line in lines)
+
+
+def test_bundle_is_complete_and_its_infer_py_runs(cpu_build, tmp_path):
+    result, _, _, out = cpu_build
+    bundle = result.bundle
+    assert bundle == out / "bundle" and not (out / "bundle.partial").exists()
+    for name in (
+        "model.tflite",
+        "manifest.json",
+        "labels.txt",
+        "bench.json",
+        "report.md",
+        "infer.py",
+        "README.txt",
+        "candidates.json",
+        "candidates.md",
+    ):
+        assert (bundle / name).is_file(), name
+    assert sorted(p.name for p in (bundle / "plots").iterdir()) == ["latency.png", "tradeoff.png"]
+    assert "](plots/tradeoff.png)" in (bundle / "report.md").read_text()
+    readme = (bundle / "README.txt").read_text()
+    assert 'pip install "edgesmith[runtime]"' in readme
+    assert "edgesmith bench bundle/ --data digits" in readme
+    assert (bundle / "labels.txt").read_text().split() == [str(i) for i in range(10)]
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["id"] == result.chosen["id"]
+
+    from PIL import Image
+
+    import edgesmith.runtime as rt
+    from edgesmith.datasets import load_dataset
+
+    data = load_dataset("digits")
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(data.x_eval[i].squeeze()).save(paths[-1])
+    run = subprocess.run(
+        [sys.executable, str(bundle / "infer.py"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    with rt.load(bundle) as model:
+        expected = model.probabilities(model.predict(data.x_eval[:3]))
+    printed = run.stdout.strip().splitlines()
+    assert len(printed) == 3
+    for line, probs in zip(printed, expected, strict=True):
+        top = int(np.argmax(probs))
+        assert line.split(": ", 1)[1].startswith(f"{model.labels[top]} {probs[top]:.3f}")
+    # the bundle is an artifact the bench reads as it is, as on the device
+    bench = edgesmith("bench", str(bundle), "--data", "digits", "--min-runs", "20",
+                      "--min-seconds", "0.05", "--json", "-", "--quiet")  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    record = json.loads(bench.stdout)["results"][0]
+    assert record["accuracy"] == pytest.approx(result.chosen["accuracy"])
+
+
+def test_second_run_reuses_the_finished_work(cpu_build):
+    first, _, first_seconds, out = cpu_build
+    lines: list[str] = []
+    started = time.perf_counter()
+    again = build("cpu-x86", "digits", out, recipe=RECIPE, timing=FAST, report=lines.append)
+    seconds = time.perf_counter() - started
+    reusing = [line for line in lines if "reusing" in line]
+    assert any(line.startswith("[train] reusing") for line in reusing)
+    assert any(line.startswith("[channels50] step 1/1 prune: reusing") for line in reusing)
+    assert any(line.startswith("[qat] export: reusing") for line in reusing)
+    assert len(reusing) == 1 + 2 + 3  # train, two compress steps, three exports
+    assert [r["id"] for r in again.rows] == [r["id"] for r in first.rows]
+    assert seconds < first_seconds / 2
+
+
+def test_a_changed_setting_is_not_reused(cpu_build):
+    _, _, _, out = cpu_build
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["candidates"] = [{"name": "qat", "steps": [{"qat": {"epochs": 1, "seed": 1}}]}]
+    lines: list[str] = []
+    build("cpu-x86", "digits", out, recipe=recipe, timing=FAST, report=lines.append)
+    assert any(line.startswith("[train] reusing") for line in lines)
+    assert any(line.startswith("[qat] step 1/1 qat: qat(epochs=1, seed=1)") for line in lines)
+    assert not any(line.startswith("[qat] step 1/1 qat: reusing") for line in lines)
+
+
+def test_impossible_budget_exits_1_naming_the_closest(cpu_build, recipe_file, tmp_path):
+    _, _, _, out = cpu_build
+    profile = tmp_path / "tight.yaml"
+    profile.write_text(
+        "name: tight\nruntime: litert\nprovider: xnnpack\nthreads: 1\n"
+        "formats: [tflite-int8, tflite-dynamic, tflite-fp16, tflite-fp32]\n"
+        "budgets: {max_size_kb: 20, min_accuracy: 0.999}\n"
+    )
+    run = edgesmith("build", "--device", str(profile), "--recipe", str(recipe_file),
+                    "--data", "digits", "--out", str(out), "--min-runs", "50",
+                    "--min-seconds", "0.2")  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    error = run.stderr.strip().splitlines()[-1]
+    assert error.startswith("edgesmith: error: no candidate meets the budgets of device tight")
+    assert "nothing met max_size_kb 20 KB" in error and "min_accuracy 99.90%" in error
+    # the smallest file misses least: channels50's int8 file
+    assert "closest is channels50/tflite-int8, which misses max_size_kb by" in error
+    assert "Traceback" not in run.stderr
+    assert "FAIL" in run.stdout  # the table is still shown
+    assert json.loads((out / "candidates.json").read_text())["chosen"] is None
+
+
+def test_mcu_build_fits_100_kb_with_the_c_array(cpu_build, tmp_path):
+    from edgesmith.export.c_array import read_c_array
+
+    _, _, _, cpu_out = cpu_build
+    trained = next((cpu_out / "work").glob("train-*")) / "model"
+    recipe = {"candidates": [RECIPE["candidates"][0], RECIPE["candidates"][2]]}
+    result = build("mcu", "digits", tmp_path / "mcu", recipe=recipe, source=trained,
+                   timing=FAST, report=lambda line: None)  # fmt: skip
+    assert [r["name"] for r in result.rows] == ["dense/tflite-int8", "qat/tflite-int8"]
+    bundle = result.bundle
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    model = (bundle / "model.tflite").read_bytes()
+    assert len(model) <= 100 * 1024
+    assert manifest["target"]["target"] == "tflm" and manifest["target"]["verdict"] == "pass"
+    assert read_c_array((bundle / "model_data.cc").read_text()) == model
+    assert "g_model_data" in (bundle / "model_data.h").read_text()
+    assert "model_data.cc/.h" in (bundle / "README.txt").read_text()
+    assert set(result.chosen["budgets"]) == {"max_size_kb", "max_arena_kb"}
+    dense = result.rows[0]
+    assert json.loads((Path(dense["path"]) / "manifest.json").read_text())["input"]["raw_input"]
+
+
+def test_default_recipe_has_the_four_candidates():
+    recipe = load_recipe()
+    assert [c.name for c in recipe.candidates] == ["dense", "channels50", "qat", "prune75"]
+    assert recipe.train_config(data="digits").epochs <= 20
