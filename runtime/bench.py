@@ -50,6 +50,9 @@ class BenchConfig:
         affinity: CPUs to pin to, taskset style (``0``, ``0,1``, ``0-3``), or ``None``.
         eval_batch: images per runtime call when measuring accuracy.
         timing: warm-up and minimum runs/seconds.
+        foreign_normalization: how raw pixels map to the input of a file that carries no
+            edgesmith metadata (``raw``, ``unit``, ``scale=..,mean=..,std=..``); files that
+            carry metadata keep their own.
     """
 
     threads: int | None = 1
@@ -59,6 +62,7 @@ class BenchConfig:
     affinity: str | None = None
     eval_batch: int = 64
     timing: TimingPlan = dataclasses.field(default_factory=TimingPlan)
+    foreign_normalization: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch", "eval_batch"):
@@ -67,6 +71,10 @@ class BenchConfig:
                 raise EdgesmithError(f"{name} must be a whole number >= 1. Received: {value!r}")
         if self.affinity is not None:
             parse_cpus(self.affinity)
+        if self.foreign_normalization is not None:
+            from edgesmith.normalization import parse_normalization
+
+            parse_normalization(self.foreign_normalization)  # a typo fails before any load
 
     def to_dict(self) -> dict:
         """A JSON-ready record of the settings (stored in the bench document)."""
@@ -163,6 +171,15 @@ def open_model(
             given, threads=config.threads, provider=config.provider, xnnpack=config.xnnpack
         )
         load_ms = (time.perf_counter() - start) * 1000.0
+        if model.metadata == "none" and config.foreign_normalization is not None:
+            caught.clear()  # the missing-metadata warning no longer applies
+            model = load(
+                given,
+                threads=config.threads,
+                provider=config.provider,
+                xnnpack=config.xnnpack,
+                normalization=config.foreign_normalization,
+            )
     if pixels is not None:
         check_data_fits(model, tuple(pixels.shape[1:]), spec or "")
     x = timing_images(model, pixels, config.batch)

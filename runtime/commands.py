@@ -155,6 +155,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="LiteRT builtin kernels instead of XNNPACK",
     )
     bench.add_argument(
+        "--normalization",
+        metavar="NORM",
+        help="for files without edgesmith metadata (e.g. MLCommons' ResNet-8): how pixels "
+        "0..255 map to the model input: raw, unit or scale=S,mean=..,std=..",
+    )
+    bench.add_argument(
         "--eval-batch", type=_positive_int, default=64, metavar="B", help="images per accuracy call"
     )
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
@@ -278,6 +284,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         affinity=settings["affinity"],
         eval_batch=args.eval_batch,
         timing=plan,
+        foreign_normalization=args.normalization,
     )
     if args.data is not None:
         from edgesmith.datasets import parse_spec

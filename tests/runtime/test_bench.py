@@ -1,5 +1,6 @@
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +172,34 @@ def test_same_named_artifacts_keep_their_parent_in_the_table():
     results = [{"path": "a/tflite-int8"}, {"path": "b/tflite-int8"}, {"path": "b/onnx"}]
     assert [display_name(r, results) for r in results] == ["a/tflite-int8", "b/tflite-int8", "onnx"]
     assert display_name(results[0]) == "tflite-int8"
+
+
+def test_normalization_applies_to_foreign_files_only(fixtures, tmp_path, capsys):
+    """A file without metadata (MLCommons' ResNet-8, say) gets --normalization; ours keep theirs."""
+    from edgesmith.cli import main
+
+    out = tmp_path / "b.json"
+    args = [
+        "bench",
+        str(fixtures / "foreign.tflite"),
+        str(fixtures / "float.tflite"),
+        "--data",
+        "digits",
+        "--min-runs",
+        "20",
+        "--min-seconds",
+        "0",
+        "--json",
+        str(out),
+    ]
+    assert main([*args, "--normalization", "unit", "--quiet"]) == 0
+    told = {Path(r["path"]).name: r["accuracy"] for r in json.loads(out.read_text())["results"]}
+    assert told["foreign.tflite"] == pytest.approx(told["float.tflite"], abs=1e-9)
+    assert told["foreign.tflite"] > 0.85
+    assert main([*args, "--quiet"]) == 0  # untold: raw pixels fed as model inputs
+    untold = {Path(r["path"]).name: r for r in json.loads(out.read_text())["results"]}
+    assert any("no edgesmith metadata" in note for note in untold["foreign.tflite"]["notes"])
+    assert untold["foreign.tflite"]["accuracy"] != told["foreign.tflite"]
+    assert untold["float.tflite"]["accuracy"] == told["float.tflite"]
+    assert main([*args, "--normalization", "unity"]) == 2
+    assert "unknown normalization 'unity'" in capsys.readouterr().err
