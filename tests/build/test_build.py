@@ -201,3 +201,91 @@ def test_default_recipe_has_the_four_candidates():
     recipe = load_recipe()
     assert [c.name for c in recipe.candidates] == ["dense", "channels50", "qat", "prune75"]
     assert recipe.train_config(data="digits").epochs <= 20
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """A throwaway sshd on a free loopback port, with a generated host key and client key."""
+    import os
+    import shutil
+    import socket
+
+    sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(sshd_bin).is_file() or shutil.which("ssh") is None:
+        pytest.skip("sshd/ssh not installed (apt-get install openssh-server openssh-client)")
+    if os.geteuid() != 0:
+        pytest.skip("a loopback sshd for this user needs root here")
+    folder = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
+                       check=True)  # fmt: skip
+    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = folder / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPermitRootLogin yes\n"
+        f"PasswordAuthentication no\nStrictModes no\nUsePAM no\nPidFile {folder / 'sshd.pid'}\n"
+        "Subsystem sftp internal-sftp\n"  # scp copies over SFTP (OpenSSH >= 9)
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    server = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    options = (
+        f"Port={port}",
+        f"IdentityFile={folder / 'client_key'}",
+        "UserKnownHostsFile=/dev/null",
+        "StrictHostKeyChecking=no",
+        "LogLevel=ERROR",
+    )
+    import getpass
+
+    yield f"{getpass.getuser()}@127.0.0.1", options, folder
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_host_benches_on_the_device_over_ssh(cpu_build, sshd):
+    from edgesmith.errors import EdgesmithError
+
+    first, _, _, out = cpu_build
+    host, options, folder = sshd
+    remote = folder / "device-home"
+    lines: list[str] = []
+    result = build(
+        "cpu-x86",
+        "digits",
+        out,
+        recipe=RECIPE,
+        timing=FAST,
+        host=host,
+        ssh_options=options,
+        remote_edgesmith=str(Path(sys.executable).parent / "edgesmith"),
+        remote_dir=str(remote),
+        report=lines.append,
+    )
+    assert any(line.startswith(f"[remote] {host}: copying 9 file(s)") for line in lines)
+    assert result.document["host"] == host
+    staged = remote / "bench"  # the device's copy (loopback: the same disk)
+    assert (staged / "device.json").is_file() and (staged / "qat__tflite-int8").is_dir()
+    assert [r["name"] for r in result.rows] == [r["name"] for r in first.rows]
+    # the verdicts rest on the device's numbers: the rows carry the remote bench's records
+    remote_p50 = [r["latency_ms"]["p50"] for r in result.document["results"]]
+    assert [r["p50_ms"] for r in result.rows] == remote_p50
+    assert result.chosen is not None
+    bundle = result.bundle
+    assert json.loads((bundle / "bench.json").read_text())["host"] == host
+    assert f"measured on {host}" in (bundle / "README.txt").read_text()
+    assert (bundle / "plots" / "tradeoff.png").is_file()
+    with pytest.raises(EdgesmithError, match="was not found on"):
+        build("cpu-x86", "digits", out, recipe=RECIPE, timing=FAST, host=host,
+              ssh_options=options, remote_edgesmith="/nonexistent/edgesmith",
+              remote_dir=str(remote), report=lambda line: None)  # fmt: skip
