@@ -35,6 +35,7 @@ if [ "$dry_run" = 1 ]; then
   data="digits"
   train_flags=(--epochs 1 --device auto)
   bench_flags=(--min-runs 50 --min-seconds 0.2)
+  provider=auto   # the best present: CPU here; an explicit cuda would fail without a GPU
 else
   if [ -z "$data_dir" ] || [ ! -f "$data_dir/cifar10.npz" ]; then
     echo "gpu_check: --data-dir must hold cifar10.npz (arrays x_train, y_train, x_test, y_test)" >&2
@@ -48,6 +49,7 @@ else
   # Large batch, mixed precision: the GPU recipe (the learning rate scales with the batch).
   train_flags=(--epochs "$epochs" --batch-size 512 --precision mixed_float16 --device gpu)
   bench_flags=(--min-runs 1000 --min-seconds 10)
+  provider=cuda   # fails, rather than running on the CPU, if the CUDA provider cannot serve
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
 fi
 
@@ -56,8 +58,8 @@ start=$(date +%s)
 echo "training wall time: $(( $(date +%s) - start )) s"
 "$edgesmith" info "$out/train" | grep -E "accuracy|training|device" || true
 "$edgesmith" export --from "$out/train" --format onnx,tflite-int8 --out "$out/export"
-"$edgesmith" bench "$out/export/onnx" --data "$data" --provider cuda "${bench_flags[@]}" \
-  --json "$out/bench-cuda.json"
+"$edgesmith" bench "$out/export/onnx" --data "$data" --provider "$provider" "${bench_flags[@]}" \
+  --json "$out/bench-gpu.json"
 "$edgesmith" bench "$out/export/onnx" "$out/export/tflite-int8" --data "$data" \
   "${bench_flags[@]}" --json "$out/bench-cpu.json"
 echo "gpu_check: done; results in $out"

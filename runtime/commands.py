@@ -145,8 +145,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--provider",
         metavar="P",
-        help="onnx: cpu|cuda|tensorrt; tflite: cpu|xnnpack|delegate:/path/lib.so|compiled|"
-        "compiled:gpu (default: cpu)",
+        help="onnx: cpu|cuda|tensorrt|auto (cuda/tensorrt fail where absent; auto takes the "
+        "best present); tflite: cpu|xnnpack|delegate:/path/lib.so|compiled|compiled:gpu "
+        "(default: cpu)",
     )
     bench.add_argument(
         "--no-xnnpack",

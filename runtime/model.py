@@ -231,7 +231,8 @@ def load(
     Args:
         path: an artifact directory, or a .tflite/.onnx file (with embedded metadata or not).
         threads: runtime threads; ``None`` leaves the runtime's default.
-        provider: for .onnx ``cpu`` (default), ``cuda`` or ``tensorrt``; for .tflite ``cpu``
+        provider: for .onnx ``cpu`` (default), ``cuda``, ``tensorrt`` (both fail when absent) or
+            ``auto`` (the best present); for .tflite ``cpu``
             (XNNPACK per ``xnnpack``), ``xnnpack``, ``delegate:/path/lib.so``, or ``compiled``
             / ``compiled:gpu`` (LiteRT's CompiledModel API instead of the Interpreter).
         xnnpack: use LiteRT's XNNPACK delegate (the default); off runs the builtin kernels.

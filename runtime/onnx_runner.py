@@ -87,6 +87,8 @@ class OnnxRunner:
         self.provider_used = short_name(used[0]) if used else "cpu"
         if not plan.warning:
             fallback = fallback_warning(plan.requested, used)
+            if fallback and self.provider_used == "cpu":  # a GPU was asked for, none serves
+                raise EdgesmithError(f"{self.path.name}: {fallback}; or pass --provider auto")
             if fallback:
                 warnings.warn(fallback, ProviderFallbackWarning, stacklevel=4)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()

@@ -18,6 +18,7 @@ ONNX_PROVIDERS = {
 }
 # What each choice falls back through, best first (onnxruntime tries them in list order).
 ONNX_CHAINS = {
+    "auto": ("tensorrt", "cuda", "cpu"),  # the best this installation has, CPU at worst
     "cpu": ("cpu",),
     "cuda": ("cuda", "cpu"),
     "tensorrt": ("tensorrt", "cuda", "cpu"),
@@ -46,16 +47,20 @@ class OnnxPlan:
 def plan_onnx_providers(requested: str | None, available: list[str]) -> OnnxPlan:
     """Choose onnxruntime providers for a request, given what this installation offers.
 
+    An explicit GPU request (``cuda``, ``tensorrt``) on an installation without that provider
+    fails rather than running on the CPU unnoticed; ``auto`` takes the best one present.
+
     Args:
-        requested: ``cpu`` (the default when ``None``), ``cuda`` or ``tensorrt``.
+        requested: ``cpu`` (the default when ``None``), ``cuda``, ``tensorrt`` or ``auto``.
         available: ``onnxruntime.get_available_providers()``.
 
     Returns:
         The chain to pass (only providers that are installed, so onnxruntime adds no warning of
-        its own) and, when the requested one is missing, a warning naming the fix.
+        its own); ``warning`` is set when ``tensorrt`` runs on CUDA, its own fall-back.
 
     Raises:
-        EdgesmithError: for a provider name edgesmith does not know.
+        EdgesmithError: for a provider name edgesmith does not know, or a GPU provider this
+            onnxruntime does not have.
     """
     choice = (requested or "cpu").lower()
     if choice not in ONNX_CHAINS:
@@ -66,8 +71,13 @@ def plan_onnx_providers(requested: str | None, available: list[str]) -> OnnxPlan
     chain = tuple(ONNX_PROVIDERS[name] for name in ONNX_CHAINS[choice])
     usable = tuple(p for p in chain if p in available) or ("CPUExecutionProvider",)
     warning = None
-    if chain[0] not in available:
+    if choice != "auto" and chain[0] not in available:
         installed = ", ".join(short_name(p) for p in available) or "none"
+        if usable[0] == "CPUExecutionProvider":
+            raise EdgesmithError(
+                f"provider {choice} is not in this onnxruntime (it has: {installed}): "
+                f"{GPU_EXTRA_HINT}, or pass --provider auto to run on the best one present"
+            )
         warning = (
             f"provider {choice} is not in this onnxruntime (it has: {installed}); running on "
             f"{short_name(usable[0])} instead. For {choice}: {GPU_EXTRA_HINT}"
@@ -86,7 +96,7 @@ def fallback_warning(requested: str, session_providers: list[str]) -> str | None
         session_providers: ``session.get_providers()`` of the created session.
     """
     used = short_name(session_providers[0]) if session_providers else "cpu"
-    if used == requested:
+    if used == requested or requested == "auto":
         return None
     return (
         f"provider {requested} was requested but onnxruntime runs this model on {used} "

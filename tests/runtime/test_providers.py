@@ -29,17 +29,19 @@ def test_gpu_request_on_a_gpu_build_chains_down_to_cpu():
     assert plan.providers == tuple(GPU_BUILD) and plan.warning is None
 
 
-def test_gpu_request_on_a_cpu_build_falls_back_with_the_fix_named():
-    plan = plan_onnx_providers("cuda", CPU_ONLY)
-    assert plan.providers == ("CPUExecutionProvider",)
-    assert "not in this onnxruntime" in plan.warning and "onnxruntime-gpu" in plan.warning
+def test_gpu_request_on_a_cpu_build_fails_with_the_fix_named():
+    with pytest.raises(EdgesmithError, match="not in this onnxruntime.*onnxruntime-gpu.*auto"):
+        plan_onnx_providers("cuda", CPU_ONLY)
+    auto = plan_onnx_providers("auto", CPU_ONLY)
+    assert auto.providers == ("CPUExecutionProvider",) and auto.warning is None
+    assert plan_onnx_providers("auto", GPU_BUILD).providers == tuple(GPU_BUILD)
     trt = plan_onnx_providers("tensorrt", ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert trt.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
     assert "running on cuda" in trt.warning
 
 
 def test_unknown_provider_is_refused():
-    with pytest.raises(EdgesmithError, match="unknown provider 'npu'.*cpu, cuda, tensorrt"):
+    with pytest.raises(EdgesmithError, match="unknown provider 'npu'.*auto, cpu, cuda, tensorrt"):
         plan_onnx_providers("npu", CPU_ONLY)
 
 
@@ -48,6 +50,7 @@ def test_silent_fallback_after_session_creation_is_detected():
     message = fallback_warning("cuda", ["CPUExecutionProvider"])
     assert "runs this model on cpu" in message
     assert fallback_warning("cpu", ["CPUExecutionProvider"]) is None
+    assert fallback_warning("auto", ["CPUExecutionProvider"]) is None
     assert short_name("TensorrtExecutionProvider") == "tensorrt"
     assert short_name("OpenVINOExecutionProvider") == "openvino"
 
@@ -73,8 +76,9 @@ def test_requesting_cuda_here_reports_where_it_really_runs(fixtures):
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has CUDA: the fallback path is not reachable")
-    with pytest.warns(rt.ProviderFallbackWarning, match="provider cuda is not in this onnxruntime"):
-        model = rt.load(fixtures / "raw.onnx", provider="cuda")
+    with pytest.raises(EdgesmithError, match="provider cuda is not in this onnxruntime"):
+        rt.load(fixtures / "raw.onnx", provider="cuda")
+    model = rt.load(fixtures / "raw.onnx", provider="auto")
     assert model.provider_used == "cpu"
 
 
