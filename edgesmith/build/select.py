@@ -168,9 +168,9 @@ def table(rows: list[dict], chosen: dict | None) -> str:
     widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(len(header))]
 
     def fmt(cells: list[str]) -> str:
-        out = [c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cells)]
-        extra = cells[len(header) :]
-        return "  ".join(out[: len(header)] + extra).rstrip()
+        cols = cells[: len(header)]
+        out = [c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cols)]
+        return "  ".join(out + cells[len(header) :]).rstrip()
 
     text = [fmt(header), "-" * len(fmt(header)), *(fmt(line) for line in lines)]
     return "\n".join(text)
