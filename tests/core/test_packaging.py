@@ -54,10 +54,20 @@ def test_legacy_keras_is_chosen_in_exactly_one_place():
 def test_wheel_installs_into_a_clean_venv_and_imports_every_package(tmp_path):
     # Build from a copy, so the build leaves no build/ or egg-info in the working tree.
     source = tmp_path / "src"
-    junk = shutil.ignore_patterns(
-        ".venv*", ".git", "build", "*.egg-info", "runs", "__pycache__", "bench", "tests"
-    )
-    shutil.copytree(ROOT, source, ignore=junk)
+    junk = shutil.ignore_patterns(".venv*", ".git", "*.egg-info", "__pycache__")
+    top_junk = {
+        "build",
+        "dist",
+        "runs",
+        "bench",
+        "tests",
+    }  # only at the root: edgesmith/build stays
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = junk(folder, names)
+        return skipped | (top_junk & set(names) if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     subprocess.run(
         [
             sys.executable,
@@ -93,7 +103,8 @@ def test_wheel_installs_into_a_clean_venv_and_imports_every_package(tmp_path):
     Path(site, "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     code = (
         "import edgesmith, edgesmith.train, edgesmith.export, edgesmith.runtime, "
-        "edgesmith.datasets, edgesmith.train.zoo, edgesmith.compress, edgesmith.devices\n"
+        "edgesmith.datasets, edgesmith.train.zoo, edgesmith.compress, edgesmith.devices, "
+        "edgesmith.build, edgesmith.recipes\n"
         f"assert edgesmith.__file__.startswith({site!r}), edgesmith.__file__\n"
         "from edgesmith.datasets import load_dataset\n"
         "assert load_dataset('digits').x_train.shape == (1438, 8, 8, 1)\n"
