@@ -112,6 +112,17 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB."""
+    """This process's peak resident memory so far, in MiB.
+
+    On Linux it reads ``VmHWM`` from ``/proc/self/status``: ``ru_maxrss`` survives fork and exec,
+    so a bench started from a large process would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if platform.system() == "Darwin" else peak / 1024
