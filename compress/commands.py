@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgesmith.cli_args import formatter
+
 EPILOG = """\
 examples:
   edgesmith compress prune --from runs/r8 --sparsity 0.75 --epochs 8 --out runs/r8-p75
@@ -32,15 +34,11 @@ MACs). Export the result with `edgesmith export`.
 """
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``compress`` parser and its technique sub-parsers to the CLI."""
     parser = commands.add_parser(
         "compress",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="prune, quantisation-aware train, distil or cluster a Keras artifact",
         description="Compress a Keras artifact; every technique writes a new artifact.",
         epilog=EPILOG,
@@ -102,7 +100,7 @@ FINETUNE_KEYS = (
 def _register_prune(techniques) -> None:
     parser = techniques.add_parser(
         "prune",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="magnitude, 2:4 or channel pruning with fine-tuning",
         description="Prune while fine-tuning. unstructured: zero the smallest weights (tfmot),\n"
         "saved stripped; the file shrinks only gzipped. 2:4: two zeros in every four input\n"
@@ -227,7 +225,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def _register_qat(techniques) -> None:
     parser = techniques.add_parser(
         "qat",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="quantization-aware training (int8, per-channel conv weights)",
         description="Fine-tune with int8 fake quantisation (tfmot). Layers tfmot has no int8\n"
         "rule for stay float and are named; a model tfmot cannot wrap at all is refused,\n"
@@ -270,7 +268,7 @@ def cmd_qat(args: argparse.Namespace) -> int:
 def _register_distill(techniques) -> None:
     parser = techniques.add_parser(
         "distill",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="train a student under a teacher's soft labels",
         description="Knowledge distillation: loss = alpha * CE(labels, student)\n"
         "  + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T)).\n"
@@ -321,7 +319,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 def _register_cluster(techniques) -> None:
     parser = techniques.add_parser(
         "cluster",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="weight clustering: K shared values per layer (tfmot)",
         description="Cluster each layer's weights into K shared values while fine-tuning;\n"
         "saved stripped. The manifest records the distinct values measured per layer.",
@@ -362,7 +360,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def _register_sensitivity(techniques) -> None:
     parser = techniques.add_parser(
         "sensitivity",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="per-layer sensitivity to int8 or pruning, as JSON and a table",
         description="int8: convert to int8 with the TFLite converter, report each op's error\n"
         "(RMSE / scale) and the exported file's accuracy with each conv/dense op alone left\n"
@@ -418,7 +416,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 def _register_quantize(techniques) -> None:
     parser = techniques.add_parser(
         "quantize",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="int8 within an accuracy budget: PTQ, then QAT, then float fallbacks",
         description="Quantise to int8 with the cheapest method whose exported .tflite stays\n"
         "within --max-accuracy-drop points of the float model: post-training int8 first,\n"
@@ -489,7 +487,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 def _register_recipe(techniques) -> None:
     parser = techniques.add_parser(
         "recipe",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="chain techniques from a YAML/JSON recipe, one artifact per step",
         description="Run the recipe's steps in order, each from the previous step's artifact,\n"
         "each writing OUT/<n>-<technique>/. The whole recipe is validated first.",

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from edgesmith import __version__
+from edgesmith.cli_args import formatter
 from edgesmith.errors import EdgesmithError
 
 EPILOG_MAIN = """\
@@ -27,17 +28,13 @@ exit codes: 0 success, 1 check failed, 2 bad input, 3 unexpected error (please r
 """
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to render the README's CLI tour)."""
     from edgesmith.datasets import SPEC_HELP
 
     parser = argparse.ArgumentParser(
         prog="edgesmith",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         epilog=EPILOG_MAIN,
         description="Train a CNN, compress it, export it and measure it on the edge device.",
     )
@@ -49,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="train a zoo model or fine-tune a model file",
         description="Train a CNN on a dataset and write a Keras artifact with its eval accuracy.\n"
         "An interrupted run continues from its last finished epoch with --resume.",
@@ -109,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = commands.add_parser(
         "import",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="register a trained Keras model as an artifact",
         description="Evaluate a user's trained Keras model on a dataset and write it as an\n"
         "artifact that compress, export and bench can start from. The file does not\n"
@@ -132,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="the whole pipeline on the embedded digits data, in a few minutes",
         description="Train ResNet-8 on the embedded digits data, compress it four ways (75%%\n"
         "pruning, channel pruning, QAT, distillation from a ResNet-20), export to TFLite and\n"
@@ -147,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser(
         "info",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="show an artifact's manifest",
         description="Print an artifact directory's manifest for a person (or as JSON), after\n"
         "checking its schema version and every file's sha256.",

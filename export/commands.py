@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from edgesmith.cli_args import formatter
 from edgesmith.export.formats import FORMATS, IO_DTYPES, TARGETS
 from edgesmith.export.options import DEFAULT_OPSET
 
@@ -44,9 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``export`` parser to the CLI's sub-commands."""
     parser = commands.add_parser(
         "export",
-        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(
-            prog, max_help_position=34
-        ),
+        formatter_class=formatter,
         help="export a Keras artifact to TFLite/ONNX files, each checked against it",
         description="Convert a Keras artifact (trained or compressed) into deployable files and\n"
         "prove each computes what the source computes (parity on the eval split).",

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from edgesmith.cli_args import count, formatter, positive_int, seconds
 from edgesmith.errors import EdgesmithError
 
 BENCH_EPILOG = """\
@@ -45,44 +46,6 @@ exit codes: 0 no regression, 1 regression, 2 bad input
 """
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number >= 1. Received: {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number >= 0. Received: {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0. Received: {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}")
-    return value
-
-
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="artifact directories or .tflite/.onnx files"
@@ -95,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     bench = commands.add_parser(
         "bench",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="measure latency, throughput, size and accuracy of exported models",
         description="Benchmark .tflite/.onnx models on this machine: load time, first "
         "inference,\nlatency percentiles, throughput, GMAC/s, peak memory and accuracy.",
@@ -112,32 +75,32 @@ def register(commands: argparse._SubParsersAction) -> None:
         "and a verdict on its budgets; flags override it",
     )
     bench.add_argument(
-        "--threads", type=_positive_int, metavar="N", help="runtime threads (default: 1)"
+        "--threads", type=positive_int, metavar="N", help="runtime threads (default: 1)"
     )
     bench.add_argument(
         "--batch",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="B",
         help="images per timed inference (default: 1)",
     )
     bench.add_argument(
         "--min-runs",
-        type=_count,
+        type=count,
         default=1000,
         metavar="N",
         help="timed runs per model (default: 1000)",
     )
     bench.add_argument(
         "--min-seconds",
-        type=_seconds,
+        type=seconds,
         default=10.0,
         metavar="S",
         help="timed seconds per model (default: 10)",
     )
-    bench.add_argument("--warmup-runs", type=_count, default=10, metavar="N", help="default: 10")
+    bench.add_argument("--warmup-runs", type=count, default=10, metavar="N", help="default: 10")
     bench.add_argument(
-        "--warmup-seconds", type=_seconds, default=0.5, metavar="S", help="default: 0.5"
+        "--warmup-seconds", type=seconds, default=0.5, metavar="S", help="default: 0.5"
     )
     bench.add_argument(
         "--affinity", metavar="CPUS", help="pin to CPUs, taskset style: 0 | 0,1 | 0-3"
@@ -162,7 +125,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "0..255 map to the model input: raw, unit or scale=S,mean=..,std=..",
     )
     bench.add_argument(
-        "--eval-batch", type=_positive_int, default=64, metavar="B", help="images per accuracy call"
+        "--eval-batch", type=positive_int, default=64, metavar="B", help="images per accuracy call"
     )
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
     bench.add_argument("--report", metavar="FILE", help="write a Markdown report")
@@ -172,7 +135,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     check = commands.add_parser(
         "check",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="fail (exit 1) when a model is slower or less accurate than a baseline",
         description="Gate latency and accuracy regressions against a baseline written by\n"
         "edgesmith bench --json, with a confidence interval rather than one noisy number.",
@@ -196,14 +159,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     check.add_argument(
         "--min-runs",
-        type=_count,
+        type=count,
         default=500,
         metavar="N",
         help="timed runs per model (default: 500)",
     )
     check.add_argument(
         "--min-seconds",
-        type=_seconds,
+        type=seconds,
         default=5.0,
         metavar="S",
         help="timed seconds per model (default: 5)",

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from edgesmith.cli_args import formatter, positive_int, seconds
+
 BUILD_EPILOG = """\
 examples:
   edgesmith build --device cpu-x86 --data digits --out runs/build
@@ -30,37 +32,11 @@ exit codes: 0 a candidate was chosen, 1 no candidate meets the budgets, 2 bad in
 """
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number >= 1. Received: {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}")
-    return value
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``build`` to the ``edgesmith`` command's sub-parsers."""
     parser = commands.add_parser(
         "build",
-        formatter_class=_formatter,
+        formatter_class=formatter,
         help="the best model for a device profile, with a deployable bundle",
         description="Train, compress, export and bench candidates for a device profile;\n"
         "choose the one that meets every budget with the best accuracy; write a bundle.",
@@ -72,7 +48,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", metavar="FILE", help="build recipe (default: the shipped one)")
     parser.add_argument("--model", metavar="NAME", help="overrides the recipe's train.model")
     parser.add_argument(
-        "--epochs", type=_positive_int, metavar="N", help="overrides the recipe's train.epochs"
+        "--epochs", type=positive_int, metavar="N", help="overrides the recipe's train.epochs"
     )
     parser.add_argument(
         "--from",
@@ -104,14 +80,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--min-runs",
-        type=_positive_int,
+        type=positive_int,
         default=300,
         metavar="N",
         help="timed runs per model (default: 300)",
     )
     parser.add_argument(
         "--min-seconds",
-        type=_seconds,
+        type=seconds,
         default=1.0,
         metavar="S",
         help="timed seconds per model (default: 1)",

@@ -1,0 +1,45 @@
+"""Argument types and the help formatter every ``edgesmith`` sub-command shares.
+
+argparse turns an ``ArgumentTypeError`` into a usage error (exit 2) naming the flag, so a bad
+number is refused before any work, in the same words everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def formatter(prog: str) -> argparse.HelpFormatter:
+    """Keep the examples' line breaks in ``--help`` and align the flags."""
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _whole(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}. Received: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (threads, batch sizes, epochs)."""
+    return _whole(text, 1)
+
+
+def count(text: str) -> int:
+    """A whole number >= 0 (run counts, where 0 means none)."""
+    return _whole(text, 0)
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}")
+    return value
