@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
-from edgesmith.train.config import MODEL_NAMES
+from edgesmith.train.config import MODEL_NAMES, resolve_augment
 
 STRUCTURES = ("unstructured", "2:4", "channels")
 SCHEDULES = ("polynomial", "constant")
@@ -79,13 +79,7 @@ class FinetuneConfig(Config):
             check_range("learning_rate", self.learning_rate, 1e-8, 10.0)
         check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
-        if self.augment not in ("auto", "none"):
-            parts = [p.strip() for p in str(self.augment).split(",") if p.strip()]
-            if not parts or any(p not in ("crop", "flip") for p in parts):
-                raise EdgesmithError(
-                    "augment must be auto, none, or a comma list of crop, flip. "
-                    f"Received: {self.augment!r}"
-                )
+        resolve_augment(self.augment, flip_ok=True)  # validates the text
         if self.data is not None and not isinstance(self.data, str):
             raise EdgesmithError(f"data must be a data spec string. Received: {self.data!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -108,11 +102,7 @@ class FinetuneConfig(Config):
 
     def augmentations(self, *, flip_ok: bool) -> tuple[str, ...]:
         """Resolve ``augment`` for a dataset (``auto`` flips only where flips keep the class)."""
-        if self.augment == "auto":
-            return ("crop", "flip") if flip_ok else ("crop",)
-        if self.augment == "none":
-            return ()
-        return tuple(p.strip() for p in self.augment.split(",") if p.strip())
+        return resolve_augment(self.augment, flip_ok=flip_ok)
 
 
 @dataclasses.dataclass(frozen=True)

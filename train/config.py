@@ -17,6 +17,26 @@ AUGMENTATIONS = ("crop", "flip")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
+def resolve_augment(text: str, *, flip_ok: bool) -> tuple[str, ...]:
+    """``auto`` (crop, plus flip where the data allows), ``none``, or a comma list of names.
+
+    Raises:
+        EdgesmithError: for an unknown augmentation name.
+    """
+    if text == "auto":
+        return ("crop", "flip") if flip_ok else ("crop",)
+    if text == "none":
+        return ()
+    names = tuple(part.strip() for part in str(text).split(",") if part.strip())
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown or not names:
+        raise EdgesmithError(
+            f"augment must be auto, none, or a comma list of {', '.join(AUGMENTATIONS)}. "
+            f"Received: {text!r}"
+        )
+    return names
+
+
 def looks_like_model_path(text: str) -> bool:
     """Whether a ``--model`` value names a file or directory rather than a zoo model."""
     return Path(text).suffix.lower() in MODEL_SUFFIXES or "/" in text or Path(text).exists()
@@ -126,15 +146,4 @@ class TrainConfig(Config):
         Raises:
             EdgesmithError: for an unknown augmentation name.
         """
-        if self.augment == "auto":
-            return ("crop", "flip") if flip_ok else ("crop",)
-        if self.augment == "none":
-            return ()
-        names = tuple(part.strip() for part in self.augment.split(",") if part.strip())
-        unknown = [n for n in names if n not in AUGMENTATIONS]
-        if unknown or not names:
-            raise EdgesmithError(
-                f"augment must be auto, none, or a comma list of {', '.join(AUGMENTATIONS)}. "
-                f"Received: {self.augment!r}"
-            )
-        return names
+        return resolve_augment(self.augment, flip_ok=flip_ok)
