@@ -232,10 +232,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     """``edgesmith import``."""
     from edgesmith.artifacts import check_output_dir
     from edgesmith.datasets import parse_spec
+    from edgesmith.normalization import parse_normalization
     from edgesmith.progress import stderr_reporter
 
     parse_spec(args.data)
     check_output_dir(args.out)
+    if args.normalization != "standard":  # standard needs the data; the rest checks now
+        parse_normalization(args.normalization)
     from edgesmith.train import import_model
 
     artifact = import_model(
