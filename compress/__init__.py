@@ -12,8 +12,6 @@ techniques load it on first use::
 
 from __future__ import annotations
 
-import importlib
-
 from edgesmith.compress.config import (
     AutotuneConfig,
     ClusterConfig,
@@ -24,6 +22,7 @@ from edgesmith.compress.config import (
     SensitivityConfig,
 )
 from edgesmith.compress.registry import TECHNIQUES
+from edgesmith.lazy import lazy_getattr
 
 _LAZY = {
     "prune": "edgesmith.compress.pruning",
@@ -48,7 +47,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgesmith.compress' has no attribute {name!r}")
+__getattr__ = lazy_getattr("edgesmith.compress", _LAZY)

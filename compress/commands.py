@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgesmith.cli_args import formatter
+from edgesmith.cli_args import formatter, print_artifact
 
 EPILOG = """\
 examples:
@@ -184,14 +184,6 @@ def _precheck(args: argparse.Namespace, config, *, role: str = "--from") -> None
         read_keras_source(teacher, role="--teacher", allow_qat=True)
 
 
-def _finish(args: argparse.Namespace, artifact) -> int:
-    if args.json:
-        print(json.dumps(artifact.manifest, indent=2))
-    else:
-        print(artifact.path)
-    return 0
-
-
 def _reporter(args: argparse.Namespace):
     from edgesmith.progress import stderr_reporter
 
@@ -219,7 +211,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     _precheck(args, config)
     from edgesmith.compress.pruning import prune
 
-    return _finish(args, prune(args.source, config, args.out, report=_reporter(args)))
+    return print_artifact(args, prune(args.source, config, args.out, report=_reporter(args)))
 
 
 def _register_qat(techniques) -> None:
@@ -262,7 +254,7 @@ def cmd_qat(args: argparse.Namespace) -> int:
     _precheck(args, config)
     from edgesmith.compress.quantization_aware import qat
 
-    return _finish(args, qat(args.source, config, args.out, report=_reporter(args)))
+    return print_artifact(args, qat(args.source, config, args.out, report=_reporter(args)))
 
 
 def _register_distill(techniques) -> None:
@@ -313,7 +305,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         check_teacher_fits(teacher.manifest, student.manifest, args.source)
     from edgesmith.compress.distillation import distill
 
-    return _finish(args, distill(args.source, config, args.out, report=_reporter(args)))
+    return print_artifact(args, distill(args.source, config, args.out, report=_reporter(args)))
 
 
 def _register_cluster(techniques) -> None:
@@ -354,7 +346,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     _precheck(args, config)
     from edgesmith.compress.clustering import cluster
 
-    return _finish(args, cluster(args.source, config, args.out, report=_reporter(args)))
+    return print_artifact(args, cluster(args.source, config, args.out, report=_reporter(args)))
 
 
 def _register_sensitivity(techniques) -> None:

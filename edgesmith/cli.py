@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from edgesmith import __version__
-from edgesmith.cli_args import formatter
+from edgesmith.cli_args import formatter, print_artifact
 from edgesmith.errors import EdgesmithError
 
 EPILOG_MAIN = """\
@@ -179,14 +179,6 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _finish(args: argparse.Namespace, artifact) -> int:
-    if args.json:
-        print(json.dumps(artifact.manifest, indent=2))
-    else:
-        print(artifact.path)
-    return 0
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """``edgesmith train``."""
     from edgesmith.config import load_config_file
@@ -225,7 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from edgesmith.train import train
 
     artifact = train(config, args.out, resume=args.resume, report=stderr_reporter(args.quiet))
-    return _finish(args, artifact)
+    return print_artifact(args, artifact)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -248,7 +240,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         normalization=args.normalization,
         report=stderr_reporter(args.quiet),
     )
-    return _finish(args, artifact)
+    return print_artifact(args, artifact)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

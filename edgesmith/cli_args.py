@@ -1,4 +1,4 @@
-"""Argument types and the help formatter every ``edgesmith`` sub-command shares.
+"""Argument types, the help formatter and the artifact printout every sub-command shares.
 
 argparse turns an ``ArgumentTypeError`` into a usage error (exit 2) naming the flag, so a bad
 number is refused before any work, in the same words everywhere.
@@ -7,6 +7,7 @@ number is refused before any work, in the same words everywhere.
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def formatter(prog: str) -> argparse.HelpFormatter:
@@ -43,3 +44,12 @@ def seconds(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}")
     return value
+
+
+def print_artifact(args: argparse.Namespace, artifact) -> int:
+    """Print a written artifact's path, or its manifest with ``--json``; return exit code 0."""
+    if args.json:
+        print(json.dumps(artifact.manifest, indent=2))
+    else:
+        print(artifact.path)
+    return 0

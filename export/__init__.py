@@ -7,10 +7,9 @@ converters load it on first use.
 
 from __future__ import annotations
 
-import importlib
-
 from edgesmith.export.formats import FORMATS
 from edgesmith.export.options import ExportOptions
+from edgesmith.lazy import lazy_getattr
 
 _LAZY = {
     "export": "edgesmith.export.exporter",
@@ -20,7 +19,4 @@ _LAZY = {
 __all__ = ["FORMATS", "ExportOptions", "FormatResult", "export", "export_formats"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgesmith.export' has no attribute {name!r}")
+__getattr__ = lazy_getattr("edgesmith.export", _LAZY)

@@ -6,8 +6,7 @@ names load TensorFlow, with tf_keras selected, on first use.
 
 from __future__ import annotations
 
-import importlib
-
+from edgesmith.lazy import lazy_getattr
 from edgesmith.train.config import TrainConfig
 
 _LAZY = {
@@ -19,7 +18,4 @@ _LAZY = {
 __all__ = ["ZOO", "TrainConfig", "build_model", "import_model", "train"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgesmith.train' has no attribute {name!r}")
+__getattr__ = lazy_getattr("edgesmith.train", _LAZY)

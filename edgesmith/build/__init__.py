@@ -14,9 +14,8 @@ load on first use.
 
 from __future__ import annotations
 
-import importlib
-
 from edgesmith.build.recipe import BuildRecipe, CandidateSpec, load_recipe, shipped_recipes
+from edgesmith.lazy import lazy_getattr
 
 _LAZY = {
     "build": "edgesmith.build.pipeline",
@@ -34,7 +33,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgesmith.build' has no attribute {name!r}")
+__getattr__ = lazy_getattr("edgesmith.build", _LAZY)
