@@ -42,6 +42,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--qat-epochs", type=int, default=3)
     parser.add_argument("--distill-epochs", type=int, default=10)
     parser.add_argument("--budget", type=float, default=0.5, help="--max-accuracy-drop points")
+    parser.add_argument(
+        "--self-distill",
+        action="store_true",
+        help="pruning steps fine-tune with the dense source as --teacher",
+    )
+    parser.add_argument("--channel-mac-reduction", type=float, default=0.5)
+    parser.add_argument("--channel-round-to", type=int, default=1)
     return parser.parse_args()
 
 
@@ -149,22 +156,33 @@ def main() -> int:
     src = args.source
     if "dense" in steps:
         record("dense", source, 0.0, f"edgesmith export --from {src} --format tflite-int8")
+    teacher = {"teacher": src} if args.self_distill else {}
+    teacher_flag = f" --teacher {src}" if args.self_distill else ""
+    mac, round_to = args.channel_mac_reduction, args.channel_round_to
     for name, config, command in (
         (
             "prune75",
-            PruneConfig(sparsity=0.75, epochs=args.prune_epochs),
-            f"edgesmith compress prune --from {src} --sparsity 0.75 --epochs {args.prune_epochs}",
+            PruneConfig(sparsity=0.75, epochs=args.prune_epochs, **teacher),
+            f"edgesmith compress prune --from {src} --sparsity 0.75 --epochs {args.prune_epochs}"
+            + teacher_flag,
         ),
         (
             "prune24",
-            PruneConfig(structure="2:4", epochs=args.prune24_epochs),
-            f"edgesmith compress prune --from {src} --structure 2:4 --epochs {args.prune24_epochs}",
+            PruneConfig(structure="2:4", epochs=args.prune24_epochs, **teacher),
+            f"edgesmith compress prune --from {src} --structure 2:4 --epochs {args.prune24_epochs}"
+            + teacher_flag,
         ),
         (
             "channels50",
-            PruneConfig(structure="channels", mac_reduction=0.5, epochs=args.channel_epochs),
-            f"edgesmith compress prune --from {src} --structure channels --mac-reduction 0.5 "
-            f"--epochs {args.channel_epochs}",
+            PruneConfig(
+                structure="channels",
+                mac_reduction=mac,
+                round_to=round_to,
+                epochs=args.channel_epochs,
+                **teacher,
+            ),
+            f"edgesmith compress prune --from {src} --structure channels --mac-reduction {mac} "
+            f"--round-to {round_to} --epochs {args.channel_epochs}" + teacher_flag,
         ),
     ):
         if name in steps:
