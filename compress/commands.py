@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -357,7 +358,8 @@ def _register_sensitivity(techniques) -> None:
         description="int8: convert to int8 with the TFLite converter, report each op's error\n"
         "(RMSE / scale) and the exported file's accuracy with each conv/dense op alone left\n"
         "float. prune: prune each layer alone to each sparsity (no fine-tuning) and measure.\n"
-        "Writes FILE.json and FILE.md (the table, also printed).",
+        "Writes FILE.json, FILE.md (the table, also printed) and FILE.png (the plot; needs\n"
+        'matplotlib: pip install "edgesmith[plots]").',
         epilog="examples:\n"
         "  edgesmith compress sensitivity --from runs/r8 --out r8-int8.json\n"
         "  edgesmith compress sensitivity --from runs/r8 --mode prune --sparsities 0.5,0.8,0.9 "
@@ -375,6 +377,7 @@ def _register_sensitivity(techniques) -> None:
     )
     parser.add_argument("--data", help="data spec (default: the source artifact's)")
     parser.add_argument("--config", metavar="FILE", help="YAML/JSON settings; flags override")
+    parser.add_argument("--no-plot", dest="no_plot", action="store_true", help="no FILE.png")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the JSON on stdout")
     parser.set_defaults(handler=cmd_sensitivity)
@@ -398,9 +401,13 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     if not args.out.lower().endswith(".json"):
         raise EdgesmithError(f"--out must be a .json file. Received: {args.out}")
     read_keras_source(args.source)
-    from edgesmith.compress.sensitivity import analyse_sensitivity
+    from edgesmith.compress.sensitivity import PLOT_HINT, analyse_sensitivity, plots_available
 
-    document = analyse_sensitivity(args.source, config, args.out, report=_reporter(args))
+    plot = not args.no_plot
+    if plot and not plots_available():  # said up front, and even with --quiet
+        print(f"edgesmith: note: plot skipped: {PLOT_HINT}", file=sys.stderr)
+        plot = False
+    document = analyse_sensitivity(args.source, config, args.out, report=_reporter(args), plot=plot)
     print(json.dumps(document, indent=2) if args.json else args.out)
     return 0
 

@@ -7,8 +7,9 @@ float (RMSE over the quantisation scale); then each conv/dense op in turn is lef
 the accuracy a layer costs is read off the real integer file, not a Keras simulation (tfmot #368,
 #974: the two disagree). ``prune``: each prunable layer alone is magnitude-pruned to each
 sparsity, without fine-tuning, and the Keras model's accuracy measured. Either way the result is
-a JSON file and a table; the accuracy budget (:mod:`edgesmith.compress.autotune`) reuses the
-int8 machinery to leave the most sensitive layers in float.
+a JSON file, a Markdown table and, when matplotlib is installed, a PNG plot; the accuracy budget
+(:mod:`edgesmith.compress.autotune`) reuses the int8 machinery to leave the most sensitive
+layers in float.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from edgesmith.datasets import Dataset
 from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization
 from edgesmith.progress import Reporter, stderr_reporter
+from edgesmith.runtime.plots import plots_available
 
 KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+PLOT_HINT = 'the plot needs matplotlib: pip install "edgesmith[plots]"'
+HIGHLIGHT = 5  # pruning lines drawn in colour and named in the legend; the rest are grey
 
 
 @contextlib.contextmanager
@@ -155,6 +159,16 @@ def tflite_accuracy(
         return float(evaluate(model, x, y, class_names=labels, batch_size=64)["accuracy"])
 
 
+def keras_accuracy(
+    model: keras.Model, dataset: Dataset, norm: Normalization, *, max_eval: int | None = None
+) -> float:
+    """Top-1 accuracy of a Keras model on the first ``max_eval`` eval images."""
+    from edgesmith.train.evaluate import predict
+
+    x, y = dataset.x_eval[:max_eval], dataset.y_eval[:max_eval]
+    return float((predict(model, x, norm).argmax(axis=-1) == y).mean())
+
+
 def int8_sensitivity(
     model: keras.Model,
     dataset: Dataset,
@@ -201,12 +215,9 @@ def prune_sensitivity(
     report: Reporter,
 ) -> dict:
     """For each conv/dense layer alone, the accuracy drop at each sparsity (no fine-tuning)."""
-    from edgesmith.train.evaluate import predict
-
-    x, y = dataset.x_eval[: config.max_eval], dataset.y_eval[: config.max_eval]
 
     def accuracy() -> float:
-        return float((predict(model, x, norm).argmax(axis=-1) == y).mean())
+        return keras_accuracy(model, dataset, norm, max_eval=config.max_eval)
 
     base = accuracy()
     report(f"sensitivity prune: dense accuracy {base:.4f}")
@@ -238,14 +249,17 @@ def analyse_sensitivity(
     out: str | Path,
     *,
     report: Reporter | None = None,
+    plot: bool = True,
 ) -> dict:
-    """Measure each layer's sensitivity and write it as JSON (and a Markdown table beside it).
+    """Measure each layer's sensitivity and write it as JSON, a Markdown table and a plot.
 
     Args:
         source: a float Keras artifact.
         config: ``int8`` or ``prune`` mode and its settings.
-        out: the JSON file to write (``.md`` beside it gets the table).
-        report: receives progress lines.
+        out: the JSON file to write; ``.md`` beside it gets the table and ``.png`` the plot.
+        report: receives progress lines, the files written, and a line when the plot is
+            skipped because matplotlib is not installed.
+        plot: draw the PNG (when matplotlib is installed).
 
     Returns:
         The JSON document.
@@ -261,6 +275,9 @@ def analyse_sensitivity(
     work = src.model
     if config.mode == "int8":
         result = int8_sensitivity(work, src.dataset, src.norm, config, report)
+        # the whole int8 gap on the images the per-layer gains were measured on
+        same = keras_accuracy(work, src.dataset, src.norm, max_eval=config.max_eval)
+        result = {"float_accuracy_same_images": round(same, 6), **result}
     else:
         result = prune_sensitivity(work, src.dataset, src.norm, config, report)
     document = {
@@ -268,6 +285,7 @@ def analyse_sensitivity(
         "source_id": src.artifact.id,
         "dataset": src.dataset.spec,
         "float_accuracy": src.accuracy,
+        "num_eval": len(src.dataset.y_eval[: config.max_eval]),
         "config": config.to_dict(),
         **result,
     }
@@ -276,8 +294,15 @@ def analyse_sensitivity(
     tmp.write_text(json.dumps(document, indent=2) + "\n")
     tmp.replace(out)
     table = sensitivity_table(document)
-    out.with_suffix(".md").write_text(table + "\n")
+    written = [out, out.with_suffix(".md")]
+    if plot and plots_available():
+        written.append(write_plot(document, out.with_suffix(".png")))
+    elif plot:
+        report(f"sensitivity: plot skipped: {PLOT_HINT}")
+    image = f"\n\n![sensitivity]({written[2].name})" if len(written) > 2 else ""
+    written[1].write_text(table + image + "\n")
     report(table)
+    report("sensitivity: wrote " + ", ".join(str(path) for path in written))
     return document
 
 
@@ -287,7 +312,7 @@ def sensitivity_table(document: dict) -> str:
     if mode == "int8":
         lines = [
             f"full int8 accuracy {document['int8_accuracy']:.4f}; "
-            f"float {document['float_accuracy']}",
+            f"float {document['float_accuracy']}" + _same_images(document),
             "",
             "| layer | op | rmse/scale | accuracy with it float | gain (points) |",
             "|---|---|---|---|---|",
@@ -309,3 +334,140 @@ def sensitivity_table(document: dict) -> str:
         drops = " | ".join(f"{e['drop_points'][s]:+.2f}" for s in sparsities)
         lines.append(f"| {e['layer']} | {e['weights']:,} | {drops} |")
     return "\n".join(lines)
+
+
+def write_plot(documents: dict | list[dict], path: str | Path) -> Path:
+    """Draw sensitivity documents as a PNG, one panel per document, side by side.
+
+    An ``int8`` document becomes horizontal bars, most sensitive layer on top: the accuracy
+    won back by leaving that layer alone in float. A ``prune`` document becomes one line per
+    layer of accuracy against that layer's sparsity, the most sensitive few in colour.
+
+    Args:
+        documents: one document from :func:`analyse_sensitivity`, or several (for example the
+            ``int8`` and the ``prune`` run of one model) to draw in one figure.
+        path: the PNG to write.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        EdgesmithError: when matplotlib is not installed (the message says how to get it).
+    """
+    if not plots_available():
+        raise EdgesmithError(PLOT_HINT)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    documents = [documents] if isinstance(documents, dict) else list(documents)
+    rows = max(len(d["layers"]) for d in documents)
+    figure = Figure(figsize=(7 * len(documents), max(4.5, 1.6 + 0.32 * rows)), dpi=120)
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(1, len(documents), squeeze=False)[0]
+    for document, axes in zip(documents, panels, strict=True):
+        if document["config"]["mode"] == "int8":
+            _int8_panel(axes, document)
+        else:
+            _prune_panel(axes, document)
+    source = documents[0]
+    figure.suptitle(f"{Path(source['source']).name} on {source['dataset']}", fontsize=11)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def _same_images(document: dict) -> str:
+    same = document.get("float_accuracy_same_images")
+    count = document.get("num_eval")
+    return f" ({same:.4f} on the same {count} images)" if same is not None and count else ""
+
+
+def _resolution(document: dict) -> str:
+    count = document.get("num_eval")
+    return f"{count:,} eval images, 1 image = {100 / count:.2g} points" if count else ""
+
+
+def _int8_panel(axes, document: dict) -> None:
+    layers = document["layers"]  # most sensitive first
+    gains = [e["gain_points"] for e in layers]
+    count = document.get("num_eval")
+    rows = range(len(layers))
+    axes.barh(rows, gains, color=["tab:red" if g > 0 else "tab:gray" for g in gains], height=0.7)
+    axes.set_yticks(rows, [e["layer"] for e in layers], fontsize=8)
+    axes.invert_yaxis()
+    axes.axvline(0, color="k", lw=0.8)
+    for row, entry in zip(rows, layers, strict=True):
+        gain = entry["gain_points"]
+        label = f"{gain:+.2f}"
+        if count:
+            label += f" ({round(gain * count / 100):+d} img)"
+        if entry["rmse_over_scale"] is not None:
+            label += f"  rmse/scale {entry['rmse_over_scale']:.2f}"
+        axes.annotate(
+            label,
+            (max(gain, 0), row),
+            textcoords="offset points",
+            xytext=(4, 0),
+            va="center",
+            fontsize=7,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+        )
+    title = f"int8 sensitivity: full int8 top-1 {100 * document['int8_accuracy']:.2f}%"
+    reach = [0.1, *gains]
+    same = document.get("float_accuracy_same_images")
+    if same is not None:
+        gap = 100 * (same - document["int8_accuracy"])
+        reach.append(gap)
+        axes.axvline(gap, color="tab:blue", ls="--", lw=1.2, label=f"float - full int8: {gap:+.2f}")
+        axes.legend(loc="lower right", fontsize=8)
+        title += f", float {100 * same:.2f}%"
+    span = max(reach) - min(0, *gains)
+    axes.set_xlim(min(0, *gains) - 0.05 * span, max(reach) + 0.8 * span)
+    axes.set_xlabel(
+        "accuracy won back by leaving only this layer float (percentage points)\n"
+        + _resolution(document)
+    )
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3, axis="x")
+
+
+def _prune_panel(axes, document: dict) -> None:
+    sparsities = [str(s) for s in document["config"]["sparsities"]]
+    x = [0.0] + [100 * float(s) for s in sparsities]
+    dense = 100 * document["accuracy"]
+    layers = document["layers"]  # most sensitive first, at the highest sparsity
+    top = min(HIGHLIGHT, len(layers))
+    for entry in layers[top:]:
+        y = [dense] + [dense - entry["drop_points"][s] for s in sparsities]
+        axes.plot(x, y, color="tab:gray", alpha=0.5, lw=1, marker=".", zorder=1)
+    for rank, entry in enumerate(layers[:top]):
+        y = [dense] + [dense - entry["drop_points"][s] for s in sparsities]
+        axes.plot(
+            x,
+            y,
+            color=f"C{rank}",
+            lw=2,
+            marker="o",
+            ms=4,
+            zorder=3,
+            label=f"{entry['layer']} ({entry['weights']:,} weights)",
+        )
+    if len(layers) > top:
+        axes.plot([], [], color="tab:gray", alpha=0.5, lw=1, label=f"{len(layers) - top} others")
+    axes.axhline(dense, color="k", ls=":", lw=1, zorder=0)
+    axes.set_xticks(x, [f"{v:g}" for v in x])
+    axes.set_xlabel("sparsity of that one layer's kernel (%)\n" + _resolution(document))
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_title(
+        f"pruning one layer at a time (magnitude, no fine-tuning); dense {dense:.2f}%",
+        fontsize=10,
+    )
+    axes.legend(
+        loc="lower left",
+        fontsize=8,
+        title=f"ranked by the drop at {x[-1]:g}%",
+        title_fontsize=8,
+    )
+    axes.grid(alpha=0.3)
