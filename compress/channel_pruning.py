@@ -1,239 +1,82 @@
 """Channel (filter) pruning that rebuilds thinner layers: fewer params, MACs, bytes, milliseconds.
 
-tfmot only zeroes weights (its issue #732 asks for this). Here the model's graph is read to find
-*channel groups*: the sets of tensors whose channels must be removed together, because a residual
-``Add`` ties its inputs' channels, and BatchNorm, depthwise convs, pooling and activations pass
-channels straight through. Each group's channels are ranked (L1/L2 norm of the filters that
-produce them, or the |gamma| of their BatchNorms), the weakest are removed from every producer,
-pass-through layer and consumer of the group, and the model is rebuilt from its config with fewer
-filters and the surviving weights sliced in. Groups that touch the input, the output, or a layer
-this module does not understand (Concatenate, Reshape, nested models, custom layers) keep all
-their channels, so the rebuilt model always computes a sub-network of the original.
+tfmot only zeroes weights (its issue #732 asks for this). Here the model's graph is read
+(:mod:`edgesmith.compress.channel_graph`) to find *channel groups*: the sets of channels that must
+be removed together, because a residual ``Add`` or an SE ``Multiply`` ties its inputs' channels,
+and BatchNorm, depthwise convs, pooling and activations pass channels straight through; a channel
+``Concatenate`` keeps each input's group separate, and nested models are flattened first. Each
+group's channels are ranked (L1/L2 norm of the filters that produce them, or the |gamma| of their
+BatchNorms), the weakest are removed from every producer, per-channel layer and consumer of the
+group, and the model is rebuilt from its config with fewer filters and the surviving weights
+sliced in. Groups that touch the input, the output, or a layer the graph reader does not
+understand (a custom layer, a Lambda, a LayerNormalization) keep all their channels, with the
+reason in the manifest, so the rebuilt model always computes a sub-network of the original.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from edgesmith._tensorflow import keras, tf
+from edgesmith._tensorflow import keras
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune
+from edgesmith.compress.channel_graph import (
+    MERGES,
+    PASS_THROUGH,
+    ChannelPlan,
+    Group,
+    analyse,
+    is_nested_model,
+    kind_of,
+)
 from edgesmith.compress.config import PruneConfig
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.train.model_stats import count_macs, count_params
 
-PASS_THROUGH = {
-    "Activation",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "ThresholdedReLU",
-    "Dropout",
-    "SpatialDropout2D",
-    "GaussianNoise",
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "ZeroPadding2D",
-    "Cropping2D",
-    "UpSampling2D",
-    "BatchNormalization",
-    "DepthwiseConv2D",
-}
-MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
+__all__ = [
+    "MERGES",
+    "PASS_THROUGH",
+    "ChannelPlan",
+    "Group",
+    "analyse",
+    "choose",
+    "importance",
+    "plan_for",
+    "prune_channels",
+    "rebuild",
+]
+
 MAX_SEARCH_FRACTION = 0.95
+# The config key that sets a producer's output channel count.
+WIDTH_KEYS = {
+    "Conv1D": "filters",
+    "Conv2D": "filters",
+    "Conv3D": "filters",
+    "SeparableConv1D": "filters",
+    "SeparableConv2D": "filters",
+    "Conv1DTranspose": "filters",
+    "Conv2DTranspose": "filters",
+    "Conv3DTranspose": "filters",
+    "Dense": "units",
+}
 
 
-@dataclasses.dataclass
-class Group:
-    """Channels that must be pruned together.
-
-    Attributes:
-        size: channel count in the source model.
-        producers: conv/dense layers whose output channels these are.
-        members: per-channel layers inside the group (BatchNorm, depthwise convs).
-        consumers: ``(layer, positions)``: convs/dense layers reading these channels;
-            ``positions`` > 1 when a Flatten sits between (dense rows ``p * C + c``).
-        fixed: why the group cannot shrink (None when it can).
-    """
-
-    size: int
-    producers: list[str] = dataclasses.field(default_factory=list)
-    members: list[str] = dataclasses.field(default_factory=list)
-    consumers: list[tuple[str, int]] = dataclasses.field(default_factory=list)
-    fixed: str | None = None
-
-    @property
-    def name(self) -> str:
-        """A readable label: the first producer's name."""
-        return self.producers[0] if self.producers else f"group of {self.size}"
+def _source(model: keras.Model, plan: ChannelPlan) -> keras.Model:
+    """The model a plan's layer names refer to: the flattened copy when there was one."""
+    return plan.model if plan.model is not None else model
 
 
-@dataclasses.dataclass
-class ChannelPlan:
-    """Which channels of each group survive.
-
-    Attributes:
-        groups: every channel group of the model.
-        space_of: the group index of each layer's output.
-        input_space: the group index of each layer's input (first input for merges).
-        flatten_positions: for a Flatten's output space, the spatial positions folded in.
-        keep: surviving channel indices per prunable group index (sorted).
-    """
-
-    groups: list[Group]
-    space_of: dict[str, int]
-    input_space: dict[str, int]
-    keep: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
-
-    def kept(self, space: int) -> np.ndarray:
-        """Surviving channel indices of a group (all of them when it is not pruned)."""
-        if space in self.keep:
-            return self.keep[space]
-        return np.arange(self.groups[space].size)
-
-    def prunable(self) -> list[int]:
-        """Indices of the groups that may shrink."""
-        return [i for i, g in enumerate(self.groups) if g.fixed is None and g.producers]
-
-    def summary(self) -> dict[str, list[int]]:
-        """``{group name: [channels before, after]}`` for the manifest."""
-        return {
-            self.groups[i].name: [self.groups[i].size, int(len(self.kept(i)))]
-            for i in self.prunable()
-        }
+def _short(weight) -> str:
+    """``"block/conv/kernel:0"`` -> ``"kernel"``."""
+    return weight.name.rsplit("/", 1)[-1].split(":", 1)[0]
 
 
-class _Spaces:
-    """Union-find over channel spaces."""
-
-    def __init__(self):
-        self.parent: list[int] = []
-        self.groups: list[Group] = []
-
-    def new(self, size: int, fixed: str | None = None) -> int:
-        self.parent.append(len(self.parent))
-        self.groups.append(Group(int(size), fixed=fixed))
-        return len(self.parent) - 1
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, a: int, b: int) -> int:
-        a, b = self.find(a), self.find(b)
-        if a == b:
-            return a
-        ga, gb = self.groups[a], self.groups[b]
-        if ga.size != gb.size:
-            raise EdgesmithError(f"cannot merge channel groups of {ga.size} and {gb.size}")
-        self.parent[b] = a
-        ga.producers += gb.producers
-        ga.members += gb.members
-        ga.consumers += gb.consumers
-        ga.fixed = ga.fixed or gb.fixed
-        gb.producers, gb.members, gb.consumers = [], [], []
-        gb.fixed = f"merged into {ga.name}"
-        return a
-
-
-def _inbound(layer) -> list:
-    if not layer._inbound_nodes:
-        return []
-    return tf.nest.flatten(layer._inbound_nodes[0].inbound_layers)
-
-
-def _channels(layer) -> int:
-    shape = layer.output_shape
-    shape = shape[0] if isinstance(shape, list) else shape
-    return int(shape[-1])
-
-
-def analyse(model: keras.Model) -> ChannelPlan:
-    """Find the channel groups of a Sequential or functional model.
-
-    Raises:
-        EdgesmithError: for a subclassed model (its graph cannot be read).
-    """
-    from edgesmith.compress.pruning import check_wrappable
-
-    check_wrappable(model)
-    spaces = _Spaces()
-    space_of: dict[str, int] = {}
-    input_space: dict[str, int] = {}
-    flat: dict[int, tuple[int, int]] = {}  # flatten output space -> (channel space, positions)
-    for layer in model.layers:
-        kind = type(layer).__name__
-        parents = _inbound(layer)
-        ins = [space_of[p.name] for p in parents if p.name in space_of]
-        if ins:
-            input_space[layer.name] = ins[0]
-        if kind == "InputLayer" or not parents:
-            space_of[layer.name] = spaces.new(_channels(layer), fixed="model input")
-            continue
-        if len(layer._inbound_nodes) > 1:
-            reason = f"{layer.name} ({kind}) is called more than once"
-            _fix(spaces, ins, reason, flat)
-            space_of[layer.name] = spaces.new(_channels(layer), fixed=reason)
-            continue
-        one = ins[0] if len(ins) == 1 else None
-        if kind in ("Conv2D", "Dense") and one is not None and getattr(layer, "groups", 1) == 1:
-            if one in flat and kind == "Dense":
-                source, positions = flat[one]
-                spaces.groups[spaces.find(source)].consumers.append((layer.name, positions))
-            elif one in flat:
-                _fix(spaces, [one], f"{layer.name} reads a Flatten output", flat)
-            else:
-                spaces.groups[spaces.find(one)].consumers.append((layer.name, 1))
-            space_of[layer.name] = spaces.new(_channels(layer))
-            spaces.groups[space_of[layer.name]].producers.append(layer.name)
-        elif kind == "Flatten" and one is not None and one not in flat:
-            in_shape = layer.input_shape
-            positions = int(np.prod(in_shape[1:-1])) if len(in_shape) > 2 else 1
-            space_of[layer.name] = spaces.new(_channels(layer), fixed="flattened")
-            flat[space_of[layer.name]] = (one, positions)
-        elif (
-            kind in PASS_THROUGH
-            and getattr(getattr(layer, "activation", None), "__name__", "") != "softmax"
-            and one is not None
-            and one not in flat
-            and getattr(layer, "depth_multiplier", 1) == 1
-            and _channels(layer) == spaces.groups[spaces.find(one)].size
-        ):
-            space_of[layer.name] = one
-            if layer.weights:
-                spaces.groups[spaces.find(one)].members.append(layer.name)
-        elif kind in MERGES and len(ins) == len(parents) and not any(i in flat for i in ins):
-            root = ins[0]
-            for other in ins[1:]:
-                root = spaces.union(root, other)
-            space_of[layer.name] = root
-        else:
-            reason = f"{layer.name} ({kind}) is not channel-transparent"
-            _fix(spaces, ins, reason, flat)
-            space_of[layer.name] = spaces.new(_channels(layer), fixed=reason)
-    for output in model.outputs:
-        layer = output._keras_history.layer
-        _fix(spaces, [space_of[layer.name]], "model output", flat)
-    roots = {name: spaces.find(s) for name, s in space_of.items()}
-    inputs = {name: spaces.find(s) for name, s in input_space.items()}
-    # Flatten spaces map to their channel space's root for slicing.
-    return ChannelPlan(spaces.groups, roots, inputs)
-
-
-def _fix(spaces: _Spaces, ins: list[int], reason: str, flat: dict) -> None:
-    for space in ins:
-        if space in flat:
-            space = flat[space][0]
-        group = spaces.groups[spaces.find(space)]
-        group.fixed = group.fixed or reason
+def _out_axis(kind: str | None) -> int:
+    """The output-channel axis of a producer's kernel (transposed convs store it second last)."""
+    return -2 if kind is not None and kind.endswith("Transpose") else -1
 
 
 def importance(model: keras.Model, plan: ChannelPlan, group: int, ranking: str) -> np.ndarray:
@@ -242,22 +85,29 @@ def importance(model: keras.Model, plan: ChannelPlan, group: int, ranking: str) 
     Each producer's (or BatchNorm's) scores are divided by their maximum before summing, so a
     residual group is not ranked by whichever layer happens to have the largest weights.
     """
+    source = _source(model, plan)
     g = plan.groups[group]
     scores = np.zeros(g.size)
     if ranking == "bn":
-        norms = [
-            np.abs(model.get_layer(name).gamma.numpy())
-            for name in g.members
-            if type(model.get_layer(name)).__name__ == "BatchNormalization"
-            and model.get_layer(name).gamma is not None
-        ]
-        if norms:
-            for n in norms:
+        found = False
+        for name in g.members:
+            layer = source.get_layer(name)
+            if kind_of(layer) != "BatchNormalization" or layer.gamma is None:
+                continue
+            gamma = np.abs(layer.gamma.numpy())
+            for where in plan.positions(plan.layouts[name], group):
+                n = gamma[where]
                 scores += n / max(float(n.max()), 1e-12)
+                found = True
+        if found:
             return scores
     order = 2 if ranking == "l2" else 1
     for name in g.producers:
-        kernel = model.get_layer(name).kernel.numpy()
+        layer = source.get_layer(name)
+        kind = kind_of(layer)
+        kernel = getattr(layer, "pointwise_kernel", None)
+        kernel = (kernel if kernel is not None else layer.kernel).numpy()
+        kernel = np.moveaxis(kernel, _out_axis(kind), -1)
         flat = kernel.reshape(-1, kernel.shape[-1])
         n = np.linalg.norm(flat, ord=order, axis=0)
         scores += n / max(float(n.max()), 1e-12)
@@ -281,65 +131,160 @@ def choose(
     return plan
 
 
+def _custom_objects(model: keras.Model) -> dict[str, type]:
+    """Every custom layer class in the model, under both its name and its registered name.
+
+    ``from_config`` then re-creates custom layers without the user registering them.
+    """
+    found: dict[str, type] = {}
+    for layer in model.layers:
+        if is_nested_model(layer):
+            found.update({k: v for k, v in _custom_objects(layer).items() if k not in found})
+        if kind_of(layer) is None:
+            cls = type(layer)
+            found.setdefault(cls.__name__, cls)
+            found.setdefault(keras.utils.get_registered_name(cls), cls)
+    return found
+
+
 def rebuild(model: keras.Model, plan: ChannelPlan, *, weights: bool = True) -> keras.Model:
-    """Build the thinner model the plan describes, with the surviving weights sliced in."""
-    config = model.get_config()
+    """Build the thinner model the plan describes, with the surviving weights sliced in.
+
+    Raises:
+        EdgesmithError: when a layer cannot be re-created from its config.
+    """
+    source = _source(model, plan)
+    config = source.get_config()
     for entry in config["layers"]:
-        name = entry["config"]["name"]
-        if name not in plan.space_of:
+        # A saved build shape would build the layer at its old width before it is called.
+        entry.pop("build_config", None)
+        name = entry["config"].get("name")
+        if entry["class_name"] == "Lambda":
+            _reuse_functions(entry["config"], source.get_layer(name))
+        if name not in plan.layouts:
             continue
         kind = entry["class_name"]
-        out = len(plan.kept(plan.space_of[name]))
-        if kind == "Conv2D":
-            entry["config"]["filters"] = out
-        elif kind == "Dense":
-            entry["config"]["units"] = out
-    if isinstance(model, keras.Sequential):
-        thin = keras.Sequential.from_config(config)
-    else:
-        thin = keras.Model.from_config(config)
+        width = len(plan.indices(plan.layouts[name]))
+        if kind in WIDTH_KEYS:
+            entry["config"][WIDTH_KEYS[kind]] = width
+        elif kind == "Reshape" and entry["config"]["target_shape"][-1] != -1:
+            target = list(entry["config"]["target_shape"])
+            entry["config"]["target_shape"] = (*target[:-1], width)
+    cls = keras.Sequential if isinstance(source, keras.Sequential) else keras.Model
+    try:
+        thin = cls.from_config(config, custom_objects=_custom_objects(source))
+    except (TypeError, ValueError, KeyError, NotImplementedError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgesmithError(
+            f"model {source.name!r} cannot be rebuilt from its config ({first}); custom layers "
+            "need a get_config() that returns their constructor arguments"
+        ) from None
+    names = {layer.name for layer in thin.layers}
+    lost = [layer for layer in source.layers if layer.name not in names]
+    if lost:
+        raise EdgesmithError(
+            f"layer {lost[0].name!r} ({type(lost[0]).__name__}) of model {source.name!r} is not "
+            "re-created by its from_config(); give it a get_config() that returns its "
+            "constructor arguments, name included"
+        )
     if weights:
-        for layer in model.layers:
+        for layer in source.layers:
             if layer.weights:
                 thin.get_layer(layer.name).set_weights(_slice(layer, plan))
     return thin
 
 
+def _reuse_functions(config: dict, layer) -> None:
+    """Hand a Lambda's own Python functions back to ``from_config`` ("raw"), not their bytecode.
+
+    The config comes from the model in memory, so nothing untrusted is loaded; Keras' safe mode
+    would otherwise refuse a ``lambda``, and a named function outside Keras would not be found.
+    """
+    for key, attr in (
+        ("function", "function"),
+        ("output_shape", "_output_shape"),
+        ("mask", "mask"),
+    ):
+        if config.get(f"{key}_type") in ("lambda", "function"):
+            config[key] = getattr(layer, attr)
+            config[f"{key}_type"] = "raw"
+
+
+def _weight_indices(layer, plan: ChannelPlan) -> list[dict[int, np.ndarray]]:
+    """For each of a layer's weights, ``{axis: surviving indices}`` (empty: kept as it is)."""
+    kind = kind_of(layer)
+    name = layer.name
+    if name not in plan.layouts or kind is None:
+        return [{} for _ in layer.weights]
+    out = plan.indices(plan.layouts[name])
+    axes: list[dict[int, np.ndarray]] = []
+    for weight in layer.weights:
+        short, rank = _short(weight), len(weight.shape)
+        if kind in WIDTH_KEYS:
+            rows = plan.input_rows(name)
+            if short == "kernel":
+                axes.append(
+                    {-2: out, -1: rows} if kind.endswith("Transpose") else {-2: rows, -1: out}
+                )
+            elif short == "depthwise_kernel":
+                axes.append({-2: rows})
+            elif short == "pointwise_kernel":
+                multiplier = int(layer.depth_multiplier)
+                expanded = (rows[:, None] * multiplier + np.arange(multiplier)).reshape(-1)
+                axes.append({-2: expanded, -1: out})
+            else:  # bias
+                axes.append({0: out})
+        elif kind.startswith("DepthwiseConv"):
+            axes.append({-2: out} if short == "depthwise_kernel" else {0: out})
+        elif kind == "BatchNormalization":
+            axes.append({0: out})
+        elif kind in ("Normalization", "PReLU"):
+            channels = plan.width(plan.layouts[name])
+            axes.append({-1: out} if rank and weight.shape[-1] == channels else {})
+        else:
+            axes.append({})
+    return axes
+
+
 def _slice(layer, plan: ChannelPlan) -> list[np.ndarray]:
-    values = layer.get_weights()
-    kind = type(layer).__name__
-    out_idx = plan.kept(plan.space_of[layer.name])
-    in_space = plan.input_space.get(layer.name)
-    if kind in ("Conv2D", "Dense"):
-        in_idx = _input_rows(plan, layer.name, in_space)
-        kernel = values[0]
-        kernel = kernel[..., in_idx, :] if kind == "Conv2D" else kernel[in_idx, :]
-        sliced = [kernel[..., out_idx]]
-        if len(values) > 1:
-            sliced.append(values[1][out_idx])
-        return sliced
-    if kind == "DepthwiseConv2D":
-        sliced = [values[0][:, :, out_idx, :]]
-        if len(values) > 1:
-            sliced.append(values[1][out_idx])
-        return sliced
-    if kind == "BatchNormalization":
-        return [v[out_idx] for v in values]
-    return values  # a layer whose channels are all fixed keeps its weights
+    sliced = []
+    for value, axes in zip(layer.get_weights(), _weight_indices(layer, plan), strict=True):
+        for axis, idx in axes.items():
+            if len(idx) != value.shape[axis]:
+                value = np.take(value, idx, axis=axis)
+        sliced.append(value)
+    return sliced
 
 
-def _input_rows(plan: ChannelPlan, name: str, in_space: int | None) -> np.ndarray:
-    for group_index in plan.prunable():
-        for consumer, positions in plan.groups[group_index].consumers:
-            if consumer == name:
-                kept = plan.kept(group_index)
-                size = plan.groups[group_index].size
-                if positions == 1:
-                    return kept
-                return (np.arange(positions)[:, None] * size + kept[None, :]).reshape(-1)
-    if in_space is None:
-        raise EdgesmithError(f"layer {name} has no input to slice")
-    return slice(None)  # type: ignore[return-value]
+def _thin_macs(model: keras.Model, plan: ChannelPlan) -> int:
+    """What ``count_macs(rebuild(model, plan))`` returns, without building the model.
+
+    Spatial sizes never change, so each layer's count is its output positions times its
+    kernel's sliced shape (the formula of :func:`edgesmith.train.model_stats.count_macs`).
+    Re-creating a 240-layer EfficientNet takes seconds; the MAC search asks a dozen times.
+    """
+    source = _source(model, plan)
+    total = 0
+    for layer in source.layers:
+        if is_nested_model(layer):
+            total += count_macs(layer)
+            continue
+        shape = layer.output_shape
+        shape = tuple(shape[0] if isinstance(shape, list) else shape)
+        positions = int(np.prod([d for d in shape[1:-1] if d is not None] or [1]))
+        thin = {}
+        for weight, axes in zip(layer.weights, _weight_indices(layer, plan), strict=True):
+            dims = list(weight.shape)
+            for axis, idx in axes.items():
+                dims[axis] = len(idx)
+            thin[_short(weight)] = int(np.prod(dims))
+        if getattr(layer, "depthwise_kernel", None) is not None:
+            total += positions * thin["depthwise_kernel"]
+            if getattr(layer, "pointwise_kernel", None) is not None:
+                total += positions * thin["pointwise_kernel"]
+        elif getattr(layer, "kernel", None) is not None:
+            total += positions * thin.get("kernel", int(np.prod(tuple(layer.kernel.shape))))
+    return int(total)
 
 
 def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, float]:
@@ -351,6 +296,7 @@ def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, floa
     plan = analyse(model)
     if not plan.prunable():
         reasons = sorted({g.fixed for g in plan.groups if g.fixed and g.producers})
+        reasons = reasons or sorted(set(plan.whole.values())) or ["it has no conv or dense layer"]
         raise EdgesmithError(
             f"no channel group of model {model.name!r} can shrink: {'; '.join(reasons)}"
         )
@@ -363,7 +309,7 @@ def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, floa
 
     def macs_at(fraction: float) -> int:
         choose(model, plan, fraction, config.ranking, config.round_to)
-        return count_macs(rebuild(model, plan, weights=False))
+        return _thin_macs(model, plan)
 
     low, high = 0.0, MAX_SEARCH_FRACTION
     if macs_at(high) > goal:
@@ -380,6 +326,23 @@ def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, floa
             low = middle
     choose(model, plan, high, config.ranking, config.round_to)
     return plan, round(high, 4)
+
+
+def kept_whole(plan: ChannelPlan) -> dict[str, str]:
+    """``{group or layer: why it keeps all its channels}`` for the manifest.
+
+    Groups produced by a conv/dense layer that cannot shrink are named by that layer; layers
+    with weights the graph reader does not understand (custom layers, nested models that could
+    not be flattened) are named themselves.
+    """
+    fixed = {
+        g.name: g.fixed
+        for g in plan.groups
+        if g.producers and g.fixed and not g.fixed.startswith("merged into")
+    }
+    for name, reason in plan.whole.items():
+        fixed.setdefault(name, reason)
+    return fixed
 
 
 def prune_channels(
@@ -428,9 +391,7 @@ def prune_channels(
             "channels": plan.summary(),
         }
     )
-    fixed = {
-        g.name: g.fixed for g in plan.groups if g.producers and g.fixed and g.fixed != "flattened"
-    }
+    fixed = kept_whole(plan)
     extra = {
         "pruning": {
             "structure": "channels",
@@ -445,6 +406,7 @@ def prune_channels(
                 for i in plan.prunable()
             },
             "kept_whole": fixed,
+            "flattened": plan.flattened,
         }
     }
     return finetune.publish(
