@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
-from edgesmith.train.devices import DEVICE_CHOICES, STRATEGY_CHOICES
+from edgesmith.train.devices import AUGMENT_ON_CHOICES, DEVICE_CHOICES, STRATEGY_CHOICES
 
 MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -52,7 +52,9 @@ class TrainConfig(Config):
         epochs: passes over the training split.
         batch_size: images per step.
         optimizer: ``sgd`` (Nesterov momentum) or ``adam``.
-        learning_rate: peak rate; None picks 0.2 * batch_size / 128 for sgd, 1e-3 for adam.
+        learning_rate: peak rate; None picks 0.2 * batch_size / 128 for sgd (the linear scaling
+            rule, base batch 128: a larger batch takes a proportionally larger step, and the
+            warm-up keeps the first steps at a large rate stable), 1e-3 for adam.
         momentum: SGD momentum.
         weight_decay: decoupled weight decay per unit learning rate (BatchNorm and biases
             excluded); 2.5e-3 at lr 0.2 shrinks weights as much per step as PyTorch's classic
@@ -62,6 +64,10 @@ class TrainConfig(Config):
         label_smoothing: label smoothing of the cross-entropy.
         augment: ``auto`` (crop, plus flip where the data allows), ``none``, or a comma list of
             ``crop``, ``flip``.
+        augment_on: where normalisation and augmentation run: ``host`` (tf.data, on the CPU),
+            ``device`` (inside the training step, on the device that trains; raw pixels travel
+            to it) or ``auto`` (device when training on a GPU, host otherwise). The saved model
+            is the same either way.
         normalization: ``unit``, ``raw``, ``standard`` or ``scale=..,mean=..,std=..``.
         seed: seeds weights, shuffling and augmentation.
         device: ``auto``, ``cpu`` or ``gpu``.
@@ -85,6 +91,7 @@ class TrainConfig(Config):
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
     augment: str = "auto"
+    augment_on: str = "auto"
     normalization: str = "unit"
     seed: int = 0
     device: str = "auto"
@@ -116,6 +123,11 @@ class TrainConfig(Config):
         check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise EdgesmithError(f"seed must be a whole number >= 0. Received: {self.seed!r}")
+        if self.augment_on not in AUGMENT_ON_CHOICES:
+            raise EdgesmithError(
+                f"augment_on must be one of {', '.join(AUGMENT_ON_CHOICES)}. "
+                f"Received: {self.augment_on!r}"
+            )
         if self.device not in DEVICE_CHOICES:
             raise EdgesmithError(
                 f"device must be one of {', '.join(DEVICE_CHOICES)}. Received: {self.device!r}"

@@ -2,7 +2,9 @@
 
 The model is built and fitted inside a strategy scope even on one device (the default strategy),
 so MirroredStrategy across GPUs and MultiWorkerMirroredStrategy across machines plug in without
-touching the training loop.
+touching the training loop. ``plan_input`` decides where the input pipeline's work happens for a
+device plan; both decisions are pure functions of their arguments, so they are tested here without
+a GPU.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from edgesmith.errors import EdgesmithError
 
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
 STRATEGY_CHOICES = ("auto", "multiworker")
+AUGMENT_ON_CHOICES = ("auto", "host", "device")
+DEVICE_BUFFER = 2  # batches tf.data holds on one GPU: one in use, one arriving
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,3 +147,82 @@ def visible_gpus() -> list[str]:
     from edgesmith._tensorflow import tf
 
     return [device.name for device in tf.config.list_physical_devices("GPU")]
+
+
+@dataclasses.dataclass(frozen=True)
+class InputPlan:
+    """Where the input pipeline works: augmentation placement and copies to the accelerator.
+
+    Attributes:
+        augment_on: ``host`` (tf.data normalises and augments on the CPU) or ``device`` (the
+            training step does, on the device that trains: the GPU, or the CPU without one).
+        augment_device: ``CPU`` or ``GPU``: where normalisation and augmentation really run.
+        prefetch_to_device: whether batches reach the accelerator ahead of the step using them.
+        prefetch_target: the device tf.data itself prefetches to (one GPU under the default
+            strategy); None when nothing is copied or when tf.distribute does the copying.
+        fetch: how batches reach the step, in words (for the manifest).
+    """
+
+    augment_on: str
+    augment_device: str
+    prefetch_to_device: bool
+    prefetch_target: str | None
+    fetch: str
+
+    def to_dict(self) -> dict:
+        """The manifest's ``input_pipeline`` record."""
+        return dataclasses.asdict(self)
+
+    def describe(self, augment: tuple[str, ...]) -> str:
+        """One progress line saying where augmentation runs and how batches travel."""
+        what = f"{','.join(augment)} augmentation" if augment else "normalisation (no augmentation)"
+        where = (
+            "in tf.data on the host CPU"
+            if self.augment_on == "host"
+            else f"in the training step on the {self.augment_device}"
+        )
+        copy = f"; {self.fetch}" if self.prefetch_to_device else "; batches stay on the host"
+        return f"input: {what} {where} (augment_on {self.augment_on}){copy}"
+
+
+def plan_input(plan: DevicePlan, augment_on: str = "auto") -> InputPlan:
+    """Decide where augmentation runs and whether batches are copied to the device ahead of time.
+
+    ``auto`` augments on the device when training on a GPU (the host's few cores would starve
+    it) and on the host otherwise. ``device`` is not a device request: without a GPU the training
+    step, and so the augmentation, runs on the CPU, which the plan says.
+
+    Copies to the accelerator: under the default strategy on one GPU, tf.data's
+    ``prefetch_to_device``; under MirroredStrategy and MultiWorkerMirroredStrategy, Keras' ``fit``
+    already distributes the dataset with ``strategy.experimental_distribute_dataset``, whose
+    default ``InputOptions`` (``experimental_fetch_to_device=True``) prefetch each replica's
+    batch to its device through a multi-device iterator; the dataset is passed to ``fit`` as it
+    is, neither distributed a second time nor given a ``prefetch_to_device`` of its own.
+
+    Raises:
+        EdgesmithError: for an unknown ``augment_on``.
+    """
+    if augment_on not in AUGMENT_ON_CHOICES:
+        raise EdgesmithError(
+            f"augment_on must be one of {', '.join(AUGMENT_ON_CHOICES)}. Received: {augment_on!r}"
+        )
+    place = augment_on if augment_on != "auto" else ("device" if plan.use_gpu else "host")
+    where = "GPU" if place == "device" and plan.use_gpu else "CPU"
+    if not plan.use_gpu:
+        return InputPlan(place, where, False, None, "on the host")
+    if plan.strategy == "default":
+        target = logical_device(plan.devices[0])
+        fetch = f"tf.data prefetch_to_device({target}), {DEVICE_BUFFER} batches ahead"
+        return InputPlan(place, where, True, target, fetch)
+    return InputPlan(
+        place,
+        where,
+        True,
+        None,
+        f"{plan.strategy} strategy fetches each replica's batch to its GPU (Keras fit)",
+    )
+
+
+def logical_device(physical: str) -> str:
+    """``/physical_device:GPU:0`` -> ``/device:GPU:0`` (the same device when none is split)."""
+    return physical.replace("/physical_device:", "/device:", 1)

@@ -1,7 +1,13 @@
-"""tf.data input pipelines: shuffle, in-graph augmentation on whole batches, normalise, prefetch.
+"""tf.data input pipelines: shuffle, batch, augment (on the host or not), prefetch (to a device).
 
 Augmentation runs on batches (one gather per batch for the random crops) rather than per image,
-which keeps a 2-core machine's input pipeline well ahead of the model.
+which keeps a 2-core machine's input pipeline well ahead of the model. With
+``augment_on="device"`` the pipeline only shuffles and batches raw pixels; ``DeviceAugmenter``
+(train/augment.py) normalises and augments them inside the training step, on the GPU when there
+is one.
+
+No ``cache()``: the arrays are already in memory (``from_tensor_slices``) and nothing is computed
+per image before the shuffle, so a cache would only hold a second copy of the data.
 """
 
 from __future__ import annotations
@@ -10,43 +16,24 @@ import numpy as np
 
 from edgesmith._tensorflow import tf
 from edgesmith.normalization import Normalization
+from edgesmith.train.augment import augment_batch, crop_padding, generator_draw, normalizer
+from edgesmith.train.devices import DEVICE_BUFFER
 
 AUTOTUNE = tf.data.AUTOTUNE
+AUGMENT_PLACES = ("host", "device")
+
+__all__ = ["AUTOTUNE", "crop_padding", "eval_dataset", "to_device", "train_dataset"]
 
 
-def crop_padding(input_shape: tuple[int, int, int]) -> int:
-    """Padding for random-crop augmentation: 4 px at 32x32 (the CIFAR standard), 1 px at 8x8."""
-    return max(1, round(min(input_shape[:2]) / 8))
+def to_device(ds: tf.data.Dataset, device: str | None) -> tf.data.Dataset:
+    """Copy batches to ``device`` ahead of the step that uses them (None: leave them on the host).
 
-
-def _normalize_fn(norm: Normalization):
-    scale = tf.constant(norm.scale, tf.float32)
-    mean = tf.constant(norm.mean, tf.float32)
-    std = tf.constant(norm.std, tf.float32)
-
-    def normalize(pixels):
-        return (tf.cast(pixels, tf.float32) * scale - mean) / std
-
-    return normalize
-
-
-def _random_crop_batch(images, pad: int, seed_gen: tf.random.Generator):
-    """Shift every image in a batch by its own random offset of up to ``pad`` pixels."""
-    batch = tf.shape(images)[0]
-    height, width = images.shape[1], images.shape[2]
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    dy = seed_gen.uniform([batch], 0, 2 * pad + 1, dtype=tf.int32)
-    dx = seed_gen.uniform([batch], 0, 2 * pad + 1, dtype=tf.int32)
-    rows = dy[:, None] + tf.range(height)[None, :]
-    cols = dx[:, None] + tf.range(width)[None, :]
-    out = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(out, cols, axis=2, batch_dims=1)
-
-
-def _random_flip_batch(images, seed_gen: tf.random.Generator):
-    batch = tf.shape(images)[0]
-    flip = seed_gen.uniform([batch], 0, 2, dtype=tf.int32) > 0
-    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    ``prefetch_to_device`` must be the pipeline's last transformation; the dataset's cardinality
+    becomes unknown, so ``fit`` must not be given ``steps_per_epoch`` for it.
+    """
+    if device is None:
+        return ds
+    return ds.apply(tf.data.experimental.prefetch_to_device(device, DEVICE_BUFFER))
 
 
 def train_dataset(
@@ -58,8 +45,10 @@ def train_dataset(
     batch_size: int,
     augment: tuple[str, ...],
     seed: int,
+    augment_on: str = "host",
+    prefetch_device: str | None = None,
 ) -> tf.data.Dataset:
-    """Shuffled, augmented, normalised, one-hot batches for ``fit``.
+    """Shuffled, one-hot batches for ``fit``: normalised and augmented, or raw for the device.
 
     Args:
         x: raw pixels (N, H, W, C).
@@ -69,32 +58,47 @@ def train_dataset(
         batch_size: images per batch.
         augment: any of ``crop``, ``flip``.
         seed: seeds the shuffle and the augmentation.
+        augment_on: ``host`` (normalise and augment here, in tf.data) or ``device`` (yield raw
+            pixels in their own dtype; the training step normalises and augments them).
+        prefetch_device: copy batches to this device ahead of time (a single GPU under the
+            default strategy); None keeps them on the host.
+
+    Raises:
+        ValueError: for an ``augment_on`` other than ``host`` or ``device``.
     """
-    normalize = _normalize_fn(norm)
+    if augment_on not in AUGMENT_PLACES:
+        raise ValueError(f"augment_on must be host or device. Received: {augment_on!r}")
+    normalize = normalizer(norm)
     pad = crop_padding(x.shape[1:])
     seed_gen = tf.random.Generator.from_seed(seed)
+    draw = generator_draw(seed_gen)
 
     def prepare(images, labels):
-        images = normalize(images)
-        if "crop" in augment:
-            images = _random_crop_batch(images, pad, seed_gen)
-        if "flip" in augment:
-            images = _random_flip_batch(images, seed_gen)
+        images = augment_batch(normalize(images), augment, pad, draw)
+        return images, tf.one_hot(labels, num_classes)
+
+    def raw(images, labels):
         return images, tf.one_hot(labels, num_classes)
 
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(prepare, num_parallel_calls=1)
-    return ds.prefetch(AUTOTUNE)
+    ds = ds.batch(batch_size).map(prepare if augment_on == "host" else raw, num_parallel_calls=1)
+    return to_device(ds.prefetch(AUTOTUNE), prefetch_device)
 
 
 def eval_dataset(
-    x: np.ndarray, y: np.ndarray, *, num_classes: int, norm: Normalization, batch_size: int = 512
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    num_classes: int,
+    norm: Normalization,
+    batch_size: int = 512,
+    prefetch_device: str | None = None,
 ) -> tf.data.Dataset:
-    """Normalised, one-hot eval batches in order (no augmentation)."""
-    normalize = _normalize_fn(norm)
+    """Normalised, one-hot eval batches in order (no augmentation), optionally on a device."""
+    normalize = normalizer(norm)
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32))).batch(batch_size)
     ds = ds.map(
         lambda i, t: (normalize(i), tf.one_hot(t, num_classes)), num_parallel_calls=AUTOTUNE
     )
-    return ds.prefetch(AUTOTUNE)
+    return to_device(ds.prefetch(AUTOTUNE), prefetch_device)
