@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float, dest="label_smoothing", help="default: 0.1")
     train.add_argument("--augment", help="auto, none, or crop,flip (default: auto)")
     train.add_argument(
+        "--augment-on",
+        dest="augment_on",
+        metavar="{auto,host,device}",
+        help="where to normalise and augment: host (tf.data) or device (in the training step, "
+        "on the GPU if training on one); auto: device on a GPU (default)",
+    )
+    train.add_argument(
         "--normalization",
         help="unit, raw, standard or scale=S,mean=a,b,c,std=a,b,c (default: unit)",
     )
@@ -197,6 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "warmup_epochs",
         "label_smoothing",
         "augment",
+        "augment_on",
         "normalization",
         "seed",
         "device",

@@ -19,6 +19,7 @@ from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization, parse_normalization
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.train import devices, model_io, zoo
+from edgesmith.train.augment import DeviceAugmenter, crop_padding
 from edgesmith.train.callbacks import EpochReporter
 from edgesmith.train.config import TrainConfig
 from edgesmith.train.evaluate import eval_metrics
@@ -135,17 +136,18 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def _check_resume(work: Path, config: TrainConfig) -> None:
+def _check_resume(work: Path, settings: dict) -> None:
     saved = work / "train_config.json"
     if saved.is_file():
         before = json.loads(saved.read_text())
-        changed = sorted(k for k, v in config.to_dict().items() if before.get(k) != v)
+        before.setdefault("augment_on", "host")  # runs begun before the option augmented there
+        changed = sorted(k for k, v in settings.items() if before.get(k) != v)
         if changed:
             raise EdgesmithError(
                 f"--resume: the interrupted run in {work} used different settings for "
                 f"{', '.join(changed)}; resume with the same settings or start over"
             )
-    saved.write_text(json.dumps(config.to_dict(), indent=1))
+    saved.write_text(json.dumps(settings, indent=1))
 
 
 def train(
@@ -159,7 +161,9 @@ def train(
 
     Work happens in ``<out>.partial`` (checkpoints each epoch, TensorBoard logs under ``logs/``);
     the finished directory appears at ``out`` in one rename. An interrupted run continues with
-    ``resume=True`` from its last finished epoch.
+    ``resume=True`` from its last finished epoch. Where augmentation runs and whether batches
+    are prefetched to the GPU follow ``devices.plan_input`` and are recorded in the manifest's
+    ``input_pipeline``; the saved model is the same whichever placement trained it.
 
     Args:
         config: the training settings.
@@ -185,15 +189,18 @@ def train(
         tf_config=os.environ.get("TF_CONFIG"),
     )
     strategy = devices.make_strategy(plan)
+    placement = devices.plan_input(plan, config.augment_on)
     if not plan.is_chief:  # TensorFlow's convention: only the chief's files are kept
         out = Path(tempfile.mkdtemp(prefix=f"edgesmith-worker{plan.worker_index}-")) / "artifact"
     report(
         f"data {dataset.spec}: {len(dataset.y_train)} train / {len(dataset.y_eval)} eval "
         f"images {dataset.input_shape}, {dataset.num_classes} classes; device {plan.description}"
     )
+    report(placement.describe(augment))
 
     with ArtifactWriter(out, keep_on_error=True, resume=resume) as writer:
-        _check_resume(writer.dir, config)
+        # "auto" resolved: a resume must rebuild the same (checkpointed) wrapper or its absence
+        _check_resume(writer.dir, {**config.to_dict(), "augment_on": placement.augment_on})
         keras.utils.set_random_seed(config.seed)
         global_batch = config.batch_size
         steps = -(-len(dataset.y_train) // global_batch)
@@ -207,7 +214,16 @@ def train(
                     if source == "zoo"
                     else model_io.output_kind(model, norm.apply(dataset.x_train[:32]))
                 )
-                model.compile(
+                trainee = model
+                if placement.augment_on == "device":
+                    trainee = DeviceAugmenter(
+                        model,
+                        norm=norm,
+                        augment=augment,
+                        pad=crop_padding(dataset.input_shape),
+                        seed=config.seed,
+                    )
+                trainee.compile(
                     optimizer=_optimizer(config, steps),
                     loss=keras.losses.CategoricalCrossentropy(
                         from_logits=kind == "logits", label_smoothing=config.label_smoothing
@@ -217,8 +233,8 @@ def train(
                 )
         finally:
             keras.mixed_precision.set_global_policy("float32")
-        train_ds = _pipeline_train(dataset, norm, global_batch, augment, config.seed)
-        eval_ds = _pipeline_eval(dataset, norm)
+        train_ds = _pipeline_train(dataset, norm, global_batch, augment, config.seed, placement)
+        eval_ds = _pipeline_eval(dataset, norm, placement)
         epoch_reporter = EpochReporter(
             epochs=config.epochs,
             num_train=len(dataset.y_train),
@@ -237,7 +253,7 @@ def train(
             f"{count_macs(model) / 1e6:.2f} M MACs; {config.epochs} epochs of {steps} steps"
         )
         started = time.perf_counter()
-        model.fit(
+        trainee.fit(
             train_ds, epochs=config.epochs, validation_data=eval_ds, callbacks=callbacks, verbose=0
         )
         wall = time.perf_counter() - started
@@ -266,6 +282,7 @@ def train(
             **config.to_dict(),
             "learning_rate": config.peak_learning_rate,
             "augment": ",".join(augment) or "none",
+            "augment_on": placement.augment_on,
             "normalization": norm.to_dict(),
             "strategy": plan.strategy,
             "devices": list(plan.devices),
@@ -281,7 +298,11 @@ def train(
             labels=list(dataset.labels),
             dataset=dataset.describe(),
             metrics=metrics,
-            extra={"output": {"kind": kind, "shape": [dataset.num_classes]}, "history": history},
+            extra={
+                "output": {"kind": kind, "shape": [dataset.num_classes]},
+                "input_pipeline": placement.to_dict(),
+                "history": history,
+            },
         )
     report(
         f"eval accuracy {metrics['accuracy']:.4f} on {metrics['num_eval']} images; "
@@ -290,7 +311,7 @@ def train(
     return artifact
 
 
-def _pipeline_train(dataset, norm, batch, augment, seed) -> tf.data.Dataset:
+def _pipeline_train(dataset, norm, batch, augment, seed, placement) -> tf.data.Dataset:
     from edgesmith.train.pipeline import train_dataset
 
     return train_dataset(
@@ -301,10 +322,18 @@ def _pipeline_train(dataset, norm, batch, augment, seed) -> tf.data.Dataset:
         batch_size=batch,
         augment=augment,
         seed=seed,
+        augment_on=placement.augment_on,
+        prefetch_device=placement.prefetch_target,
     )
 
 
-def _pipeline_eval(dataset, norm) -> tf.data.Dataset:
+def _pipeline_eval(dataset, norm, placement) -> tf.data.Dataset:
     from edgesmith.train.pipeline import eval_dataset
 
-    return eval_dataset(dataset.x_eval, dataset.y_eval, num_classes=dataset.num_classes, norm=norm)
+    return eval_dataset(
+        dataset.x_eval,
+        dataset.y_eval,
+        num_classes=dataset.num_classes,
+        norm=norm,
+        prefetch_device=placement.prefetch_target,
+    )

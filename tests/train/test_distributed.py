@@ -39,10 +39,25 @@ def test_two_workers_on_loopback_finish_with_identical_weights(tmp_path):
     assert "worker 1 of 2" in results[1].stderr
 
 
-@pytest.mark.parametrize(("precision", "xla"), [("mixed_bfloat16", False), ("float32", True)])
-def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(tmp_path, precision, xla):
+@pytest.mark.parametrize(
+    ("precision", "xla", "augment_on"),
+    [
+        ("mixed_bfloat16", False, "host"),
+        ("mixed_bfloat16", False, "device"),  # augmentation inside the autocast wrapper
+        ("float32", True, "device"),  # augmentation compiled by XLA with the step
+    ],
+)
+def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(
+    tmp_path, precision, xla, augment_on
+):
     config = TrainConfig(
-        data=DATA, model="resnet8", epochs=1, batch_size=32, precision=precision, xla=xla
+        data=DATA,
+        model="resnet8",
+        epochs=1,
+        batch_size=32,
+        precision=precision,
+        xla=xla,
+        augment_on=augment_on,
     )
     artifact = train(config, tmp_path / "run", report=lambda line: None)
     model, _ = load_keras_model(artifact.model_path)
@@ -50,6 +65,7 @@ def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(tmp_path, precisi
     out = model(np.zeros((2, 8, 8, 1), np.float32)).numpy()
     assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
     assert artifact.manifest["config"]["precision"] == precision
+    assert artifact.manifest["input_pipeline"]["augment_on"] == augment_on
 
 
 def test_bad_precision_is_refused_before_work():
