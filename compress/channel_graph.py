@@ -24,16 +24,17 @@ import numpy as np
 from edgesmith._tensorflow import keras, tf
 from edgesmith.errors import EdgesmithError
 
+# Layers that make new channels, and the config key of how many.
 PRODUCERS = {
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "Dense",
-    "SeparableConv1D",
-    "SeparableConv2D",
-    "Conv1DTranspose",
-    "Conv2DTranspose",
-    "Conv3DTranspose",
+    "Conv1D": "filters",
+    "Conv2D": "filters",
+    "Conv3D": "filters",
+    "SeparableConv1D": "filters",
+    "SeparableConv2D": "filters",
+    "Conv1DTranspose": "filters",
+    "Conv2DTranspose": "filters",
+    "Conv3DTranspose": "filters",
+    "Dense": "units",
 }
 # Layers with one weight (or statistic) per channel, sliced along the channel axis.
 PER_CHANNEL = {"BatchNormalization", "DepthwiseConv1D", "DepthwiseConv2D", "Normalization", "PReLU"}
@@ -508,6 +509,7 @@ class _Graph:
         self.input_layouts: dict[str, list[Layout]] = {}
         self.whole: dict[str, str] = {}
         self.kept_models = kept
+        self.outputs = {id(t) for t in model.outputs}
         self.calls: dict[int, int] = {}
         for node in _nodes(model):
             self.calls[id(node.layer)] = self.calls.get(id(node.layer), 0) + 1
@@ -615,7 +617,7 @@ class _Graph:
                 self.spaces.groups[self.spaces.find(g)].consumers.append((layer.name, block.repeat))
         layout = self.new(out)
         self.spaces.groups[layout[0].groups[0]].producers.append(layer.name)
-        if not _elementwise(getattr(layer, "activation", None)):
+        if id(out) not in self.outputs and not _elementwise(getattr(layer, "activation", None)):
             act = getattr(layer.activation, "__name__", type(layer.activation).__name__)
             self.fix([layout], f"{name} applies the {act} activation across channels")
         return layout

@@ -25,6 +25,7 @@ from edgesmith.compress import finetune
 from edgesmith.compress.channel_graph import (
     MERGES,
     PASS_THROUGH,
+    PRODUCERS,
     ChannelPlan,
     Group,
     analyse,
@@ -44,24 +45,13 @@ __all__ = [
     "analyse",
     "choose",
     "importance",
+    "kept_whole",
     "plan_for",
     "prune_channels",
     "rebuild",
 ]
 
 MAX_SEARCH_FRACTION = 0.95
-# The config key that sets a producer's output channel count.
-WIDTH_KEYS = {
-    "Conv1D": "filters",
-    "Conv2D": "filters",
-    "Conv3D": "filters",
-    "SeparableConv1D": "filters",
-    "SeparableConv2D": "filters",
-    "Conv1DTranspose": "filters",
-    "Conv2DTranspose": "filters",
-    "Conv3DTranspose": "filters",
-    "Dense": "units",
-}
 
 
 def _source(model: keras.Model, plan: ChannelPlan) -> keras.Model:
@@ -165,8 +155,8 @@ def rebuild(model: keras.Model, plan: ChannelPlan, *, weights: bool = True) -> k
             continue
         kind = entry["class_name"]
         width = len(plan.indices(plan.layouts[name]))
-        if kind in WIDTH_KEYS:
-            entry["config"][WIDTH_KEYS[kind]] = width
+        if kind in PRODUCERS:
+            entry["config"][PRODUCERS[kind]] = width
         elif kind == "Reshape" and entry["config"]["target_shape"][-1] != -1:
             target = list(entry["config"]["target_shape"])
             entry["config"]["target_shape"] = (*target[:-1], width)
@@ -220,7 +210,7 @@ def _weight_indices(layer, plan: ChannelPlan) -> list[dict[int, np.ndarray]]:
     axes: list[dict[int, np.ndarray]] = []
     for weight in layer.weights:
         short, rank = _short(weight), len(weight.shape)
-        if kind in WIDTH_KEYS:
+        if kind in PRODUCERS:
             rows = plan.input_rows(name)
             if short == "kernel":
                 axes.append(

@@ -29,11 +29,13 @@ def _silence_removed_channels(model, plan):
     source = plan.model if plan.model is not None else model
     for name in plan.layouts:
         layer = source.get_layer(name)
-        if type(layer).__name__ not in ("Conv1D", "Conv2D", "Dense"):
+        kind = type(layer).__name__
+        if kind not in ("Conv1D", "Conv2D", "Dense", "SeparableConv2D", "Conv2DTranspose"):
             continue
         weights = layer.get_weights()
-        removed = np.setdiff1d(np.arange(weights[0].shape[-2]), plan.input_rows(name))
-        weights[0][..., removed, :] = 0
+        axis = -1 if kind.endswith("Transpose") else -2  # depthwise kernel first if separable
+        removed = np.setdiff1d(np.arange(weights[0].shape[axis]), plan.input_rows(name))
+        np.moveaxis(weights[0], axis, 0)[removed] = 0
         layer.set_weights(weights)
     return source
 
@@ -286,6 +288,34 @@ def test_flatten_and_reshape_heads():
     np.testing.assert_allclose(thin(x).numpy(), model(x).numpy(), atol=1e-5)
 
 
+def test_separable_transposed_and_1d_convs():
+    from edgesmith._tensorflow import keras
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.model_stats import count_macs
+
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    inputs = keras.Input((8, 8, 3))
+    x = layers.Conv2D(8, 3, padding="same", name="a")(inputs)
+    x = layers.PReLU(name="prelu")(x)
+    x = layers.SeparableConv2D(12, 3, depth_multiplier=2, padding="same", name="sep")(x)
+    x = layers.UpSampling2D()(x)
+    x = layers.Conv2DTranspose(6, 3, strides=2, padding="same", name="up")(x)
+    x = layers.Reshape((32 * 32, 6))(x)
+    x = layers.Conv1D(10, 3, strides=8, name="temporal")(x)
+    x = layers.GlobalMaxPooling1D()(layers.LeakyReLU()(x))
+    model = keras.Model(inputs, layers.Dense(2, name="out")(x))
+    plan = cp.choose(model, cp.analyse(model), 0.5, "l2", 1)
+    assert plan.summary() == {"a": [8, 4], "sep": [12, 6], "up": [6, 3], "temporal": [10, 5]}
+    _silence_removed_channels(model, plan)
+    thin = cp.rebuild(model, plan)
+    assert thin.get_layer("sep").pointwise_kernel.shape == (1, 1, 8, 6)  # 4 inputs x 2
+    assert thin.get_layer("prelu").alpha.shape == (8, 8, 4)
+    assert count_macs(thin) == cp._thin_macs(model, plan)
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(thin(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
 def _nested_model(keras):
     """A functional backbone (frozen BN: called with training=False) and a Sequential head,
     whose layer names clash."""
@@ -458,6 +488,39 @@ def test_prune_channels_end_to_end(digits_artifact, tmp_path, quiet):
     assert artifact.model_path.stat().st_size < 0.75 * before  # smaller without gzip
     assert metrics["accuracy"] > 0.5
     assert artifact.manifest["config"]["channel_fraction"] == pytest.approx(0.28, abs=0.05)
+
+
+def test_prune_channels_flattens_a_nested_model_artifact(tmp_path, quiet):
+    from edgesmith._tensorflow import keras
+    from edgesmith.compress.pruning import prune
+    from edgesmith.train import TrainConfig, train
+    from edgesmith.train.model_io import load_keras_model
+
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    inner = keras.Input((8, 8, 1))
+    x = layers.Conv2D(16, 3, padding="same", name="conv")(inner)
+    x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, name="bn")(x))
+    backbone = keras.Model(inner, layers.Add()([x, layers.Conv2D(16, 1, name="conv2")(x)]))
+    head = keras.Sequential([layers.Conv2D(32, 1, name="conv"), layers.GlobalAveragePooling2D()])
+    inputs = keras.Input((8, 8, 1), name="input")
+    outputs = layers.Dense(10, activation="softmax", name="probs")(head(backbone(inputs)))
+    keras.Model(inputs, outputs).save(tmp_path / "nested.keras")
+    config = TrainConfig(data="digits", model=str(tmp_path / "nested.keras"), epochs=1)
+    train(config, tmp_path / "a", report=quiet)
+
+    config = PruneConfig(structure="channels", sparsity=0.5, epochs=1)
+    artifact = prune(tmp_path / "a", config, tmp_path / "p", report=quiet)
+    pruning = artifact.manifest["pruning"]
+    assert pruning["flattened"] == [backbone.name, head.name]
+    assert pruning["kept_whole"] == {"probs": "model output"}
+    assert artifact.manifest["metrics"]["channels"] == {
+        "conv": [16, 8],
+        f"{head.name}_conv": [32, 16],
+    }
+    model, _ = load_keras_model(artifact.model_path)
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers)
+    assert model.get_layer("conv2").filters == 8
 
 
 def test_unreachable_mac_target(digits_artifact, tmp_path, quiet):
