@@ -7,8 +7,9 @@ convs, pooling, padding and element-wise activations keep their input's layout; 
 ``Add`` or an SE ``Multiply`` ties its inputs group by group (a ``(1, 1, C)`` gate against an
 ``(H, W, C)`` map ties the gate's conv to the map's); a channel ``Concatenate`` joins its inputs'
 layouts, so each input group can still shrink and its consumers read the matching rows; a
-``Reshape`` that keeps channels innermost keeps the layout. Nested models are first flattened
-into one functional graph, so their layers prune like the outer ones.
+``Reshape`` that keeps channels innermost keeps the layout; ``x + 3.0``-style TFOpLambda layers
+(MobileNetV3's hard-swish) are element-wise. Nested models are first flattened into one
+functional graph, so their layers prune like the outer ones.
 
 Anything this module does not understand (a custom layer, a Lambda, a LayerNormalization, a
 layer called twice) fixes every group it touches, with the reason kept for the manifest: the
@@ -305,7 +306,7 @@ class _Spaces:
         return a
 
 
-def kind_of(layer) -> str | None:
+def kind_of(layer: keras.layers.Layer) -> str | None:
     """The Keras class name of a built-in layer; None for anything else (custom classes).
 
     A user's subclass that happens to be called ``Conv2D`` must not be taken for Keras' own.
@@ -316,7 +317,7 @@ def kind_of(layer) -> str | None:
     return None
 
 
-def is_nested_model(layer) -> bool:
+def is_nested_model(layer: keras.layers.Layer) -> bool:
     """A Keras model used as a layer of another."""
     return isinstance(layer, keras.Model)
 
@@ -370,16 +371,13 @@ def flatten(model: keras.Model) -> tuple[keras.Model, list[str], dict[str, str]]
         when lifting failed (the original model is then returned unchanged).
     """
     nested = [layer for layer in model.layers if is_nested_model(layer)]
-    if not nested:
-        return model, [], {}
-    unreadable = [
-        layer.name
+    opaque = {
+        layer.name: "a subclassed model: its graph cannot be read"
         for layer in nested
-        if not (getattr(layer, "_is_graph_network", False) or isinstance(layer, keras.Sequential))
-    ]
-    if unreadable:
-        reason = "a subclassed model: its graph cannot be read"
-        return model, [], {name: reason for name in unreadable}
+        if not _readable(layer)
+    }
+    if len(opaque) == len(nested):
+        return model, [], opaque
     lifter = _Lifter({layer.name for layer in model.layers})
     try:
         inputs = [
@@ -393,7 +391,12 @@ def flatten(model: keras.Model) -> tuple[keras.Model, list[str], dict[str, str]]
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = f"could not be flattened ({type(exc).__name__}: {first})"
         return model, [], {layer.name: reason for layer in nested}
-    return flat, lifter.lifted, {}
+    return flat, lifter.lifted, {**opaque, **lifter.opaque}
+
+
+def _readable(layer) -> bool:
+    """A nested model whose layers can be lifted: functional, or a Sequential."""
+    return bool(getattr(layer, "_is_graph_network", False)) or isinstance(layer, keras.Sequential)
 
 
 class _Lifter:
@@ -403,6 +406,7 @@ class _Lifter:
         self.taken = set(taken)
         self.copies: dict[int, keras.layers.Layer] = {}
         self.lifted: list[str] = []
+        self.opaque: dict[str, str] = {}
 
     def _copy(self, layer, prefix: str | None):
         if id(layer) in self.copies:
@@ -451,7 +455,12 @@ class _Lifter:
         kwargs = dict(kwargs)
         if kwargs.get("training") is None and training is not None:
             kwargs["training"] = training
-        if is_nested_model(layer):
+        if is_nested_model(layer) and not _readable(layer):
+            # copied whole; if it is renamed, the reason must follow the new name
+            self.opaque[self._copy(layer, prefix).name] = (
+                "a subclassed model: its graph cannot be read"
+            )
+        elif is_nested_model(layer):
             inner = kwargs.pop("training", None)
             if kwargs:
                 raise ValueError(f"nested model {layer.name} called with {sorted(kwargs)}")
