@@ -111,8 +111,10 @@ def choose(
     plan.keep = {}
     for group in plan.prunable():
         size = plan.groups[group].size
+        if size <= round_to:
+            continue  # no smaller multiple of round_to exists: the group keeps every channel
         count = int(round((1.0 - fraction) * size / round_to)) * round_to
-        count = min(size, max(round_to if round_to < size else 1, count))
+        count = min(size, max(round_to, count))
         if count >= size:
             continue
         scores = importance(model, plan, group, ranking)

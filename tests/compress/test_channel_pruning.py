@@ -78,6 +78,25 @@ def test_residual_groups_are_tied_and_the_output_is_kept():
     assert "logits" not in names and len(names) == 6
 
 
+@pytest.mark.parametrize(
+    ("fraction", "round_to", "widths"),
+    [
+        (0.5, 1, [8, 8, 16, 16, 32, 32]),
+        (0.3, 8, [8, 8, 24, 24, 48, 48]),
+        # a 16-channel group cannot keep a smaller multiple of 16: it stays whole, never 1 wide
+        (0.5, 16, [16, 16, 16, 16, 32, 32]),
+        (0.9, 16, [16, 16, 16, 16, 16, 16]),
+    ],
+)
+def test_round_to_keeps_a_multiple_of_channels(fraction, round_to, widths):
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.zoo import build_model
+
+    model = build_model("resnet8", (16, 16, 3), 5)
+    plan = cp.choose(model, cp.analyse(model), fraction, "l1", round_to)
+    assert [after for _, after in plan.summary().values()] == widths
+
+
 def test_depthwise_follows_its_input_channels():
     from edgesmith.compress import channel_pruning as cp
     from edgesmith.train.zoo import build_model
