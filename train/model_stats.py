@@ -27,9 +27,9 @@ def count_macs(model: keras.Model) -> int:
         positions = int(np.prod([d for d in out_shape[1:-1] if d is not None] or [1]))
         depthwise = getattr(layer, "depthwise_kernel", None)
         if depthwise is not None:
-            # (kh, kw, in_c, multiplier): each output value reads kh * kw inputs
-            kh, kw, in_c, mult = tuple(depthwise.shape)
-            total += positions * in_c * mult * kh * kw
+            # (*kernel, in_c, multiplier), 1-D or 2-D: each output value reads the window only
+            *window, in_c, mult = tuple(depthwise.shape)
+            total += positions * in_c * mult * int(np.prod(window))
             pointwise = getattr(layer, "pointwise_kernel", None)  # SeparableConv
             if pointwise is not None:
                 total += positions * int(np.prod(tuple(pointwise.shape)))

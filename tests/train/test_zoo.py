@@ -44,3 +44,13 @@ def test_depthwise_macs_are_counted_per_channel():
         [keras.Input((4, 4, 2)), keras.layers.DepthwiseConv2D(3, padding="same")]
     )
     assert count_macs(model) == 4 * 4 * 2 * 9
+
+
+def test_one_dimensional_depthwise_and_separable_macs():
+    from edgesmith._tensorflow import keras
+
+    inputs = keras.Input((10, 4))
+    x = keras.layers.DepthwiseConv1D(3, padding="same", depth_multiplier=2)(inputs)  # 10*8*3
+    x = keras.layers.SeparableConv1D(5, 3, padding="same")(x)  # 10*8*3 + 10*8*5
+    model = keras.Model(inputs, x)
+    assert count_macs(model) == 10 * 8 * 3 + 10 * 8 * 3 + 10 * 8 * 5
