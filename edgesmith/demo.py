@@ -120,7 +120,7 @@ def run_demo(
             "channels",
             lambda p: prune(
                 dense.path,
-                PruneConfig(structure="channels", mac_reduction=0.5, epochs=4),
+                PruneConfig(structure="channels", mac_reduction=0.5, round_to=8, epochs=4),
                 p,
                 **quiet,
             ),
