@@ -491,9 +491,12 @@ def analyse(model: keras.Model) -> ChannelPlan:
     Raises:
         EdgesmithError: for a subclassed model (its graph cannot be read).
     """
-    from edgesmith.compress.pruning import check_wrappable
-
-    check_wrappable(model)
+    if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network", False):
+        raise EdgesmithError(
+            f"model {model.name!r} is a subclassed {type(model).__name__}: channel pruning reads "
+            "the layer graph, which only Sequential and functional models have (rebuild it with "
+            "keras.Input and layer calls)"
+        )
     if not getattr(model, "_is_graph_network", False):
         raise EdgesmithError(
             f"model {model.name!r} is a Sequential without a known input shape; build it with "

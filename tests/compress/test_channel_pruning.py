@@ -551,3 +551,21 @@ def test_unreachable_mac_target(digits_artifact, tmp_path, quiet):
     with pytest.raises(EdgesmithError, match="mac_reduction 0.999 is out of reach"):
         prune(digits_artifact, config, tmp_path / "x", report=quiet)
     assert not (tmp_path / "x.partial").exists()
+
+
+def test_a_subclassed_model_is_refused_by_name():
+    from edgesmith._tensorflow import keras
+    from edgesmith.compress import channel_pruning as cp
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(4, 3)
+
+        def call(self, x):
+            return self.conv(x)
+
+    net = Net()
+    net(np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(EdgesmithError, match="subclassed Net: channel pruning reads the layer"):
+        cp.analyse(net)
