@@ -191,7 +191,7 @@ def _tiny_bottleneck_resnet(keras):
     return keras.Model(inputs, layers.Dense(10, name="predictions")(x), name="tiny_resnet50")
 
 
-# name: (builder, input shape, a layer that must get thinner)
+# name: (builder taking the keras module, a layer that must get thinner)
 ZOO = {
     "mobilenet_v2": (
         lambda k: k.applications.MobileNetV2(
