@@ -35,6 +35,13 @@ def parse_args() -> argparse.Namespace:
         "--mac-reductions", default="0.5,0.55,0.6,0.65", help="comma list of MAC reductions"
     )
     parser.add_argument("--round-to", default="1,8,16", help="comma list of channel multiples")
+    parser.add_argument(
+        "--widths",
+        action="append",
+        default=[],
+        metavar="LAYER=N,...",
+        help="an explicit width setting (as `compress prune --widths`); repeat for more",
+    )
     parser.add_argument("--min-seconds", type=float, default=2.0, help="timing per model")
     return parser.parse_args()
 
@@ -46,7 +53,7 @@ def say(line: str) -> None:
 def main() -> int:
     args = parse_args()
     from edgesmith.compress import channel_pruning, finetune
-    from edgesmith.compress.config import PruneConfig
+    from edgesmith.compress.config import PruneConfig, parse_widths
     from edgesmith.export.tflite import convert
     from edgesmith.runtime import BenchConfig, TimingPlan, benchmark
     from edgesmith.train.model_stats import count_macs, count_params
@@ -56,7 +63,18 @@ def main() -> int:
     src = finetune.load_source(args.source)
     calibration = src.norm.apply(src.dataset.x_train[:200])
     variants: list[dict] = [{"name": "dense", "model": src.model, "settings": None}]
-    for reduction in [float(v) for v in args.mac_reductions.split(",")]:
+    for i, text in enumerate(args.widths):
+        config = PruneConfig(structure="channels", widths=parse_widths(text))
+        plan, _ = channel_pruning.plan_for(src.model, config)
+        variants.append(
+            {
+                "name": f"widths-{i + 1}",
+                "model": channel_pruning.rebuild(src.model, plan),
+                "settings": {"widths": config.widths},
+                "widths": [after for _, after in plan.summary().values()],
+            }
+        )
+    for reduction in [float(v) for v in args.mac_reductions.split(",") if v]:
         for round_to in [int(v) for v in args.round_to.split(",")]:
             config = PruneConfig(structure="channels", mac_reduction=reduction, round_to=round_to)
             try:
@@ -77,6 +95,7 @@ def main() -> int:
     paths = []
     for v in variants:
         path = out / f"{v['name']}.tflite"
+        say(f"converting {v['name']} ({v.get('widths') or 'dense'})")
         path.write_bytes(convert(v["model"], "int8", calibration=calibration))
         v["path"] = str(path)
         v["macs"] = count_macs(v["model"])

@@ -49,6 +49,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--channel-mac-reduction", type=float, default=0.5)
     parser.add_argument("--channel-round-to", type=int, default=1)
+    parser.add_argument(
+        "--channel-widths",
+        metavar="LAYER=N,...",
+        help="exact widths for the channel step (compress prune --widths); replaces the MAC "
+        "target, whose >= 50%% is then checked on the result",
+    )
+    parser.add_argument("--channel-lr", type=float, help="peak learning rate of the channel step")
     return parser.parse_args()
 
 
@@ -159,6 +166,15 @@ def main() -> int:
     teacher = {"teacher": src} if args.self_distill else {}
     teacher_flag = f" --teacher {src}" if args.self_distill else ""
     mac, round_to = args.channel_mac_reduction, args.channel_round_to
+    if args.channel_widths:
+        channel_shape = {"widths": args.channel_widths}
+        channel_flags = f"--widths {args.channel_widths}"
+    else:
+        channel_shape = {"mac_reduction": mac, "round_to": round_to}
+        channel_flags = f"--mac-reduction {mac} --round-to {round_to}"
+    if args.channel_lr:
+        channel_shape["learning_rate"] = args.channel_lr
+        channel_flags += f" --lr {args.channel_lr}"
     for name, config, command in (
         (
             "prune75",
@@ -175,14 +191,10 @@ def main() -> int:
         (
             "channels50",
             PruneConfig(
-                structure="channels",
-                mac_reduction=mac,
-                round_to=round_to,
-                epochs=args.channel_epochs,
-                **teacher,
+                structure="channels", epochs=args.channel_epochs, **channel_shape, **teacher
             ),
-            f"edgesmith compress prune --from {src} --structure channels --mac-reduction {mac} "
-            f"--round-to {round_to} --epochs {args.channel_epochs}" + teacher_flag,
+            f"edgesmith compress prune --from {src} --structure channels {channel_flags} "
+            f"--epochs {args.channel_epochs}" + teacher_flag,
         ),
     ):
         if name in steps:

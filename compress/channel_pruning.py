@@ -15,6 +15,7 @@ reason in the manifest, so the rebuilt model always computes a sub-network of th
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from edgesmith.compress.channel_graph import (
     kind_of,
 )
 from edgesmith.compress.config import PruneConfig
+from edgesmith.compress.width_search import SearchResult
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.train.model_stats import count_macs, count_params
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 MAX_SEARCH_FRACTION = 0.95
+#: training images calibrating the int8 files the width search times
+SEARCH_CALIBRATION_IMAGES = 32
 
 
 def _source(model: keras.Model, plan: ChannelPlan) -> keras.Model:
@@ -105,12 +109,27 @@ def importance(model: keras.Model, plan: ChannelPlan, group: int, ranking: str) 
 
 
 def choose(
-    model: keras.Model, plan: ChannelPlan, fraction: float, ranking: str, round_to: int
+    model: keras.Model,
+    plan: ChannelPlan,
+    fraction: float,
+    ranking: str,
+    round_to: int,
+    widths: dict[int, int] | None = None,
 ) -> ChannelPlan:
-    """Keep the strongest ``1 - fraction`` of every prunable group's channels (in place)."""
+    """Keep the strongest ``1 - fraction`` of every prunable group's channels (in place).
+
+    ``widths`` (group index -> channel count, from :func:`resolve_widths`) overrides the
+    fraction for the groups it names; their counts are kept exactly, not rounded.
+    """
     plan.keep = {}
+    widths = widths or {}
     for group in plan.prunable():
         size = plan.groups[group].size
+        if group in widths:
+            if widths[group] < size:
+                scores = importance(model, plan, group, ranking)
+                plan.keep[group] = np.sort(np.argsort(-scores, kind="stable")[: widths[group]])
+            continue
         if size <= round_to:
             continue  # no smaller multiple of round_to exists: the group keeps every channel
         count = int(round((1.0 - fraction) * size / round_to)) * round_to
@@ -279,12 +298,47 @@ def _thin_macs(model: keras.Model, plan: ChannelPlan) -> int:
     return int(total)
 
 
-def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, float]:
-    """The plan and the channel fraction used: ``sparsity``, or searched for ``mac_reduction``.
+def resolve_widths(plan: ChannelPlan, widths: dict[str, int]) -> dict[int, int]:
+    """Map ``{producer layer name: channels}`` to ``{group index: channels}``.
+
+    A group may be named by any conv/dense layer that produces it (in a residual stage, each
+    conv whose output is added). Unknown names, groups that cannot shrink and counts above a
+    group's size are refused with the choices spelled out.
 
     Raises:
-        EdgesmithError: when no channel group can shrink, or the MAC target is out of reach.
+        EdgesmithError: naming the offending entry and what was expected.
     """
+    by_name: dict[str, int] = {}
+    for i, group in enumerate(plan.groups):
+        for producer in group.producers:
+            by_name[producer] = i
+    prunable = plan.prunable()
+    choices = ", ".join(f"{plan.groups[i].name} ({plan.groups[i].size})" for i in prunable)
+    resolved: dict[int, int] = {}
+    for name, count in widths.items():
+        if name not in by_name:
+            raise EdgesmithError(
+                f"widths names {name!r}, which produces no channel group; the groups (channels)"
+                f" are: {choices}"
+            )
+        group = by_name[name]
+        size = plan.groups[group].size
+        if group not in prunable:
+            raise EdgesmithError(
+                f"widths[{name!r}]: its group keeps every channel ({plan.groups[group].fixed})"
+            )
+        if count > size:
+            raise EdgesmithError(f"widths[{name!r}] is {count} channels; its group has {size}")
+        if resolved.get(group, count) != count:
+            raise EdgesmithError(
+                f"widths gives {name!r}'s group ({plan.groups[group].name}) two counts: "
+                f"{resolved[group]} and {count}"
+            )
+        resolved[group] = count
+    return resolved
+
+
+def _analyse_prunable(model: keras.Model) -> ChannelPlan:
     plan = analyse(model)
     if not plan.prunable():
         reasons = sorted({g.fixed for g in plan.groups if g.fixed and g.producers})
@@ -292,22 +346,82 @@ def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, floa
         raise EdgesmithError(
             f"no channel group of model {model.name!r} can shrink: {'; '.join(reasons)}"
         )
-    if config.mac_reduction is None:
-        return choose(model, plan, config.target_sparsity, config.ranking, config.round_to), (
-            config.target_sparsity
+    return plan
+
+
+def plan_by_latency(
+    model: keras.Model, config: PruneConfig, calibration: np.ndarray, report: Reporter
+) -> tuple[ChannelPlan, SearchResult]:
+    """The plan with the widths the latency search picked (timed on this machine).
+
+    The targets are ``config.max_latency_ratio`` and ``config.mac_reduction``; see
+    :mod:`edgesmith.compress.width_search`.
+
+    Raises:
+        EdgesmithError: when nothing can shrink or the targets are out of reach.
+    """
+    from edgesmith.compress.width_search import TfliteTimer, search_widths
+
+    plan = _analyse_prunable(model)
+
+    def macs_of(widths: dict[int, int]) -> int:
+        choose(model, plan, 0.0, config.ranking, 1, widths)
+        return _thin_macs(model, plan)
+
+    report(
+        f"width search: int8 latency <= {config.max_latency_ratio}x the source"
+        + (f", MACs -{config.mac_reduction:.0%}" if config.mac_reduction else "")
+        + f", {len(plan.prunable())} groups, widths in steps of {config.round_to}"
+        + (" (--round-to 8 suits XNNPACK)" if config.round_to == 1 else "")
+    )
+    with TfliteTimer(
+        model, plan, calibration, threads=config.latency_threads, ranking=config.ranking
+    ) as timer:
+        result = search_widths(
+            plan,
+            macs_of=macs_of,
+            measure=timer,
+            max_latency_ratio=config.max_latency_ratio,
+            min_mac_reduction=config.mac_reduction or 0.0,
+            round_to=config.round_to,
+            report=report,
         )
+    choose(model, plan, 0.0, config.ranking, 1, result.widths)
+    return plan, result
+
+
+def widths_flag(plan: ChannelPlan) -> str:
+    """The ``--widths`` text that rebuilds this plan's widths (to reuse a searched result)."""
+    return ",".join(f"{plan.groups[i].name}={len(plan.kept(i))}" for i in plan.prunable())
+
+
+def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, float]:
+    """The plan and the channel fraction used: ``sparsity``, or searched for ``mac_reduction``.
+
+    Groups named in ``config.widths`` get exactly that many channels; the fraction applies to
+    the others (0 when neither ``sparsity`` nor ``mac_reduction`` is set).
+
+    Raises:
+        EdgesmithError: when no channel group can shrink, or the MAC target is out of reach.
+    """
+    plan = _analyse_prunable(model)
+    widths = resolve_widths(plan, config.widths) if config.widths else {}
+    if config.mac_reduction is None:
+        fraction = config.target_sparsity
+        return choose(model, plan, fraction, config.ranking, config.round_to, widths), fraction
     base = count_macs(model)
     goal = base * (1.0 - config.mac_reduction)
 
     def macs_at(fraction: float) -> int:
-        choose(model, plan, fraction, config.ranking, config.round_to)
+        choose(model, plan, fraction, config.ranking, config.round_to, widths)
         return _thin_macs(model, plan)
 
     low, high = 0.0, MAX_SEARCH_FRACTION
     if macs_at(high) > goal:
         raise EdgesmithError(
             f"mac_reduction {config.mac_reduction} is out of reach: removing "
-            f"{MAX_SEARCH_FRACTION:.0%} of every prunable group's channels leaves "
+            f"{MAX_SEARCH_FRACTION:.0%} of every "
+            f"{'other ' if widths else ''}prunable group's channels leaves "
             f"{macs_at(high) / base:.0%} of the MACs"
         )
     for _ in range(12):
@@ -316,7 +430,7 @@ def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, floa
             high = middle
         else:
             low = middle
-    choose(model, plan, high, config.ranking, config.round_to)
+    choose(model, plan, high, config.ranking, config.round_to, widths)
     return plan, round(high, 4)
 
 
@@ -362,16 +476,29 @@ def prune_channels(
     report = report or stderr_reporter()
     check_output_dir(out)
     src = finetune.load_source(source, data=config.data)
-    plan, fraction = plan_for(src.model, config)
+    search = None
+    if config.max_latency_ratio is not None:
+        calibration = src.norm.apply(src.dataset.x_train[:SEARCH_CALIBRATION_IMAGES])
+        started = time.perf_counter()
+        plan, search = plan_by_latency(src.model, config, calibration, report)
+        search_seconds = round(time.perf_counter() - started, 1)
+        fraction = None
+        how = f"widths searched for {search.latency_ratio:.3f}x the int8 latency"
+    else:
+        plan, fraction = plan_for(src.model, config)
+        how = f"{fraction:.1%} of each prunable group removed"
+        if config.widths:
+            how = f"{len(config.widths)} groups set by widths, {fraction:.1%} of the others removed"
     thin = rebuild(src.model, plan)
     before = {"params": count_params(src.model), "macs": count_macs(src.model)}
     after = {"params": count_params(thin), "macs": count_macs(thin)}
     report(
-        f"prune channels: {fraction:.1%} of each prunable group removed ({config.ranking} "
-        f"ranking); MACs {before['macs'] / 1e6:.2f} M -> {after['macs'] / 1e6:.2f} M, "
-        f"params {before['params']:,} -> {after['params']:,}; "
+        f"prune channels: {how} ({config.ranking} ranking); MACs {before['macs'] / 1e6:.2f} M "
+        f"-> {after['macs'] / 1e6:.2f} M, params {before['params']:,} -> {after['params']:,}; "
         + ", ".join(f"{k} {a}->{b}" for k, (a, b) in plan.summary().items())
     )
+    if search is not None:
+        report(f"prune channels: the same widths without the search: --widths {widths_flag(plan)}")
     history = finetune.fit(thin, src, config, label="prune-channels", report=report)
     metrics = finetune.measure(thin, src)
     metrics.update(
@@ -399,8 +526,18 @@ def prune_channels(
             },
             "kept_whole": fixed,
             "flattened": plan.flattened,
+            "widths": widths_flag(plan),
         }
     }
+    if search is not None:
+        extra["pruning"]["width_search"] = {
+            "max_latency_ratio": config.max_latency_ratio,
+            "latency_ratio": round(search.latency_ratio, 4),
+            "mac_ratio": round(search.mac_ratio, 4),
+            "threads": config.latency_threads,
+            "seconds": search_seconds,
+            "steps": search.steps,
+        }
     return finetune.publish(
         out,
         thin,

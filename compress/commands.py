@@ -116,7 +116,12 @@ def _register_prune(techniques) -> None:
         "--ranking bn --epochs 10 --out runs/c50\n"
         "  edgesmith compress prune --from runs/r8 --structure channels --mac-reduction 0.6 "
         "--round-to 8 \\\n      --teacher runs/r8 --epochs 30 --out runs/c60   # distil from "
-        "the dense model\n\n"
+        "the dense model\n"
+        "  edgesmith compress prune --from runs/r8 --structure channels --max-latency-ratio 0.65 "
+        "\\\n      --mac-reduction 0.5 --round-to 8 --epochs 30 --out runs/fast   # widths "
+        "timed here\n"
+        "  edgesmith compress prune --from runs/r8 --structure channels \\\n      --widths "
+        "stem_conv=16,stage1_block1_conv1=8,stage2_block1_conv1=16 --epochs 30 --out runs/w\n\n"
         "The sparsity target holds over the whole model's conv/dense kernels (--sparsity-scope\n"
         "layers: in each pruned layer); the first conv and layers with fewer than --min-weights\n"
         "weights stay dense. The manifest records the sparsity measured from the saved\n"
@@ -160,6 +165,29 @@ def _register_prune(techniques) -> None:
         type=int,
         help="channels: keep a multiple of N channels per group (default 1); 8 suits "
         "XNNPACK's int8 kernels (measured on x86: 11 channels cost what 16 do)",
+    )
+    parser.add_argument(
+        "--widths",
+        metavar="LAYER=N,...",
+        help="channels: exact channel counts for the groups these layers produce; the others "
+        "follow --sparsity/--mac-reduction, or stay whole (the first progress line lists the "
+        "groups)",
+    )
+    parser.add_argument(
+        "--max-latency-ratio",
+        dest="max_latency_ratio",
+        type=float,
+        metavar="R",
+        help="channels: search the widths by timing int8 .tflite candidates on this machine "
+        "until the model runs in <= R x the source's time (batch 1); with --mac-reduction, "
+        "that holds too. Seconds per step for small CNNs; run it on the target device",
+    )
+    parser.add_argument(
+        "--latency-threads",
+        dest="latency_threads",
+        type=int,
+        metavar="N",
+        help="runtime threads while the width search times candidates (default 1)",
     )
     _finetune_flags(parser)
     parser.set_defaults(handler=cmd_prune)
@@ -215,6 +243,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
         "ranking",
         "mac_reduction",
         "round_to",
+        "widths",
+        "max_latency_ratio",
+        "latency_threads",
         *FINETUNE_KEYS,
     )
     config = PruneConfig.from_dict(_values(args, keys))

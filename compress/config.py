@@ -34,6 +34,46 @@ def _check_names(name: str, value: object) -> None:
         raise EdgesmithError(f"{name} must be a list of layer names. Received: {value!r}")
 
 
+def parse_widths(text: str) -> dict[str, int]:
+    """``"conv2d=8,conv2d_3=24"`` -> ``{"conv2d": 8, "conv2d_3": 24}`` (the CLI's ``--widths``).
+
+    Raises:
+        EdgesmithError: for an item that is not ``LAYER=COUNT`` with a whole-number count.
+    """
+    widths: dict[str, int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, count = item.partition("=")
+        if not sep or not name.strip() or not count.strip().isdigit():
+            raise EdgesmithError(
+                f"widths must be LAYER=COUNT items separated by commas (e.g. conv2d=8,conv2d_3=24)."
+                f" Received: {item!r}"
+            )
+        widths[name.strip()] = int(count)
+    if not widths:
+        raise EdgesmithError(f"widths names no group. Received: {text!r}")
+    return widths
+
+
+def _check_widths(widths: object, structure: str) -> dict[str, int]:
+    if structure != "channels":
+        raise EdgesmithError(f"widths applies to channel pruning only; structure is {structure!r}")
+    if isinstance(widths, str):
+        widths = parse_widths(widths)
+    if not isinstance(widths, dict) or not widths:
+        raise EdgesmithError(f"widths must map layer names to channel counts. Received: {widths!r}")
+    for name, count in widths.items():
+        if not isinstance(name, str) or isinstance(count, bool) or not isinstance(count, int):
+            raise EdgesmithError(
+                f"widths must map layer names to whole channel counts. Received: {name!r}: "
+                f"{count!r}"
+            )
+        if count < 1:
+            raise EdgesmithError(f"widths[{name!r}] must be >= 1 channel. Received: {count}")
+    return dict(widths)
+
+
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig(Config):
     """Fine-tuning after (or during) compression; shared by every technique.
@@ -130,6 +170,15 @@ class PruneConfig(FinetuneConfig):
             (the channel fraction is searched); overrides ``sparsity``.
         round_to: for ``channels``: keep a multiple of this many channels per group
             (SIMD-friendly widths).
+        widths: for ``channels``: exact channel counts for some groups, keyed by a layer that
+            produces the group (``{"conv2d_3": 24}``); the other groups follow ``sparsity`` or
+            ``mac_reduction``, or keep every channel when neither is set. Non-uniform widths are
+            how a model gets under a latency budget: equal fractions are rarely the fastest.
+        max_latency_ratio: for ``channels``: search the widths
+            (:mod:`edgesmith.compress.width_search`) until the int8 .tflite runs in at most
+            this fraction of the source's time on this machine (batch 1); ``mac_reduction``,
+            when set, must hold too. Replaces ``sparsity`` and ``widths``.
+        latency_threads: runtime threads while the width search times candidates.
     """
 
     epochs: int = 4
@@ -145,10 +194,15 @@ class PruneConfig(FinetuneConfig):
     ranking: str = "l1"
     mac_reduction: float | None = None
     round_to: int = 1
+    widths: dict[str, int] | None = None
+    max_latency_ratio: float | None = None
+    latency_threads: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_choice("structure", self.structure, STRUCTURES)
+        if self.widths is not None:
+            object.__setattr__(self, "widths", _check_widths(self.widths, self.structure))
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("sparsity_scope", self.sparsity_scope, ("model", "layers"))
         _check_choice("ranking", self.ranking, RANKINGS)
@@ -170,10 +224,27 @@ class PruneConfig(FinetuneConfig):
                 )
         elif self.structure == "channels" and self.mac_reduction is not None:
             check_range("mac_reduction", self.mac_reduction, 0.0, 1.0, high_open=True)
+        elif self.structure == "channels" and self.widths and self.sparsity is None:
+            pass  # the named groups shrink, the others keep every channel
+        elif self.structure == "channels" and self.max_latency_ratio is not None:
+            pass  # the search sets every width
         elif self.sparsity is None:
             raise EdgesmithError(f"{self.structure} pruning needs a sparsity in [0.0, 1.0)")
         if self.sparsity is not None:
             check_range("sparsity", self.sparsity, 0.0, 1.0, high_open=True)
+        check_positive_int("latency_threads", self.latency_threads)
+        if self.max_latency_ratio is not None:
+            if self.structure != "channels":
+                raise EdgesmithError(
+                    f"max_latency_ratio applies to channel pruning only; structure is "
+                    f"{self.structure!r}"
+                )
+            check_range("max_latency_ratio", self.max_latency_ratio, 0.01, 1.0)
+            taken = [k for k in ("sparsity", "widths") if getattr(self, k) is not None]
+            if taken:
+                raise EdgesmithError(
+                    f"max_latency_ratio searches every width itself; leave out {taken[0]}"
+                )
 
     @property
     def target_sparsity(self) -> float:

@@ -97,6 +97,51 @@ def test_round_to_keeps_a_multiple_of_channels(fraction, round_to, widths):
     assert [after for _, after in plan.summary().values()] == widths
 
 
+@pytest.mark.parametrize(
+    ("widths", "mac_reduction", "expected"),
+    [
+        # named groups get exactly their count (any producer of a residual group names it)
+        ({"stem_conv": 16, "stage2_block1_conv2": 16}, None, [16, 16, 32, 16, 64, 64]),
+        ({"stage1_block1_conv2": 5}, None, [5, 16, 32, 32, 64, 64]),
+        # with a MAC target, the fraction is searched over the other groups only
+        ({"stem_conv": 16, "stage1_block1_conv1": 16}, 0.5, [16, 16, 8, 8, 24, 24]),
+    ],
+)
+def test_widths_set_named_groups_exactly(widths, mac_reduction, expected):
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.model_stats import count_macs
+    from edgesmith.train.zoo import build_model
+
+    model = build_model("resnet8", (16, 16, 3), 5)
+    config = PruneConfig(
+        structure="channels", widths=widths, mac_reduction=mac_reduction, round_to=8
+    )
+    plan, _ = cp.plan_for(model, config)
+    assert [after for _, after in plan.summary().values()] == expected
+    thin = cp.rebuild(model, plan)
+    assert thin.get_layer("stage2_block1_conv2").filters == expected[3]
+    if mac_reduction:
+        assert count_macs(thin) <= (1 - mac_reduction) * count_macs(model)
+
+
+@pytest.mark.parametrize(
+    ("widths", "message"),
+    [
+        ({"nope": 8}, r"widths names 'nope', which produces no channel group; .*stem_conv \(16\)"),
+        ({"stem_conv": 17}, r"widths\['stem_conv'\] is 17 channels; its group has 16"),
+        ({"logits": 2}, r"widths\['logits'\]: its group keeps every channel \(softmax"),
+        ({"stem_conv": 8, "stage1_block1_conv2": 4}, "two counts: 8 and 4"),
+    ],
+)
+def test_bad_widths_name_the_group(widths, message):
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.zoo import build_model
+
+    model = build_model("resnet8", (16, 16, 3), 5)
+    with pytest.raises(EdgesmithError, match=message):
+        cp.plan_for(model, PruneConfig(structure="channels", widths=widths))
+
+
 def test_depthwise_follows_its_input_channels():
     from edgesmith.compress import channel_pruning as cp
     from edgesmith.train.zoo import build_model

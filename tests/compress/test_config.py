@@ -27,6 +27,27 @@ from edgesmith.errors import EdgesmithError
             "mac_reduction must be in [0.0, 1.0)",
         ),
         (PruneConfig, {"sparsity": 0.5, "sparsityy": 1}, "unknown PruneConfig key(s): sparsityy"),
+        (
+            PruneConfig,
+            {"structure": "channels", "widths": "conv2d:8"},
+            "widths must be LAYER=COUNT items separated by commas (e.g. conv2d=8,conv2d_3=24). "
+            "Received: 'conv2d:8'",
+        ),
+        (
+            PruneConfig,
+            {"structure": "channels", "widths": {"conv2d": 0}},
+            "widths['conv2d'] must be >= 1 channel. Received: 0",
+        ),
+        (
+            PruneConfig,
+            {"structure": "channels", "widths": {"conv2d": 8.5}},
+            "widths must map layer names to whole channel counts",
+        ),
+        (
+            PruneConfig,
+            {"sparsity": 0.5, "widths": {"conv2d": 8}},
+            "widths applies to channel pruning only; structure is 'unstructured'",
+        ),
         (ClusterConfig, {"clusters": 1}, "clusters must be a whole number >= 2. Received: 1"),
         (ClusterConfig, {"clusters": 2.5}, "clusters must be a whole number >= 2"),
         (DistillConfig, {"student": "resnet9"}, "unknown student 'resnet9'"),
@@ -52,6 +73,7 @@ def test_bad_settings_fail_with_one_line(cls, values, message):
         PruneConfig(sparsity=0.75, skip_layers=("a", "b")),
         PruneConfig(structure="2:4"),
         PruneConfig(structure="channels", mac_reduction=0.5, ranking="bn"),
+        PruneConfig(structure="channels", widths={"conv2d": 8, "conv2d_3": 24}),
         QatConfig(preserve_sparsity=True),
         DistillConfig(teacher="t", student="resnet8", alpha=0.2),
         ClusterConfig(clusters=8),
@@ -61,6 +83,12 @@ def test_bad_settings_fail_with_one_line(cls, values, message):
 )
 def test_configs_round_trip(config):
     assert type(config).from_dict(config.to_dict()) == config
+
+
+def test_widths_parse_from_the_command_line_text():
+    config = PruneConfig.from_dict({"structure": "channels", "widths": "a=8, b_2=24,"})
+    assert config.widths == {"a": 8, "b_2": 24}
+    assert config.sparsity is None  # the other groups keep every channel
 
 
 def test_default_learning_rates_differ_by_technique():

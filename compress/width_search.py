@@ -1,0 +1,229 @@
+"""Latency-guided channel widths: take channels away where they cost the most time per MAC.
+
+Equal pruning fractions with a MAC target are a poor way to reach a latency budget. On this
+project's x86 machine (bench/RESULTS.md, "Channel widths vs int8 latency") XNNPACK's int8 kernels
+work on tiles of channels, so 11 channels cost what 16 do, and the same MAC count runs at very
+different speeds depending on where it sits: ResNet-8 at widths 16,8,16,16,40,40 keeps 43% of the
+MACs at 0.63x the dense latency, while 8,8,24,24,40,40 keeps 38% of them at 0.66x. So this search
+measures instead of modelling: it converts candidate thin models to full-int8 .tflite and times
+them, interleaved with the source model, on the machine it runs on.
+
+Greedy: starting from the source widths, each step tries shrinking every group by one step
+(``round_to`` channels, or an eighth of the group when ``round_to`` is 1), times all candidates
+together, and keeps the one that saves the most latency per MAC it removes (MACs stand in for
+capacity: the cheapest-to-keep MACs stay). It stops once the latency ratio is at most the target
+and the MACs are down by at least ``min_mac_reduction``. Each step costs one conversion per group
+and a second or two of timing per candidate: seconds per step for ResNet-8, minutes for a model
+with dozens of groups. Latency is the machine's own: run it on (or like) the target device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgesmith._tensorflow import keras
+from edgesmith.compress.channel_graph import ChannelPlan
+from edgesmith.errors import EdgesmithError
+from edgesmith.progress import Reporter
+
+#: ``{group index: channels}``: the width of every prunable group
+Widths = dict[int, int]
+#: latency of each width set relative to the source model, measured together
+Measure = Callable[[Sequence[Widths]], list[float]]
+
+MAX_STEPS = 500
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """The chosen widths and how the search got there.
+
+    Attributes:
+        widths: channels per prunable group index.
+        latency_ratio: the chosen widths' int8 latency over the source's (last measurement).
+        mac_ratio: the chosen widths' MACs over the source's.
+        steps: one record per step: the group shrunk, its new width, latency and MAC ratios.
+    """
+
+    widths: Widths
+    latency_ratio: float
+    mac_ratio: float
+    steps: list[dict]
+
+
+def next_width(width: int, size: int, round_to: int) -> int | None:
+    """One step down from ``width``, or None when the group is at its minimum.
+
+    The step is to the next lower multiple of ``round_to``, or an eighth of the group's
+    ``size`` when ``round_to`` is 1.
+    """
+    if round_to > 1:
+        smaller = (width - 1) // round_to * round_to
+        return smaller if smaller >= round_to else None
+    smaller = width - max(1, size // 8)
+    return smaller if smaller >= 1 else None
+
+
+def search_widths(
+    plan: ChannelPlan,
+    *,
+    macs_of: Callable[[Widths], int],
+    measure: Measure,
+    max_latency_ratio: float,
+    min_mac_reduction: float = 0.0,
+    round_to: int = 8,
+    report: Reporter | None = None,
+    names: dict[int, str] | None = None,
+) -> SearchResult:
+    """Shrink channel groups greedily until the latency and MAC targets hold.
+
+    Args:
+        plan: the analysed model (its prunable groups and their sizes).
+        macs_of: MACs of the model at given widths.
+        measure: latency ratios of width sets against the source, timed together.
+        max_latency_ratio: stop when the latency is at most this fraction of the source's.
+        min_mac_reduction: and the MACs are down by at least this fraction.
+        round_to: widths stay multiples of this (1: steps of an eighth of each group).
+        report: one progress line per step.
+        names: readable group names for the progress lines.
+
+    Returns:
+        The widths, their measured ratios and the steps taken.
+
+    Raises:
+        EdgesmithError: when every group is at its minimum and the targets still fail.
+    """
+    report = report or (lambda line: None)
+    sizes = {g: plan.groups[g].size for g in plan.prunable()}
+    names = names or {g: plan.groups[g].name for g in sizes}
+    widths: Widths = dict(sizes)
+    base_macs = macs_of(widths)
+    latency = 1.0
+    steps: list[dict] = []
+
+    def done(lat: float, macs: int) -> bool:
+        return lat <= max_latency_ratio and macs <= (1.0 - min_mac_reduction) * base_macs
+
+    for _ in range(MAX_STEPS):
+        macs = macs_of(widths)
+        if steps and done(latency, macs):
+            break
+        candidates = []
+        for group, width in widths.items():
+            smaller = next_width(width, sizes[group], round_to)
+            if smaller is not None:
+                candidates.append((group, {**widths, group: smaller}))
+        if not candidates:
+            raise EdgesmithError(
+                f"max_latency_ratio {max_latency_ratio} is out of reach: with every channel group "
+                f"at its smallest width the int8 model runs at {latency:.2f}x the source and "
+                f"keeps {macs / base_macs:.0%} of its MACs"
+            )
+        ratios = measure([widths] + [c for _, c in candidates])
+        latency = ratios[0]  # re-measured beside the candidates
+        if not steps and done(latency, macs):
+            break  # the source already meets the targets
+        best, best_score = 0, -np.inf
+        for i, (_, candidate) in enumerate(candidates):
+            saved = latency - ratios[i + 1]
+            removed = max(macs - macs_of(candidate), 1) / base_macs
+            score = saved / removed
+            if score > best_score:
+                best, best_score = i, score
+        group, widths = candidates[best]
+        latency = ratios[best + 1]
+        record = {
+            "group": names[group],
+            "width": widths[group],
+            "latency_ratio": round(latency, 4),
+            "mac_ratio": round(macs_of(widths) / base_macs, 4),
+        }
+        steps.append(record)
+        report(
+            f"width search step {len(steps)}: {record['group']} -> {record['width']} channels; "
+            f"latency {latency:.3f}x, MACs {record['mac_ratio']:.1%} of the source"
+        )
+    return SearchResult(widths, latency, macs_of(widths) / base_macs, steps)
+
+
+class TfliteTimer:
+    """Times thin variants of a model as full-int8 .tflite files against the model itself.
+
+    Each width set is rebuilt (:func:`edgesmith.compress.channel_pruning.rebuild`), converted
+    once (files are cached by widths in a temporary folder) and timed interleaved with the
+    source model by :func:`edgesmith.runtime.benchmark`, batch 1.
+
+    Args:
+        model: the source model.
+        plan: its channel plan.
+        calibration: a few normalised training images (latency does not depend on them, but
+            int8 conversion needs ranges).
+        threads: runtime threads while timing (1: repeatable figures).
+        min_seconds: timing per model per step.
+        ranking: which channels survive in the rebuilt variants (does not change latency).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        plan: ChannelPlan,
+        calibration: np.ndarray,
+        *,
+        threads: int = 1,
+        min_seconds: float = 0.5,
+        ranking: str = "l1",
+    ):
+        self.model = model
+        self.plan = plan
+        self.calibration = calibration
+        self.threads = threads
+        self.min_seconds = min_seconds
+        self.ranking = ranking
+        self._dir = tempfile.TemporaryDirectory(prefix="edgesmith-widths-")
+        self._files: dict[tuple, Path] = {}
+        self.source_file = self._write("source", self.model)
+
+    def close(self) -> None:
+        """Delete the converted files."""
+        self._dir.cleanup()
+
+    def __enter__(self) -> TfliteTimer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _write(self, stem: str, model: keras.Model) -> Path:
+        from edgesmith.export.tflite import convert
+
+        path = Path(self._dir.name) / f"{stem}.tflite"
+        path.write_bytes(convert(model, "int8", calibration=self.calibration))
+        return path
+
+    def file_for(self, widths: Widths) -> Path:
+        """The int8 .tflite of the model at these widths (converted on first use)."""
+        from edgesmith.compress.channel_pruning import choose, rebuild
+
+        key = tuple(sorted(widths.items()))
+        if key not in self._files:
+            choose(self.model, self.plan, 0.0, self.ranking, 1, widths)
+            thin = rebuild(self.model, self.plan)
+            self._files[key] = self._write(f"w{len(self._files)}", thin)
+        return self._files[key]
+
+    def __call__(self, width_sets: Sequence[Widths]) -> list[float]:
+        """Latency of each width set over the source's: p50s from one interleaved run."""
+        from edgesmith.runtime import BenchConfig, TimingPlan, benchmark
+
+        paths = [self.source_file] + [self.file_for(w) for w in width_sets]
+        timing = TimingPlan(
+            min_runs=100, min_seconds=self.min_seconds, warmup_runs=10, warmup_seconds=0.1
+        )
+        run = benchmark(paths, config=BenchConfig(threads=self.threads, batch=1, timing=timing))
+        p50 = [result["latency_ms"]["p50"] for result in run.results]
+        return [ms / p50[0] for ms in p50[1:]]

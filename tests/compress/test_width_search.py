@@ -1,0 +1,177 @@
+import pytest
+
+from edgesmith.compress.config import PruneConfig
+from edgesmith.errors import EdgesmithError
+
+
+@pytest.mark.parametrize(
+    ("width", "size", "round_to", "expected"),
+    [
+        (64, 64, 8, 56),
+        (40, 64, 8, 32),
+        (11, 16, 8, 8),
+        (8, 16, 8, None),
+        (64, 64, 1, 56),
+        (1, 8, 1, None),
+    ],
+)
+def test_next_width(width, size, round_to, expected):
+    from edgesmith.compress.width_search import next_width
+
+    assert next_width(width, size, round_to) == expected
+
+
+def _resnet8_plan():
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.zoo import build_model
+
+    model = build_model("resnet8", (16, 16, 3), 5)
+    plan = cp.analyse(model)
+
+    def macs_of(widths):
+        cp.choose(model, plan, 0.0, "l1", 1, widths)
+        return cp._thin_macs(model, plan)
+
+    return plan, macs_of
+
+
+def test_search_shrinks_where_time_is_cheapest_to_save():
+    """A fake clock where only the first group costs time: the search must take channels from
+    it alone, and stop as soon as both targets hold."""
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+    first = plan.prunable()[0]
+    calls = []
+
+    def measure(width_sets):
+        calls.append(len(width_sets))
+        return [0.2 + 0.8 * w[first] / 16 for w in width_sets]
+
+    result = search_widths(
+        plan, macs_of=macs_of, measure=measure, max_latency_ratio=0.65, round_to=8
+    )
+    sizes = {g: plan.groups[g].size for g in plan.prunable()}
+    assert result.widths == {**sizes, first: 8}
+    assert result.latency_ratio == pytest.approx(0.6)
+    assert [s["width"] for s in result.steps] == [8]
+    assert calls == [7]  # the current widths and one candidate per group, timed together
+
+
+def test_search_meets_a_mac_target_too():
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+
+    def measure(width_sets):  # latency proportional to MACs: any order is as good
+        return [macs_of(w) / macs_of({}) for w in width_sets]
+
+    lines = []
+    result = search_widths(
+        plan,
+        macs_of=macs_of,
+        measure=measure,
+        max_latency_ratio=0.9,
+        min_mac_reduction=0.5,
+        round_to=8,
+        report=lines.append,
+    )
+    assert result.mac_ratio <= 0.5
+    assert result.latency_ratio <= 0.9
+    assert all(w % 8 == 0 for w in result.widths.values())
+    assert len(lines) == len(result.steps) and lines[0].startswith("width search step 1: ")
+
+
+def test_an_unreachable_latency_target_is_refused():
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+    with pytest.raises(EdgesmithError, match="max_latency_ratio 0.1 is out of reach: .* 0.50x"):
+        search_widths(
+            plan,
+            macs_of=macs_of,
+            measure=lambda width_sets: [0.5] * len(width_sets),
+            max_latency_ratio=0.1,
+            round_to=8,
+        )
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"sparsity": 0.5, "max_latency_ratio": 0.5}, "max_latency_ratio applies to channel"),
+        ({"structure": "channels", "max_latency_ratio": 1.5}, "max_latency_ratio must be in"),
+        (
+            {"structure": "channels", "max_latency_ratio": 0.5, "sparsity": 0.3},
+            "max_latency_ratio searches every width itself; leave out sparsity",
+        ),
+        (
+            {"structure": "channels", "max_latency_ratio": 0.5, "latency_threads": 0},
+            "latency_threads must be a whole number >= 1",
+        ),
+    ],
+)
+def test_bad_search_settings(values, message):
+    with pytest.raises(EdgesmithError, match=message):
+        PruneConfig.from_dict(values)
+
+
+def test_the_timer_converts_once_and_times_against_the_source():
+    """The real clock: int8 files converted and timed on this machine (noisy on shared CI, so
+    only loose bounds on the numbers)."""
+    import numpy as np
+
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.compress.width_search import TfliteTimer
+    from edgesmith.train.zoo import build_model
+
+    model = build_model("resnet8", (16, 16, 3), 5)
+    plan = cp.analyse(model)
+    sizes = {g: plan.groups[g].size for g in plan.prunable()}
+    thin = {g: max(8, size // 4) for g, size in sizes.items()}
+    calibration = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
+    with TfliteTimer(model, plan, calibration, min_seconds=0.2) as timer:
+        same, smaller = timer([sizes, thin])
+        assert timer.file_for(thin) == timer.file_for(dict(thin))  # converted once
+        folder = timer.file_for(thin).parent
+        assert timer.file_for(thin).stat().st_size < 0.5 * timer.source_file.stat().st_size
+    assert 0.5 < same < 2.0
+    assert 0.0 < smaller < 2.0
+    assert not folder.exists()
+
+
+def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypatch):
+    """The search inside ``compress prune``, with a clock that charges latency by MACs."""
+    from edgesmith.compress import width_search
+    from edgesmith.compress.pruning import prune
+    from edgesmith.train.model_io import load_keras_model
+
+    sizes: list[int] = []
+
+    def by_macs(self, width_sets):
+        from edgesmith.compress import channel_pruning as cp
+
+        def macs(widths):
+            cp.choose(self.model, self.plan, 0.0, "l1", 1, widths)
+            return cp._thin_macs(self.model, self.plan)
+
+        sizes.append(self.source_file.stat().st_size)
+        full = macs({})
+        return [macs(w) / full for w in width_sets]
+
+    monkeypatch.setattr(width_search.TfliteTimer, "__call__", by_macs)
+    config = PruneConfig(structure="channels", max_latency_ratio=0.6, round_to=8, epochs=1)
+    lines = []
+    artifact = prune(digits_artifact, config, tmp_path / "fast", report=lines.append)
+    search = artifact.manifest["pruning"]["width_search"]
+    assert sizes and sizes[0] > 1000  # the source really was converted to .tflite
+    assert search["latency_ratio"] <= 0.6 and search["latency_ratio"] == search["mac_ratio"]
+    assert search["latency_ratio"] == search["steps"][-1]["latency_ratio"]
+    metrics = artifact.manifest["metrics"]
+    assert metrics["mac_reduction"] == pytest.approx(1 - search["mac_ratio"], abs=1e-4)
+    widths = artifact.manifest["pruning"]["widths"]
+    assert any(f"--widths {widths}" in line for line in lines)
+    model, _ = load_keras_model(artifact.model_path)
+    channels = metrics["channels"]
+    assert model.get_layer("stage3_block1_conv1").filters == channels["stage3_block1_conv1"][1]
+    assert all(after % 8 == 0 for _, after in channels.values())
