@@ -369,7 +369,12 @@ def _register_cluster(techniques) -> None:
         help="centroid initialisation (default: kmeans_plus_plus)",
     )
     parser.add_argument(
-        "--preserve-sparsity", dest="preserve_sparsity", action="store_true", default=None
+        "--preserve-sparsity",
+        dest="preserve_sparsity",
+        action="store_true",
+        default=None,
+        help="keep a pruned source's zeros zero (tfmot's sparsity-preserving clustering): "
+        "zeros plus K values per layer gzip smaller than either alone",
     )
     parser.add_argument(
         "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to leave alone"
