@@ -210,6 +210,8 @@ class TfliteTimer:
         from edgesmith.compress.channel_pruning import choose, rebuild
 
         key = tuple(sorted(widths.items()))
+        if all(count == self.plan.groups[g].size for g, count in key):
+            return self.source_file  # nothing removed: the source's own file
         if key not in self._files:
             choose(self.model, self.plan, 0.0, self.ranking, 1, widths)
             thin = rebuild(self.model, self.plan)

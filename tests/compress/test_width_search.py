@@ -133,6 +133,7 @@ def test_the_timer_converts_once_and_times_against_the_source():
     with TfliteTimer(model, plan, calibration, min_seconds=0.2) as timer:
         same, smaller = timer([sizes, thin])
         assert timer.file_for(thin) == timer.file_for(dict(thin))  # converted once
+        assert timer.file_for(sizes) == timer.source_file
         folder = timer.file_for(thin).parent
         assert timer.file_for(thin).stat().st_size < 0.5 * timer.source_file.stat().st_size
     assert 0.5 < same < 2.0
