@@ -302,8 +302,9 @@ def resolve_widths(plan: ChannelPlan, widths: dict[str, int]) -> dict[int, int]:
     """Map ``{producer layer name: channels}`` to ``{group index: channels}``.
 
     A group may be named by any conv/dense layer that produces it (in a residual stage, each
-    conv whose output is added). Unknown names, groups that cannot shrink and counts above a
-    group's size are refused with the choices spelled out.
+    conv whose output is added). Unknown names (the message lists the groups), groups that
+    cannot shrink (with the reason), counts above a group's size and two counts for one group
+    are refused.
 
     Raises:
         EdgesmithError: naming the offending entry and what was expected.
@@ -371,8 +372,12 @@ def plan_by_latency(
     report(
         f"width search: int8 latency <= {config.max_latency_ratio}x the source"
         + (f", MACs -{config.mac_reduction:.0%}" if config.mac_reduction else "")
-        + f", {len(plan.prunable())} groups, widths in steps of {config.round_to}"
-        + (" (--round-to 8 suits XNNPACK)" if config.round_to == 1 else "")
+        + f", {len(plan.prunable())} groups, "
+        + (
+            f"widths in steps of {config.round_to}"
+            if config.round_to > 1
+            else "widths in steps of an eighth of each group (--round-to 8 suits XNNPACK)"
+        )
     )
     with TfliteTimer(
         model, plan, calibration, threads=config.latency_threads, ranking=config.ranking
@@ -417,6 +422,11 @@ def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, floa
         return _thin_macs(model, plan)
 
     low, high = 0.0, MAX_SEARCH_FRACTION
+    if widths and not set(plan.prunable()) - set(widths) and macs_at(0.0) > goal:
+        raise EdgesmithError(
+            f"mac_reduction {config.mac_reduction} is out of reach: the widths given name every "
+            f"group and leave {macs_at(0.0) / base:.0%} of the MACs"
+        )
     if macs_at(high) > goal:
         raise EdgesmithError(
             f"mac_reduction {config.mac_reduction} is out of reach: removing "
@@ -462,16 +472,20 @@ def prune_channels(
 
     Args:
         source: the Keras artifact.
-        config: ``structure="channels"`` with ``sparsity`` (channel fraction per group) or
-            ``mac_reduction``, ``ranking``, ``round_to`` and fine-tuning settings.
+        config: ``structure="channels"`` with ``sparsity`` (channel fraction per group),
+            ``mac_reduction``, ``widths`` (exact counts for named groups) or
+            ``max_latency_ratio`` (widths searched by timing int8 candidates here), and
+            ``ranking``, ``round_to`` and fine-tuning settings.
         out: the new artifact directory.
         report: receives progress lines.
 
     Returns:
-        A plain ``model.keras`` artifact with its new params and MACs, before and after.
+        A plain ``model.keras`` artifact with its new params and MACs, before and after, its
+        widths as ``--widths`` text, and the search's steps when there was one.
 
     Raises:
-        EdgesmithError: for a subclassed model, nothing prunable, or an unreachable MAC target.
+        EdgesmithError: for a subclassed model, nothing prunable, bad widths, or an
+            unreachable MAC or latency target.
     """
     report = report or stderr_reporter()
     check_output_dir(out)
@@ -488,7 +502,8 @@ def prune_channels(
         plan, fraction = plan_for(src.model, config)
         how = f"{fraction:.1%} of each prunable group removed"
         if config.widths:
-            how = f"{len(config.widths)} groups set by widths, {fraction:.1%} of the others removed"
+            named = len(resolve_widths(plan, config.widths))
+            how = f"{named} groups set by widths, {fraction:.1%} of the others removed"
     thin = rebuild(src.model, plan)
     before = {"params": count_params(src.model), "macs": count_macs(src.model)}
     after = {"params": count_params(thin), "macs": count_macs(thin)}

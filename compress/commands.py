@@ -169,9 +169,9 @@ def _register_prune(techniques) -> None:
     parser.add_argument(
         "--widths",
         metavar="LAYER=N,...",
-        help="channels: exact channel counts for the groups these layers produce; the others "
-        "follow --sparsity/--mac-reduction, or stay whole (the first progress line lists the "
-        "groups)",
+        help="channels: exact channel counts (not rounded) for the groups these layers "
+        "produce; the others follow --sparsity/--mac-reduction, or stay whole. A wrong name "
+        "lists the groups",
     )
     parser.add_argument(
         "--max-latency-ratio",
@@ -179,8 +179,9 @@ def _register_prune(techniques) -> None:
         type=float,
         metavar="R",
         help="channels: search the widths by timing int8 .tflite candidates on this machine "
-        "until the model runs in <= R x the source's time (batch 1); with --mac-reduction, "
-        "that holds too. Seconds per step for small CNNs; run it on the target device",
+        "until the model runs in <= R x the source's time (batch 1), R in [0.01, 1]; with "
+        "--mac-reduction, that holds too; not with --sparsity/--widths. Seconds per step for "
+        "small CNNs; run it on the target device",
     )
     parser.add_argument(
         "--latency-threads",

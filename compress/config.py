@@ -45,11 +45,14 @@ def parse_widths(text: str) -> dict[str, int]:
         if not item:
             continue
         name, sep, count = item.partition("=")
-        if not sep or not name.strip() or not count.strip().isdigit():
+        count = count.strip()
+        if not sep or not name.strip() or not (count.isascii() and count.isdigit()):
             raise EdgesmithError(
                 f"widths must be LAYER=COUNT items separated by commas (e.g. conv2d=8,conv2d_3=24)."
                 f" Received: {item!r}"
             )
+        if name.strip() in widths:
+            raise EdgesmithError(f"widths names {name.strip()!r} twice. Received: {text!r}")
         widths[name.strip()] = int(count)
     if not widths:
         raise EdgesmithError(f"widths names no group. Received: {text!r}")
@@ -203,6 +206,11 @@ class PruneConfig(FinetuneConfig):
         _check_choice("structure", self.structure, STRUCTURES)
         if self.widths is not None:
             object.__setattr__(self, "widths", _check_widths(self.widths, self.structure))
+        if self.max_latency_ratio is not None and self.structure != "channels":
+            raise EdgesmithError(
+                f"max_latency_ratio applies to channel pruning only; structure is "
+                f"{self.structure!r}"
+            )
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("sparsity_scope", self.sparsity_scope, ("model", "layers"))
         _check_choice("ranking", self.ranking, RANKINGS)
@@ -234,11 +242,6 @@ class PruneConfig(FinetuneConfig):
             check_range("sparsity", self.sparsity, 0.0, 1.0, high_open=True)
         check_positive_int("latency_threads", self.latency_threads)
         if self.max_latency_ratio is not None:
-            if self.structure != "channels":
-                raise EdgesmithError(
-                    f"max_latency_ratio applies to channel pruning only; structure is "
-                    f"{self.structure!r}"
-                )
             check_range("max_latency_ratio", self.max_latency_ratio, 0.01, 1.0)
             taken = [k for k in ("sparsity", "widths") if getattr(self, k) is not None]
             if taken:

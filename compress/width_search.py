@@ -12,14 +12,17 @@ Greedy: starting from the source widths, each step tries shrinking every group b
 (``round_to`` channels, or an eighth of the group when ``round_to`` is 1), times all candidates
 together, and keeps the one that saves the most latency per MAC it removes (MACs stand in for
 capacity: the cheapest-to-keep MACs stay). It stops once the latency ratio is at most the target
-and the MACs are down by at least ``min_mac_reduction``. Each step costs one conversion per group
-and a second or two of timing per candidate: seconds per step for ResNet-8, minutes for a model
-with dozens of groups. Latency is the machine's own: run it on (or like) the target device.
+and the MACs are down by at least ``min_mac_reduction``, confirmed by timing the chosen widths
+once more (a candidate picked as the fastest of a noisy batch is optimistic). Each step costs
+one conversion per group and half a second of timing per candidate: seconds per step for
+ResNet-8, minutes for a model with dozens of groups. Latency is the machine's own: run it on
+(or like) the target device.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -93,41 +96,54 @@ def search_widths(
         names: readable group names for the progress lines.
 
     Returns:
-        The widths, their measured ratios and the steps taken.
+        The widths, their measured ratios (the latency from a confirming measurement of the
+        chosen widths alone against the source) and the steps taken.
 
     Raises:
-        EdgesmithError: when every group is at its minimum and the targets still fail.
+        EdgesmithError: naming the target missed when every group is at its minimum, or when
+            the search runs out of steps.
     """
     report = report or (lambda line: None)
     sizes = {g: plan.groups[g].size for g in plan.prunable()}
     names = names or {g: plan.groups[g].name for g in sizes}
     widths: Widths = dict(sizes)
     base_macs = macs_of(widths)
-    latency = 1.0
+    mac_goal = (1.0 - min_mac_reduction) * base_macs
     steps: list[dict] = []
 
     def done(lat: float, macs: int) -> bool:
-        return lat <= max_latency_ratio and macs <= (1.0 - min_mac_reduction) * base_macs
+        return lat <= max_latency_ratio and macs <= mac_goal
 
+    def unreachable(lat: float, macs: int) -> EdgesmithError:
+        missed = []
+        if lat > max_latency_ratio:
+            missed.append(f"max_latency_ratio {max_latency_ratio}")
+        if macs > mac_goal:
+            missed.append(f"mac_reduction {min_mac_reduction}")
+        return EdgesmithError(
+            f"{' and '.join(missed)} out of reach: with every channel group at its smallest "
+            f"width (steps of {round_to if round_to > 1 else 'an eighth of the group'}) the int8 "
+            f"model runs at {lat:.2f}x the source and keeps {macs / base_macs:.0%} of its MACs"
+        )
+
+    latency = measure([widths])[0]
     for _ in range(MAX_STEPS):
         macs = macs_of(widths)
-        if steps and done(latency, macs):
-            break
+        if done(latency, macs):
+            if not steps:
+                break  # the source already meets the targets
+            latency = measure([widths])[0]  # the chosen sample was the best of a noisy batch:
+            if done(latency, macs):  # stop only if a fresh measurement agrees
+                break
         candidates = []
         for group, width in widths.items():
             smaller = next_width(width, sizes[group], round_to)
             if smaller is not None:
                 candidates.append((group, {**widths, group: smaller}))
         if not candidates:
-            raise EdgesmithError(
-                f"max_latency_ratio {max_latency_ratio} is out of reach: with every channel group "
-                f"at its smallest width the int8 model runs at {latency:.2f}x the source and "
-                f"keeps {macs / base_macs:.0%} of its MACs"
-            )
+            raise unreachable(latency, macs)
         ratios = measure([widths] + [c for _, c in candidates])
         latency = ratios[0]  # re-measured beside the candidates
-        if not steps and done(latency, macs):
-            break  # the source already meets the targets
         best, best_score = 0, -np.inf
         for i, (_, candidate) in enumerate(candidates):
             saved = latency - ratios[i + 1]
@@ -147,6 +163,11 @@ def search_widths(
         report(
             f"width search step {len(steps)}: {record['group']} -> {record['width']} channels; "
             f"latency {latency:.3f}x, MACs {record['mac_ratio']:.1%} of the source"
+        )
+    else:
+        raise EdgesmithError(
+            f"the width search stopped after {MAX_STEPS} steps at {latency:.2f}x the source's "
+            f"latency without meeting its targets; use a larger --round-to (fewer, bigger steps)"
         )
     return SearchResult(widths, latency, macs_of(widths) / base_macs, steps)
 
@@ -186,7 +207,12 @@ class TfliteTimer:
         self.ranking = ranking
         self._dir = tempfile.TemporaryDirectory(prefix="edgesmith-widths-")
         self._files: dict[tuple, Path] = {}
-        self.source_file = self._write("source", self.model)
+        self._count = 0
+        try:
+            self.source_file = self._write("source", self.model)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Delete the converted files."""
@@ -215,13 +241,19 @@ class TfliteTimer:
         if key not in self._files:
             choose(self.model, self.plan, 0.0, self.ranking, 1, widths)
             thin = rebuild(self.model, self.plan)
-            self._files[key] = self._write(f"w{len(self._files)}", thin)
+            self._count += 1
+            self._files[key] = self._write(f"w{self._count}", thin)
+            del thin
+            gc.collect()  # a rebuilt model per candidate: do not let them pile up
         return self._files[key]
 
     def __call__(self, width_sets: Sequence[Widths]) -> list[float]:
         """Latency of each width set over the source's: p50s from one interleaved run."""
         from edgesmith.runtime import BenchConfig, TimingPlan, benchmark
 
+        wanted = {tuple(sorted(w.items())) for w in width_sets}
+        for key in [k for k in self._files if k not in wanted]:  # earlier steps' candidates
+            self._files.pop(key).unlink(missing_ok=True)
         paths = [self.source_file] + [self.file_for(w) for w in width_sets]
         timing = TimingPlan(
             min_runs=100, min_seconds=self.min_seconds, warmup_runs=10, warmup_seconds=0.1

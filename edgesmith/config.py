@@ -57,6 +57,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Config):
         return value.to_dict()
+    if isinstance(value, dict):  # a copy: the frozen config's own dict stays unchanged
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

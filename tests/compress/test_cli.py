@@ -25,6 +25,21 @@ BAD = [
         "2:4 sparsity is 0.5",
     ),
     (["prune", "--from", "{tmp}/absent", "--sparsity", "0.5"], "artifact directory not found"),
+    (
+        ["prune", "--from", "{src}", "--structure", "channels", "--widths", "stem_conv=8:"],
+        "widths must be LAYER=COUNT items",
+    ),
+    (
+        ["prune", "--from", "{src}", "--structure", "channels", "--widths", "stem=8"],
+        "widths names 'stem', which produces no channel group; the groups (channels) are: "
+        "stem_conv (16)",
+    ),
+    (
+        ["prune", "--from", "{src}", "--structure", "channels", "--max-latency-ratio", "0.5"]
+        + ["--widths", "stem_conv=8"],
+        "max_latency_ratio searches every width itself; leave out widths",
+    ),
+    (["prune", "--from", "{src}", "--max-latency-ratio", "0.5"], "applies to channel pruning"),
     (["prune", "--from", "{tflite}", "--sparsity", "0.5"], "is a tflite artifact (tflite-int8)"),
     (["prune", "--from", "{tmp}/empty", "--sparsity", "0.5"], "is not an edgesmith artifact"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--data", "digitz"], "unknown dataset"),

@@ -89,6 +89,17 @@ def test_widths_parse_from_the_command_line_text():
     config = PruneConfig.from_dict({"structure": "channels", "widths": "a=8, b_2=24,"})
     assert config.widths == {"a": 8, "b_2": 24}
     assert config.sparsity is None  # the other groups keep every channel
+    config.to_dict()["widths"]["a"] = 99
+    assert config.widths["a"] == 8  # to_dict hands out a copy
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("a=\u00b2", "LAYER=COUNT"), ("a=8,a=16", "widths names 'a' twice"), (",", "names no group")],
+)
+def test_bad_widths_text(text, message):
+    with pytest.raises(EdgesmithError, match=message):
+        PruneConfig.from_dict({"structure": "channels", "widths": text})
 
 
 def test_default_learning_rates_differ_by_technique():

@@ -55,7 +55,8 @@ def test_search_shrinks_where_time_is_cheapest_to_save():
     assert result.widths == {**sizes, first: 8}
     assert result.latency_ratio == pytest.approx(0.6)
     assert [s["width"] for s in result.steps] == [8]
-    assert calls == [7]  # the current widths and one candidate per group, timed together
+    # the source alone; the current widths and one candidate per group; the pick confirmed
+    assert calls == [1, 7, 1]
 
 
 def test_search_meets_a_mac_target_too():
@@ -82,11 +83,82 @@ def test_search_meets_a_mac_target_too():
     assert len(lines) == len(result.steps) and lines[0].startswith("width search step 1: ")
 
 
+def test_a_source_that_meets_the_targets_is_left_whole():
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+    result = search_widths(
+        plan,
+        macs_of=macs_of,
+        measure=lambda width_sets: [0.5] * len(width_sets),
+        max_latency_ratio=0.9,
+    )
+    assert result.steps == [] and result.mac_ratio == 1.0
+    assert result.widths == {g: plan.groups[g].size for g in plan.prunable()}
+
+
+def test_a_lucky_sample_is_confirmed_before_the_search_stops():
+    """The chosen candidate's figure is the best of a noisy batch; a fresh measurement of the
+    chosen widths alone must also meet the target, or the search goes on."""
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+    first = plan.prunable()[0]
+    calls = []
+
+    def measure(width_sets):
+        calls.append(len(width_sets))
+        if len(width_sets) > 1:  # a batch of candidates: shrinking the first group looks fast
+            return [1.0] + [0.5 if w[first] < 16 else 1.0 for w in width_sets[1:]]
+        return [
+            0.5
+            if width_sets[0][first] <= 8 and macs_of(width_sets[0]) < macs_of({}) * 0.7
+            else 0.95
+        ]  # alone, the first step is not fast enough
+
+    result = search_widths(
+        plan, macs_of=macs_of, measure=measure, max_latency_ratio=0.6, round_to=8
+    )
+    assert len(result.steps) >= 2  # the first pick was re-timed, failed, and the search went on
+    assert result.latency_ratio == 0.5
+    assert calls[0] == 1 and calls[2] == 1  # the source alone; the first pick alone
+
+
+def test_a_search_that_runs_out_of_steps_is_an_error(monkeypatch):
+    from edgesmith.compress import width_search
+
+    plan, macs_of = _resnet8_plan()
+    monkeypatch.setattr(width_search, "MAX_STEPS", 3)
+    with pytest.raises(EdgesmithError, match="stopped after 3 steps at 0.99x"):
+        width_search.search_widths(
+            plan,
+            macs_of=macs_of,
+            measure=lambda width_sets: [0.99] * len(width_sets),
+            max_latency_ratio=0.5,
+            round_to=8,
+        )
+
+
+def test_a_missed_mac_target_is_named():
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+    with pytest.raises(EdgesmithError, match=r"^mac_reduction 0.99 out of reach: .* 0.10x"):
+        search_widths(
+            plan,
+            macs_of=macs_of,
+            measure=lambda width_sets: [0.1] * len(width_sets),
+            max_latency_ratio=0.9,
+            min_mac_reduction=0.99,
+            round_to=8,
+        )
+
+
 def test_an_unreachable_latency_target_is_refused():
     from edgesmith.compress.width_search import search_widths
 
     plan, macs_of = _resnet8_plan()
-    with pytest.raises(EdgesmithError, match="max_latency_ratio 0.1 is out of reach: .* 0.50x"):
+    with pytest.raises(EdgesmithError, match="^max_latency_ratio 0.1 out of reach: .* 0.50x"):
         search_widths(
             plan,
             macs_of=macs_of,
@@ -99,7 +171,7 @@ def test_an_unreachable_latency_target_is_refused():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"sparsity": 0.5, "max_latency_ratio": 0.5}, "max_latency_ratio applies to channel"),
+        ({"max_latency_ratio": 0.5}, "max_latency_ratio applies to channel pruning only"),
         ({"structure": "channels", "max_latency_ratio": 1.5}, "max_latency_ratio must be in"),
         (
             {"structure": "channels", "max_latency_ratio": 0.5, "sparsity": 0.3},
@@ -167,11 +239,18 @@ def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypat
     search = artifact.manifest["pruning"]["width_search"]
     assert sizes and sizes[0] > 1000  # the source really was converted to .tflite
     assert search["latency_ratio"] <= 0.6 and search["latency_ratio"] == search["mac_ratio"]
-    assert search["latency_ratio"] == search["steps"][-1]["latency_ratio"]
+    assert search["latency_ratio"] == search["mac_ratio"]  # the confirming measurement
     metrics = artifact.manifest["metrics"]
     assert metrics["mac_reduction"] == pytest.approx(1 - search["mac_ratio"], abs=1e-4)
     widths = artifact.manifest["pruning"]["widths"]
     assert any(f"--widths {widths}" in line for line in lines)
+    # the printed widths rebuild the same model without a search
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.compress.finetune import load_source
+
+    source = load_source(digits_artifact)
+    again, _ = cp.plan_for(source.model, PruneConfig(structure="channels", widths=widths))
+    assert again.summary() == metrics["channels"]
     model, _ = load_keras_model(artifact.model_path)
     channels = metrics["channels"]
     assert model.get_layer("stage3_block1_conv1").filters == channels["stage3_block1_conv1"][1]
