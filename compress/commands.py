@@ -375,7 +375,7 @@ def _register_cluster(techniques) -> None:
         action="store_true",
         default=None,
         help="keep a pruned source's zeros zero (tfmot's sparsity-preserving clustering): "
-        "zeros plus K values per layer gzip smaller than either alone",
+        "the file then gzips smaller than the pruned one alone",
     )
     parser.add_argument(
         "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to leave alone"
