@@ -298,6 +298,22 @@ def _thin_macs(model: keras.Model, plan: ChannelPlan) -> int:
     return int(total)
 
 
+def _thin_params(model: keras.Model, plan: ChannelPlan) -> int:
+    """What ``count_params(rebuild(model, plan))`` returns, without building the model."""
+    source = _source(model, plan)
+    total = 0
+    for layer in source.layers:
+        if is_nested_model(layer):
+            total += count_params(layer)
+            continue
+        for weight, axes in zip(layer.weights, _weight_indices(layer, plan), strict=True):
+            dims = list(weight.shape)
+            for axis, idx in axes.items():
+                dims[axis] = len(idx)
+            total += int(np.prod(dims))
+    return int(total)
+
+
 def resolve_widths(plan: ChannelPlan, widths: dict[str, int]) -> dict[int, int]:
     """Map ``{producer layer name: channels}`` to ``{group index: channels}``.
 
@@ -369,6 +385,10 @@ def plan_by_latency(
         choose(model, plan, 0.0, config.ranking, 1, widths)
         return _thin_macs(model, plan)
 
+    def params_of(widths: dict[int, int]) -> int:
+        choose(model, plan, 0.0, config.ranking, 1, widths)
+        return _thin_params(model, plan)
+
     report(
         f"width search: int8 latency <= {config.max_latency_ratio}x the source"
         + (f", MACs -{config.mac_reduction:.0%}" if config.mac_reduction else "")
@@ -385,6 +405,7 @@ def plan_by_latency(
         result = search_widths(
             plan,
             macs_of=macs_of,
+            params_of=params_of,
             measure=timer,
             max_latency_ratio=config.max_latency_ratio,
             min_mac_reduction=config.mac_reduction or 0.0,

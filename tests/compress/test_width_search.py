@@ -59,6 +59,46 @@ def test_search_shrinks_where_time_is_cheapest_to_save():
     assert calls == [1, 7, 1]
 
 
+def test_parameters_count_in_a_step_cost():
+    """Per MAC alone the search empties the stage-3 inner conv (few MACs, many weights); with
+    parameters in the cost it takes the stage-1 one, which saves more time."""
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.compress.width_search import search_widths
+    from edgesmith.train.zoo import build_model
+
+    model = build_model("resnet8", (16, 16, 3), 5)
+    plan = cp.analyse(model)
+    names = {plan.groups[g].name: g for g in plan.prunable()}
+    early, late = names["stage1_block1_conv1"], names["stage3_block1_conv1"]
+
+    def count(thin):
+        def of(widths):
+            cp.choose(model, plan, 0.0, "l1", 1, widths)
+            return thin(model, plan)
+
+        return of
+
+    macs_of, params_of = count(cp._thin_macs), count(cp._thin_params)
+    sizes = {g: plan.groups[g].size for g in plan.prunable()}
+
+    def measure(width_sets):
+        # only these two groups cost time: 0.2 for the early step, 0.08 for the late one. Per
+        # MAC removed (0.189 vs 0.035 of the total) the late step is the better buy; per mean
+        # of MACs and parameters (0.109 vs 0.062) the early one is.
+        return [
+            1.0 - 0.2 * (w[early] < sizes[early]) - 0.08 * (w[late] < sizes[late])
+            for w in width_sets
+        ]
+
+    per_mac = search_widths(plan, macs_of=macs_of, measure=measure, max_latency_ratio=0.95)
+    both = search_widths(
+        plan, macs_of=macs_of, params_of=params_of, measure=measure, max_latency_ratio=0.95
+    )
+    assert [s["group"] for s in per_mac.steps] == ["stage3_block1_conv1"]
+    assert [s["group"] for s in both.steps] == ["stage1_block1_conv1"]
+    assert params_of(both.widths) > params_of(per_mac.widths)
+
+
 def test_search_meets_a_mac_target_too():
     from edgesmith.compress.width_search import search_widths
 
