@@ -267,6 +267,17 @@ def _slice(layer, plan: ChannelPlan) -> list[np.ndarray]:
     return sliced
 
 
+def _thin_sizes(layer, plan: ChannelPlan) -> dict[str, int]:
+    """``{weight's short name: element count}`` of a layer once the plan has sliced it."""
+    sizes = {}
+    for weight, axes in zip(layer.weights, _weight_indices(layer, plan), strict=True):
+        dims = list(weight.shape)
+        for axis, idx in axes.items():
+            dims[axis] = len(idx)
+        sizes[_short(weight)] = int(np.prod(dims))
+    return sizes
+
+
 def _thin_macs(model: keras.Model, plan: ChannelPlan) -> int:
     """What ``count_macs(rebuild(model, plan))`` returns, without building the model.
 
@@ -283,12 +294,7 @@ def _thin_macs(model: keras.Model, plan: ChannelPlan) -> int:
         shape = layer.output_shape
         shape = tuple(shape[0] if isinstance(shape, list) else shape)
         positions = int(np.prod([d for d in shape[1:-1] if d is not None] or [1]))
-        thin = {}
-        for weight, axes in zip(layer.weights, _weight_indices(layer, plan), strict=True):
-            dims = list(weight.shape)
-            for axis, idx in axes.items():
-                dims[axis] = len(idx)
-            thin[_short(weight)] = int(np.prod(dims))
+        thin = _thin_sizes(layer, plan)
         if getattr(layer, "depthwise_kernel", None) is not None:
             total += positions * thin["depthwise_kernel"]
             if getattr(layer, "pointwise_kernel", None) is not None:
@@ -306,11 +312,7 @@ def _thin_params(model: keras.Model, plan: ChannelPlan) -> int:
         if is_nested_model(layer):
             total += count_params(layer)
             continue
-        for weight, axes in zip(layer.weights, _weight_indices(layer, plan), strict=True):
-            dims = list(weight.shape)
-            for axis, idx in axes.items():
-                dims[axis] = len(idx)
-            total += int(np.prod(dims))
+        total += sum(_thin_sizes(layer, plan).values())
     return int(total)
 
 
