@@ -35,6 +35,19 @@ def _resnet8_plan():
     return plan, macs_of
 
 
+@pytest.mark.parametrize("name", ["resnet8", "dscnn"])
+def test_counts_without_rebuilding_match_the_rebuilt_model(name):
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.model_stats import count_macs, count_params
+    from edgesmith.train.zoo import build_model
+
+    model = build_model(name, (16, 16, 3), 5)
+    plan = cp.choose(model, cp.analyse(model), 0.4, "l1", 1)
+    thin = cp.rebuild(model, plan)
+    assert cp._thin_params(model, plan) == count_params(thin) < count_params(model)
+    assert cp._thin_macs(model, plan) == count_macs(thin) < count_macs(model)
+
+
 def test_search_shrinks_where_time_is_cheapest_to_save():
     """A fake clock where only the first group costs time: the search must take channels from
     it alone, and stop as soon as both targets hold."""
