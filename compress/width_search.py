@@ -1,4 +1,4 @@
-"""Latency-guided channel widths: take channels away where they cost the most time per MAC.
+"""Latency-guided channel widths: take channels away where they cost the most time per capacity.
 
 Equal pruning fractions with a MAC target are a poor way to reach a latency budget. On this
 project's x86 machine (bench/RESULTS.md, "Channel widths vs int8 latency") XNNPACK's int8 kernels
@@ -13,12 +13,12 @@ Greedy: starting from the source widths, each step tries shrinking every group b
 together, and keeps the one that saves the most latency per unit of capacity it removes, capacity
 being the mean of the MAC and parameter fractions. (Per MAC alone, ResNet-8's search emptied the
 stage-3 inner conv to 16 of 64 channels first: its MACs are few and cheap to drop, but it holds a
-third of the weights.) It stops once the latency ratio is at most the target
-and the MACs are down by at least ``min_mac_reduction``, confirmed by timing the chosen widths
-once more (a candidate picked as the fastest of a noisy batch is optimistic). Each step costs
-one conversion per group and half a second of timing per candidate: seconds per step for
-ResNet-8, minutes for a model with dozens of groups. Latency is the machine's own: run it on
-(or like) the target device.
+third of the weights.) It stops once the latency ratio is at most the target and the MACs are
+down by at least ``min_mac_reduction``, confirmed by timing the chosen widths once more (a
+candidate picked as the fastest of a noisy batch is optimistic). Each step costs one conversion
+per group and half a second of timing per candidate: 2-4 minutes in all for ResNet-8, much more
+for a model with dozens of groups. It predicts neither accuracy nor file size. Latency is the
+machine's own: run it on (or like) the target device.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class SearchResult:
 
     Attributes:
         widths: channels per prunable group index.
-        latency_ratio: the chosen widths' int8 latency over the source's (last measurement).
+        latency_ratio: the chosen widths' int8 latency over the source's (the confirming
+            measurement).
         mac_ratio: the chosen widths' MACs over the source's.
         steps: one record per step: the group shrunk, its new width, latency and MAC ratios.
     """
