@@ -44,6 +44,10 @@ BAD = [
     (["prune", "--from", "{tmp}/empty", "--sparsity", "0.5"], "is not an edgesmith artifact"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--data", "digitz"], "unknown dataset"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--epochs", "0"], "epochs must be"),
+    (
+        ["prune", "--from", "{src}", "--sparsity", "0.5", "--weight-decay", "-0.1"],
+        "weight_decay must be in [0.0, 1.0]. Received: -0.1",
+    ),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--teacher", "{tflite}"], "--teacher"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--config", "{tmp}/bad.yaml"], "unknown"),
     (["qat", "--from", "{tflite}"], "compression needs a Keras artifact"),
@@ -115,6 +119,8 @@ def test_prune_cli_writes_json_manifest(digits_artifact, tmp_path, capsys):
         "stage3_block1_conv1",
         "--sparsity-scope",
         "layers",
+        "--weight-decay",
+        "0.001",
         "--json",
         "--out",
         tmp_path / "p",
@@ -122,6 +128,7 @@ def test_prune_cli_writes_json_manifest(digits_artifact, tmp_path, capsys):
     assert code == 0, err
     manifest = json.loads(out)
     assert manifest["metrics"]["sparsity_per_layer"]["stage3_block1_conv1"] == 0.0
+    assert manifest["config"]["weight_decay"] == 0.001
     assert manifest["metrics"]["sparsity_per_layer"]["stage2_block1_conv1"] == pytest.approx(
         0.5, abs=0.01
     )
