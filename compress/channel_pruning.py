@@ -373,7 +373,8 @@ def plan_by_latency(
 ) -> tuple[ChannelPlan, SearchResult]:
     """The plan with the widths the latency search picked (timed on this machine).
 
-    The targets are ``config.max_latency_ratio`` and ``config.mac_reduction``; see
+    The targets are ``config.max_latency_ratio``, ``config.mac_reduction`` and
+    ``config.param_reduction``; see
     :mod:`edgesmith.compress.width_search`.
 
     Raises:
@@ -394,6 +395,7 @@ def plan_by_latency(
     report(
         f"width search: int8 latency <= {config.max_latency_ratio}x the source"
         + (f", MACs -{config.mac_reduction:.0%}" if config.mac_reduction else "")
+        + (f", parameters -{config.param_reduction:.0%}" if config.param_reduction else "")
         + f", {len(plan.prunable())} groups, "
         + (
             f"widths in steps of {config.round_to}"
@@ -411,6 +413,7 @@ def plan_by_latency(
             measure=timer,
             max_latency_ratio=config.max_latency_ratio,
             min_mac_reduction=config.mac_reduction or 0.0,
+            min_param_reduction=config.param_reduction or 0.0,
             round_to=config.round_to,
             report=report,
         )
@@ -572,6 +575,8 @@ def prune_channels(
             "max_latency_ratio": config.max_latency_ratio,
             "latency_ratio": round(search.latency_ratio, 4),
             "mac_ratio": round(search.mac_ratio, 4),
+            "param_reduction": config.param_reduction,
+            "param_ratio": round(search.param_ratio, 4),
             "threads": config.latency_threads,
             "seconds": search_seconds,
             "steps": search.steps,

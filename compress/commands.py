@@ -126,8 +126,8 @@ def _register_prune(techniques) -> None:
         "--round-to 8 \\\n      --teacher runs/r8 --epochs 30 --out runs/c60   # distil from "
         "the dense model\n"
         "  edgesmith compress prune --from runs/r8 --structure channels --max-latency-ratio 0.65 "
-        "\\\n      --mac-reduction 0.5 --round-to 8 --epochs 30 --out runs/fast   # widths "
-        "timed here\n"
+        "\\\n      --mac-reduction 0.5 --param-reduction 0.55 --round-to 8 --epochs 30 "
+        "--out runs/fast   # widths timed here\n"
         "  edgesmith compress prune --from runs/r8 --structure channels \\\n      --widths "
         "stem_conv=16,stage1_block1_conv1=8,stage2_block1_conv1=16 --epochs 30 --out runs/w\n\n"
         "The sparsity target holds over the whole model's conv/dense kernels (--sparsity-scope\n"
@@ -192,6 +192,14 @@ def _register_prune(techniques) -> None:
         "small CNNs; run it on the target device",
     )
     parser.add_argument(
+        "--param-reduction",
+        dest="param_reduction",
+        type=float,
+        metavar="P",
+        help="channels, with --max-latency-ratio: the search also removes at least this "
+        "fraction of the parameters (most of an int8 file; ~0.55 for a file ~half the size)",
+    )
+    parser.add_argument(
         "--latency-threads",
         dest="latency_threads",
         type=int,
@@ -254,6 +262,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         "round_to",
         "widths",
         "max_latency_ratio",
+        "param_reduction",
         "latency_threads",
         *FINETUNE_KEYS,
     )

@@ -181,6 +181,8 @@ class PruneConfig(FinetuneConfig):
             (:mod:`edgesmith.compress.width_search`) until the int8 .tflite runs in at most
             this fraction of the source's time on this machine (batch 1); ``mac_reduction``,
             when set, must hold too. Replaces ``sparsity`` and ``widths``.
+        param_reduction: with ``max_latency_ratio``: the searched widths also remove at least
+            this fraction of the parameters (an int8 file is mostly its weights).
         latency_threads: runtime threads while the width search times candidates.
     """
 
@@ -199,6 +201,7 @@ class PruneConfig(FinetuneConfig):
     round_to: int = 1
     widths: dict[str, int] | None = None
     max_latency_ratio: float | None = None
+    param_reduction: float | None = None
     latency_threads: int = 1
 
     def __post_init__(self) -> None:
@@ -211,6 +214,12 @@ class PruneConfig(FinetuneConfig):
                 f"max_latency_ratio applies to channel pruning only; structure is "
                 f"{self.structure!r}"
             )
+        if self.param_reduction is not None:
+            if self.max_latency_ratio is None:
+                raise EdgesmithError(
+                    "param_reduction is a target of the width search; give max_latency_ratio too"
+                )
+            check_range("param_reduction", self.param_reduction, 0.0, 1.0, high_open=True)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("sparsity_scope", self.sparsity_scope, ("model", "layers"))
         _check_choice("ranking", self.ranking, RANKINGS)

@@ -11,14 +11,18 @@ them, interleaved with the source model, on the machine it runs on.
 Greedy: starting from the source widths, each step tries shrinking every group by one step
 (``round_to`` channels, or an eighth of the group when ``round_to`` is 1), times all candidates
 together, and keeps the one that saves the most latency per unit of capacity it removes, capacity
-being the mean of the MAC and parameter fractions. (Per MAC alone, ResNet-8's search emptied the
+being the mean of the MAC and parameter fractions, scaled by size / width after the step (the
+last channels of a group cost more than its first). (Per MAC alone, ResNet-8's search emptied the
 stage-3 inner conv to 16 of 64 channels first: its MACs are few and cheap to drop, but it holds a
-third of the weights.) It stops once the latency ratio is at most the target and the MACs are
-down by at least ``min_mac_reduction``, confirmed by timing the chosen widths once more (a
-candidate picked as the fastest of a noisy batch is optimistic). Each step costs one conversion
-per group and half a second of timing per candidate: 2-4 minutes in all for ResNet-8, much more
-for a model with dozens of groups. It predicts neither accuracy nor file size. Latency is the
-machine's own: run it on (or like) the target device.
+third of the weights.) Once the latency holds, the steps left go to the MAC and parameter targets
+(``min_mac_reduction``, ``min_param_reduction``): the candidate that closes most of what is left
+of them per unit of capacity removed. Without a parameter target the latency-led widths keep the
+late, low-resolution layers whole, and those hold most of the weights: on ResNet-8 the file stayed
+at ~70% of the dense one. It stops once every target holds, the latency confirmed by timing the
+chosen widths once more (a candidate picked as the fastest of a noisy batch is optimistic). Each
+step costs one conversion per group and half a second of timing per candidate: 2-4 minutes in all
+for ResNet-8, much more for a model with dozens of groups. It does not predict accuracy. Latency
+is the machine's own: run it on (or like) the target device.
 """
 
 from __future__ import annotations
@@ -53,13 +57,17 @@ class SearchResult:
         latency_ratio: the chosen widths' int8 latency over the source's (the confirming
             measurement).
         mac_ratio: the chosen widths' MACs over the source's.
-        steps: one record per step: the group shrunk, its new width, latency and MAC ratios.
+        steps: one record per step: the group shrunk, its new width, latency, MAC (and
+            parameter) ratios.
+        param_ratio: the chosen widths' parameters over the source's (None when the search
+            did not count them).
     """
 
     widths: Widths
     latency_ratio: float
     mac_ratio: float
     steps: list[dict]
+    param_ratio: float | None = None
 
 
 def next_width(width: int, size: int, round_to: int) -> int | None:
@@ -83,6 +91,7 @@ def search_widths(
     params_of: Callable[[Widths], int] | None = None,
     max_latency_ratio: float,
     min_mac_reduction: float = 0.0,
+    min_param_reduction: float = 0.0,
     round_to: int = 8,
     report: Reporter | None = None,
     names: dict[int, str] | None = None,
@@ -98,6 +107,8 @@ def search_widths(
         measure: latency ratios of width sets against the source, timed together.
         max_latency_ratio: stop when the latency is at most this fraction of the source's.
         min_mac_reduction: and the MACs are down by at least this fraction.
+        min_param_reduction: and the parameters (what an int8 file mostly holds) by at least
+            this fraction; needs ``params_of``.
         round_to: widths stay multiples of this (1: steps of an eighth of each group).
         report: one progress line per step.
         names: readable group names for the progress lines.
@@ -110,6 +121,8 @@ def search_widths(
         EdgesmithError: naming the target missed when every group is at its minimum, or when
             the search runs out of steps.
     """
+    if min_param_reduction and params_of is None:
+        raise ValueError("min_param_reduction needs params_of")
     report = report or (lambda line: None)
     sizes = {g: plan.groups[g].size for g in plan.prunable()}
     names = names or {g: plan.groups[g].name for g in sizes}
@@ -118,38 +131,67 @@ def search_widths(
     base_params = params_of(widths) if params_of else 0
 
     def cost(before: Widths, after: Widths) -> float:
-        """The capacity a step removes: its MAC fraction, averaged with its parameter one."""
+        """The capacity a step removes, scaled by how thin its group gets.
+
+        The MAC fraction, averaged with the parameter one, times size / width after the step:
+        the last channels of a group matter more than its first, and without this the cheapest
+        group is emptied before any other is touched.
+        """
         macs = max(macs_of(before) - macs_of(after), 1) / base_macs
-        if not params_of:
-            return macs
-        return (macs + max(params_of(before) - params_of(after), 1) / base_params) / 2
+        if params_of:
+            macs = (macs + max(params_of(before) - params_of(after), 1) / base_params) / 2
+        group = next(g for g in after if after[g] != before[g])
+        return macs * sizes[group] / after[group]
 
     mac_goal = (1.0 - min_mac_reduction) * base_macs
+    param_goal = (1.0 - min_param_reduction) * base_params
     steps: list[dict] = []
 
-    def done(lat: float, macs: int) -> bool:
-        return lat <= max_latency_ratio and macs <= mac_goal
+    def gaps(at: Widths) -> list[tuple[Callable[[Widths], int], float]]:
+        """The counts still above their goal: (counter, how far above) for MACs, parameters."""
+        open_ = [(macs_of, macs_of(at) - mac_goal)]
+        if params_of:
+            open_.append((params_of, params_of(at) - param_goal))
+        return [(count, gap) for count, gap in open_ if gap > 0]
 
-    def unreachable(lat: float, macs: int) -> EdgesmithError:
+    def done(lat: float, at: Widths) -> bool:
+        return lat <= max_latency_ratio and not gaps(at)
+
+    def score(before: Widths, after: Widths, saved: float, latency_met: bool) -> float:
+        """Latency saved per capacity until the latency holds; then progress on the rest."""
+        if not latency_met:
+            return saved / cost(before, after)
+        progress = sum(
+            min((count(before) - count(after)) / gap, 1.0) for count, gap in gaps(before)
+        )
+        return round(progress / cost(before, after), 9) + 1e-12 * saved  # ties: the faster
+
+    def unreachable(lat: float, at: Widths) -> EdgesmithError:
+        macs = macs_of(at)
         missed = []
         if lat > max_latency_ratio:
             missed.append(f"max_latency_ratio {max_latency_ratio}")
         if macs > mac_goal:
             missed.append(f"mac_reduction {min_mac_reduction}")
+        kept = f"keeps {macs / base_macs:.0%} of its MACs"
+        if params_of and min_param_reduction:
+            params = params_of(at)
+            if params > param_goal:
+                missed.append(f"param_reduction {min_param_reduction}")
+            kept += f" and {params / base_params:.0%} of its parameters"
         return EdgesmithError(
             f"{' and '.join(missed)} out of reach: with every channel group at its smallest "
             f"width (steps of {round_to if round_to > 1 else 'an eighth of the group'}) the int8 "
-            f"model runs at {lat:.2f}x the source and keeps {macs / base_macs:.0%} of its MACs"
+            f"model runs at {lat:.2f}x the source and {kept}"
         )
 
     latency = measure([widths])[0]
     for _ in range(MAX_STEPS):
-        macs = macs_of(widths)
-        if done(latency, macs):
+        if done(latency, widths):
             if not steps:
                 break  # the source already meets the targets
             latency = measure([widths])[0]  # the chosen sample was the best of a noisy batch:
-            if done(latency, macs):  # stop only if a fresh measurement agrees
+            if done(latency, widths):  # stop only if a fresh measurement agrees
                 break
         candidates = []
         for group, width in widths.items():
@@ -157,14 +199,15 @@ def search_widths(
             if smaller is not None:
                 candidates.append((group, {**widths, group: smaller}))
         if not candidates:
-            raise unreachable(latency, macs)
+            raise unreachable(latency, widths)
         ratios = measure([widths] + [c for _, c in candidates])
         latency = ratios[0]  # re-measured beside the candidates
+        latency_met = latency <= max_latency_ratio
         best, best_score = 0, -np.inf
         for i, (_, candidate) in enumerate(candidates):
-            score = (latency - ratios[i + 1]) / cost(widths, candidate)
-            if score > best_score:
-                best, best_score = i, score
+            value = score(widths, candidate, latency - ratios[i + 1], latency_met)
+            if value > best_score:
+                best, best_score = i, value
         group, widths = candidates[best]
         latency = ratios[best + 1]
         record = {
@@ -173,17 +216,22 @@ def search_widths(
             "latency_ratio": round(latency, 4),
             "mac_ratio": round(macs_of(widths) / base_macs, 4),
         }
+        line = f"latency {latency:.3f}x, MACs {record['mac_ratio']:.1%}"
+        if params_of:
+            record["param_ratio"] = round(params_of(widths) / base_params, 4)
+            line += f", parameters {record['param_ratio']:.1%}"
         steps.append(record)
         report(
             f"width search step {len(steps)}: {record['group']} -> {record['width']} channels; "
-            f"latency {latency:.3f}x, MACs {record['mac_ratio']:.1%} of the source"
+            f"{line} of the source"
         )
     else:
         raise EdgesmithError(
             f"the width search stopped after {MAX_STEPS} steps at {latency:.2f}x the source's "
             f"latency without meeting its targets; use a larger --round-to (fewer, bigger steps)"
         )
-    return SearchResult(widths, latency, macs_of(widths) / base_macs, steps)
+    param_ratio = params_of(widths) / base_params if params_of else None
+    return SearchResult(widths, latency, macs_of(widths) / base_macs, steps, param_ratio)
 
 
 class TfliteTimer:

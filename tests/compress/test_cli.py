@@ -40,6 +40,10 @@ BAD = [
         "max_latency_ratio searches every width itself; leave out widths",
     ),
     (["prune", "--from", "{src}", "--max-latency-ratio", "0.5"], "applies to channel pruning"),
+    (
+        ["prune", "--from", "{src}", "--structure", "channels", "--param-reduction", "0.5"],
+        "param_reduction is a target of the width search; give max_latency_ratio too",
+    ),
     (["prune", "--from", "{tflite}", "--sparsity", "0.5"], "is a tflite artifact (tflite-int8)"),
     (["prune", "--from", "{tmp}/empty", "--sparsity", "0.5"], "is not an edgesmith artifact"),
     (["prune", "--from", "{src}", "--sparsity", "0.5", "--data", "digitz"], "unknown dataset"),

@@ -95,11 +95,12 @@ def test_parameters_count_in_a_step_cost():
     sizes = {g: plan.groups[g].size for g in plan.prunable()}
 
     def measure(width_sets):
-        # only these two groups cost time: 0.2 for the early step, 0.08 for the late one. Per
-        # MAC removed (0.189 vs 0.035 of the total) the late step is the better buy; per mean
-        # of MACs and parameters (0.109 vs 0.062) the early one is.
+        # only these two groups cost time: 0.3 for the early step, 0.08 for the late one.
+        # Costs are scaled by size / width after the step (16/8 early, 64/56 late). Per MAC
+        # removed (0.189 * 2 vs 0.035 * 1.14 of the total) the late step is the better buy;
+        # per mean of MACs and parameters (0.109 * 2 vs 0.062 * 1.14) the early one is.
         return [
-            1.0 - 0.2 * (w[early] < sizes[early]) - 0.08 * (w[late] < sizes[late])
+            1.0 - 0.3 * (w[early] < sizes[early]) - 0.08 * (w[late] < sizes[late])
             for w in width_sets
         ]
 
@@ -134,6 +135,110 @@ def test_search_meets_a_mac_target_too():
     assert result.latency_ratio <= 0.9
     assert all(w % 8 == 0 for w in result.widths.values())
     assert len(lines) == len(result.steps) and lines[0].startswith("width search step 1: ")
+
+
+def _resnet8_counters():
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.zoo import build_model
+
+    model = build_model("resnet8", (16, 16, 3), 5)
+    plan = cp.analyse(model)
+
+    def count(thin):
+        def of(widths):
+            cp.choose(model, plan, 0.0, "l1", 1, widths)
+            return thin(model, plan)
+
+        return of
+
+    return plan, count(cp._thin_macs), count(cp._thin_params)
+
+
+def test_a_parameter_target_shrinks_the_weight_heavy_groups_after_the_latency_holds():
+    """Only stage 1's inner conv costs time, so the latency holds after one step; the parameter
+    target then takes channels where the weights are (stage 3), not more from stage 1."""
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of, params_of = _resnet8_counters()
+    names = {plan.groups[g].name: g for g in plan.prunable()}
+    early = names["stage1_block1_conv1"]
+
+    def measure(width_sets):
+        return [0.5 + 0.5 * w[early] / 16 for w in width_sets]
+
+    lines = []
+    result = search_widths(
+        plan,
+        macs_of=macs_of,
+        params_of=params_of,
+        measure=measure,
+        max_latency_ratio=0.8,
+        min_param_reduction=0.4,
+        round_to=8,
+        report=lines.append,
+    )
+    sizes = {g: plan.groups[g].size for g in plan.prunable()}
+    assert result.steps[0]["group"] == "stage1_block1_conv1"
+    assert {s["group"] for s in result.steps[1:]} <= {
+        "stage3_block1_conv1",
+        "stage3_block1_shortcut",
+    }
+    assert result.param_ratio == pytest.approx(params_of(result.widths) / params_of(sizes))
+    assert result.param_ratio <= 0.6 < result.steps[-2]["param_ratio"]
+    assert result.latency_ratio <= 0.8
+    assert "parameters" in lines[-1]
+
+
+def test_a_mac_target_is_spread_over_the_groups_not_taken_from_one():
+    """With latency no object every step buys the same MACs per MAC; the cost's size / width
+    scaling makes the last channels of a group dearer, so the MACs come from several groups
+    (without it the stem alone is halved)."""
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+    result = search_widths(
+        plan,
+        macs_of=macs_of,
+        measure=lambda width_sets: [0.5] * len(width_sets),
+        max_latency_ratio=0.8,
+        min_mac_reduction=0.25,
+        round_to=8,
+    )
+    assert result.mac_ratio <= 0.75
+    assert all(w > plan.groups[g].size // 2 for g, w in result.widths.items()), result.widths
+    assert sum(w < plan.groups[g].size for g, w in result.widths.items()) >= 4
+
+
+def test_a_missed_parameter_target_is_named():
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of, params_of = _resnet8_counters()
+    with pytest.raises(
+        EdgesmithError, match=r"^param_reduction 0.99 out of reach: .* of its parameters"
+    ):
+        search_widths(
+            plan,
+            macs_of=macs_of,
+            params_of=params_of,
+            measure=lambda width_sets: [0.1] * len(width_sets),
+            max_latency_ratio=0.9,
+            min_param_reduction=0.99,
+            round_to=8,
+        )
+
+
+def test_a_parameter_target_needs_the_parameter_counter():
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of = _resnet8_plan()
+    with pytest.raises(ValueError, match="needs params_of"):
+        search_widths(
+            plan,
+            macs_of=macs_of,
+            measure=lambda width_sets: [0.1] * len(width_sets),
+            max_latency_ratio=0.9,
+            min_param_reduction=0.5,
+        )
 
 
 def test_a_source_that_meets_the_targets_is_left_whole():
@@ -231,6 +336,14 @@ def test_an_unreachable_latency_target_is_refused():
             "max_latency_ratio searches every width itself; leave out sparsity",
         ),
         (
+            {"structure": "channels", "mac_reduction": 0.5, "param_reduction": 0.5},
+            "param_reduction is a target of the width search; give max_latency_ratio too",
+        ),
+        (
+            {"structure": "channels", "max_latency_ratio": 0.5, "param_reduction": 1.0},
+            r"param_reduction must be in \[0.0, 1.0\)",
+        ),
+        (
             {"structure": "channels", "max_latency_ratio": 0.5, "latency_threads": 0},
             "latency_threads must be a whole number >= 1",
         ),
@@ -286,15 +399,19 @@ def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypat
         return [macs(w) / full for w in width_sets]
 
     monkeypatch.setattr(width_search.TfliteTimer, "__call__", by_macs)
-    config = PruneConfig(structure="channels", max_latency_ratio=0.6, round_to=8, epochs=1)
+    config = PruneConfig(
+        structure="channels", max_latency_ratio=0.6, param_reduction=0.5, round_to=8, epochs=1
+    )
     lines = []
     artifact = prune(digits_artifact, config, tmp_path / "fast", report=lines.append)
     search = artifact.manifest["pruning"]["width_search"]
     assert sizes and sizes[0] > 1000  # the source really was converted to .tflite
-    assert search["latency_ratio"] <= 0.6 and search["latency_ratio"] == search["mac_ratio"]
+    assert search["latency_ratio"] <= 0.6
     assert search["latency_ratio"] == search["mac_ratio"]  # the confirming measurement
     metrics = artifact.manifest["metrics"]
     assert metrics["mac_reduction"] == pytest.approx(1 - search["mac_ratio"], abs=1e-4)
+    assert search["param_ratio"] <= 0.5
+    assert metrics["param_reduction"] == pytest.approx(1 - search["param_ratio"], abs=1e-4)
     widths = artifact.manifest["pruning"]["widths"]
     assert any(f"--widths {widths}" in line for line in lines)
     # the printed widths rebuild the same model without a search
