@@ -56,6 +56,9 @@ def parse_args() -> argparse.Namespace:
         "target; the MAC reduction is in the results",
     )
     parser.add_argument("--channel-lr", type=float, help="peak learning rate of the channel step")
+    parser.add_argument(
+        "--channel-weight-decay", type=float, help="weight decay of the channel step (0.0025)"
+    )
     return parser.parse_args()
 
 
@@ -185,6 +188,9 @@ def main() -> int:
     if args.channel_lr:
         channel_shape["learning_rate"] = args.channel_lr
         channel_flags += f" --lr {args.channel_lr}"
+    if args.channel_weight_decay is not None:
+        channel_shape["weight_decay"] = args.channel_weight_decay
+        channel_flags += f" --weight-decay {args.channel_weight_decay}"
     for name, config, command in (
         (
             "prune75",
