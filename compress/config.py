@@ -214,12 +214,10 @@ class PruneConfig(FinetuneConfig):
                 f"max_latency_ratio applies to channel pruning only; structure is "
                 f"{self.structure!r}"
             )
-        if self.param_reduction is not None:
-            if self.max_latency_ratio is None:
-                raise EdgesmithError(
-                    "param_reduction is a target of the width search; give max_latency_ratio too"
-                )
-            check_range("param_reduction", self.param_reduction, 0.0, 1.0, high_open=True)
+        if self.param_reduction is not None and self.max_latency_ratio is None:
+            raise EdgesmithError(
+                "param_reduction is a target of the width search; give max_latency_ratio too"
+            )
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("sparsity_scope", self.sparsity_scope, ("model", "layers"))
         _check_choice("ranking", self.ranking, RANKINGS)
@@ -257,6 +255,8 @@ class PruneConfig(FinetuneConfig):
                 raise EdgesmithError(
                     f"max_latency_ratio searches every width itself; leave out {taken[0]}"
                 )
+            if self.param_reduction is not None:
+                check_range("param_reduction", self.param_reduction, 0.0, 1.0, high_open=True)
 
     @property
     def target_sparsity(self) -> float:

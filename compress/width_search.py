@@ -21,8 +21,9 @@ late, low-resolution layers whole, and those hold most of the weights: on ResNet
 at ~70% of the dense one. It stops once every target holds, the latency confirmed by timing the
 chosen widths once more (a candidate picked as the fastest of a noisy batch is optimistic). Each
 step costs one conversion per group and half a second of timing per candidate: 2-4 minutes in all
-for ResNet-8, much more for a model with dozens of groups. It does not predict accuracy. Latency
-is the machine's own: run it on (or like) the target device.
+for ResNet-8, much more for a model with dozens of groups. It does not predict accuracy, and the
+file size only through the parameter count. Latency is the machine's own: run it on (or like) the
+target device.
 """
 
 from __future__ import annotations
@@ -96,14 +97,15 @@ def search_widths(
     report: Reporter | None = None,
     names: dict[int, str] | None = None,
 ) -> SearchResult:
-    """Shrink channel groups greedily until the latency and MAC targets hold.
+    """Shrink channel groups greedily until the latency, MAC and parameter targets hold.
 
     Args:
         plan: the analysed model (its prunable groups and their sizes).
         macs_of: MACs of the model at given widths.
         params_of: parameters of the model at given widths; when given, a step's cost is the
-            mean of the MAC and parameter fractions it removes, so that layers holding most of
-            the weights (late, low-resolution stages) are not emptied for their cheap MACs.
+            mean of the MAC and parameter fractions it removes (times size / width after the
+            step), so that layers holding most of the weights (late, low-resolution stages)
+            are not emptied for their cheap MACs.
         measure: latency ratios of width sets against the source, timed together.
         max_latency_ratio: stop when the latency is at most this fraction of the source's.
         min_mac_reduction: and the MACs are down by at least this fraction.
@@ -127,6 +129,8 @@ def search_widths(
     sizes = {g: plan.groups[g].size for g in plan.prunable()}
     names = names or {g: plan.groups[g].name for g in sizes}
     widths: Widths = dict(sizes)
+    macs_of = _memo(macs_of)  # each step asks for the same counts once per candidate
+    params_of = _memo(params_of) if params_of else None
     base_macs = macs_of(widths)
     base_params = params_of(widths) if params_of else 0
 
@@ -157,14 +161,17 @@ def search_widths(
     def done(lat: float, at: Widths) -> bool:
         return lat <= max_latency_ratio and not gaps(at)
 
-    def score(before: Widths, after: Widths, saved: float, latency_met: bool) -> float:
-        """Latency saved per capacity until the latency holds; then progress on the rest."""
-        if not latency_met:
-            return saved / cost(before, after)
-        progress = sum(
-            min((count(before) - count(after)) / gap, 1.0) for count, gap in gaps(before)
-        )
-        return round(progress / cost(before, after), 9) + 1e-12 * saved  # ties: the faster
+    def score(before: Widths, after: Widths, saved: float, open_: list) -> tuple[float, float]:
+        """Latency saved per capacity while the latency is over; then progress on ``open_``.
+
+        Ties (no candidate saves time, or several close the gaps alike) go to the cheaper
+        step, then to the faster one.
+        """
+        price = cost(before, after)
+        if not open_:
+            return max(saved, 0.0) / price, -price
+        progress = sum(min((count(before) - count(after)) / gap, 1.0) for count, gap in open_)
+        return round(progress / price, 9), saved
 
     def unreachable(lat: float, at: Widths) -> EdgesmithError:
         macs = macs_of(at)
@@ -202,10 +209,11 @@ def search_widths(
             raise unreachable(latency, widths)
         ratios = measure([widths] + [c for _, c in candidates])
         latency = ratios[0]  # re-measured beside the candidates
-        latency_met = latency <= max_latency_ratio
-        best, best_score = 0, -np.inf
+        # progress on the MAC/parameter gaps once this fresh reading has the latency in hand
+        open_ = gaps(widths) if latency <= max_latency_ratio else []
+        best, best_score = 0, (-np.inf, -np.inf)
         for i, (_, candidate) in enumerate(candidates):
-            value = score(widths, candidate, latency - ratios[i + 1], latency_met)
+            value = score(widths, candidate, latency - ratios[i + 1], open_)
             if value > best_score:
                 best, best_score = i, value
         group, widths = candidates[best]
@@ -232,6 +240,19 @@ def search_widths(
         )
     param_ratio = params_of(widths) / base_params if params_of else None
     return SearchResult(widths, latency, macs_of(widths) / base_macs, steps, param_ratio)
+
+
+def _memo(count: Callable[[Widths], int]) -> Callable[[Widths], int]:
+    """``count`` cached by widths (each call rebuilds a channel selection)."""
+    cache: dict[tuple, int] = {}
+
+    def cached(widths: Widths) -> int:
+        key = tuple(sorted(widths.items()))
+        if key not in cache:
+            cache[key] = count(widths)
+        return cache[key]
+
+    return cached
 
 
 class TfliteTimer:

@@ -156,7 +156,7 @@ def _resnet8_counters():
 
 def test_a_parameter_target_shrinks_the_weight_heavy_groups_after_the_latency_holds():
     """Only stage 1's inner conv costs time, so the latency holds after one step; the parameter
-    target then takes channels where the weights are (stage 3), not more from stage 1."""
+    target then takes channels where the weights are (stage 3), not from the stem or stage 2."""
     from edgesmith.compress.width_search import search_widths
 
     plan, macs_of, params_of = _resnet8_counters()
