@@ -79,8 +79,8 @@ def _finetune_flags(parser: argparse.ArgumentParser, *, teacher: bool = True) ->
         "--weight-decay",
         type=float,
         dest="weight_decay",
-        help="decoupled weight decay per unit learning rate (default 0.0025; thin models "
-        "fit better with less)",
+        help="decoupled weight decay per unit learning rate, BatchNorm and biases excluded "
+        "(default 0.0025, as in training)",
     )
     group.add_argument("--data", help="data spec (default: the source artifact's)")
     group.add_argument("--seed", type=int, help="default: 0")
