@@ -89,13 +89,13 @@ def main() -> int:
     left.grid(alpha=0.3)
     if timed:
         right = axes[0][1]
-        for row in timed:
+        for i, row in enumerate(timed):
             right.scatter(row["latency_ratio"], row["accuracy"], s=30)
             right.annotate(
                 row["label"],
                 (row["latency_ratio"], row["accuracy"]),
                 fontsize=8,
-                xytext=(4, 3),
+                xytext=(4, 3 if i % 2 == 0 else -10),
                 textcoords="offset points",
             )
         right.axvline(args.budget, color="grey", linestyle="--", linewidth=1)
