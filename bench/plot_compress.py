@@ -61,6 +61,22 @@ def add_latency(rows: list[dict], path: str) -> None:
             row["latency_ratio"] = p50[row["dir"]] / base
 
 
+def _panel(axis, rows: list[dict], x: str, xlabel: str, title: str) -> None:
+    """One labelled scatter of accuracy against ``row[x]``."""
+    for i, row in enumerate(rows):
+        axis.scatter(row[x], row["accuracy"], s=30)
+        axis.annotate(
+            row["label"],
+            (row[x], row["accuracy"]),
+            fontsize=8,
+            xytext=(4, 3 if i % 2 == 0 else -10),  # alternate, so neighbours do not overprint
+            textcoords="offset points",
+        )
+    axis.set_xlabel(xlabel)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+
+
 def main() -> int:
     args = parse_args()
     import matplotlib
@@ -73,35 +89,18 @@ def main() -> int:
         add_latency(rows, args.latency)
     timed = [r for r in rows if "latency_ratio" in r]
     fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(11 if timed else 6, 4.2), squeeze=False)
-    left = axes[0][0]
-    for i, row in enumerate(rows):
-        left.scatter(row["gzip_kb"], row["accuracy"], s=30)
-        left.annotate(
-            row["label"],
-            (row["gzip_kb"], row["accuracy"]),
-            fontsize=8,
-            xytext=(4, 3 if i % 2 == 0 else -10),  # alternate, so neighbours do not overprint
-            textcoords="offset points",
-        )
-    left.set_xlabel("int8 .tflite, gzipped (KB)")
-    left.set_ylabel("test accuracy of the exported file (%)")
-    left.set_title("accuracy vs file size")
-    left.grid(alpha=0.3)
+    _panel(axes[0][0], rows, "gzip_kb", "int8 .tflite, gzipped (KB)", "accuracy vs file size")
+    axes[0][0].set_ylabel("test accuracy of the exported file (%)")
     if timed:
         right = axes[0][1]
-        for i, row in enumerate(timed):
-            right.scatter(row["latency_ratio"], row["accuracy"], s=30)
-            right.annotate(
-                row["label"],
-                (row["latency_ratio"], row["accuracy"]),
-                fontsize=8,
-                xytext=(4, 3 if i % 2 == 0 else -10),
-                textcoords="offset points",
-            )
+        _panel(
+            right,
+            timed,
+            "latency_ratio",
+            "p50 latency / dense p50 (batch 1, 1 thread, interleaved)",
+            "accuracy vs latency",
+        )
         right.axvline(args.budget, color="grey", linestyle="--", linewidth=1)
-        right.set_xlabel("p50 latency / dense p50 (batch 1, 1 thread, interleaved)")
-        right.set_title("accuracy vs latency")
-        right.grid(alpha=0.3)
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
