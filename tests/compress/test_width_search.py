@@ -21,17 +21,25 @@ def test_next_width(width, size, round_to, expected):
     assert next_width(width, size, round_to) == expected
 
 
-def _resnet8_plan():
+def _resnet8_counters():
     from edgesmith.compress import channel_pruning as cp
     from edgesmith.train.zoo import build_model
 
     model = build_model("resnet8", (16, 16, 3), 5)
     plan = cp.analyse(model)
 
-    def macs_of(widths):
-        cp.choose(model, plan, 0.0, "l1", 1, widths)
-        return cp._thin_macs(model, plan)
+    def count(thin):
+        def of(widths):
+            cp.choose(model, plan, 0.0, "l1", 1, widths)
+            return thin(model, plan)
 
+        return of
+
+    return plan, count(cp._thin_macs), count(cp._thin_params)
+
+
+def _resnet8_plan():
+    plan, macs_of, _ = _resnet8_counters()
     return plan, macs_of
 
 
@@ -75,23 +83,11 @@ def test_search_shrinks_where_time_is_cheapest_to_save():
 def test_parameters_count_in_a_step_cost():
     """Per MAC alone the search empties the stage-3 inner conv (few MACs, many weights); with
     parameters in the cost it takes the stage-1 one, which saves more time."""
-    from edgesmith.compress import channel_pruning as cp
     from edgesmith.compress.width_search import search_widths
-    from edgesmith.train.zoo import build_model
 
-    model = build_model("resnet8", (16, 16, 3), 5)
-    plan = cp.analyse(model)
+    plan, macs_of, params_of = _resnet8_counters()
     names = {plan.groups[g].name: g for g in plan.prunable()}
     early, late = names["stage1_block1_conv1"], names["stage3_block1_conv1"]
-
-    def count(thin):
-        def of(widths):
-            cp.choose(model, plan, 0.0, "l1", 1, widths)
-            return thin(model, plan)
-
-        return of
-
-    macs_of, params_of = count(cp._thin_macs), count(cp._thin_params)
     sizes = {g: plan.groups[g].size for g in plan.prunable()}
 
     def measure(width_sets):
@@ -135,23 +131,6 @@ def test_search_meets_a_mac_target_too():
     assert result.latency_ratio <= 0.9
     assert all(w % 8 == 0 for w in result.widths.values())
     assert len(lines) == len(result.steps) and lines[0].startswith("width search step 1: ")
-
-
-def _resnet8_counters():
-    from edgesmith.compress import channel_pruning as cp
-    from edgesmith.train.zoo import build_model
-
-    model = build_model("resnet8", (16, 16, 3), 5)
-    plan = cp.analyse(model)
-
-    def count(thin):
-        def of(widths):
-            cp.choose(model, plan, 0.0, "l1", 1, widths)
-            return thin(model, plan)
-
-        return of
-
-    return plan, count(cp._thin_macs), count(cp._thin_params)
 
 
 def test_a_parameter_target_shrinks_the_weight_heavy_groups_after_the_latency_holds():
