@@ -56,7 +56,7 @@ def main() -> int:
     from edgesmith.compress.config import PruneConfig, parse_widths
     from edgesmith.export.tflite import convert
     from edgesmith.runtime import BenchConfig, TimingPlan, benchmark
-    from edgesmith.train.model_stats import count_macs, count_params
+    from edgesmith.tfkeras.model_stats import count_macs, count_params
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,7 @@ def quantize_within_budget(
 
 def _keras_accuracy(src: finetune.Source, max_eval: int | None) -> float:
     """The float model's accuracy on exactly the images the attempts are measured on."""
-    from edgesmith.train.evaluate import predict
+    from edgesmith.tfkeras.evaluate import predict
 
     x, y = src.dataset.x_eval[:max_eval], src.dataset.y_eval[:max_eval]
     return round(float((predict(src.model, x, src.norm).argmax(axis=-1) == y).mean()), 6)

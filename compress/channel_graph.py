@@ -22,8 +22,8 @@ import dataclasses
 
 import numpy as np
 
-from edgesmith._tensorflow import keras, tf
 from edgesmith.errors import EdgesmithError
+from edgesmith.tfkeras.backend import keras, tf
 
 # Layers that make new channels, and the config key of how many.
 PRODUCERS = {

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesmith._tensorflow import keras
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune
 from edgesmith.compress.channel_graph import (
@@ -37,7 +36,8 @@ from edgesmith.compress.config import PruneConfig
 from edgesmith.compress.width_search import SearchResult
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
-from edgesmith.train.model_stats import count_macs, count_params
+from edgesmith.tfkeras.backend import keras
+from edgesmith.tfkeras.model_stats import count_macs, count_params
 
 __all__ = [
     "MERGES",
@@ -282,7 +282,7 @@ def _thin_macs(model: keras.Model, plan: ChannelPlan) -> int:
     """What ``count_macs(rebuild(model, plan))`` returns, without building the model.
 
     Spatial sizes never change, so each layer's count is its output positions times its
-    kernel's sliced shape (the formula of :func:`edgesmith.train.model_stats.count_macs`).
+    kernel's sliced shape (the formula of :func:`edgesmith.tfkeras.model_stats.count_macs`).
     Re-creating a 240-layer EfficientNet takes seconds; the MAC search asks a dozen times.
     """
     source = _source(model, plan)

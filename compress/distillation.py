@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesmith._tensorflow import keras, tf
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune, measure
 from edgesmith.compress.config import DistillConfig
 from edgesmith.compress.source import read_keras_source
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
+from edgesmith.tfkeras.backend import keras, tf
 from edgesmith.train import zoo
 
 FINETUNE_LEARNING_RATE = 0.02

@@ -14,17 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgesmith._tensorflow import keras
 from edgesmith.artifacts import Artifact, ArtifactWriter
 from edgesmith.compress.config import FinetuneConfig
 from edgesmith.compress.source import check_teacher_fits, read_keras_source
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.normalization import Normalization
 from edgesmith.progress import Reporter
-from edgesmith.train import model_io
-from edgesmith.train.evaluate import eval_metrics
-from edgesmith.train.model_stats import count_macs, count_params
-from edgesmith.train.trainer import make_optimizer
+from edgesmith.tfkeras import model_io
+from edgesmith.tfkeras.backend import keras
+from edgesmith.tfkeras.evaluate import eval_metrics
+from edgesmith.tfkeras.model_stats import count_macs, count_params
+from edgesmith.tfkeras.optimizer import make_optimizer
 
 KERAS_FILE = "model.keras"
 H5_FILE = "model.h5"
@@ -181,7 +181,7 @@ def fit(
     Returns:
         One record per epoch.
     """
-    from edgesmith.train.pipeline import eval_dataset, train_dataset
+    from edgesmith.tfkeras.pipeline import eval_dataset, train_dataset
 
     dataset = source.dataset
     keras.utils.set_random_seed(config.seed)

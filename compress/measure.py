@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from edgesmith._tensorflow import keras
+from edgesmith.tfkeras.backend import keras
 
 KERNEL_LAYERS = ("Conv2D", "Conv1D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
 

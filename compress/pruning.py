@@ -13,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from edgesmith._tensorflow import keras
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune, measure
 from edgesmith.compress._tfmot import tfmot
 from edgesmith.compress.config import PruneConfig
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
+from edgesmith.tfkeras.backend import keras
 
 # Layers whose kernel tfmot prunes (its registry; DepthwiseConv2D is deliberately absent there).
 PRUNABLE = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "SeparableConv2D", "Dense")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesmith._tensorflow import keras
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune, measure
 from edgesmith.compress._tfmot import tfmot
@@ -23,7 +22,8 @@ from edgesmith.compress.pruning import check_wrappable
 from edgesmith.compress.source import source_sparsity
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
-from edgesmith.train.model_stats import count_macs, count_params
+from edgesmith.tfkeras.backend import keras
+from edgesmith.tfkeras.model_stats import count_macs, count_params
 
 quantization = tfmot.quantization.keras
 # Layers the registry does not list but tfmot's graph transforms quantise (BatchNorm is folded

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesmith._tensorflow import keras, quiet_native_stderr, tf
 from edgesmith.artifacts import Artifact
 from edgesmith.compress import finetune, measure
 from edgesmith.compress.config import SensitivityConfig
@@ -36,6 +35,7 @@ from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.runtime.plots import plots_available
+from edgesmith.tfkeras.backend import keras, quiet_native_stderr, tf
 
 KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 PLOT_HINT = 'the plot needs matplotlib: pip install "edgesmith[plots]"'
@@ -163,7 +163,7 @@ def keras_accuracy(
     model: keras.Model, dataset: Dataset, norm: Normalization, *, max_eval: int | None = None
 ) -> float:
     """Top-1 accuracy of a Keras model on the first ``max_eval`` eval images."""
-    from edgesmith.train.evaluate import predict
+    from edgesmith.tfkeras.evaluate import predict
 
     x, y = dataset.x_eval[:max_eval], dataset.y_eval[:max_eval]
     return float((predict(model, x, norm).argmax(axis=-1) == y).mean())

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesmith._tensorflow import keras
 from edgesmith.compress.channel_graph import ChannelPlan
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter
+from edgesmith.tfkeras.backend import keras
 
 #: ``{group index: channels}``: the width of every prunable group
 Widths = dict[int, int]

@@ -2,6 +2,6 @@
 
 import sys
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main  # the entry point: the one core module that reaches the app
 
 sys.exit(main())

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from edgesmith._tensorflow import keras
 from edgesmith.errors import EdgesmithError
 from edgesmith.export import onnx as onnx_export
 from edgesmith.export import onnx_quant, tflite
 from edgesmith.export.calibration import raw_input_quantization
 from edgesmith.export.options import ExportOptions
+from edgesmith.tfkeras.backend import keras
 
 
 @dataclasses.dataclass

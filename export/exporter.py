@@ -226,7 +226,7 @@ def _model_stats(model, source: SourceInfo) -> dict[str, int]:
     metrics = source.artifact.manifest.get("metrics", {})
     if "macs" in metrics and "params" in metrics:
         return {"macs": int(metrics["macs"]), "params": int(metrics["params"])}
-    from edgesmith.train.model_stats import count_macs, count_params
+    from edgesmith.tfkeras.model_stats import count_macs, count_params
 
     return {"macs": count_macs(model), "params": count_params(model)}
 

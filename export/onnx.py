@@ -10,9 +10,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from edgesmith._tensorflow import keras, tf
 from edgesmith.errors import EdgesmithError
 from edgesmith.export.quiet import quiet_conversion
+from edgesmith.tfkeras.backend import keras, tf
 
 INPUT_NAME = "input"
 

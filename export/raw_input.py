@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesmith._tensorflow import keras
 from edgesmith.normalization import Normalization
+from edgesmith.tfkeras.backend import keras
 
 FOLDABLE = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 

@@ -96,7 +96,7 @@ def load_source_model(source: SourceInfo):
     Raises:
         EdgesmithError: when the model file cannot be read or does not fit the manifest.
     """
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     model, _ = load_keras_model(source.artifact.model_path, quantized=source.qat)
     model_in = tuple(model.inputs[0].shape[1:])

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from edgesmith._tensorflow import keras, tf
 from edgesmith.errors import EdgesmithError
 from edgesmith.export.quiet import quiet_conversion
+from edgesmith.tfkeras.backend import keras, tf
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}

@@ -6,8 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from edgesmith._tensorflow import keras
 from edgesmith.progress import Reporter
+from edgesmith.tfkeras.backend import keras
 
 
 class EpochReporter(keras.callbacks.Callback):

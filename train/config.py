@@ -7,10 +7,11 @@ from pathlib import Path
 
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
-from edgesmith.train.devices import AUGMENT_ON_CHOICES, DEVICE_CHOICES, STRATEGY_CHOICES
+from edgesmith.tfkeras import MODEL_SUFFIXES
+from edgesmith.train.devices import ACCELERATOR_CHOICES, AUGMENT_ON_CHOICES, STRATEGY_CHOICES
 
 MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("crop", "flip")
@@ -70,7 +71,7 @@ class TrainConfig(Config):
             is the same either way.
         normalization: ``unit``, ``raw``, ``standard`` or ``scale=..,mean=..,std=..``.
         seed: seeds weights, shuffling and augmentation.
-        device: ``auto``, ``cpu`` or ``gpu``.
+        accelerator: ``auto``, ``cpu`` or ``gpu`` (what trains; a device profile is another thing).
         strategy: ``auto`` (this machine; all its GPUs) or ``multiworker`` (the machines
             ``TF_CONFIG`` lists; ``batch_size`` is then the global batch).
         precision: ``float32``, or ``mixed_float16`` (GPUs with tensor cores) /
@@ -94,7 +95,7 @@ class TrainConfig(Config):
     augment_on: str = "auto"
     normalization: str = "unit"
     seed: int = 0
-    device: str = "auto"
+    accelerator: str = "auto"
     strategy: str = "auto"
     precision: str = "float32"
     xla: bool = False
@@ -128,9 +129,10 @@ class TrainConfig(Config):
                 f"augment_on must be one of {', '.join(AUGMENT_ON_CHOICES)}. "
                 f"Received: {self.augment_on!r}"
             )
-        if self.device not in DEVICE_CHOICES:
+        if self.accelerator not in ACCELERATOR_CHOICES:
             raise EdgesmithError(
-                f"device must be one of {', '.join(DEVICE_CHOICES)}. Received: {self.device!r}"
+                f"accelerator must be one of {', '.join(ACCELERATOR_CHOICES)}. "
+                f"Received: {self.accelerator!r}"
             )
         if self.strategy not in STRATEGY_CHOICES:
             raise EdgesmithError(

@@ -13,11 +13,11 @@ import dataclasses
 import json
 
 from edgesmith.errors import EdgesmithError
+from edgesmith.tfkeras import DEVICE_BUFFER
 
-DEVICE_CHOICES = ("auto", "cpu", "gpu")
+ACCELERATOR_CHOICES = ("auto", "cpu", "gpu")
 STRATEGY_CHOICES = ("auto", "multiworker")
 AUGMENT_ON_CHOICES = ("auto", "host", "device")
-DEVICE_BUFFER = 2  # batches tf.data holds on one GPU: one in use, one arriving
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +96,9 @@ def plan_devices(
         EdgesmithError: for an unknown choice, ``gpu`` on a machine without one, or a missing
             or malformed ``TF_CONFIG``.
     """
-    if requested not in DEVICE_CHOICES:
+    if requested not in ACCELERATOR_CHOICES:
         raise EdgesmithError(
-            f"device must be one of {', '.join(DEVICE_CHOICES)}. Received: {requested!r}"
+            f"accelerator must be one of {', '.join(ACCELERATOR_CHOICES)}. Received: {requested!r}"
         )
     if strategy not in STRATEGY_CHOICES:
         raise EdgesmithError(
@@ -106,8 +106,8 @@ def plan_devices(
         )
     if requested == "gpu" and not gpus:
         raise EdgesmithError(
-            "--device gpu: TensorFlow sees no GPU on this machine (install the NVIDIA driver and "
-            "pip install 'edgesmith[gpu]'), or pass --device auto to fall back to the CPU"
+            "--accelerator gpu: TensorFlow sees no GPU on this machine (install the NVIDIA driver "
+            "and pip install 'edgesmith[gpu]'), or pass --accelerator auto to fall back to the CPU"
         )
     use_gpu = requested != "cpu" and bool(gpus)
     local = tuple(gpus) if use_gpu else ("CPU",)
@@ -131,7 +131,7 @@ def plan_devices(
 
 def make_strategy(plan: DevicePlan):
     """Create the tf.distribute strategy for a plan (hiding GPUs when the CPU was chosen)."""
-    from edgesmith._tensorflow import tf
+    from edgesmith.tfkeras.backend import tf
 
     if not plan.use_gpu and tf.config.list_physical_devices("GPU"):
         tf.config.set_visible_devices([], "GPU")
@@ -144,7 +144,7 @@ def make_strategy(plan: DevicePlan):
 
 def visible_gpus() -> list[str]:
     """Names of the GPUs TensorFlow can use."""
-    from edgesmith._tensorflow import tf
+    from edgesmith.tfkeras.backend import tf
 
     return [device.name for device in tf.config.list_physical_devices("GPU")]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import load_dataset
 from edgesmith.progress import Reporter, stderr_reporter
-from edgesmith.train import model_io
-from edgesmith.train.evaluate import eval_metrics
-from edgesmith.train.model_stats import count_macs, count_params
+from edgesmith.tfkeras import model_io
+from edgesmith.tfkeras.evaluate import eval_metrics
+from edgesmith.tfkeras.model_stats import count_macs, count_params
 from edgesmith.train.trainer import input_record, resolve_normalization
 
 

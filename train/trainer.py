@@ -12,21 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesmith._tensorflow import keras, tf
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization, parse_normalization
 from edgesmith.progress import Reporter, stderr_reporter
-from edgesmith.train import devices, model_io, zoo
-from edgesmith.train.augment import DeviceAugmenter, crop_padding
+from edgesmith.tfkeras import model_io
+from edgesmith.tfkeras.augment import DeviceAugmenter, crop_padding
+from edgesmith.tfkeras.backend import keras, tf
+from edgesmith.tfkeras.evaluate import eval_metrics
+from edgesmith.tfkeras.model_stats import count_macs, count_params
+from edgesmith.tfkeras.optimizer import make_optimizer
+from edgesmith.train import devices, zoo
 from edgesmith.train.callbacks import EpochReporter
 from edgesmith.train.config import TrainConfig
-from edgesmith.train.evaluate import eval_metrics
-from edgesmith.train.model_stats import count_macs, count_params
-from edgesmith.train.schedules import WarmupCosine
-
-NO_DECAY = ["gamma", "beta", "bias"]
 
 
 def resolve_normalization(text: str, dataset: Dataset) -> Normalization:
@@ -48,41 +47,6 @@ def input_record(dataset: Dataset, norm: Normalization) -> dict:
         "normalization": norm.to_dict(),
         "quantization": None,
     }
-
-
-def make_optimizer(
-    name: str,
-    peak_learning_rate: float,
-    *,
-    total_steps: int,
-    warmup_steps: int = 0,
-    schedule: str = "cosine",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-):
-    """The optimizer of the train stage, reused by compression's fine-tuning.
-
-    Args:
-        name: ``sgd`` (Nesterov momentum) or ``adam``.
-        peak_learning_rate: the rate after warm-up (or throughout, for ``constant``).
-        total_steps: optimizer steps of the whole run (the cosine reaches zero there).
-        warmup_steps: steps of linear warm-up.
-        schedule: ``cosine`` or ``constant``.
-        momentum: SGD momentum.
-        weight_decay: decoupled weight decay; BatchNorm parameters and biases are excluded.
-    """
-    if schedule == "cosine":
-        rate = WarmupCosine(peak_learning_rate, total_steps, warmup_steps)
-    else:
-        rate = peak_learning_rate
-    decay = weight_decay or None
-    if name == "sgd":
-        optimizer = keras.optimizers.SGD(rate, momentum=momentum, nesterov=True, weight_decay=decay)
-    else:
-        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
-    if decay:
-        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
-    return optimizer
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -183,7 +147,7 @@ def train(
     norm = resolve_normalization(config.normalization, dataset)
     augment = config.augmentations(flip_ok=dataset.flip_ok)
     plan = devices.plan_devices(
-        config.device,
+        config.accelerator,
         devices.visible_gpus(),
         strategy=config.strategy,
         tf_config=os.environ.get("TF_CONFIG"),
@@ -312,7 +276,7 @@ def train(
 
 
 def _pipeline_train(dataset, norm, batch, augment, seed, placement) -> tf.data.Dataset:
-    from edgesmith.train.pipeline import train_dataset
+    from edgesmith.tfkeras.pipeline import train_dataset
 
     return train_dataset(
         dataset.x_train,
@@ -328,7 +292,7 @@ def _pipeline_train(dataset, norm, batch, augment, seed, placement) -> tf.data.D
 
 
 def _pipeline_eval(dataset, norm, placement) -> tf.data.Dataset:
-    from edgesmith.train.pipeline import eval_dataset
+    from edgesmith.tfkeras.pipeline import eval_dataset
 
     return eval_dataset(
         dataset.x_eval,

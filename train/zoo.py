@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgesmith._tensorflow import keras
 from edgesmith.errors import EdgesmithError
+from edgesmith.tfkeras.backend import keras
 
 layers = keras.layers
 BN_MOMENTUM = 0.9

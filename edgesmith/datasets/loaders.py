@@ -73,7 +73,7 @@ def load_keras_set(spec: DataSpec) -> Dataset:
         arrays = read_npz(Path(data_dir) / f"{spec.kind}.npz", spec.text)
         return make_dataset(spec.text, *arrays[:4], labels, flip_ok=flip_ok)
     try:
-        from edgesmith._tensorflow import keras
+        from edgesmith.tfkeras.backend import keras
 
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, spec.kind).load_data()
     except EdgesmithError as exc:

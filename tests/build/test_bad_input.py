@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesmith.build import load_recipe
+from edgesmith.app.build import load_recipe
 from edgesmith.errors import EdgesmithError
 
 
@@ -127,7 +127,8 @@ def test_build_help_has_examples():
 
 def test_importing_build_loads_no_tensorflow():
     code = (
-        "import sys, edgesmith.build, edgesmith.build.commands; edgesmith.build.load_recipe();"
+        "import sys, edgesmith.app.build, edgesmith.app.build.commands; "
+        "edgesmith.app.build.load_recipe();"
         "print([m for m in ('tensorflow', 'tf_keras', 'keras') if m in sys.modules])"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

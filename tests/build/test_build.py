@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesmith.build import build, load_recipe
+from edgesmith.app.build import build, load_recipe
 from edgesmith.runtime.timing import TimingPlan
 
 FAST = TimingPlan(min_runs=50, min_seconds=0.2, warmup_runs=5, warmup_seconds=0.05)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgesmith.build.candidates import Exported
-from edgesmith.build.select import candidate_row, choose, nothing_fits, table
+from edgesmith.app.build.candidates import Exported
+from edgesmith.app.build.select import candidate_row, choose, nothing_fits, table
 
 
 def record(accuracy: float, size_kb: float, p50: float) -> dict:

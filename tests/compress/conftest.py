@@ -53,7 +53,7 @@ def pruned_artifact(digits_artifact, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_artifact(tmp_path_factory) -> Path:
     """A 3-conv CNN trained 2 epochs on digits: few ops, so int8 conversions are quick."""
-    from edgesmith._tensorflow import keras
+    from edgesmith.tfkeras.backend import keras
     from edgesmith.train import TrainConfig, train
 
     folder = tmp_path_factory.mktemp("tiny")

@@ -6,7 +6,7 @@ from edgesmith.errors import EdgesmithError
 
 
 def _randomise_bn(model, rng):
-    from edgesmith._tensorflow import keras
+    from edgesmith.tfkeras.backend import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -46,7 +46,7 @@ def _silence_removed_channels(model, plan):
 )
 def test_rebuilt_model_computes_the_surviving_subnetwork(name, shape):
     from edgesmith.compress import channel_pruning as cp
-    from edgesmith.train.model_stats import count_macs, count_params
+    from edgesmith.tfkeras.model_stats import count_macs, count_params
     from edgesmith.train.zoo import build_model
 
     rng = np.random.default_rng(0)
@@ -109,7 +109,7 @@ def test_round_to_keeps_a_multiple_of_channels(fraction, round_to, widths):
 )
 def test_widths_set_named_groups_exactly(widths, mac_reduction, expected):
     from edgesmith.compress import channel_pruning as cp
-    from edgesmith.train.model_stats import count_macs
+    from edgesmith.tfkeras.model_stats import count_macs
     from edgesmith.train.zoo import build_model
 
     model = build_model("resnet8", (16, 16, 3), 5)
@@ -157,8 +157,8 @@ def test_depthwise_follows_its_input_channels():
 
 
 def test_concatenated_inputs_shrink_and_their_consumers_read_the_matching_rows():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
+    from edgesmith.tfkeras.backend import keras
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 3))
@@ -271,9 +271,9 @@ ZOO = {
 
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_foreign_architectures_prune_to_the_surviving_subnetwork(name):
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
-    from edgesmith.train.model_stats import count_macs
+    from edgesmith.tfkeras.backend import keras
+    from edgesmith.tfkeras.model_stats import count_macs
 
     keras.utils.set_random_seed(0)
     build, thinner = ZOO[name]
@@ -296,8 +296,8 @@ def test_foreign_architectures_prune_to_the_surviving_subnetwork(name):
 
 
 def test_a_plan_that_removes_nothing_rebuilds_the_same_model():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
+    from edgesmith.tfkeras.backend import keras
 
     keras.utils.set_random_seed(0)
     model = _randomised(ZOO["mobilenet_v2"][0](keras))
@@ -310,8 +310,8 @@ def test_a_plan_that_removes_nothing_rebuilds_the_same_model():
 
 
 def test_se_block_ties_the_gate_to_the_feature_map():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
+    from edgesmith.tfkeras.backend import keras
 
     model = ZOO["efficientnet_b0"][0](keras)
     plan = cp.analyse(model)
@@ -325,8 +325,8 @@ def test_se_block_ties_the_gate_to_the_feature_map():
 
 
 def test_flatten_and_reshape_heads():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
+    from edgesmith.tfkeras.backend import keras
 
     keras.utils.set_random_seed(0)
     layers = keras.layers
@@ -353,9 +353,9 @@ def test_flatten_and_reshape_heads():
 
 
 def test_separable_transposed_and_1d_convs():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
-    from edgesmith.train.model_stats import count_macs
+    from edgesmith.tfkeras.backend import keras
+    from edgesmith.tfkeras.model_stats import count_macs
 
     keras.utils.set_random_seed(0)
     layers = keras.layers
@@ -400,9 +400,9 @@ def _nested_model(keras):
 
 
 def test_nested_models_are_flattened_and_pruned():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
-    from edgesmith.train.model_stats import count_macs
+    from edgesmith.tfkeras.backend import keras
+    from edgesmith.tfkeras.model_stats import count_macs
 
     keras.utils.set_random_seed(0)
     model = _randomised(_nested_model(keras))
@@ -429,8 +429,8 @@ def test_nested_models_are_flattened_and_pruned():
 
 
 def test_layers_it_does_not_understand_keep_their_channels():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
+    from edgesmith.tfkeras.backend import keras
 
     layers = keras.layers
 
@@ -509,9 +509,9 @@ def _kitchen_sink(keras):
 def test_rebuilt_model_trains_and_converts_to_int8():
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
     from edgesmith.export.tflite import convert
+    from edgesmith.tfkeras.backend import keras
 
     keras.utils.set_random_seed(0)
     model = _randomised(_kitchen_sink(keras))
@@ -540,7 +540,7 @@ def test_rebuilt_model_trains_and_converts_to_int8():
 
 def test_prune_channels_end_to_end(digits_artifact, tmp_path, quiet):
     from edgesmith.compress.pruning import prune
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     config = PruneConfig(structure="channels", mac_reduction=0.5, epochs=2)
     artifact = prune(digits_artifact, config, tmp_path / "c", report=quiet)
@@ -557,10 +557,10 @@ def test_prune_channels_end_to_end(digits_artifact, tmp_path, quiet):
 
 
 def test_prune_channels_flattens_a_nested_model_artifact(tmp_path, quiet):
-    from edgesmith._tensorflow import keras
     from edgesmith.compress.pruning import prune
+    from edgesmith.tfkeras.backend import keras
+    from edgesmith.tfkeras.model_io import load_keras_model
     from edgesmith.train import TrainConfig, train
-    from edgesmith.train.model_io import load_keras_model
 
     layers = keras.layers
     keras.utils.set_random_seed(0)
@@ -599,8 +599,8 @@ def test_unreachable_mac_target(digits_artifact, tmp_path, quiet):
 
 
 def test_a_subclassed_model_is_refused_by_name():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress import channel_pruning as cp
+    from edgesmith.tfkeras.backend import keras
 
     class Net(keras.Model):
         def __init__(self):

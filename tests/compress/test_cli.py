@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 
 
 def run_cli(capsys, *args):
@@ -86,7 +86,7 @@ def test_bad_input_is_one_line_exit_2(
 def test_validation_loads_no_tensorflow(tmp_path):
     code = (
         "import sys\n"
-        "from edgesmith.cli import main\n"
+        "from edgesmith.app.cli import main\n"
         f"rc = main(['compress', 'prune', '--from', {str(tmp_path)!r}, '--sparsity', '1.5',"
         f" '--out', {str(tmp_path / 'o')!r}])\n"
         "assert rc == 2, rc\n"

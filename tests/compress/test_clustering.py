@@ -13,7 +13,7 @@ def clustered(digits_artifact, tmp_path_factory):
 
 def test_clustered_layers_hold_at_most_k_values(clustered):
     from edgesmith.compress.measure import unique_values
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     manifest = clustered.manifest
     chosen = manifest["clustering"]["clustered_layers"]

@@ -60,8 +60,8 @@ def test_unstructured_sparsity_is_measured_on_target(pruned, digits_artifact):
 def test_pruned_artifact_is_plain_and_records_its_parent(pruned, digits_artifact):
     from edgesmith.artifacts import read_artifact
     from edgesmith.compress.measure import sparsity_report
-    from edgesmith.train.evaluate import eval_metrics
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.evaluate import eval_metrics
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     artifact, _ = pruned
     parent = read_artifact(digits_artifact)
@@ -87,7 +87,7 @@ def test_pruned_artifact_is_plain_and_records_its_parent(pruned, digits_artifact
 
 def test_pruned_weights_gzip_smaller(pruned, digits_artifact):
     from edgesmith.compress.measure import kernels
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     artifact, _ = pruned
     dense, _ = load_keras_model(digits_artifact / "model.keras")
@@ -125,8 +125,8 @@ def test_unknown_skip_layer_named(digits_artifact, tmp_path, quiet):
 
 
 def test_subclassed_model_is_refused_by_name():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress.pruning import check_wrappable
+    from edgesmith.tfkeras.backend import keras
 
     class Net(keras.Model):
         def __init__(self):

@@ -6,7 +6,7 @@ from edgesmith.errors import EdgesmithError
 
 
 def _int8_tflite(model):
-    from edgesmith._tensorflow import tf
+    from edgesmith.tfkeras.backend import tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -49,7 +49,7 @@ def qat_artifact(digits_artifact, tmp_path_factory):
 
 def test_qat_artifact_follows_the_export_contract(qat_artifact, digits_artifact):
     from edgesmith.artifacts import read_artifact
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     artifact, _ = qat_artifact
     manifest = artifact.manifest
@@ -63,7 +63,7 @@ def test_qat_artifact_follows_the_export_contract(qat_artifact, digits_artifact)
 
 
 def test_qat_graph_converts_to_full_int8(qat_artifact):
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     artifact, _ = qat_artifact
     model, _ = load_keras_model(artifact.model_path, quantized=True)
@@ -75,8 +75,8 @@ def test_qat_graph_converts_to_full_int8(qat_artifact):
 
 
 def test_rescaling_layer_stays_float_and_is_named(tmp_path, quiet):
-    from edgesmith._tensorflow import keras
     from edgesmith.compress.quantization_aware import qat
+    from edgesmith.tfkeras.backend import keras
     from edgesmith.train import import_model
 
     inputs = keras.Input((8, 8, 1))
@@ -96,8 +96,8 @@ def test_rescaling_layer_stays_float_and_is_named(tmp_path, quiet):
 
 
 def test_nested_model_is_refused_by_layer_name():
-    from edgesmith._tensorflow import keras
     from edgesmith.compress.quantization_aware import annotate
+    from edgesmith.tfkeras.backend import keras
 
     inner = keras.Sequential([keras.layers.Dense(4)], name="inner")
     inputs = keras.Input((3,))

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 from edgesmith.compress.config import AutotuneConfig, QatConfig, SensitivityConfig
 from edgesmith.errors import EdgesmithError
 from edgesmith.runtime.plots import plots_available

@@ -46,7 +46,7 @@ def _resnet8_plan():
 @pytest.mark.parametrize("name", ["resnet8", "dscnn"])
 def test_counts_without_rebuilding_match_the_rebuilt_model(name):
     from edgesmith.compress import channel_pruning as cp
-    from edgesmith.train.model_stats import count_macs, count_params
+    from edgesmith.tfkeras.model_stats import count_macs, count_params
     from edgesmith.train.zoo import build_model
 
     model = build_model(name, (16, 16, 3), 5)
@@ -362,7 +362,7 @@ def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypat
     """The search inside ``compress prune``, with a clock that charges latency by MACs."""
     from edgesmith.compress import width_search
     from edgesmith.compress.pruning import prune
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     sizes: list[int] = []
 

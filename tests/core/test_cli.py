@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 
 
 def run_cli(capsys, *args):

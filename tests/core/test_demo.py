@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 
 
 @pytest.mark.slow

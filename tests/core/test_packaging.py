@@ -23,10 +23,10 @@ def imported_modules(code: str) -> set:
 
 def test_core_cli_and_runtime_never_import_tensorflow():
     modules = imported_modules(
-        "import edgesmith, edgesmith.cli, edgesmith.artifacts, edgesmith.datasets, "
-        "edgesmith.runtime, edgesmith.embedded_metadata, edgesmith.info\n"
+        "import edgesmith, edgesmith.app.cli, edgesmith.artifacts, edgesmith.datasets, "
+        "edgesmith.runtime, edgesmith.embedded_metadata, edgesmith.app.info\n"
         "from edgesmith.train import TrainConfig\n"
-        "edgesmith.cli.build_parser()\n"
+        "edgesmith.app.cli.build_parser()\n"
         "edgesmith.datasets.load_dataset('digits')"
     )
     assert not {m.split(".")[0] for m in modules} & set(HEAVY)
@@ -41,7 +41,7 @@ def test_legacy_keras_is_chosen_in_exactly_one_place():
     skip = {".venv", "tests", "build", "bench"}
     sources = [p for p in ROOT.glob("**/*.py") if not skip & set(p.relative_to(ROOT).parts)]
     setters = [p for p in sources if 'environ["TF_USE_LEGACY_KERAS"]' in p.read_text()]
-    assert [p.relative_to(ROOT).as_posix() for p in setters] == ["edgesmith/_tensorflow.py"]
+    assert [p.relative_to(ROOT).as_posix() for p in setters] == ["tfkeras/backend.py"]
     direct = [
         p.relative_to(ROOT).as_posix()
         for p in sources
@@ -104,7 +104,7 @@ def test_wheel_installs_into_a_clean_venv_and_imports_every_package(tmp_path):
     code = (
         "import edgesmith, edgesmith.train, edgesmith.export, edgesmith.runtime, "
         "edgesmith.datasets, edgesmith.train.zoo, edgesmith.compress, edgesmith.devices, "
-        "edgesmith.build, edgesmith.recipes\n"
+        "edgesmith.app.build, edgesmith.recipes\n"
         f"assert edgesmith.__file__.startswith({site!r}), edgesmith.__file__\n"
         "from edgesmith.datasets import load_dataset\n"
         "assert load_dataset('digits').x_train.shape == (1438, 8, 8, 1)\n"

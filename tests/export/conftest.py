@@ -28,10 +28,10 @@ def logits_artifact(tmp_path_factory) -> Path:
     'standard' has a non-zero mean, so raw-input export must prepend an affine layer rather
     than scale the first kernel; logits exercise the logits tolerance.
     """
-    from edgesmith._tensorflow import keras
     from edgesmith.artifacts import ArtifactWriter
     from edgesmith.datasets import load_dataset
     from edgesmith.normalization import parse_normalization
+    from edgesmith.tfkeras.backend import keras
 
     spec = "synthetic?classes=4&shape=12x12x3&n=384"
     data = load_dataset(spec)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 
 
 def run_cli(capsys, *args):
@@ -173,7 +173,7 @@ def test_cli_json_lists_manifests(digits_artifact, tmp_path, capsys):
 
 def test_export_help_and_cli_import_stay_free_of_tensorflow():
     code = (
-        "import sys, edgesmith.cli as c, edgesmith.export.exporter\n"
+        "import sys, edgesmith.app.cli as c, edgesmith.export.exporter\n"
         "c.build_parser()\n"
         "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules\n"
     )

@@ -81,6 +81,6 @@ def test_opset_limit_follows_the_installed_onnx_and_tf2onnx():
 def test_tf2onnx_max_opset_constant_matches_installed_tf2onnx():
     from tf2onnx import constants
 
-    from edgesmith._tensorflow import tf  # noqa: F401  (tf2onnx imports TensorFlow)
+    from edgesmith.tfkeras.backend import tf  # noqa: F401  (tf2onnx imports TensorFlow)
 
     assert max(constants.OPSET_TO_IR_VERSION) == TF2ONNX_MAX_OPSET

@@ -27,10 +27,10 @@ def _artifact_from(model, source_dir, out, technique, filename="model.keras", **
 def test_qat_model_converts_to_int8_directly(digits_artifact, tmp_path):
     import tensorflow_model_optimization as tfmot
 
-    from edgesmith._tensorflow import keras
     from edgesmith.datasets import load_dataset
     from edgesmith.export import export
     from edgesmith.normalization import parse_normalization
+    from edgesmith.tfkeras.backend import keras
     from edgesmith.train.zoo import build_model
 
     data = load_dataset("digits")
@@ -54,7 +54,7 @@ def test_qat_model_refuses_float_formats(digits_artifact, tmp_path, capsys):
     import json
     import shutil
 
-    from edgesmith.cli import main
+    from edgesmith.app.cli import main
 
     copy = tmp_path / "fake_qat"
     shutil.copytree(digits_artifact, copy)
@@ -69,7 +69,7 @@ def test_qat_model_refuses_float_formats(digits_artifact, tmp_path, capsys):
 def test_sparse_encoding_of_a_pruned_model(digits_artifact, exported_all, tmp_path):
     from edgesmith.artifacts import read_artifact
     from edgesmith.export import export
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     model, _ = load_keras_model(read_artifact(digits_artifact).model_path)
     for layer in model.layers:

@@ -99,9 +99,9 @@ def test_non_zero_mean_folds_as_an_affine_layer_and_logits_hold_1e4(logits_artif
 
 
 def test_folding_reproduces_the_source_model():
-    from edgesmith._tensorflow import keras
     from edgesmith.export.raw_input import with_raw_input
     from edgesmith.normalization import Normalization
+    from edgesmith.tfkeras.backend import keras
 
     keras.utils.set_random_seed(3)
     inputs = keras.Input((6, 6, 3))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import edgesmith.runtime as rt
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 from edgesmith.runtime.bench import SCHEMA, BenchConfig, benchmark
 from edgesmith.runtime.machine import parse_cpus
 from edgesmith.runtime.plots import pareto_front, plots_available
@@ -176,7 +176,7 @@ def test_same_named_artifacts_keep_their_parent_in_the_table():
 
 def test_normalization_applies_to_foreign_files_only(fixtures, tmp_path, capsys):
     """A file without metadata (MLCommons' ResNet-8, say) gets --normalization; ours keep theirs."""
-    from edgesmith.cli import main
+    from edgesmith.app.cli import main
 
     out = tmp_path / "b.json"
     args = [

@@ -1,6 +1,6 @@
 import pytest
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 
 
 def one_line_error(capsys) -> str:

@@ -9,7 +9,7 @@ SCRIPT = """
 import json, sys
 import edgesmith.runtime as rt
 import edgesmith.runtime.commands
-from edgesmith.cli import build_parser
+from edgesmith.app.cli import build_parser
 build_parser()
 from edgesmith.runtime import bench, regression, report, plots, accuracy
 model = rt.load(sys.argv[1], threads=1)

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from edgesmith.cli import main
+from edgesmith.app.cli import main
 from edgesmith.errors import EdgesmithError
 from edgesmith.runtime import assert_no_regression
 from edgesmith.runtime.bench import BenchConfig, benchmark

@@ -21,12 +21,12 @@ def test_cpu_request_hides_gpus():
 
 
 def test_gpu_request_without_gpu_fails_instead_of_falling_back():
-    with pytest.raises(EdgesmithError, match="sees no GPU.*--device auto"):
+    with pytest.raises(EdgesmithError, match="sees no GPU.*--accelerator auto"):
         plan_devices("gpu", [])
 
 
 def test_unknown_device():
-    with pytest.raises(EdgesmithError, match="device must be one of"):
+    with pytest.raises(EdgesmithError, match="accelerator must be one of"):
         plan_devices("tpu", [])
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edgesmith.artifacts import read_artifact
+from edgesmith.tfkeras.model_io import load_keras_model
 from edgesmith.train import TrainConfig, train
-from edgesmith.train.model_io import load_keras_model
 from edgesmith.train.multiworker import launch_local
 
 DATA = "synthetic?n=128&shape=8x8"

@@ -4,14 +4,14 @@ import pytest
 from edgesmith.artifacts import read_artifact
 from edgesmith.datasets import load_dataset
 from edgesmith.errors import EdgesmithError
+from edgesmith.tfkeras.model_io import load_keras_model
 from edgesmith.train import import_model
-from edgesmith.train.model_io import load_keras_model
 
 QUIET = {"report": lambda line: None}
 
 
 def tf_keras_model():
-    from edgesmith._tensorflow import keras
+    from edgesmith.tfkeras.backend import keras
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 1))

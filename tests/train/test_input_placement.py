@@ -124,10 +124,10 @@ def _check_uniform(dy, dx, flipped, pad, n):
 
 
 def test_device_augmentation_draws_from_the_host_distribution():
-    from edgesmith._tensorflow import keras
     from edgesmith.normalization import Normalization
-    from edgesmith.train.augment import DeviceAugmenter, crop_padding
-    from edgesmith.train.pipeline import train_dataset
+    from edgesmith.tfkeras.augment import DeviceAugmenter, crop_padding
+    from edgesmith.tfkeras.backend import keras
+    from edgesmith.tfkeras.pipeline import train_dataset
 
     n, size = 4000, 16
     pad = crop_padding((size, size, 2))
@@ -162,7 +162,7 @@ def test_device_augmentation_draws_from_the_host_distribution():
 
 def test_device_pipeline_hands_over_raw_pixels():
     from edgesmith.normalization import parse_normalization
-    from edgesmith.train.pipeline import train_dataset
+    from edgesmith.tfkeras.pipeline import train_dataset
 
     x = np.full((10, 8, 8, 1), 200, np.uint8)
     ds = train_dataset(
@@ -192,9 +192,9 @@ def test_device_pipeline_hands_over_raw_pixels():
 
 
 def test_mixed_float16_wrapper_gets_loss_scaling():
-    from edgesmith._tensorflow import keras
     from edgesmith.normalization import parse_normalization
-    from edgesmith.train.augment import DeviceAugmenter
+    from edgesmith.tfkeras.augment import DeviceAugmenter
+    from edgesmith.tfkeras.backend import keras
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -213,8 +213,8 @@ def test_mixed_float16_wrapper_gets_loss_scaling():
 
 def test_device_mode_learns_like_host_mode_and_saves_the_same_model(tmp_path):
     from edgesmith.artifacts import read_artifact
+    from edgesmith.tfkeras.model_io import load_keras_model
     from edgesmith.train import train
-    from edgesmith.train.model_io import load_keras_model
 
     runs = {}
     for place in ("host", "device"):
@@ -291,7 +291,7 @@ def test_batches_prefetched_to_a_device_train(tmp_path, monkeypatch):
 
 def test_prefetched_batches_arrive_on_the_target_device():
     from edgesmith.normalization import parse_normalization
-    from edgesmith.train.pipeline import eval_dataset
+    from edgesmith.tfkeras.pipeline import eval_dataset
 
     ds = eval_dataset(
         np.zeros((8, 8, 8, 1), np.uint8),
@@ -313,9 +313,9 @@ def test_mirrored_replicas_augment_their_own_batches_and_train():
     script = textwrap.dedent(
         """
         import numpy as np
-        from edgesmith._tensorflow import keras, tf
+        from edgesmith.tfkeras.backend import keras, tf
         from edgesmith.normalization import parse_normalization
-        from edgesmith.train.augment import DeviceAugmenter
+        from edgesmith.tfkeras.augment import DeviceAugmenter
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         two = [tf.config.LogicalDeviceConfiguration()] * 2
@@ -357,7 +357,7 @@ def test_mirrored_replicas_augment_their_own_batches_and_train():
 
 
 def test_cli_refuses_an_unknown_placement_in_one_line(tmp_path, capsys):
-    from edgesmith.cli import main
+    from edgesmith.app.cli import main
 
     code = main(["train", "--augment-on", "gpu", "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err
@@ -369,7 +369,7 @@ def test_cli_refuses_an_unknown_placement_in_one_line(tmp_path, capsys):
 
 
 def test_cli_runs_device_placement_on_the_cpu_and_says_where(tmp_path, capsys):
-    from edgesmith.cli import main
+    from edgesmith.app.cli import main
 
     code = main(
         [
@@ -384,7 +384,7 @@ def test_cli_runs_device_placement_on_the_cpu_and_says_where(tmp_path, capsys):
             "16",
             "--augment-on",
             "device",
-            "--device",
+            "--accelerator",
             "cpu",
             "--out",
             str(tmp_path / "a"),
@@ -400,13 +400,13 @@ def test_cli_runs_device_placement_on_the_cpu_and_says_where(tmp_path, capsys):
 
 @pytest.mark.gpu
 def test_on_a_gpu_batches_and_augmentation_live_on_it(tmp_path):
+    from edgesmith.tfkeras.pipeline import to_device
     from edgesmith.train import train
     from edgesmith.train.devices import visible_gpus
-    from edgesmith.train.pipeline import to_device
 
     if not visible_gpus():
         pytest.skip("no GPU visible to TensorFlow")
-    from edgesmith._tensorflow import tf
+    from edgesmith.tfkeras.backend import tf
 
     batch = next(iter(to_device(tf.data.Dataset.range(4).batch(2), "/device:GPU:0")))
     assert "GPU" in batch.device

@@ -27,8 +27,8 @@ def test_digits_artifact_is_complete_and_learned(digits_artifact):
 def test_saved_model_reproduces_the_recorded_accuracy(digits_artifact):
     from edgesmith.datasets import load_dataset
     from edgesmith.normalization import Normalization
-    from edgesmith.train.evaluate import predict
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.evaluate import predict
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     artifact = read_artifact(digits_artifact)
     model, _ = load_keras_model(artifact.model_path)
@@ -40,7 +40,7 @@ def test_saved_model_reproduces_the_recorded_accuracy(digits_artifact):
 
 def test_same_seed_same_weights(tmp_path):
     config = TrainConfig(data="synthetic?n=64&shape=8x8", model="seed_cnn", epochs=1, batch_size=16)
-    from edgesmith.train.model_io import load_keras_model
+    from edgesmith.tfkeras.model_io import load_keras_model
 
     a = train(config, tmp_path / "a", report=lambda line: None)
     b = train(config, tmp_path / "b", report=lambda line: None)
@@ -80,7 +80,7 @@ def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
 
 
 def test_fine_tunes_a_user_model_file_with_logits(tmp_path):
-    from edgesmith._tensorflow import keras
+    from edgesmith.tfkeras.backend import keras
 
     user = keras.Sequential(
         [
@@ -111,7 +111,7 @@ def test_fine_tunes_a_user_model_file_with_logits(tmp_path):
 
 
 def test_user_model_that_does_not_fit_the_data(tmp_path):
-    from edgesmith._tensorflow import keras
+    from edgesmith.tfkeras.backend import keras
 
     user = keras.Sequential(
         [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]
@@ -133,7 +133,7 @@ def test_flip_is_not_applied_to_digits_by_default(digits_artifact):
 
 def test_pipeline_augmentation_shifts_and_flips():
     from edgesmith.normalization import parse_normalization
-    from edgesmith.train.pipeline import train_dataset
+    from edgesmith.tfkeras.pipeline import train_dataset
 
     x = np.zeros((64, 8, 8, 1), np.uint8)
     x[:, :, :4] = 255  # left half bright

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgesmith.errors import EdgesmithError
-from edgesmith.train.model_stats import count_macs
+from edgesmith.tfkeras.model_stats import count_macs
 from edgesmith.train.zoo import ZOO, build_model
 
 
@@ -38,7 +38,7 @@ def test_unknown_model_lists_the_zoo():
 
 
 def test_depthwise_macs_are_counted_per_channel():
-    from edgesmith._tensorflow import keras
+    from edgesmith.tfkeras.backend import keras
 
     model = keras.Sequential(
         [keras.Input((4, 4, 2)), keras.layers.DepthwiseConv2D(3, padding="same")]
@@ -47,7 +47,7 @@ def test_depthwise_macs_are_counted_per_channel():
 
 
 def test_one_dimensional_depthwise_and_separable_macs():
-    from edgesmith._tensorflow import keras
+    from edgesmith.tfkeras.backend import keras
 
     inputs = keras.Input((10, 4))
     x = keras.layers.DepthwiseConv1D(3, padding="same", depth_multiplier=2)(inputs)  # 10*8*3

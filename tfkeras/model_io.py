@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesmith._tensorflow import keras, quiet_native_stderr
 from edgesmith.errors import EdgesmithError
-from edgesmith.train.config import MODEL_SUFFIXES
+from edgesmith.tfkeras import MODEL_SUFFIXES
+from edgesmith.tfkeras.backend import keras, quiet_native_stderr
 
 MODEL_FILE = "model.keras"
 

@@ -4,7 +4,7 @@ Train (or start from a trained artifact), compress each candidate, export it to 
 profile's formats, bench every file (here or on the device over SSH), choose the candidate that
 meets every budget with the best accuracy, and write a deployable bundle::
 
-    from edgesmith.build import build
+    from edgesmith.app.build import build
     result = build("cpu-x86", "digits", "runs/build")
     print(result.table()); print(result.bundle)
 
@@ -14,13 +14,13 @@ load on first use.
 
 from __future__ import annotations
 
-from edgesmith.build.recipe import BuildRecipe, CandidateSpec, load_recipe, shipped_recipes
+from edgesmith.app.build.recipe import BuildRecipe, CandidateSpec, load_recipe, shipped_recipes
 from edgesmith.lazy import lazy_getattr
 
 _LAZY = {
-    "build": "edgesmith.build.pipeline",
-    "BuildResult": "edgesmith.build.pipeline",
-    "DEFAULT_TIMING": "edgesmith.build.pipeline",
+    "build": "edgesmith.app.build.pipeline",
+    "BuildResult": "edgesmith.app.build.pipeline",
+    "DEFAULT_TIMING": "edgesmith.app.build.pipeline",
 }
 __all__ = [
     "DEFAULT_TIMING",
@@ -33,4 +33,4 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_getattr("edgesmith.build", _LAZY)
+__getattr__ = lazy_getattr("edgesmith.app.build", _LAZY)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesmith._tensorflow import tf
 from edgesmith.normalization import Normalization
-from edgesmith.train.augment import augment_batch, crop_padding, generator_draw, normalizer
-from edgesmith.train.devices import DEVICE_BUFFER
+from edgesmith.tfkeras import DEVICE_BUFFER
+from edgesmith.tfkeras.augment import augment_batch, crop_padding, generator_draw, normalizer
+from edgesmith.tfkeras.backend import tf
 
 AUTOTUNE = tf.data.AUTOTUNE
 AUGMENT_PLACES = ("host", "device")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgesmith.build.candidates import Exported
+from edgesmith.app.build.candidates import Exported
 from edgesmith.errors import CheckFailed
 from edgesmith.runtime.budgets import budget_verdicts
 

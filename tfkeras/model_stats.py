@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesmith._tensorflow import keras
+from edgesmith.tfkeras.backend import keras
 
 
 def _shape(value) -> tuple:

@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgesmith.artifacts import Artifact, read_artifact
-from edgesmith.build.candidates import (
+from edgesmith.app.build.candidates import (
     Exported,
     compress_candidate,
     export_candidate,
     train_source,
 )
-from edgesmith.build.recipe import BuildRecipe, load_recipe
-from edgesmith.build.select import candidate_row, choose, nothing_fits, table
+from edgesmith.app.build.recipe import BuildRecipe, load_recipe
+from edgesmith.app.build.select import candidate_row, choose, nothing_fits, table
+from edgesmith.artifacts import Artifact, read_artifact
 from edgesmith.errors import CheckFailed, EdgesmithError
 from edgesmith.profiles import DeviceProfile, load_profile
 from edgesmith.progress import Reporter, stderr_reporter
@@ -130,7 +130,7 @@ def build(
     if out.is_file():
         raise EdgesmithError(f"--out {out} is a file; expected a build directory")
     if host is not None:
-        from edgesmith.build.remote import check_reachable
+        from edgesmith.app.build.remote import check_reachable
 
         check_reachable(host, tuple(ssh_options))
     work = out / "work"
@@ -154,7 +154,7 @@ def build(
         raise nothing_fits(rows, profile.name)
     bench_dir = work / "bench"
     if host is not None:
-        from edgesmith.build.remote import remote_bench
+        from edgesmith.app.build.remote import remote_bench
 
         document, plots = remote_bench(
             host,
@@ -182,7 +182,7 @@ def build(
         error = nothing_fits(rows, profile.name)
         error.result = result  # type: ignore[attr-defined]
         raise error
-    from edgesmith.build.bundle import write_bundle
+    from edgesmith.app.build.bundle import write_bundle
 
     artifact = next(e.artifact for e in measured if e.name == chosen["name"])
     result.seconds = time.perf_counter() - started
@@ -220,7 +220,7 @@ def _bench_here(
     import subprocess
     import sys
 
-    from edgesmith.build.remote import bench_args, parse_bench_output, staged_name
+    from edgesmith.app.build.remote import bench_args, parse_bench_output, staged_name
 
     if bench_dir.exists():
         shutil.rmtree(bench_dir)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesmith._tensorflow import keras
 from edgesmith.datasets import Dataset
 from edgesmith.normalization import Normalization
+from edgesmith.tfkeras.backend import keras
 
 
 def predict(

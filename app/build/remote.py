@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from edgesmith.build.candidates import Exported
+from edgesmith.app.build.candidates import Exported
 from edgesmith.errors import EdgesmithError
 from edgesmith.profiles import DeviceProfile
 from edgesmith.progress import Reporter

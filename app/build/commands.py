@@ -101,7 +101,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``edgesmith build``."""
-    from edgesmith.build.pipeline import DEFAULT_TIMING, build
+    from edgesmith.app.build.pipeline import DEFAULT_TIMING, build
     from edgesmith.errors import CheckFailed
     from edgesmith.progress import stderr_reporter
     from edgesmith.runtime.timing import TimingPlan

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from edgesmith._tensorflow import keras, tf
 from edgesmith.normalization import Normalization
+from edgesmith.tfkeras.backend import keras, tf
 
 # draw(shape, maxval) -> int32 tensor of that shape, uniform in [0, maxval)
 Draw = Callable[[tf.Tensor, int], tf.Tensor]

@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgesmith.app.build import cache
+from edgesmith.app.build.recipe import CandidateSpec
 from edgesmith.artifacts import Artifact, read_artifact
-from edgesmith.build import cache
-from edgesmith.build.recipe import CandidateSpec
 from edgesmith.errors import CheckFailed
 from edgesmith.profiles import DeviceProfile
 from edgesmith.progress import Reporter
