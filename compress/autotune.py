@@ -187,8 +187,7 @@ def _sensitivity_config(config: AutotuneConfig):
 
 def _file_accuracy(artifact: Artifact, src: finetune.Source, config: AutotuneConfig) -> float:
     """The exported file's accuracy, run by edgesmith's runtime on the eval split."""
-    from edgesmith.runtime import load
-    from edgesmith.runtime.accuracy import evaluate
+    from edgesmith.runtime import evaluate, load
 
     model = load(artifact.path)
     x, y = src.dataset.x_eval[: config.max_eval], src.dataset.y_eval[: config.max_eval]

@@ -356,7 +356,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     config = DistillConfig.from_dict(_values(args, keys))
     _precheck(args, config, role="--teacher")
     from edgesmith.compress.source import check_teacher_fits, read_keras_source
-    from edgesmith.train.config import MODEL_NAMES
+    from edgesmith.train import MODEL_NAMES
 
     teacher = read_keras_source(args.source, role="--teacher", allow_qat=True)
     if config.student not in MODEL_NAMES:
@@ -441,6 +441,12 @@ def _register_sensitivity(techniques) -> None:
     parser.add_argument("--data", help="data spec (default: the source artifact's)")
     parser.add_argument("--config", metavar="FILE", help="YAML/JSON settings; flags override")
     parser.add_argument("--no-plot", dest="no_plot", action="store_true", help="no FILE.png")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace FILE.json/.md/.png even if edgesmith did not write them "
+        "(by default such files are refused, exit 2)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the JSON on stdout")
     parser.set_defaults(handler=cmd_sensitivity)
@@ -451,6 +457,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from edgesmith.compress.config import SensitivityConfig
     from edgesmith.compress.source import read_keras_source
     from edgesmith.errors import EdgesmithError
+    from edgesmith.outputs import check_files_writable
 
     values = _values(args, ("mode", "max_eval", "calibration_samples", "data"))
     if args.sparsities:
@@ -463,6 +470,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     config = SensitivityConfig.from_dict(values)
     if not args.out.lower().endswith(".json"):
         raise EdgesmithError(f"--out must be a .json file. Received: {args.out}")
+    out = Path(args.out)
+    check_files_writable(
+        [out, out.with_suffix(".md"), out.with_suffix(".png")], overwrite=args.overwrite
+    )
     read_keras_source(args.source)
     from edgesmith.compress.sensitivity import PLOT_HINT, analyse_sensitivity, plots_available
 
@@ -470,7 +481,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     if plot and not plots_available():  # said up front, and even with --quiet
         print(f"edgesmith: note: plot skipped: {PLOT_HINT}", file=sys.stderr)
         plot = False
-    document = analyse_sensitivity(args.source, config, args.out, report=_reporter(args), plot=plot)
+    document = analyse_sensitivity(
+        args.source, config, args.out, report=_reporter(args), plot=plot, overwrite=args.overwrite
+    )
     print(json.dumps(document, indent=2) if args.json else args.out)
     return 0
 

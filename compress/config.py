@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
-from edgesmith.train.config import MODEL_NAMES, resolve_augment
+from edgesmith.train import MODEL_NAMES, resolve_augment
 
 STRUCTURES = ("unstructured", "2:4", "channels")
 SCHEDULES = ("polynomial", "constant")

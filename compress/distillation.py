@@ -19,7 +19,7 @@ from edgesmith.compress.source import read_keras_source
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras, tf
-from edgesmith.train import zoo
+from edgesmith.train import ZOO, build_model
 
 FINETUNE_LEARNING_RATE = 0.02
 
@@ -183,7 +183,7 @@ def distill(
     teacher = finetune.load_source(
         teacher_artifact, data=config.data, role="--teacher", allow_qat=True
     )
-    from_zoo = config.student in zoo.ZOO
+    from_zoo = config.student in ZOO
     if from_zoo:
         student = finetune.Source(
             artifact=teacher_artifact,
@@ -251,4 +251,4 @@ def distill(
 def _zoo_student(config: DistillConfig, teacher: finetune.Source) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     dataset = teacher.dataset
-    return zoo.build_model(config.student, dataset.input_shape, dataset.num_classes)
+    return build_model(config.student, dataset.input_shape, dataset.num_classes)

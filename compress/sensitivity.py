@@ -33,8 +33,9 @@ from edgesmith.compress.config import SensitivityConfig
 from edgesmith.datasets import Dataset
 from edgesmith.errors import EdgesmithError
 from edgesmith.normalization import Normalization
+from edgesmith.outputs import check_files_writable, record_written
 from edgesmith.progress import Reporter, stderr_reporter
-from edgesmith.runtime.plots import plots_available
+from edgesmith.runtime import plots_available
 from edgesmith.tfkeras.backend import keras, quiet_native_stderr, tf
 
 KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -59,22 +60,20 @@ def quiet_converter() -> Iterator[None]:
                 os.close(saved)
 
 
-def calibration_inputs(dataset: Dataset, norm: Normalization, count: int, seed: int = 0):
-    """Normalised training images for calibration, a seeded sample of ``count``."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(dataset.x_train), size=min(count, len(dataset.x_train)), replace=False)
-    return norm.apply(dataset.x_train[np.sort(picks)]).astype(np.float32)
+def calibration_inputs(dataset: Dataset, norm: Normalization, count: int):
+    """Normalised calibration inputs: export's own pick of ``count`` training images."""
+    from edgesmith.export import calibration_inputs as model_inputs
+    from edgesmith.export import calibration_pixels
+
+    return model_inputs(calibration_pixels(dataset.x_train, count), norm, raw_input=False)
 
 
-def _converter(model: keras.Model, calibration: np.ndarray):
-    def representative():
-        for index in range(len(calibration)):
-            yield [calibration[index : index + 1]]
+def _converter(model: keras.Model, calibration: np.ndarray, *, float_fallback: bool = False):
+    """Export's int8 converter (float I/O, so every variant is compared through one entry)."""
+    from edgesmith.export import int8_converter
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    return converter, representative
+    converter = int8_converter(model, calibration, float_fallback=float_fallback)
+    return converter, converter.representative_dataset
 
 
 def quantization_errors(model: keras.Model, calibration: np.ndarray) -> list[dict]:
@@ -122,7 +121,7 @@ def mixed_int8(model: keras.Model, calibration: np.ndarray, float_tensors: list[
     Raises:
         EdgesmithError: when the converter rejects the model.
     """
-    converter, representative = _converter(model, calibration)
+    converter, representative = _converter(model, calibration, float_fallback=bool(float_tensors))
     try:
         with quiet_converter():
             if not float_tensors:
@@ -148,8 +147,7 @@ def tflite_accuracy(
     labels: list[str] | None = None,
 ) -> float:
     """Top-1 accuracy of a .tflite file on the eval split, run by edgesmith's runtime."""
-    from edgesmith.runtime import load
-    from edgesmith.runtime.accuracy import evaluate
+    from edgesmith.runtime import evaluate, load
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.tflite"
@@ -250,6 +248,7 @@ def analyse_sensitivity(
     *,
     report: Reporter | None = None,
     plot: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Measure each layer's sensitivity and write it as JSON, a Markdown table and a plot.
 
@@ -260,17 +259,22 @@ def analyse_sensitivity(
         report: receives progress lines, the files written, and a line when the plot is
             skipped because matplotlib is not installed.
         plot: draw the PNG (when matplotlib is installed).
+        overwrite: replace existing files edgesmith did not write (or that changed since); by
+            default they are refused before any work, since ``--out README.json`` would
+            otherwise overwrite the user's ``README.md``.
 
     Returns:
         The JSON document.
 
     Raises:
-        EdgesmithError: for a non-Keras or QAT source, or a model the converter rejects.
+        EdgesmithError: for a non-Keras or QAT source, a model the converter rejects, or an
+            output file edgesmith did not write (without ``overwrite``).
     """
     report = report or stderr_reporter()
     out = Path(out)
     if out.suffix.lower() != ".json":
         raise EdgesmithError(f"sensitivity writes a .json file. Received: {out}")
+    check_files_writable(output_files(out), overwrite=overwrite)
     src = finetune.load_source(source, data=config.data)
     work = src.model
     if config.mode == "int8":
@@ -301,9 +305,17 @@ def analyse_sensitivity(
         report(f"sensitivity: plot skipped: {PLOT_HINT}")
     image = f"\n\n![sensitivity]({written[2].name})" if len(written) > 2 else ""
     written[1].write_text(table + image + "\n")
+    for path in written:
+        record_written(path)  # so that the next run may replace them while unchanged
     report(table)
     report("sensitivity: wrote " + ", ".join(str(path) for path in written))
     return document
+
+
+def output_files(out: str | Path) -> list[Path]:
+    """The files a run writes for ``out``: the JSON, the Markdown table and the PNG plot."""
+    out = Path(out)
+    return [out, out.with_suffix(".md"), out.with_suffix(".png")]
 
 
 def sensitivity_table(document: dict) -> str:

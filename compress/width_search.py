@@ -308,7 +308,7 @@ class TfliteTimer:
         self.close()
 
     def _write(self, stem: str, model: keras.Model) -> Path:
-        from edgesmith.export.tflite import convert
+        from edgesmith.export import convert_tflite as convert
 
         path = Path(self._dir.name) / f"{stem}.tflite"
         path.write_bytes(convert(model, "int8", calibration=self.calibration))

@@ -7,6 +7,7 @@ converters load it on first use.
 
 from __future__ import annotations
 
+from edgesmith.export.calibration import calibration_inputs, calibration_pixels
 from edgesmith.export.formats import FORMATS
 from edgesmith.export.options import ExportOptions
 from edgesmith.lazy import lazy_getattr
@@ -15,8 +16,16 @@ _LAZY = {
     "export": "edgesmith.export.exporter",
     "export_formats": "edgesmith.export.exporter",
     "FormatResult": "edgesmith.export.exporter",
+    "int8_converter": "edgesmith.export.tflite",
+    "convert_tflite": "edgesmith.export.tflite",
 }
-__all__ = ["FORMATS", "ExportOptions", "FormatResult", "export", "export_formats"]
+__all__ = [
+    "FORMATS",
+    "ExportOptions",
+    "calibration_inputs",
+    "calibration_pixels",
+    *_LAZY,
+]
 
 
 __getattr__ = lazy_getattr("edgesmith.export", _LAZY)

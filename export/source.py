@@ -143,6 +143,7 @@ def load_eval_data(
             formats the message says calibration data is what is missing.
     """
     from edgesmith.datasets import load_dataset
+    from edgesmith.export.calibration import calibration_pixels
 
     spec = spec or source.data_spec
     try:
@@ -167,12 +168,10 @@ def load_eval_data(
         )
     if len(dataset.x_eval) == 0:
         raise EdgesmithError(f"the parity check needs eval images: {spec} has none")
-    count = min(calibration_samples, len(dataset.x_train))
-    picks = np.linspace(0, len(dataset.x_train) - 1, count).round().astype(int) if count else []
     n_eval = len(dataset.x_eval) if max_eval is None else min(max_eval, len(dataset.x_eval))
     return EvalData(
         spec=spec,
-        calibration=np.asarray(dataset.x_train[picks]),
+        calibration=calibration_pixels(dataset.x_train, calibration_samples),
         x_eval=np.asarray(dataset.x_eval[:n_eval]),
         y_eval=np.asarray(dataset.y_eval[:n_eval]),
     )

@@ -71,11 +71,7 @@ def convert(
     if variant == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     elif variant == "int8":
-        if calibration is not None and len(calibration):
-            converter.representative_dataset = _representative(calibration)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = IO_TYPES[io_dtype]
-        converter.inference_output_type = IO_TYPES[io_dtype]
+        _set_int8(converter, calibration, io_dtype)
     elif variant == "int16x8":
         converter.representative_dataset = _representative(calibration)
         converter.target_spec.supported_ops = [
@@ -93,6 +89,45 @@ def convert(
         ) from None
 
 
+def int8_converter(
+    model: keras.Model,
+    calibration: np.ndarray,
+    *,
+    io_dtype: str = "float32",
+    float_fallback: bool = False,
+):
+    """The TFLite converter that export's ``tflite-int8`` uses, before ``convert()``.
+
+    The sensitivity analysis and the int8 accuracy budget drive TensorFlow's quantisation
+    debugger with it, so they score the int8 model export ships, not a look-alike.
+
+    Args:
+        model: the float model.
+        calibration: float32 model inputs from :func:`~edgesmith.export.calibration.
+            calibration_pixels` (export's own pick).
+        io_dtype: input/output type; float32 keeps the quantise/dequantise at the edges.
+        float_fallback: allow float builtin ops beside the int8 ones (for variants that
+            leave chosen ops float); export's full-integer file has none.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    _set_int8(converter, calibration, io_dtype)
+    if float_fallback:
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+        ]
+    return converter
+
+
+def _set_int8(converter, calibration: np.ndarray | None, io_dtype: str) -> None:
+    if calibration is not None and len(calibration):
+        converter.representative_dataset = _representative(calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = IO_TYPES[io_dtype]
+    converter.inference_output_type = IO_TYPES[io_dtype]
+
+
 def input_quantization(model_bytes: bytes) -> tuple[str, dict | None]:
     """The input tensor's dtype name and quantisation ``{"scale", "zero_point"}`` (or None)."""
     return _io_quantization(model_bytes, "input")
@@ -108,3 +143,6 @@ def _io_quantization(model_bytes: bytes, which: str) -> tuple[str, dict | None]:
 
     tensor = tflite_io_tensors(model_bytes)[which][0]
     return tensor["dtype"], tensor["quantization"]
+
+
+convert_tflite = convert  # the name ``edgesmith.export`` gives it beside the other formats

@@ -7,15 +7,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from edgesmith.runtime import quiet  # noqa: F401  (silences the runtimes before they load)
-from edgesmith.runtime.bench import BenchConfig, BenchRun, benchmark
+from edgesmith.runtime.accuracy import evaluate
+from edgesmith.runtime.bench import BenchConfig, BenchRun, benchmark, save_baseline
+from edgesmith.runtime.bench_schema import BenchDocument
+from edgesmith.runtime.bench_schema import parse_document as parse_bench_document
 from edgesmith.runtime.model import Model, load
+from edgesmith.runtime.plots import plots_available
 from edgesmith.runtime.regression import Verdict, assert_no_regression, check
 from edgesmith.runtime.runner import MetadataWarning, ProviderFallbackWarning, TensorInfo
 from edgesmith.runtime.timing import TimingPlan
 
+
+def tflm_available() -> bool:
+    """Whether TFLite Micro (the ``mcu`` extra) is installed here."""
+    from edgesmith.runtime.tflm_runner import tflm_available as available
+
+    return available()
+
+
+def measure_tflm_arena(path: str | Path) -> dict[str, int]:
+    """The arena TFLite Micro allocates for a .tflite file: ``{"total", "head", "tail"}``.
+
+    Raises:
+        EdgesmithError: when TFLM is missing or cannot run the file (TFLM's reason).
+    """
+    from edgesmith.runtime.tflm_runner import measure_arena
+
+    return measure_arena(path)
+
+
 __all__ = [
     "BenchConfig",
+    "BenchDocument",
     "BenchRun",
     "MetadataWarning",
     "Model",
@@ -26,5 +52,11 @@ __all__ = [
     "assert_no_regression",
     "benchmark",
     "check",
+    "evaluate",
     "load",
+    "measure_tflm_arena",
+    "parse_bench_document",
+    "plots_available",
+    "save_baseline",
+    "tflm_available",
 ]

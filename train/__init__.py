@@ -7,7 +7,7 @@ names load TensorFlow, with tf_keras selected, on first use.
 from __future__ import annotations
 
 from edgesmith.lazy import lazy_getattr
-from edgesmith.train.config import TrainConfig
+from edgesmith.train.config import MODEL_NAMES, TrainConfig, resolve_augment
 
 _LAZY = {
     "train": "edgesmith.train.trainer",
@@ -15,7 +15,15 @@ _LAZY = {
     "build_model": "edgesmith.train.zoo",
     "ZOO": "edgesmith.train.zoo",
 }
-__all__ = ["ZOO", "TrainConfig", "build_model", "import_model", "train"]
+__all__ = [
+    "MODEL_NAMES",
+    "ZOO",
+    "TrainConfig",
+    "build_model",
+    "import_model",
+    "resolve_augment",
+    "train",
+]
 
 
 __getattr__ = lazy_getattr("edgesmith.train", _LAZY)

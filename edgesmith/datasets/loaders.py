@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
@@ -66,29 +65,25 @@ def load_digits(spec: DataSpec) -> Dataset:
 
 
 def load_keras_set(spec: DataSpec) -> Dataset:
-    """cifar10, mnist, fashion_mnist: ``$EDGESMITH_DATA_DIR/<name>.npz`` first, else Keras."""
-    labels, flip_ok = KERAS_SETS[spec.kind]
-    data_dir = os.environ.get("EDGESMITH_DATA_DIR")
-    if data_dir and (Path(data_dir) / f"{spec.kind}.npz").is_file():
-        arrays = read_npz(Path(data_dir) / f"{spec.kind}.npz", spec.text)
-        return make_dataset(spec.text, *arrays[:4], labels, flip_ok=flip_ok)
-    try:
-        from edgesmith.tfkeras.backend import keras
+    """cifar10, mnist, fashion_mnist: ``<name>.npz`` in the data folder, else downloaded once.
 
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, spec.kind).load_data()
-    except EdgesmithError as exc:
-        raise EdgesmithError(
-            f"{spec.kind}: no {spec.kind}.npz in $EDGESMITH_DATA_DIR "
-            f"({data_dir or 'not set'}) and the Keras download needs TensorFlow: {exc}"
-        ) from None
-    except Exception as exc:  # the Keras loader raises many kinds (URLError, HTTPError, ...)
-        raise EdgesmithError(
-            f"{spec.kind}: no {spec.kind}.npz in $EDGESMITH_DATA_DIR ({data_dir or 'not set'}) "
-            f"and the Keras download failed ({type(exc).__name__}: {exc}). Put {spec.kind}.npz "
-            "(arrays x_train, y_train, x_test, y_test) in a folder and set EDGESMITH_DATA_DIR "
-            "to it, or pass npz:PATH"
-        ) from None
-    return make_dataset(spec.text, x_train, y_train, x_test, y_test, labels, flip_ok=flip_ok)
+    The folder is ``$EDGESMITH_DATA_DIR`` or ``~/.cache/edgesmith/datasets``; a download is
+    checked against the publisher's digest and cached there (see ``download``).
+    """
+    from edgesmith.datasets.download import cache_dir, download
+
+    labels, flip_ok = KERAS_SETS[spec.kind]
+    cached = cache_dir() / f"{spec.kind}.npz"
+    if not cached.is_file():
+        try:
+            cached = download(spec.kind)
+        except EdgesmithError as exc:
+            raise EdgesmithError(
+                f"{exc}. Put {spec.kind}.npz (arrays x_train, y_train, x_test, y_test) in a "
+                f"folder and set EDGESMITH_DATA_DIR to it (now: {cache_dir()}), or pass npz:PATH"
+            ) from None
+    arrays = read_npz(cached, spec.text)
+    return make_dataset(spec.text, *arrays[:4], labels, flip_ok=flip_ok)
 
 
 def read_npz(path: Path, where: str) -> tuple[np.ndarray, ...]:

@@ -19,7 +19,7 @@ SPEC_HELP = """\
 data specs:
   digits              scikit-learn's 8x8 handwritten digits, embedded (offline default)
   cifar10, mnist, fashion_mnist
-                      $EDGESMITH_DATA_DIR/<name>.npz if present, else the Keras download
+                      $EDGESMITH_DATA_DIR/<name>.npz if present, else downloaded once
   npz:PATH            arrays x_train, y_train, x_test, y_test (optional: labels)
   folder:PATH         one sub-folder of images per class (train/ and test/ inside: used as the
                       split; else 20% held out); ?size=HxW resizes
