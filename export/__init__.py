@@ -8,7 +8,7 @@ converters load it on first use.
 from __future__ import annotations
 
 from edgesmith.export.calibration import calibration_inputs, calibration_pixels
-from edgesmith.export.formats import FORMATS
+from edgesmith.export.formats import FORMATS, QAT_FORMATS
 from edgesmith.export.options import ExportOptions
 from edgesmith.lazy import lazy_getattr
 
@@ -18,9 +18,11 @@ _LAZY = {
     "FormatResult": "edgesmith.export.exporter",
     "int8_converter": "edgesmith.export.tflite",
     "convert_tflite": "edgesmith.export.tflite",
+    "read_source": "edgesmith.export.source",
 }
 __all__ = [
     "FORMATS",
+    "QAT_FORMATS",
     "ExportOptions",
     "calibration_inputs",
     "calibration_pixels",

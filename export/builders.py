@@ -141,5 +141,3 @@ BUILDERS: dict[str, Callable[[Plan], Any]] = {
     "onnx-int8": build_onnx_int8,
     "onnx-from-tflite": build_onnx_from_tflite,
 }
-# A QAT model's fake-quant ranges are only honoured by the integer TFLite conversion.
-QAT_FORMATS = ("tflite-int8", "onnx-from-tflite")

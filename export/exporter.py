@@ -19,7 +19,7 @@ import numpy as np
 
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.errors import CheckFailed, EdgesmithError
-from edgesmith.export.formats import FORMATS, ExportFormat, parse_formats
+from edgesmith.export.formats import FORMATS, QAT_FORMATS, ExportFormat, parse_formats
 from edgesmith.export.options import ExportOptions
 from edgesmith.export.source import SourceInfo, read_source
 from edgesmith.progress import Reporter, stderr_reporter
@@ -104,8 +104,6 @@ def prepare(
     Raises:
         EdgesmithError: naming the first problem.
     """
-    from edgesmith.export.builders import QAT_FORMATS
-
     chosen = parse_formats(formats)
     source = read_source(source_dir)
     names = [f.name for f in chosen]
@@ -114,12 +112,18 @@ def prepare(
         if bad:
             ok = ", ".join(f.name for f in FORMATS.values() if f.sparse_ok)
             raise EdgesmithError(f"--sparse applies to {ok}; not to {', '.join(bad)}")
-    if options.target == "tflm":
+    if options.target is not None and options.target != "int8-only":
         bad = [f.name for f in chosen if f.file_format != "tflite"]
         if bad:
             raise EdgesmithError(
-                f"--target tflm runs .tflite files only; drop {', '.join(bad)} from --format"
+                f"--target {options.target} runs .tflite files only; drop {', '.join(bad)} "
+                "from --format"
             )
+    if options.target is not None and options.target.startswith("ethos-u"):
+        from edgesmith.export.vela import INSTALL_HINT, vela_available
+
+        if not vela_available():
+            raise EdgesmithError(INSTALL_HINT)
     if source.qat:
         bad = [n for n in names if n not in QAT_FORMATS]
         if bad:
@@ -277,12 +281,13 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
                 "symbol": "g_model_data",
             }
         try:
-            target = _check_target(ops_report, len(model_bytes), fmt, opts)
+            target = _check_target(ops_report, model_path, fmt, opts)
         except CheckFailed as exc:
             report(str(exc))
             failed = FormatResult(fmt.name, sizes(model_bytes), failure=str(exc))
             raise _Unpublished(failed) from None
         if target is not None:
+            files += target.pop("files", [])  # Ethos-U: the Vela-compiled file
             extra["target"] = target
         encoded = int(ops_report.get("sparse_tensors", 0)) if opts.sparse else 0
         builtin_only = bool(encoded and fmt.integer)
@@ -389,14 +394,10 @@ def _finish_file(built, fmt: ExportFormat, source: SourceInfo, opts, output, sta
     return proto.SerializeToString(), ops_report, input_spec
 
 
-def _check_target(report, size: int, fmt: ExportFormat, opts: ExportOptions):
-    from edgesmith.export.targets import check_int8_only, check_tflm
+def _check_target(report, model_path: Path, fmt: ExportFormat, opts: ExportOptions):
+    from edgesmith.export.targets import check_target
 
-    if opts.target == "int8-only":
-        return check_int8_only(report, fmt.name)
-    if opts.target == "tflm":
-        return check_tflm(report, size, fmt.name)
-    return None
+    return check_target(opts.target, report, model_path, fmt.name, vela=opts.vela)
 
 
 def _report_line(name: str, metrics: dict[str, Any], report: Reporter) -> None:

@@ -127,8 +127,17 @@ FORMATS: dict[str, ExportFormat] = {
         ),
     )
 }
+# A QAT model's fake-quant ranges are only honoured by the integer TFLite conversion.
+QAT_FORMATS = ("tflite-int8", "onnx-from-tflite")
 IO_DTYPES = ("int8", "uint8")
-TARGETS = ("int8-only", "tflm")
+TARGETS = (
+    "int8-only",
+    "tflm",
+    "ethos-u55-128",
+    "ethos-u55-256",
+    "ethos-u65-256",
+    "ethos-u85-256",
+)
 
 
 def parse_formats(text: str | list[str] | tuple[str, ...]) -> list[ExportFormat]:

@@ -121,17 +121,19 @@ def export_plan(profile: DeviceProfile, source: Artifact) -> tuple[list[str], di
     Returns:
         ``(formats, options, note)``; ``formats`` may be empty when none fits the source.
     """
-    from edgesmith.export.source import read_source
+    from edgesmith.export import read_source
 
     qat = read_source(source.path).qat
     formats = list(profile.formats)
     note = None
     if qat:
-        from edgesmith.export.builders import QAT_FORMATS
+        from edgesmith.export import QAT_FORMATS
 
         formats = [f for f in formats if f in QAT_FORMATS]
     options: dict[str, Any] = {"target": profile.target}
-    if profile.target == "tflm":
+    if profile.vela:
+        options["vela"] = dict(profile.vela)  # Ethos-U: Vela's system config, memory, clock
+    if profile.target == "tflm" or (profile.target or "").startswith("ethos-u"):
         options["c_array"] = True
         if qat:
             note = "QAT model: no raw-input fold; the device normalises pixels before feeding"

@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -186,6 +187,27 @@ def test_export_help_and_cli_import_stay_free_of_tensorflow():
     ).stdout
     for word in ("--raw-input", "--io-dtype", "--target", "--c-array", "examples:", "onnx-int8"):
         assert word in help_text
+
+
+def test_export_input_checks_load_no_tensorflow(tmp_path):
+    # prepare() validates formats, source and output before any converter: a typo must not cost
+    # TensorFlow's import (it once imported the builders first, for one tuple of names)
+    fixture = Path(__file__).resolve().parents[1] / "runtime" / "fixtures" / "artifact_tflite"
+    code = (
+        "import sys\n"
+        "from edgesmith.errors import EdgesmithError\n"
+        "from edgesmith.export import ExportOptions\n"
+        "from edgesmith.export.exporter import prepare\n"
+        f"for formats in ('tflite-int9', 'tflite-int8'):\n"
+        f"    try:\n"
+        f"        prepare({str(fixture)!r}, formats, {str(tmp_path / 'o')!r}, ExportOptions())\n"
+        "    except EdgesmithError as exc:\n"
+        "        print(exc)\n"
+        "print(sorted(m for m in ('tensorflow', 'tf_keras') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = run.stdout.strip().splitlines()
+    assert "tflite-int9" in lines[0] and lines[-1] == "[]", run.stdout
 
 
 def test_data_option_replaces_the_source_data(digits_artifact, tmp_path, capsys):
