@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from edgesmith.artifacts import Artifact
 
 
@@ -13,18 +16,42 @@ def _size(num_bytes: int) -> str:
     return ""
 
 
+def _num(value: Any, spec: str, scale: float = 1.0) -> str:
+    """``value`` formatted as a number, or as written when a manifest holds something else.
+
+    Manifests come from anywhere; a wrong type in an informative field must print, not crash.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value / scale, spec)
+    return repr(value)
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
+
+
 def describe_artifact(artifact: Artifact) -> str:
-    """Render the manifest as aligned ``key: value`` lines, most useful first."""
+    """Render the manifest as aligned ``key: value`` lines, most useful first.
+
+    The manifest has been validated (:func:`edgesmith.artifacts.validate_manifest`: top-level
+    types, file names inside the folder); nested informative values of the wrong type are
+    shown as written rather than raising.
+    """
     m = artifact.manifest
-    files = [(name, (artifact.path / name).stat().st_size) for name in m["files"]]
+    files = [(name, _file_size(artifact.path / name)) for name in m["files"]]
     model_bytes = sum(
         size
         for name, size in files
         if name == m["model_file"] or name.startswith(m["model_file"] + "/")
     )
     spec = m["input"]
-    norm = spec.get("normalization") or {}
+    norm = spec.get("normalization") if isinstance(spec.get("normalization"), dict) else {}
     metrics = m["metrics"]
+    dataset = m["dataset"]
+    fingerprint = dataset.get("fingerprint")
     rows = [
         ("artifact", str(artifact.path)),
         ("id", m["id"][:16]),
@@ -34,31 +61,33 @@ def describe_artifact(artifact: Artifact) -> str:
         (
             "input",
             f"{spec.get('shape')} {spec.get('dtype')}, normalization "
-            f"{norm.get('name', '?')} (scale {norm.get('scale', 1):.6g}, "
+            f"{norm.get('name', '?')} (scale {_num(norm.get('scale', 1), '.6g')}, "
             f"mean {norm.get('mean')}, std {norm.get('std')})",
         ),
         ("quantization", str(spec.get("quantization"))),
         ("labels", ", ".join(m["labels"][:12]) + (" ..." if len(m["labels"]) > 12 else "")),
         (
             "dataset",
-            f"{m['dataset'].get('spec')} ({m['dataset'].get('num_train')} train, "
-            f"{m['dataset'].get('num_eval')} eval; {m['dataset'].get('fingerprint', '')[:12]})",
+            f"{dataset.get('spec')} ({dataset.get('num_train')} train, "
+            f"{dataset.get('num_eval')} eval; "
+            f"{fingerprint[:12] if isinstance(fingerprint, str) else ''})",
         ),
         (
             "accuracy",
-            f"{metrics.get('accuracy', float('nan')):.4f} on {metrics.get('num_eval')} eval images",
+            f"{_num(metrics.get('accuracy', float('nan')), '.4f')} on "
+            f"{metrics.get('num_eval')} eval images",
         ),
     ]
     if "params" in metrics:
-        rows.append(("params", f"{metrics['params']:,}"))
+        rows.append(("params", _num(metrics["params"], ",")))
     if "macs" in metrics:
-        rows.append(("MACs", f"{metrics['macs'] / 1e6:.2f} M"))
+        rows.append(("MACs", f"{_num(metrics['macs'], '.2f', 1e6)} M"))
     if "train_seconds" in metrics:
         rows.append(
             (
                 "training",
-                f"{metrics.get('epochs')} epochs, {metrics['train_seconds']:.1f} s, "
-                f"{metrics.get('images_per_second', 0):.0f} img/s",
+                f"{metrics.get('epochs')} epochs, {_num(metrics['train_seconds'], '.1f')} s, "
+                f"{_num(metrics.get('images_per_second', 0), '.0f')} img/s",
             )
         )
     versions = m["tool_versions"]

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # GPU check for an NVIDIA machine: install the gpu extra, train resnet8 on CIFAR-10 on the GPU,
 # print images/s and the accuracy reached, then export and benchmark with the CUDA provider.
+# (TensorFlow's CUDA build must install there; on a machine with JAX and no TensorFlow, use
+# bench/gpu_train.py, which trains with Keras 3 on JAX.)
 #
 #   bench/gpu_check.sh --data-dir DIR_WITH_cifar10.npz          (on the GPU machine, ~5-8 min)
 #   bench/gpu_check.sh --dry-run                                 (anywhere: tiny, CPU is fine)
 #
 # --dry-run skips the install, uses the current environment's edgesmith, trains 1 epoch on the
-# embedded digits data with --device auto, and benchmarks briefly: it checks the script runs end
-# to end and that a missing GPU or CUDA provider is reported, not hidden. Both modes augment in
+# embedded digits data with --accelerator auto, and benchmarks briefly: it checks the script runs
+# end to end and that a missing GPU or CUDA provider is reported, not hidden. Both modes augment in
 # the training step (--augment-on device: on the GPU there, on the CPU in the dry run), so the dry
 # run exercises the path the GPU run takes; the manifest's input_pipeline says where it ran.
 set -euo pipefail
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir="$2"; shift ;;
     --epochs) epochs="$2"; shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -35,7 +37,7 @@ mkdir -p "$out"
 if [ "$dry_run" = 1 ]; then
   edgesmith="${EDGESMITH:-edgesmith}"
   data="digits"
-  train_flags=(--epochs 1 --device auto --augment-on device)
+  train_flags=(--epochs 1 --accelerator auto --augment-on device)
   bench_flags=(--min-runs 50 --min-seconds 0.2)
   provider=auto   # the best present: CPU here; an explicit cuda would fail without a GPU
 else
@@ -50,7 +52,7 @@ else
   data="cifar10"
   # Large batch, mixed precision, augmentation on the GPU with batches prefetched to it: the GPU
   # recipe (the learning rate scales linearly with the batch: 0.2 x 512/128 = 0.8, after warm-up).
-  train_flags=(--epochs "$epochs" --batch-size 512 --precision mixed_float16 --device gpu
+  train_flags=(--epochs "$epochs" --batch-size 512 --precision mixed_float16 --accelerator gpu
                --augment-on device)
   bench_flags=(--min-runs 1000 --min-seconds 10)
   provider=cuda   # fails, rather than running on the CPU, if the CUDA provider cannot serve
@@ -64,7 +66,7 @@ echo "training wall time: $(( $(date +%s) - start )) s"
 "$edgesmith" info --json "$out/train" | grep -A6 '"input_pipeline"' || true
 "$edgesmith" export --from "$out/train" --format onnx,tflite-int8 --out "$out/export"
 "$edgesmith" bench "$out/export/onnx" --data "$data" --provider "$provider" "${bench_flags[@]}" \
-  --json "$out/bench-gpu.json"
+  --json-out "$out/bench-gpu.json"
 "$edgesmith" bench "$out/export/onnx" "$out/export/tflite-int8" --data "$data" \
-  "${bench_flags[@]}" --json "$out/bench-cpu.json"
+  "${bench_flags[@]}" --json-out "$out/bench-cpu.json"
 echo "gpu_check: done; results in $out"

@@ -2,7 +2,7 @@
 
 Reads what the stages measured, nothing typed in: each ``--row LABEL=DIR`` is an
 ``edgesmith export`` format directory (its manifest holds the file's test accuracy and sizes), and
-``--latency FILE`` an ``edgesmith bench --json`` run in which some of those files were timed
+``--latency FILE`` an ``edgesmith bench --json-out`` run in which some of those files were timed
 together (p50 ratios are taken against the first row's file in that run).
 
     .venv/bin/python bench/plot_compress.py \\
@@ -24,7 +24,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--row", action="append", required=True, metavar="LABEL=DIR", help="first row: baseline"
     )
-    parser.add_argument("--latency", metavar="FILE", help="edgesmith bench --json output")
+    parser.add_argument("--latency", metavar="FILE", help="edgesmith bench --json-out output")
     parser.add_argument("--budget", type=float, default=0.65, help="latency ratio line to draw")
     parser.add_argument("--out", required=True, help="PNG to write")
     return parser.parse_args()

@@ -5,6 +5,13 @@ the seed article's way (10 epochs, Adam 1e-3, batch 32, no augmentation), then p
 writes JSON and a plot of eval accuracy against training time.
 
     EDGESMITH_DATA_DIR=../shared/data python bench/train_cifar10.py [--epochs 40]
+
+With ``--backend jax`` (or torch, tensorflow) the same runs train with Keras 3. ``--recipe FILE``
+instead trains every run of a run recipe (e.g. issue 17's ``recipes/cifar10-best.yaml``: a
+ResNet-20 teacher, then two distilled ResNet-8 students with erase and EMA), one row each;
+re-running the same command resumes an interrupted run and skips finished ones:
+
+    python bench/train_cifar10.py --data-dir ../shared/data --recipe recipes/cifar10-best.yaml
 """
 
 from __future__ import annotations
@@ -24,11 +31,31 @@ HERE = Path(__file__).resolve().parent
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data"))
-    parser.add_argument("--epochs", type=int, default=40, help="resnet8 epochs")
+    parser.add_argument(
+        "--epochs", type=int, help="resnet8 epochs (default 40); with --recipe: every run's"
+    )
     parser.add_argument("--seed-epochs", type=int, default=10, help="seed_cnn epochs")
     parser.add_argument("--out", default=str(HERE / "out" / "train_cifar10"))
     parser.add_argument("--skip-seed", action="store_true", help="train resnet8 only")
+    parser.add_argument(
+        "--backend",
+        default="tf_keras",
+        choices=("tf_keras", "jax", "torch", "tensorflow"),
+        help="tf_keras (default) or Keras 3 on that backend",
+    )
+    parser.add_argument("--recipe", help="a run recipe (YAML/JSON) to train instead of the rows")
     return parser.parse_args()
+
+
+def trainer(backend: str):
+    """The train function for a backend: the tf_keras trainer or the Keras 3 one."""
+    if backend == "tf_keras":
+        from edgesmith.train import train
+
+        return train
+    from edgesmith.train import train_keras3
+
+    return train_keras3
 
 
 def first_epoch_reaching(history: list[dict], target: float) -> dict | None:
@@ -36,13 +63,14 @@ def first_epoch_reaching(history: list[dict], target: float) -> dict | None:
 
 
 def run(name: str, config, out: Path) -> dict:
-    from edgesmith.train import train
-
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)
     started = time.perf_counter()
-    artifact = train(config, out)
-    wall = time.perf_counter() - started
+    artifact = trainer(config.backend)(config, out)
+    return summarize(name, artifact, time.perf_counter() - started)
+
+
+def summarize(name: str, artifact, wall: float) -> dict:
     history = artifact.manifest["history"]
     reach = first_epoch_reaching(history, 0.85)
     epoch_times = sorted(h["epoch_seconds"] for h in history)
@@ -69,8 +97,26 @@ def run(name: str, config, out: Path) -> dict:
             or round(sum(h["epoch_seconds"] for h in history if h["epoch"] <= reach["epoch"]), 1),
         },
         "history": history,
-        "artifact": str(out),
+        "artifact": str(artifact.path),
     }
+
+
+def run_recipe_rows(path: str, out: Path, epochs: int | None) -> list[dict]:
+    """Train every run of a run recipe into ``out/<recipe name>/<run name>``, one row each."""
+    from edgesmith.train.keras3_runs import load_run_recipe, run_recipe
+
+    planned = load_run_recipe(path, {"epochs": epochs} if epochs else None)
+    backends = {p.settings.get("backend", "tf_keras") for p in planned}
+    if len(backends) != 1:  # Keras 3's backend is fixed per process
+        raise SystemExit(f"{path}: all runs must use one backend; found {sorted(backends)}")
+    rows: list[dict] = []
+
+    def done(run, artifact):
+        wall = artifact.manifest["history"][-1].get("elapsed_wall_seconds", 0.0)
+        rows.append(summarize(run.name, artifact, wall))
+
+    run_recipe(planned, out / Path(path).stem, trainer(backends.pop()), on_done=done)
+    return rows
 
 
 def plot(results: list[dict], path: Path) -> None:
@@ -119,14 +165,19 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = [
-        run(
-            "resnet8",
-            TrainConfig(data="cifar10", model="resnet8", epochs=args.epochs),
-            out / "resnet8",
-        )
-    ]
-    if not args.skip_seed:
+    if args.recipe:
+        results = run_recipe_rows(args.recipe, out, args.epochs)
+    else:
+        results = [
+            run(
+                "resnet8",
+                TrainConfig(
+                    data="cifar10", model="resnet8", epochs=args.epochs or 40, backend=args.backend
+                ),
+                out / "resnet8",
+            )
+        ]
+    if not args.skip_seed and not args.recipe:
         article = TrainConfig(
             data="cifar10",
             model="seed_cnn",
@@ -139,6 +190,7 @@ def main() -> int:
             weight_decay=0.0,
             label_smoothing=0.0,
             augment="none",
+            backend=args.backend,
         )
         results.append(run("seed_cnn (article recipe)", article, out / "seed_cnn"))
     report = {

@@ -23,6 +23,8 @@ from pathlib import Path
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir, read_artifact
 from edgesmith.compress import finetune
 from edgesmith.compress.config import AutotuneConfig
+from edgesmith.errors import EdgesmithError
+from edgesmith.outputs import mark_owned_dir, remove_owned
 from edgesmith.progress import Reporter, stderr_reporter
 
 SUMMARY = "autotune.json"
@@ -58,8 +60,9 @@ def quantize_within_budget(
     out = check_output_dir(out)
     src = finetune.load_source(source, data=config.data)
     work = out.with_name(out.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
+    remove_owned(work)  # an interrupted run of ours; a folder edgesmith did not write: exit 2
     work.mkdir(parents=True)
+    mark_owned_dir(work, purpose="quantize attempts")
     reference = _keras_accuracy(src, config.max_eval)
     budget = config.max_accuracy_drop
     attempts: list[dict] = []
@@ -142,6 +145,12 @@ def quantize_within_budget(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    if not attempts:
+        shutil.rmtree(work, ignore_errors=True)
+        raise EdgesmithError(
+            f"quantize: no attempt could be made with attempts {list(config.attempts)} "
+            "(no conv/dense layer to leave float?); add ptq or qat"
+        )
     met = [a for a in attempts if a["met"]]
     best = met[0] if met else max(attempts, key=lambda a: a["accuracy"])
     summary = {

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesmith.cli_args import formatter, print_artifact
+from edgesmith.model_safety import trusting_handler
 
 EPILOG = """\
 examples:
@@ -66,6 +67,17 @@ def _common(parser: argparse.ArgumentParser, *, source: bool = True) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--json", action="store_true", help="print the written manifest as JSON on stdout"
+    )
+    _trust_flag(parser)
+
+
+def _trust_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-model",
+        dest="trust_model",
+        action="store_true",
+        help="load model files that run code when loaded (Lambda layers, custom classes, "
+        "SavedModel) in --from/--teacher/--student; refused by default, see SECURITY.md",
     )
 
 
@@ -207,7 +219,7 @@ def _register_prune(techniques) -> None:
         help="runtime threads while the width search times candidates (default 1)",
     )
     _finetune_flags(parser)
-    parser.set_defaults(handler=cmd_prune)
+    parser.set_defaults(handler=trusting_handler(cmd_prune))
 
 
 def _values(args: argparse.Namespace, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -300,7 +312,7 @@ def _register_qat(techniques) -> None:
         "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to keep float"
     )
     _finetune_flags(parser)
-    parser.set_defaults(handler=cmd_qat)
+    parser.set_defaults(handler=trusting_handler(cmd_qat))
 
 
 def cmd_qat(args: argparse.Namespace) -> int:
@@ -345,7 +357,7 @@ def _register_distill(techniques) -> None:
     parser.add_argument("--warmup-epochs", type=float, dest="warmup_epochs", help="default 1")
     _common(parser, source=False)
     _finetune_flags(parser, teacher=False)
-    parser.set_defaults(handler=cmd_distill)
+    parser.set_defaults(handler=trusting_handler(cmd_distill))
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -398,7 +410,7 @@ def _register_cluster(techniques) -> None:
         "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to leave alone"
     )
     _finetune_flags(parser)
-    parser.set_defaults(handler=cmd_cluster)
+    parser.set_defaults(handler=trusting_handler(cmd_cluster))
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -449,7 +461,8 @@ def _register_sensitivity(techniques) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the JSON on stdout")
-    parser.set_defaults(handler=cmd_sensitivity)
+    _trust_flag(parser)
+    parser.set_defaults(handler=trusting_handler(cmd_sensitivity))
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
@@ -519,7 +532,7 @@ def _register_quantize(techniques) -> None:
     parser.add_argument("--max-eval", dest="max_eval", type=int, help="eval images (all)")
     parser.add_argument("--data", help="data spec (default: the source artifact's)")
     parser.add_argument("--epochs", type=int, help="QAT attempt's epochs (default 2)")
-    parser.set_defaults(handler=cmd_quantize)
+    parser.set_defaults(handler=trusting_handler(cmd_quantize))
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -543,8 +556,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     config = AutotuneConfig.from_dict(values)
     _precheck(args, config)
     from edgesmith.compress.autotune import SUMMARY, quantize_within_budget
+    from edgesmith.outputs import OutputLock
 
-    chosen = quantize_within_budget(args.source, config, args.out, report=_reporter(args))
+    with OutputLock(args.out):  # a second run into the same --out exits 2 at once
+        chosen = quantize_within_budget(args.source, config, args.out, report=_reporter(args))
     summary = json.loads((Path(args.out) / SUMMARY).read_text())
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -582,7 +597,8 @@ def _register_recipe(techniques) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="new directory for the steps")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the steps' record as JSON")
-    parser.set_defaults(handler=cmd_recipe)
+    _trust_flag(parser)
+    parser.set_defaults(handler=trusting_handler(cmd_recipe))
 
 
 def cmd_recipe(args: argparse.Namespace) -> int:

@@ -436,12 +436,22 @@ class AutotuneConfig(Config):
         if not isinstance(self.qat, QatConfig):
             raise EdgesmithError(f"qat must be a mapping of QAT settings. Received: {self.qat!r}")
         check_range("max_float_layers", self.max_float_layers, 0, 1000)
-        if isinstance(self.attempts, str):
-            object.__setattr__(self, "attempts", tuple(self.attempts.split(",")))
-        attempts = tuple(a.strip() for a in self.attempts)
+        raw = self.attempts.split(",") if isinstance(self.attempts, str) else self.attempts
+        if not isinstance(raw, (list, tuple)) or not all(isinstance(a, str) for a in raw):
+            raise EdgesmithError(
+                f"attempts must be a list of ptq, qat, float. Received: {self.attempts!r}"
+            )
+        attempts = tuple(a.strip() for a in raw)
         if not attempts or any(a not in ("ptq", "qat", "float") for a in attempts):
             raise EdgesmithError(
-                f"attempts must be a list of ptq, qat, float. Received: {list(self.attempts)!r}"
+                f"attempts must be a list of ptq, qat, float. Received: {list(raw)!r}"
+            )
+        if len(set(attempts)) != len(attempts):
+            raise EdgesmithError(f"attempts names one kind twice. Received: {list(attempts)!r}")
+        if attempts == ("float",) and self.max_float_layers == 0:
+            raise EdgesmithError(
+                "attempts float with max_float_layers 0 would try nothing; allow at least one "
+                "float layer or add ptq/qat"
             )
         object.__setattr__(self, "attempts", attempts)
         check_positive_int("calibration_samples", self.calibration_samples)

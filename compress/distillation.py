@@ -17,6 +17,7 @@ from edgesmith.compress import finetune, measure
 from edgesmith.compress.config import DistillConfig
 from edgesmith.compress.source import read_keras_source
 from edgesmith.errors import EdgesmithError
+from edgesmith.model_safety import trusting_model_code
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras, tf
 from edgesmith.train import ZOO, build_model
@@ -155,6 +156,7 @@ def distill(
     out: str | Path,
     *,
     report: Reporter | None = None,
+    trust_model: bool | None = None,
 ) -> Artifact:
     """Train ``config.student`` under the teacher ``source`` and write the student's artifact.
 
@@ -165,6 +167,9 @@ def distill(
             settings.
         out: the new artifact directory.
         report: receives progress lines.
+        trust_model: accept teacher/student model files that run code when loaded
+            (``--trust-model``); ``None`` follows
+            :func:`edgesmith.model_safety.trusting_model_code` (off by default).
 
     Returns:
         The student's artifact; its manifest names the teacher and both accuracies.
@@ -173,6 +178,9 @@ def distill(
         EdgesmithError: for a student whose classes or input shape differ from the teacher's,
             an unknown zoo name, or a non-Keras artifact.
     """
+    if trust_model is not None:
+        with trusting_model_code(trust_model):
+            return distill(source, config, out, report=report)
     report = report or stderr_reporter()
     check_output_dir(out)
     teacher_artifact = read_keras_source(source, role="--teacher", allow_qat=True)

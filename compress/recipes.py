@@ -40,7 +40,7 @@ def parse_recipe(recipe: str | Path | dict) -> list[tuple[str, Config]]:
         EdgesmithError: naming the step and what is wrong with it.
     """
     values = recipe if isinstance(recipe, dict) else load_config_file(recipe)
-    unknown = sorted(set(values) - {"steps"})
+    unknown = sorted(str(key) for key in set(values) - {"steps"})  # YAML keys may be ints
     if unknown:
         raise EdgesmithError(f"recipe: unknown key(s) {', '.join(unknown)}; expected steps")
     steps = values.get("steps")

@@ -10,25 +10,36 @@ from pathlib import Path
 
 from edgesmith.artifacts import Artifact, read_artifact
 from edgesmith.errors import EdgesmithError
+from edgesmith.model_safety import check_model_file
 
 
 def read_keras_source(
-    path: str | Path, *, role: str = "--from", allow_qat: bool = False
+    path: str | Path,
+    *,
+    role: str = "--from",
+    allow_qat: bool = False,
+    trust_model: bool | None = None,
 ) -> Artifact:
-    """Open a Keras artifact to compress.
+    """Open a Keras artifact to compress, and check its model file runs no code when loaded.
+
+    The model file is inspected (:func:`edgesmith.model_safety.check_model_file`) whatever the
+    manifest says: an artifact folder may come from anyone, so its ``trusted_model_code``
+    record is never taken as permission.
 
     Args:
         path: the artifact directory.
         role: how the argument is called in messages (``--from``, ``--teacher``...).
         allow_qat: accept a QAT artifact (its fake-quantised layers cannot be pruned, clustered
             or quantised again, but they can teach or be evaluated).
+        trust_model: accept a model file that runs code when loaded (``--trust-model``);
+            ``None`` follows :func:`edgesmith.model_safety.trusting_model_code`.
 
     Returns:
         The verified artifact.
 
     Raises:
-        EdgesmithError: for a missing or non-artifact directory, a non-Keras artifact, or a QAT
-            artifact where a float one is needed.
+        EdgesmithError: for a missing or non-artifact directory, a non-Keras artifact, a QAT
+            artifact where a float one is needed, or a model file that would run code.
     """
     artifact = read_artifact(path)
     if artifact.format != "keras":
@@ -41,6 +52,7 @@ def read_keras_source(
             f"{role} {path} is a QAT artifact (fake-quantised layers); compress its float parent "
             f"{artifact.manifest.get('parent')} instead, then run qat last"
         )
+    check_model_file(artifact.model_path, trust_model=trust_model)
     return artifact
 
 

@@ -15,10 +15,14 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from edgesmith.errors import EdgesmithError
+from edgesmith.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
+
+if TYPE_CHECKING:
+    from edgesmith.normalization import Normalization
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -89,14 +93,87 @@ class Artifact:
         """Class names, in output order."""
         return list(self.manifest["labels"])
 
+    @property
+    def stage(self) -> str:
+        """``train``, ``compress`` or ``export``."""
+        return self.manifest["stage"]
+
+    @property
+    def technique(self) -> str:
+        """What produced the artifact (``resnet8``, ``import``, ``prune``, ``tflite-int8``...)."""
+        return self.manifest["technique"]
+
+    @property
+    def parent(self) -> str | None:
+        """The id of the artifact this one came from (``None`` for a trained or imported one)."""
+        return self.manifest["parent"]
+
+    @property
+    def input_spec(self) -> dict[str, Any]:
+        """The input record: ``shape``, ``dtype``, ``normalization``, ``quantization``."""
+        return dict(self.manifest["input"])
+
+    @property
+    def normalization(self) -> Normalization:
+        """The input normalisation the model expects from raw pixels.
+
+        Raises:
+            EdgesmithError: when the manifest's input record has none, or a malformed one.
+        """
+        from edgesmith.normalization import Normalization
+
+        record = self.manifest["input"].get("normalization")
+        if not isinstance(record, dict):
+            raise EdgesmithError(
+                f"{self.path}: the manifest's input record has no normalization; re-create the "
+                "artifact with this edgesmith"
+            )
+        try:
+            return Normalization.from_dict(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EdgesmithError(
+                f"{self.path}: the manifest's input normalization is malformed ({exc})"
+            ) from None
+
+    @property
+    def kind(self) -> str:
+        """What the model outputs: ``probabilities`` (the default) or ``logits``."""
+        output = self.manifest.get("output")
+        kind = output.get("kind") if isinstance(output, dict) else None
+        return kind if isinstance(kind, str) else "probabilities"
+
+    @property
+    def is_qat(self) -> bool:
+        """Whether the model holds quantisation-aware (tfmot fake-quant) layers."""
+        config = self.manifest["config"]
+        return bool(self.manifest.get("qat")) or bool(config.get("qat"))
+
+    @property
+    def trusted_model_code(self) -> bool:
+        """Whether the user accepted model code when this artifact was made.
+
+        Informative only: a manifest is never taken as permission to run code.
+        """
+        return self.manifest.get("trusted_model_code") is True
+
 
 def check_output_dir(out: str | Path) -> Path:
     """Refuse an ``--out`` that already holds something, before any work starts.
 
     Raises:
-        EdgesmithError: when ``out`` is a file or a non-empty directory.
+        EdgesmithError: when ``out`` is a file, a non-empty directory, a symbolic link, or the
+            current folder (or one holding it: ``--out .``), which cannot be replaced by a rename.
     """
     out = Path(out)
+    absolute = Path(os.path.abspath(out))
+    cwd = Path(os.path.abspath(os.getcwd()))
+    if absolute == cwd or absolute in cwd.parents:
+        raise EdgesmithError(
+            f"--out {out} is the current folder or holds it; expected a new directory "
+            "such as runs/r8"
+        )
+    if out.is_symlink():
+        raise EdgesmithError(f"--out {out} is a symbolic link; expected a new or empty directory")
     if out.is_file():
         raise EdgesmithError(f"--out {out} is a file; expected a new or empty directory")
     if out.is_dir() and any(out.iterdir()):
@@ -110,6 +187,13 @@ class ArtifactWriter:
     Use as a context manager: write model files into :attr:`dir`, then call :meth:`commit`. If the
     block raises, the staging directory is removed (or kept, for resumable training, when
     ``keep_on_error`` is set), and ``out`` is never created.
+
+    While the block runs, ``<out>.lock`` is held (:class:`edgesmith.outputs.OutputLock`): a second
+    writer to the same ``out`` exits 2 at once instead of removing this one's staging folder. A
+    leftover ``<out>.partial`` is removed only when it carries edgesmith's ownership marker (an
+    interrupted run of ours); anyone else's is refused, never deleted. The marker
+    (``.edgesmith-owned``, not hashed) stays in the published folder, so that a later edgesmith
+    run (a build reusing its work folder) may replace what edgesmith wrote.
     """
 
     def __init__(self, out: str | Path, *, keep_on_error: bool = False, resume: bool = False):
@@ -118,23 +202,42 @@ class ArtifactWriter:
         self.keep_on_error = keep_on_error
         self.resume = resume
         self.manifest: dict[str, Any] | None = None
+        self._lock = OutputLock(self.out)
 
     def __enter__(self) -> ArtifactWriter:
-        if self.dir.exists() and not self.resume:
-            if self.keep_on_error:
+        self._lock.acquire()
+        try:
+            self._prepare()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def _prepare(self) -> None:
+        if self.dir.exists() or self.dir.is_symlink():
+            if not self.resume and self.keep_on_error:
                 raise EdgesmithError(
                     f"an interrupted run is in {self.dir}; pass --resume to continue it, "
                     "or remove that directory to start over"
                 )
-            shutil.rmtree(self.dir)
+            if self.dir.is_symlink() or not (self.resume or is_owned(self.dir)):
+                raise EdgesmithError(
+                    f"{self.dir} exists and edgesmith did not create it; refusing to "
+                    "replace it: move it away or choose another --out"
+                )
+            if not self.resume:
+                shutil.rmtree(self.dir)  # an interrupted run of ours (ownership marker inside)
         if self.resume and not self.dir.is_dir():
             raise EdgesmithError(f"--resume: nothing to resume, {self.dir} does not exist")
         self.dir.mkdir(parents=True, exist_ok=True)
-        return self
+        mark_owned_dir(self.dir, purpose="artifact")
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and not self.keep_on_error:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            if exc_type is not None and not self.keep_on_error:
+                shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            self._lock.release()
 
     def commit(
         self,
@@ -212,10 +315,16 @@ class ArtifactWriter:
         tmp = self.dir / (MANIFEST_NAME + ".tmp")
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         os.replace(tmp, self.dir / MANIFEST_NAME)
-        if self.out.is_dir():  # an empty directory the user created beforehand
-            self.out.rmdir()
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.dir, self.out)
+        try:
+            if self.out.is_dir():  # an empty directory the user created beforehand
+                self.out.rmdir()
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.dir, self.out)
+        except OSError as exc:
+            raise EdgesmithError(
+                f"--out {self.out}: cannot publish the artifact there ({exc.strerror}); "
+                f"it stays in {self.dir}"
+            ) from None
         self.manifest = manifest
         return Artifact(self.out, manifest)
 
@@ -224,7 +333,7 @@ def _hash_tree(root: Path) -> dict[str, str]:
     files = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if not path.is_file() or rel.startswith(MANIFEST_NAME):
+        if not path.is_file() or rel.startswith(MANIFEST_NAME) or rel.startswith(MARKER_NAME):
             continue
         if rel.split("/", 1)[0] in UNHASHED_DIRS:
             continue
@@ -241,7 +350,9 @@ def read_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
 
     Raises:
         EdgesmithError: for a missing directory, a missing, corrupt or foreign manifest, a schema
-            version this edgesmith cannot read, or a file that changed since it was written.
+            version this edgesmith cannot read, a file name that points outside the folder
+            (``../x``, an absolute path, a link leading out, a ``model_file`` not among the
+            hashed files), or a file that changed since it was written.
     """
     path = Path(path)
     if not path.exists():
@@ -263,10 +374,11 @@ def read_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
         )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise EdgesmithError(f"{manifest_path} is corrupt: {exc}") from None
     validate_manifest(manifest, where=str(manifest_path))
     artifact = Artifact(path, manifest)
+    check_inside(artifact)
     if verify:
         verify_files(artifact)
     return artifact
@@ -299,8 +411,113 @@ def validate_manifest(manifest: Any, *, where: str = "manifest") -> None:
         raise EdgesmithError(
             f"{where}: format must be one of {FORMATS}. Received: {manifest['format']!r}"
         )
-    if not isinstance(manifest["files"], dict):
-        raise EdgesmithError(f"{where}: files must map names to sha256 digests")
+    for key, kind, expected in _FIELD_TYPES:
+        if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+            raise EdgesmithError(
+                f"{where}: {key} must be {expected}. Received: {_short(manifest[key])}"
+            )
+    if manifest["parent"] is not None and not isinstance(manifest["parent"], str):
+        raise EdgesmithError(
+            f"{where}: parent must be an artifact id or null. "
+            f"Received: {_short(manifest['parent'])}"
+        )
+    bad_labels = [label for label in manifest["labels"] if not isinstance(label, str)]
+    if bad_labels:
+        raise EdgesmithError(
+            f"{where}: labels must be a list of class names. Received: {_short(bad_labels[0])}"
+        )
+    shape = manifest["input"].get("shape")
+    if shape is not None and not (
+        isinstance(shape, list)
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    ):
+        raise EdgesmithError(
+            f"{where}: input.shape must be a list of positive integers. Received: {_short(shape)}"
+        )
+    for name, digest in manifest["files"].items():
+        check_member_name(name, where=where)
+        if not (isinstance(digest, str) and _is_sha256(digest)):
+            raise EdgesmithError(
+                f"{where}: files[{name!r}] must be a sha256 hex digest. Received: {_short(digest)}"
+            )
+    model_file = manifest["model_file"]
+    check_member_name(model_file, where=where, key="model_file")
+    if not any(
+        name == model_file or name.startswith(model_file + "/") for name in manifest["files"]
+    ):
+        raise EdgesmithError(
+            f"{where}: model_file {model_file!r} is not among the hashed files; a manifest may "
+            "only point at files it lists with their sha256"
+        )
+
+
+_FIELD_TYPES = (
+    ("id", str, "a string"),
+    ("stage", str, "a string"),
+    ("technique", str, "a string"),
+    ("files", dict, "an object mapping names to sha256 digests"),
+    ("model_file", str, "a file name"),
+    ("config", dict, "an object"),
+    ("input", dict, "an object (shape, dtype, normalization)"),
+    ("labels", list, "a list of class names"),
+    ("dataset", dict, "an object"),
+    ("metrics", dict, "an object"),
+    ("tool_versions", dict, "an object"),
+    ("created", str, "a timestamp string"),
+)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def check_member_name(name: Any, *, where: str = "manifest", key: str = "files") -> str:
+    """Refuse a file name that could reach outside its artifact folder.
+
+    A name must be a relative POSIX path, normalised (no ``.``, ``..`` or empty parts), without
+    backslashes or NUL bytes, and not the manifest itself.
+
+    Raises:
+        EdgesmithError: naming the key and the name.
+    """
+    if not isinstance(name, str) or not name:
+        raise EdgesmithError(f"{where}: {key} names must be non-empty strings. Received: {name!r}")
+    parts = name.split("/")
+    if (
+        name.startswith("/")
+        or "\\" in name
+        or "\0" in name
+        or any(part in ("", ".", "..") for part in parts)
+        or PurePosixPath(name).is_absolute()
+        or (len(parts[0]) >= 2 and parts[0][1] == ":")  # C:... on Windows
+        or parts[0] == MANIFEST_NAME
+    ):
+        raise EdgesmithError(
+            f"{where}: {key} name {_short(name)} must be a relative, normalised path inside the "
+            "artifact folder"
+        )
+    return name
+
+
+def check_inside(artifact: Artifact) -> None:
+    """Refuse listed files that are links (or under links) leading out of the artifact folder.
+
+    Raises:
+        EdgesmithError: naming the first such file.
+    """
+    root = artifact.path.resolve()
+    for name in artifact.manifest["files"]:
+        target = (artifact.path / name).resolve()
+        if target != root and root not in target.parents:
+            raise EdgesmithError(
+                f"artifact {artifact.path}: its file {name} is a link leading outside the "
+                f"artifact folder (to {target}); refusing it"
+            )
 
 
 def verify_files(artifact: Artifact) -> None:

@@ -36,7 +36,7 @@ class Config:
                 f"{cls.__name__} expects a mapping of settings. Received: {type(values).__name__}"
             )
         known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted(str(key) for key in set(values) - set(known))  # YAML keys may be ints
         if unknown:
             raise EdgesmithError(
                 f"unknown {cls.__name__} key(s): {', '.join(unknown)}. "

@@ -23,7 +23,10 @@ FORMATS = {
     "litert": ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8"),
     "onnxruntime": ("onnx", "onnx-int8", "onnx-from-tflite"),
 }
-TARGETS = ("int8-only", "tflm")
+ETHOS_U_TARGETS = ("ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256")
+TARGETS = ("int8-only", "tflm", *ETHOS_U_TARGETS)
+# A profile's ``vela`` mapping: what Vela compiles for, beside the target's accelerator.
+VELA_FIELDS = ("system_config", "memory_mode", "clock_mhz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +38,15 @@ class Budgets(Config):
         max_latency_ms: median batch-1 latency at the profile's threads.
         min_accuracy: eval accuracy floor, as a fraction (0.85 = 85%).
         max_ram_mb: peak resident memory of the benchmark process.
-        max_arena_kb: TFLM tensor-arena estimate (microcontrollers).
+        max_arena_kb: TFLM tensor arena (microcontrollers): measured by TFLM where it is
+            installed, estimated otherwise.
+        max_sram_kb: SRAM Vela's compiled network uses (Ethos-U).
+        max_flash_kb: flash (on- and off-chip) plus DRAM Vela's compiled network reads its
+            weights from (Ethos-U).
+        min_npu_ops: least fraction of operators Vela places on the NPU (1.0: every one).
+
+    For an Ethos-U profile ``max_latency_ms`` is checked against Vela's estimated inference
+    time, not the host's latency.
     """
 
     max_size_kb: float | None = None
@@ -43,6 +54,9 @@ class Budgets(Config):
     min_accuracy: float | None = None
     max_ram_mb: float | None = None
     max_arena_kb: float | None = None
+    max_sram_kb: float | None = None
+    max_flash_kb: float | None = None
+    min_npu_ops: float | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -53,10 +67,10 @@ class Budgets(Config):
                 raise EdgesmithError(
                     f"budget {field.name} must be a positive number or null. Received: {value!r}"
                 )
-        if self.min_accuracy is not None and self.min_accuracy > 1:
-            raise EdgesmithError(
-                f"budget min_accuracy is a fraction in (0, 1]. Received: {self.min_accuracy}"
-            )
+        for name in ("min_accuracy", "min_npu_ops"):
+            value = getattr(self, name)
+            if value is not None and value > 1:
+                raise EdgesmithError(f"budget {name} is a fraction in (0, 1]. Received: {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +86,10 @@ class DeviceProfile(Config):
             ``tensorrt`` for ONNX Runtime; None picks the first (the CPU path).
         threads: runtime threads.
         affinity: CPU cores to pin the benchmark to, or None.
-        target: op-set check for the export (``int8-only`` or ``tflm``), or None.
+        target: check for the export (``int8-only``, ``tflm``, or an Ethos-U accelerator such
+            as ``ethos-u55-128``, which runs Vela), or None.
+        vela: for an Ethos-U target, Vela's ``system_config`` and ``memory_mode`` (sections of
+            Vela's ``Arm/vela.ini``) and ``clock_mhz``; edit a copy of the YAML to override.
         budgets: the limits the chosen model must meet.
     """
 
@@ -84,6 +101,7 @@ class DeviceProfile(Config):
     threads: int = 1
     affinity: tuple[int, ...] | None = None
     target: str | None = None
+    vela: dict[str, Any] | None = None
     budgets: Budgets = dataclasses.field(default_factory=Budgets)
 
     def __post_init__(self) -> None:
@@ -127,17 +145,61 @@ class DeviceProfile(Config):
                 f"{where}: target must be one of {', '.join(TARGETS)} or null. "
                 f"Received: {self.target!r}"
             )
+        self._check_vela(where)
         if isinstance(self.budgets, dict):
             object.__setattr__(self, "budgets", Budgets.from_dict(self.budgets))
         elif not isinstance(self.budgets, Budgets):
             raise EdgesmithError(f"{where}: budgets must be a mapping. Received: {self.budgets!r}")
 
-    def runtime_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``edgesmith.runtime.load`` that realise this profile."""
+    def _check_vela(self, where: str) -> None:
+        if self.vela is None:
+            return
+        if self.target not in ETHOS_U_TARGETS:
+            raise EdgesmithError(
+                f"{where}: vela settings need an Ethos-U target ({', '.join(ETHOS_U_TARGETS)}). "
+                f"Received target: {self.target!r}"
+            )
+        if not isinstance(self.vela, dict) or set(self.vela) - set(VELA_FIELDS):
+            raise EdgesmithError(
+                f"{where}: vela must be a mapping of {', '.join(VELA_FIELDS)}. "
+                f"Received: {self.vela!r}"
+            )
+        for name in ("system_config", "memory_mode"):
+            value = self.vela.get(name)
+            if value is not None and not (isinstance(value, str) and value.isidentifier()):
+                raise EdgesmithError(
+                    f"{where}: vela {name} must be a section name of Vela's vela.ini. "
+                    f"Received: {value!r}"
+                )
+        clock = self.vela.get("clock_mhz")
+        if clock is not None and (
+            isinstance(clock, bool) or not isinstance(clock, (int, float)) or clock <= 0
+        ):
+            raise EdgesmithError(
+                f"{where}: vela clock_mhz must be a positive number. Received: {clock!r}"
+            )
+
+    def runtime_options(self, *, allow_delegate: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``edgesmith.runtime.load`` that realise this profile.
+
+        Args:
+            allow_delegate: load the delegate library the profile names. A profile is a file
+                anyone may hand over; the native code it points at runs only when the user
+                says so (``--allow-delegate``).
+
+        Raises:
+            EdgesmithError: when the profile names a delegate and ``allow_delegate`` is False.
+        """
         if self.runtime == "litert":
             if self.provider == "builtin":
                 return {"threads": self.threads, "provider": "cpu", "xnnpack": False}
             if self.provider.startswith("delegate:"):
+                if not allow_delegate:
+                    raise EdgesmithError(
+                        f"device profile {self.name!r} names the delegate library "
+                        f"{self.provider.partition(':')[2]}: it is native code loaded into this "
+                        "process, so pass --allow-delegate (allow_delegate=True) to load it"
+                    )
                 return {"threads": self.threads, "provider": self.provider}
             return {"threads": self.threads, "provider": "cpu", "xnnpack": True}
         return {"threads": self.threads, "provider": self.provider}

@@ -21,6 +21,7 @@ examples:
   edgesmith export --from runs/r8 --format tflite-fp32,tflite-int8,onnx,onnx-int8 --out exp
   edgesmith export --from runs/r8 --format tflite-int8 --raw-input --io-dtype uint8 \\
       --target tflm --c-array --out mcu
+  edgesmith export --from runs/r8 --format tflite-int8 --target ethos-u55-128 --out npu
   edgesmith export --from runs/r8 --format all --out exp --json | jq '.[].metrics.parity'
 
 formats:
@@ -30,7 +31,11 @@ formats:
 Each format goes to OUT/<format>/ with model.tflite or model.onnx and a manifest. Every file
 is run with its own runtime (LiteRT, onnxruntime) on the source's eval split and compared with
 the Keras model: float formats must agree on >= 99.9% of images and within 1e-4 (fp16: 99.5%,
-1e-2 on probabilities), integer formats on >= 98%. A file that fails is not published and the
+1e-2 on probabilities). Integer formats are judged on accuracy: a file fails when the eval
+images show, by McNemar's exact test on the paired per-image correctness (one-sided p < 0.05),
+that it is more than --max-accuracy-drop points (default 1.0) less accurate than its source, or
+when it agrees with the source on < 50% of images (catastrophic breakage); agreement, the drop,
+its 95% interval and the p-value are in the manifest. A file that fails is not published and the
 command exits 1, unless --allow-mismatch.
 
 exit codes: 0 all files pass, 1 a parity or target check failed, 2 bad input
@@ -95,6 +100,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})"
     )
     parser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=1.0,
+        metavar="POINTS",
+        help="int8 files: most accuracy, in percentage points 0..100, a file may lose against "
+        "its source before parity fails (McNemar exact test, p < 0.05; default: 1.0)",
+    )
+    parser.add_argument(
         "--allow-mismatch",
         action="store_true",
         help="publish files that fail parity (manifest says fail), exit 0",
@@ -103,7 +116,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--target",
         choices=TARGETS,
         help="fail files that this target cannot run (int8-only: no float op; "
-        "tflm: TFLite Micro op set, reports flash and arena)",
+        "tflm: TFLite Micro runs it, reports flash and its measured arena; ethos-u55-128, "
+        "ethos-u55-256, ethos-u65-256, ethos-u85-256: Arm Vela compiles it and estimates "
+        "NPU/CPU ops, SRAM, flash and time)",
     )
     parser.add_argument(
         "--c-array",
@@ -118,6 +133,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--json", action="store_true", help="print the written manifests as a JSON list on stdout"
+    )
+    parser.add_argument(
+        "--trust-model",
+        dest="trust_model",
+        action="store_true",
+        help="load a --from model file that runs code when loaded (see SECURITY.md)",
     )
     parser.set_defaults(handler=cmd_export)
 
@@ -138,16 +159,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         sparse=args.sparse,
         data=args.data,
         max_eval=args.max_eval,
+        max_accuracy_drop=args.max_accuracy_drop,
     )
     from edgesmith.export.exporter import export_formats
+    from edgesmith.model_safety import trusting_model_code
 
-    results = export_formats(
-        args.source,
-        args.formats,
-        args.out,
-        report=stderr_reporter(args.quiet),
-        **options.to_dict(),
-    )
+    with trusting_model_code(args.trust_model):
+        results = export_formats(
+            args.source,
+            args.formats,
+            args.out,
+            report=stderr_reporter(args.quiet),
+            **options.to_dict(),
+        )
     if args.json:
         print(json.dumps([_json_record(r) for r in results], indent=2))
     else:

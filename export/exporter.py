@@ -308,6 +308,7 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             fmt.tolerance,
             source.output_kind,
             xnnpack=not builtin_only,
+            max_accuracy_drop=opts.max_accuracy_drop,
         )
         metrics.update(sizes(model_bytes))
         metrics.update(stats)

@@ -50,8 +50,10 @@ FLOAT = Tolerance(min_agreement=0.999, max_abs_diff=1e-4, max_abs_diff_logits=1e
 # float16 weights carry 11 significant bits (relative error ~5e-4 each): agreement stays near
 # perfect but outputs move by ~1e-3 of their magnitude; logits reach ~10-20 on a trained model.
 FLOAT16 = Tolerance(min_agreement=0.995, max_abs_diff=1e-2, max_abs_diff_logits=5e-2)
-# Integer formats quantise on purpose: top-1 agreement is the test, differences are recorded.
-QUANTIZED = Tolerance(min_agreement=0.98)
+# Integer formats quantise on purpose: the test is accuracy against the source's, within
+# --max-accuracy-drop points (export/parity.py); agreement is recorded, with a floor only for
+# catastrophic breakage (a good int8 ResNet-8 agrees with its float source on ~97.5%).
+QUANTIZED = Tolerance(min_agreement=0.5)
 
 
 @dataclasses.dataclass(frozen=True)

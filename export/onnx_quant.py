@@ -1,8 +1,18 @@
 """Float ONNX -> int8 QDQ ONNX with onnxruntime's static quantiser.
 
-Settings measured on x86 (STACK.md): QDQ format, **unsigned (QUInt8) activations** and signed
+Settings measured on x86: QDQ format, **unsigned (QUInt8) activations** and signed
 per-channel (QInt8) weights. With signed activations only 3 of ResNet-8's 9 convolutions fused
-into QLinearConv and the file ran 2.3x slower. ``quant_pre_process`` runs first (shape
+into QLinearConv and the file ran 2.3x slower.
+
+Weights are quantised with ``reduce_range=True`` (7-bit weights, -64..63) by default. On x86
+CPUs with AVX2 or AVX-512 but without VNNI, onnxruntime's U8S8 kernels multiply with
+``VPMADDUBSW``, which adds two u8*s8 products into a saturating int16: with full 8-bit weights
+the sums overflow and accuracy drops on the machine that runs the file (a CIFAR-10 ResNet-8 lost
+2.6 points on an AVX2 machine that it kept on an AVX-512-VNNI Xeon, and up to 9 points when
+lightly trained). onnxruntime's quantisation guide names two remedies, ``reduce_range`` or U8U8;
+7-bit weights cannot saturate the int16 sum and keep the fast U8S8 kernels, so they are the safe
+default for a file whose CPU is not known. ``reduce_range=False`` (full 8-bit weights) is for a
+file that only ever runs on VNNI (or ARM dot-product) CPUs. ``quant_pre_process`` runs first (shape
 inference and graph optimisation, as onnxruntime recommends) with ``skip_symbolic_shape``,
 which spares a sympy dependency; static image shapes need no symbolic inference.
 """
@@ -18,13 +28,17 @@ from edgesmith.errors import EdgesmithError
 from edgesmith.export.quiet import quiet_conversion
 
 
-def quantize_static_qdq(float_model, calibration: np.ndarray, *, batch_size: int = 32):
+def quantize_static_qdq(
+    float_model, calibration: np.ndarray, *, batch_size: int = 32, reduce_range: bool = True
+):
     """Quantise an in-memory float ``onnx.ModelProto``, calibrating on model inputs.
 
     Args:
         float_model: the float ONNX model (one NHWC float32 input).
         calibration: float32 model inputs (N, H, W, C), already preprocessed for the model.
         batch_size: images per calibration batch (only speed depends on it).
+        reduce_range: 7-bit weights, safe from U8S8 saturation on x86 without VNNI (see the
+            module docstring); False for full 8-bit weights on VNNI/ARM-only targets.
 
     Returns:
         The quantised ``onnx.ModelProto``.
@@ -72,6 +86,7 @@ def quantize_static_qdq(float_model, calibration: np.ndarray, *, batch_size: int
                     Reader(),
                     quant_format=QuantFormat.QDQ,
                     per_channel=True,
+                    reduce_range=reduce_range,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesmith.config import Config, check_positive_int
+from edgesmith.config import Config, check_positive_int, check_range
 from edgesmith.errors import EdgesmithError
 from edgesmith.export.formats import IO_DTYPES, TARGETS
 
@@ -32,6 +32,11 @@ class ExportOptions(Config):
         sparse: use the TFLite sparse weight encoding (for pruned sources).
         data: data spec to calibrate and check parity on instead of the source's own dataset.
         max_eval: check parity on at most this many eval images (None: the whole eval split).
+        vela: for an Ethos-U target, Vela's ``system_config``, ``memory_mode`` and
+            ``clock_mhz`` (a device profile's ``vela`` mapping); None: Vela's defaults.
+        max_accuracy_drop: how far, in percentage points, a quantised file's accuracy may fall
+            below its source's on the eval images before parity fails (judged with McNemar's
+            exact test, see ``export/parity.py``).
     """
 
     raw_input: bool = False
@@ -44,6 +49,8 @@ class ExportOptions(Config):
     sparse: bool = False
     data: str | None = None
     max_eval: int | None = None
+    vela: dict | None = None
+    max_accuracy_drop: float = 1.0
 
     def __post_init__(self) -> None:
         if self.io_dtype not in IO_DTYPES:
@@ -51,6 +58,7 @@ class ExportOptions(Config):
                 f"--io-dtype must be one of {', '.join(IO_DTYPES)}. Received: {self.io_dtype!r}"
             )
         check_positive_int("--calibration-samples", self.calibration_samples)
+        check_range("--max-accuracy-drop", self.max_accuracy_drop, 0.0, 100.0)
         if self.max_eval is not None:
             check_positive_int("max_eval", self.max_eval)
         if self.target is not None and self.target not in TARGETS:
@@ -58,6 +66,10 @@ class ExportOptions(Config):
                 f"--target must be one of {', '.join(TARGETS)}. Received: {self.target!r}"
             )
         check_opset(self.opset)
+        if self.vela is not None:
+            from edgesmith.export.vela import VelaConfig
+
+            VelaConfig.from_dict({"accelerator": "ethos-u55-128", **self.vela}, "vela")
 
 
 def max_opset() -> int:

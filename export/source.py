@@ -14,6 +14,7 @@ import numpy as np
 
 from edgesmith.artifacts import Artifact, read_artifact
 from edgesmith.errors import EdgesmithError
+from edgesmith.model_safety import check_model_file
 from edgesmith.normalization import Normalization
 
 QAT_TECHNIQUES = ("qat",)
@@ -45,12 +46,21 @@ class SourceInfo:
         return str(self.artifact.manifest["dataset"]["spec"])
 
 
-def read_source(path: str | Path) -> SourceInfo:
+def read_source(path: str | Path, *, trust_model: bool | None = None) -> SourceInfo:
     """Open and check a source artifact (fast: no TensorFlow, no model load).
+
+    The model file's config is inspected too: one that would run code when loaded (a Lambda
+    layer, custom classes, a SavedModel) is refused unless trusted, whatever the manifest says.
+
+    Args:
+        path: the artifact directory.
+        trust_model: accept such a model file (``--trust-model``); ``None`` follows
+            :func:`edgesmith.model_safety.trusting_model_code` (off by default).
 
     Raises:
         EdgesmithError: when the directory is not an artifact, or holds a .tflite/.onnx file
-            rather than a Keras model, or its manifest lacks the input/output records.
+            rather than a Keras model, or its manifest lacks the input/output records, or its
+            model file would run code and is not trusted.
     """
     artifact = read_artifact(path)
     if artifact.format != "keras":
@@ -84,6 +94,7 @@ def read_source(path: str | Path) -> SourceInfo:
         or bool(manifest.get("qat"))
         or bool((manifest.get("config") or {}).get("qat"))
     )
+    check_model_file(artifact.model_path, trust_model=trust_model)
     return SourceInfo(artifact, norm, shape, kind, num_classes, qat)  # type: ignore[arg-type]
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import gzip
+import json
+import os
+import re
+import shutil
 import time
 import warnings
 from collections.abc import Sequence
@@ -21,6 +25,7 @@ from edgesmith.artifacts import sha256_file
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter
 from edgesmith.runtime.accuracy import evaluate
+from edgesmith.runtime.bench_schema import SCHEMA, SCHEMA_VERSION
 from edgesmith.runtime.machine import (
     available_cpus,
     machine_info,
@@ -33,9 +38,6 @@ from edgesmith.runtime.model import Model, load
 from edgesmith.runtime.source import locate
 from edgesmith.runtime.stats import summarize
 from edgesmith.runtime.timing import Step, TimingPlan, measure
-
-SCHEMA = "edgesmith.bench"
-SCHEMA_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,7 +201,7 @@ def result_record(loaded: Loaded, rounds: list[np.ndarray], config: BenchConfig)
     data = model.path.read_bytes()
     macs = model.macs
     p50_s = latency["p50"] / 1000.0
-    return {
+    record = {
         "path": loaded.given,
         "model_file": str(model.path),
         "sha256": sha256_file(model.path),
@@ -226,6 +228,10 @@ def result_record(loaded: Loaded, rounds: list[np.ndarray], config: BenchConfig)
         "metadata": model.metadata,
         "notes": loaded.notes,
     }
+    extra = getattr(model.runner, "record_extra", None)  # TFLM: measured arena, latency's meaning
+    if extra is not None:
+        record.update(extra())
+    return record
 
 
 def benchmark(
@@ -317,3 +323,50 @@ def _benchmark(
         "results": results,
     }
     return BenchRun(document, rounds)
+
+
+def store_name(json_path: Path) -> str:
+    """The store folder beside a bench JSON file: ``base.json`` -> ``base.models``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", json_path.stem or "bench") + ".models"
+
+
+def save_baseline(document: dict, json_path: str | Path) -> Path:
+    """Write the bench JSON and a content-addressed copy of each model file beside it.
+
+    Each benched file is copied to ``<store>/<sha256>.<format>`` (``base.json`` ->
+    ``base.models/``) and the document records ``store``; ``edgesmith check`` finds its
+    reference there by sha256, so replacing or deleting the original file later cannot change
+    what the baseline compares with. Copies are written to a temporary name and renamed, and the
+    JSON last, so an interrupted save never leaves a baseline pointing at a half-written file.
+
+    Returns:
+        The store folder.
+
+    Raises:
+        EdgesmithError: when a file cannot be read or written, or changed while benched.
+    """
+    json_path = Path(json_path)
+    store = json_path.parent / store_name(json_path)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        for record in document["results"]:
+            target = store / f"{record['sha256']}.{record['format']}"
+            if target.is_file() and sha256_file(target) == record["sha256"]:
+                continue
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copyfile(record["model_file"], tmp)
+            if sha256_file(tmp) != record["sha256"]:
+                tmp.unlink()
+                raise EdgesmithError(
+                    f"{record['model_file']} changed while it was benched (sha256 differs); "
+                    "bench it again"
+                )
+            os.replace(tmp, target)
+        document["store"] = store.name
+        text = json.dumps(document, indent=2) + "\n"
+        tmp_json = json_path.with_name(json_path.name + ".tmp")
+        tmp_json.write_text(text, encoding="utf-8")
+        os.replace(tmp_json, json_path)
+    except OSError as exc:
+        raise EdgesmithError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+    return store

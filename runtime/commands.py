@@ -18,31 +18,48 @@ from edgesmith.errors import EdgesmithError
 BENCH_EPILOG = """\
 examples:
   edgesmith bench runs/export/tflite-int8 runs/export/onnx --data digits
-  edgesmith bench model.tflite --data cifar10 --threads 1 --affinity 1 --json bench.json
+  edgesmith bench model.tflite --data cifar10 --threads 1 --affinity 1 --json-out bench.json
   edgesmith bench a.tflite b.onnx --data digits --report bench.md --plots plots/
+  edgesmith bench model.tflite --device cpu-x86 --data digits   (exit 1 when over a budget)
+  edgesmith bench model.tflite --json | jq '.results[0].latency_ms.p50'
   edgesmith bench foreign.tflite            (no data: seeded noise as input, no accuracy)
 
 Timing follows TFLite's benchmark_model and MLPerf: warm-up runs and a time floor, then at least
 --min-runs runs and --min-seconds seconds per model; several models are timed in interleaved
 rounds so that drift on a shared machine hits all alike. Accuracy is measured afterwards through
-the same runner. --json writes DESIGN.md's bench schema, the baseline format of edgesmith check.
+the same runner. --json-out FILE writes the bench document (schema edgesmith.bench, version 2),
+the baseline format of edgesmith check, and copies each benched model file into FILE's store
+folder beside it (bench.json -> bench.models/<sha256>.tflite), so that check can re-measure the
+very file the numbers came from; --json prints the document on stdout (no store).
+
+exit codes: 0 done (and within the --device budgets), 1 a model is over a budget, 2 bad input
 """
 
 CHECK_EPILOG = """\
 examples:
-  edgesmith bench model.tflite --data digits --json baseline.json      (record a baseline)
-  edgesmith check new/model.tflite --baseline baseline.json
+  edgesmith bench model.tflite --data digits --json-out baseline.json  (record a baseline;
+      writes baseline.json and baseline.models/, keep both)
+  edgesmith check model.tflite --baseline baseline.json     (after replacing model.tflite)
   edgesmith check new/model.tflite --baseline baseline.json --max-slowdown 1.05 \\
-      --max-accuracy-drop 0.005
+      --max-accuracy-drop 0.5
+  edgesmith check new/model.tflite --baseline baseline.json --no-accuracy --json-out v.json
 
-How it decides: when the baseline's model file is at hand, candidate and reference are timed
-side by side in interleaved rounds and the median latency ratio gets a 95% bootstrap confidence
-interval over the paired rounds. Latency fails when the ratio exceeds --max-slowdown and the
-interval lies above 1.0; accuracy fails when it dropped by more than --max-accuracy-drop.
-Without the reference file the stored median is used, and a baseline from another kind of
-machine is not compared on latency (unless --any-machine).
+How it decides: the baseline's model file is found by its sha256 in the store folder beside
+the baseline (or at its recorded path if its content still matches; a file whose sha256
+differs is never used). Candidate and reference are timed side by side in interleaved rounds
+and the median latency ratio gets a 95% bootstrap confidence interval over the paired rounds.
+Latency fails when the ratio exceeds --max-slowdown and the interval lies above 1.0; accuracy
+fails when it dropped by more than --max-accuracy-drop percentage points.
 
-exit codes: 0 no regression, 1 regression, 2 bad input
+It fails closed: a comparison that cannot be made exits 1, saying why: no reference file
+(the stored median can still catch a regression, never pass one), a baseline from another
+kind of machine (CPU model, ISA class, cores, runtime versions; not the kernel release), a
+baseline without accuracy, or a ratio above the limit whose interval reaches 1.0 (noisy).
+--allow-skip turns those into a pass; --no-accuracy gates latency only. A baseline whose
+provider loads native code (delegate:/x.so) is refused unless a --provider is given.
+
+exit codes: 0 compared and no regression, 1 regression or not compared, 2 bad input
+(a malformed baseline, NaN/negative/absurd numbers, limits out of range)
 """
 
 
@@ -109,8 +126,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--provider",
         metavar="P",
         help="onnx: cpu|cuda|tensorrt|auto (cuda/tensorrt fail where absent; auto takes the "
-        "best present); tflite: cpu|xnnpack|delegate:/path/lib.so|compiled|compiled:gpu "
-        "(default: cpu)",
+        "best present); tflite: cpu|xnnpack|delegate:/path/lib.so|compiled|compiled:gpu|tflm "
+        "(tflm: TFLite Micro's interpreter, measured arena, host reference-kernel latency; "
+        "default: cpu)",
+    )
+    bench.add_argument(
+        "--allow-delegate",
+        action="store_true",
+        help="load the delegate library the --device profile names (native code; a "
+        "--provider delegate:PATH on the command line needs no such flag)",
     )
     bench.add_argument(
         "--no-xnnpack",
@@ -127,7 +151,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--eval-batch", type=positive_int, default=64, metavar="B", help="images per accuracy call"
     )
-    bench.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
+    bench.add_argument(
+        "--json", action="store_true", help="print the bench document as JSON on stdout"
+    )
+    bench.add_argument(
+        "--json-out",
+        metavar="FILE",
+        help="write the bench document to FILE and the benched model files to its store "
+        "folder beside it (the baseline for edgesmith check)",
+    )
     bench.add_argument("--report", metavar="FILE", help="write a Markdown report")
     bench.add_argument("--plots", metavar="DIR", help="write PNG plots (needs matplotlib)")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -138,7 +170,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
         help="fail (exit 1) when a model is slower or less accurate than a baseline",
         description="Gate latency and accuracy regressions against a baseline written by\n"
-        "edgesmith bench --json, with a confidence interval rather than one noisy number.",
+        "edgesmith bench --json-out, with a confidence interval rather than one noisy\n"
+        "number. Fails closed: a comparison it cannot make exits 1 unless --allow-skip.",
         epilog=CHECK_EPILOG,
     )
     _model_flags(check)
@@ -153,9 +186,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--max-accuracy-drop",
         type=float,
-        default=0.01,
-        metavar="P",
-        help="allowed accuracy drop as a fraction (default: 0.01 = 1 point)",
+        default=1.0,
+        metavar="POINTS",
+        help="allowed accuracy drop in percentage points, 0..100 (default: 1.0 = one point)",
     )
     check.add_argument(
         "--min-runs",
@@ -180,15 +213,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--any-machine",
         action="store_true",
-        help="compare latency with a stored baseline from another kind of machine anyway",
+        help="without the reference file, compare with the stored median of a baseline from "
+        "another kind of machine anyway (it can catch a regression, not pass one)",
     )
-    check.add_argument("--json", metavar="FILE", help="write the verdicts as JSON ('-': stdout)")
+    check.add_argument(
+        "--allow-skip",
+        action="store_true",
+        help="pass comparisons that cannot be made (no reference file, another machine, no "
+        "accuracy in the baseline, too noisy) instead of exiting 1",
+    )
+    check.add_argument(
+        "--provider",
+        metavar="P",
+        help="re-measure with this provider instead of the baseline's (required to use a "
+        "baseline's delegate:/x.so: a baseline file never loads native code by itself)",
+    )
+    check.add_argument("--json", action="store_true", help="print the verdicts as JSON on stdout")
+    check.add_argument("--json-out", metavar="FILE", help="write the verdicts as JSON to FILE")
     check.add_argument("--quiet", action="store_true", help="no progress lines")
     check.set_defaults(handler=cmd_check)
 
 
 def write_json(document: object, target: str) -> None:
-    """Write JSON to a file (atomically: temp file then rename) or to stdout for ``-``.
+    """Write JSON to a file (atomically: temp file then rename), or to stdout for ``-``.
 
     Raises:
         EdgesmithError: when the file cannot be written.
@@ -223,7 +270,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgesmith.profiles import load_profile
 
         profile = load_profile(args.device)
-        settings.update(profile.runtime_options())
+        settings.update(profile.runtime_options(allow_delegate=args.allow_delegate))
         if profile.affinity:
             settings["affinity"] = ",".join(str(core) for core in profile.affinity)
         check_profile_formats(args.paths, profile)
@@ -276,8 +323,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             report(f"plots: {', '.join(str(p) for p in plots)}")
         else:
             print(f"edgesmith: note: plots skipped: {INSTALL_HINT}", file=sys.stderr)
+    if args.json_out:
+        from edgesmith.runtime.bench import save_baseline
+
+        save_baseline(run.document, args.json_out)
     if args.json:
-        write_json(run.document, args.json)
+        write_json(run.document, "-")
     if args.report:
         path = Path(args.report)
         try:
@@ -286,13 +337,37 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise EdgesmithError(f"cannot write {path}: {exc.strerror or exc}") from None
     table = terminal_table(run.document)
-    out = sys.stderr if args.json == "-" else sys.stdout
+    out = sys.stderr if args.json else sys.stdout
     print(table, file=out)
     if profile is not None:
         print(f"device {profile.name}:", file=out)
         for line in budget_lines:
             print(f"  {line}", file=out)
+        raise_over_budget(run.results, profile.name)
     return 0
+
+
+def raise_over_budget(results: list[dict], device: str) -> None:
+    """Exit 1 (:class:`CheckFailed`, like every failed check) when a model misses a budget.
+
+    A budget that could not be measured (accuracy without ``--data``) is reported, not failed.
+
+    Raises:
+        CheckFailed: naming the models over budget.
+    """
+    from edgesmith.errors import CheckFailed
+    from edgesmith.runtime.report import display_name
+
+    over = [
+        display_name(record, results)
+        for record in results
+        if any(v["ok"] is False for v in (record.get("budgets") or {}).values())
+    ]
+    if over:
+        raise CheckFailed(
+            f"{len(over)} of {len(results)} model(s) over the budgets of device {device}: "
+            + ", ".join(over)
+        )
 
 
 def check_profile_formats(paths: list[str], profile) -> None:
@@ -331,11 +406,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         report=stderr_reporter(args.quiet),
         data=args.data,
         skip_accuracy=args.no_accuracy,
+        allow_skip=args.allow_skip,
+        provider=args.provider,
     )
-    out = sys.stderr if args.json == "-" else sys.stdout
+    out = sys.stderr if args.json else sys.stdout
     for verdict in verdicts:
         print(verdict.text(), file=out)
+    records = [v.to_dict() for v in verdicts]
+    if args.json_out:
+        write_json(records, args.json_out)
     if args.json:
-        write_json([v.to_dict() for v in verdicts], args.json)
+        write_json(records, "-")
     raise_on_failure(verdicts)
     return 0

@@ -13,8 +13,22 @@ import resource
 from edgesmith.errors import EdgesmithError
 
 RUNTIME_PACKAGES = ("edgesmith", "numpy", "ai-edge-litert", "onnxruntime", "onnxruntime-gpu")
-# The keys that must match for two latencies to be comparable.
-IDENTITY_KEYS = ("cpu", "cores", "os", "arch")
+# The runtimes whose version changes the kernels that run a model (and so its latency).
+TIMED_RUNTIMES = ("ai-edge-litert", "onnxruntime", "onnxruntime-gpu")
+# What must match for two latencies to be comparable: the CPU, its ISA class, the cores and the
+# runtime versions. Not the kernel release: a kernel update does not make a baseline foreign
+# (it used to, which silently turned the latency gate off).
+IDENTITY_KEYS = ("cpu", "isa", "cores", "arch", "runtimes")
+# x86 instruction-set classes, best first: the int8 kernels differ between them (VNNI has a
+# dot-product instruction; AVX2 alone saturates onnxruntime's U8S8 products).
+X86_ISA = (
+    ("avx512_vnni", "x86-64-avx512-vnni"),
+    ("avx_vnni", "x86-64-avx-vnni"),
+    ("avx512f", "x86-64-avx512"),
+    ("avx2", "x86-64-avx2"),
+    ("sse4_2", "x86-64-sse4"),
+)
+ARM_ISA = (("i8mm", "arm64-i8mm"), ("asimddp", "arm64-dotprod"), ("asimd", "arm64-neon"))
 
 
 def cpu_name() -> str:
@@ -29,6 +43,31 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (``flags``/``Features`` in ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith(("flags", "features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def isa_class(flags: set[str] | None = None, arch: str | None = None) -> str:
+    """The CPU's instruction-set class for int8 kernels: ``x86-64-avx2``, ``arm64-dotprod``...
+
+    Falls back to the architecture name where no flags can be read.
+    """
+    flags = cpu_flags() if flags is None else flags
+    arch = arch or platform.machine()
+    for flag, name in (*X86_ISA, *ARM_ISA):
+        if flag in flags:
+            return name
+    return arch or "unknown"
+
+
 def machine_info() -> dict:
     """The bench schema's ``machine`` record."""
     from importlib import metadata  # 15 ms: only when a record is written
@@ -41,6 +80,7 @@ def machine_info() -> dict:
             continue
     return {
         "cpu": cpu_name(),
+        "isa": isa_class(),
         "cores": os.cpu_count(),
         "usable_cores": len(available_cpus()),
         "os": f"{platform.system()} {platform.release()}",
@@ -50,9 +90,27 @@ def machine_info() -> dict:
     }
 
 
+def identity(record: dict) -> dict:
+    """The part of a ``machine`` record that decides whether latencies are comparable.
+
+    The runtime versions count (a new LiteRT or onnxruntime changes the kernels); the kernel
+    release, Python and numpy do not.
+    """
+    versions = record.get("runtime_versions")
+    versions = versions if isinstance(versions, dict) else {}
+    return {
+        "cpu": record.get("cpu"),
+        "isa": record.get("isa"),
+        "cores": record.get("cores"),
+        "arch": record.get("arch"),
+        "runtimes": {k: versions.get(k) for k in TIMED_RUNTIMES if versions.get(k) is not None},
+    }
+
+
 def same_machine(a: dict, b: dict) -> list[str]:
     """The identity keys on which two ``machine`` records differ (empty: same kind of machine)."""
-    return [key for key in IDENTITY_KEYS if a.get(key) != b.get(key)]
+    ia, ib = identity(a), identity(b)
+    return [key for key in IDENTITY_KEYS if ia[key] != ib[key]]
 
 
 def available_cpus() -> set[int]:

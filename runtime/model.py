@@ -67,7 +67,7 @@ class Model:
 
     @property
     def runtime(self) -> str:
-        """``litert`` or ``onnxruntime``."""
+        """``litert``, ``onnxruntime`` or ``tflm``."""
         return self.runner.runtime
 
     @property
@@ -192,6 +192,10 @@ def _check_threads(threads: int | None) -> None:
 def _open_runner(source: ModelSource, threads, provider, xnnpack) -> Runner:
     if source.format == "tflite":
         plan = plan_tflite(provider, xnnpack)
+        if plan.tflm:
+            from edgesmith.runtime.tflm_runner import TFLMRunner
+
+            return TFLMRunner(source.file)
         if plan.compiled:
             from edgesmith.runtime.compiled_runner import CompiledRunner
 
@@ -234,7 +238,9 @@ def load(
         provider: for .onnx ``cpu`` (default), ``cuda``, ``tensorrt`` (both fail when absent) or
             ``auto`` (the best present); for .tflite ``cpu``
             (XNNPACK per ``xnnpack``), ``xnnpack``, ``delegate:/path/lib.so``, or ``compiled``
-            / ``compiled:gpu`` (LiteRT's CompiledModel API instead of the Interpreter).
+            / ``compiled:gpu`` (LiteRT's CompiledModel API instead of the Interpreter), or
+            ``tflm`` (TFLite Micro's interpreter: one image per invoke, reference kernels, the
+            arena it allocated in ``model.runner.arena``; needs the ``mcu`` extra).
         xnnpack: use LiteRT's XNNPACK delegate (the default); off runs the builtin kernels.
         normalization: how raw pixels map to the model input (a record dict, a name such as
             ``unit``/``raw``, or ``scale=..,mean=..,std=..``); overrides the metadata, and is

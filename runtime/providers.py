@@ -23,7 +23,7 @@ ONNX_CHAINS = {
     "cuda": ("cuda", "cpu"),
     "tensorrt": ("tensorrt", "cuda", "cpu"),
 }
-TFLITE_CHOICES = ("cpu", "xnnpack", "delegate:PATH", "compiled", "compiled:gpu")
+TFLITE_CHOICES = ("cpu", "xnnpack", "delegate:PATH", "compiled", "compiled:gpu", "tflm")
 GPU_EXTRA_HINT = "pip install onnxruntime-gpu in place of onnxruntime (edgesmith[gpu])"
 
 
@@ -109,16 +109,20 @@ class TflitePlan:
     """How to run a .tflite file: the Interpreter or LiteRT's CompiledModel API.
 
     The Interpreter runs with XNNPACK or without, or hands the graph to an external delegate;
-    the CompiledModel runs on the CPU, or on the GPU with the CPU for the rest.
+    the CompiledModel runs on the CPU, or on the GPU with the CPU for the rest; ``tflm`` runs
+    the file in TFLite Micro's interpreter instead of LiteRT's.
     """
 
     xnnpack: bool
     delegate: str | None
     compiled: str | None = None  # None (Interpreter), "cpu" or "gpu"
+    tflm: bool = False
 
     @property
     def label(self) -> str:
         """The provider's name: ``xnnpack``, ``cpu``, ``delegate:PATH``, ``compiled[:gpu]``."""
+        if self.tflm:
+            return "tflm"
         if self.compiled:
             return "compiled" if self.compiled == "cpu" else f"compiled:{self.compiled}"
         if self.delegate:
@@ -132,7 +136,8 @@ def plan_tflite(provider: str | None, xnnpack: bool = True) -> TflitePlan:
     ``None`` or ``cpu`` keep the ``xnnpack`` flag (XNNPACK is LiteRT's default CPU delegate);
     ``xnnpack`` forces it on; ``delegate:/path/lib.so`` loads an external delegate (GPU, NPU,
     Edge TPU) with XNNPACK off so that the delegate gets the graph; ``compiled`` and
-    ``compiled:gpu`` use LiteRT's CompiledModel API instead of the Interpreter.
+    ``compiled:gpu`` use LiteRT's CompiledModel API instead of the Interpreter; ``tflm`` runs
+    TFLite Micro's interpreter (reference kernels, measured arena).
 
     Raises:
         EdgesmithError: for ``cuda``/``tensorrt`` (onnxruntime's) or an unknown name.
@@ -145,6 +150,8 @@ def plan_tflite(provider: str | None, xnnpack: bool = True) -> TflitePlan:
         return TflitePlan(True, None, "cpu")
     if provider.lower() == "compiled:gpu":
         return TflitePlan(True, None, "gpu")
+    if provider.lower() == "tflm":
+        return TflitePlan(False, None, tflm=True)
     if provider.startswith("delegate:"):
         path = provider.partition(":")[2]
         if not path:

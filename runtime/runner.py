@@ -55,7 +55,7 @@ class TensorInfo:
 class Runner(Protocol):
     """A loaded model on one runtime: ``run`` for results, ``step`` for timing."""
 
-    runtime: str  # "litert" or "onnxruntime"
+    runtime: str  # "litert", "onnxruntime" or "tflm"
     provider_used: str  # what really executes: "xnnpack", "cpu", "cuda", "delegate:...", ...
     threads: int | None
     input: TensorInfo

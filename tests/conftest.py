@@ -11,9 +11,23 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
-def _no_data_dir(monkeypatch):
-    """Tests see no $EDGESMITH_DATA_DIR unless they set one (a user's env must not leak in)."""
+def _no_data_dir(monkeypatch, tmp_path_factory):
+    """No $EDGESMITH_DATA_DIR unless a test sets one, and no downloads: tests stay offline.
+
+    A user's env must not leak in, and a spec such as ``cifar10`` must fail at once (as on a
+    machine without the network) rather than fetch 170 MB into the user's cache.
+    """
+    from edgesmith.datasets import download
+
+    def offline(url: str) -> bytes:
+        raise OSError(f"tests do not download ({url})")
+
     monkeypatch.delenv("EDGESMITH_DATA_DIR", raising=False)
+    monkeypatch.setattr(download, "fetch_url", offline)
+    user_cache = tmp_path_factory.getbasetemp() / "user-cache"
+    monkeypatch.setattr(
+        download, "cache_dir", lambda: Path(os.environ.get("EDGESMITH_DATA_DIR") or user_cache)
+    )
 
 
 @pytest.fixture(scope="session")

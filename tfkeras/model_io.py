@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from edgesmith.errors import EdgesmithError
+from edgesmith.model_safety import check_model_file, model_code_trusted
 from edgesmith.tfkeras import MODEL_SUFFIXES
 from edgesmith.tfkeras.backend import keras, quiet_native_stderr
 
@@ -31,45 +31,57 @@ def save_model(model: keras.Model, path: Path) -> None:
         model.optimizer = optimizer
 
 
-def load_keras_model(path: str | Path, *, quantized: bool = False) -> tuple[keras.Model, str]:
+def load_keras_model(
+    path: str | Path, *, quantized: bool = False, trust_model: bool | None = None
+) -> tuple[keras.Model, str]:
     """Load a model file for training or evaluation, without its optimizer.
+
+    Safe by default: the file's config is inspected before anything is deserialised
+    (:func:`edgesmith.model_safety.check_model_file`), and a file that needs code to load (a
+    Lambda layer, a custom or unknown class, a module to import, a SavedModel's traced
+    functions) is refused unless the user trusts it.
 
     Args:
         path: a ``.keras``/``.h5`` file or a SavedModel directory.
         quantized: the model holds tfmot quantisation wrappers (a QAT artifact, whose manifest
             says ``"qat": true``); it is then loaded inside tfmot's ``quantize_scope``.
+        trust_model: accept a file that runs code when loaded (``--trust-model``); ``None``
+            means the :func:`edgesmith.model_safety.trusting_model_code` scope (off by default).
 
     Returns:
         The tf_keras model and how it was read: ``tf_keras`` or ``keras3-rebuilt``.
 
     Raises:
-        EdgesmithError: for a missing path, an unsupported kind of file, or a file Keras cannot
-            read (the reason is given).
+        EdgesmithError: for a missing path, an unsupported kind of file, a file that would run
+            code without ``trust_model``, or a file Keras cannot read (the reason is given).
     """
     path = Path(path)
     if not path.exists():
         raise EdgesmithError(f"model file not found: {path}")
-    if path.is_dir():
-        if not (path / "saved_model.pb").is_file():
-            raise EdgesmithError(
-                f"{path} is a directory but not a SavedModel (no saved_model.pb); expected a "
-                f"Keras model file ({', '.join(MODEL_SUFFIXES)}) or a SavedModel directory"
-            )
-    elif path.suffix.lower() not in MODEL_SUFFIXES:
+    if path.is_file() and path.suffix.lower() not in MODEL_SUFFIXES:
         raise EdgesmithError(
             f"{path}: unsupported model file; expected {', '.join(MODEL_SUFFIXES)} or a SavedModel "
             "directory"
         )
-    if path.is_file() and _keras_major(path) >= 3:
-        return _rebuild_keras3(path), "keras3-rebuilt"
+    trusted = model_code_trusted(trust_model)
     scope = contextlib.nullcontext()
+    custom: dict = {}
     if quantized:
         import tensorflow_model_optimization as tfmot
 
         scope = tfmot.quantization.keras.quantize_scope()
+        for objects in getattr(scope, "custom_objects", ()):  # tfmot's own wrapper classes
+            custom.update(objects)
+    report = check_model_file(path, trust_model=trusted, known_layer=_known_layer(custom))
+    if report.kind == "keras-zip" and path.suffix.lower() != ".keras":
+        raise EdgesmithError(
+            f"{path} is a .keras zip file named {path.suffix}; rename it to .keras"
+        )
+    if report.keras_major >= 3 and report.kind != "savedmodel":
+        return _rebuild_keras3(path, trusted=trusted), "keras3-rebuilt"
     try:
         with quiet_native_stderr(), scope:
-            model = keras.models.load_model(path, compile=False)
+            model = keras.models.load_model(path, compile=False, safe_mode=not trusted)
     except Exception as exc:  # Keras raises ValueError, OSError, TypeError... all mean "unreadable"
         raise EdgesmithError(
             f"cannot load {path} as a tf_keras model ({type(exc).__name__}: "
@@ -83,25 +95,19 @@ def load_keras_model(path: str | Path, *, quantized: bool = False) -> tuple[kera
     return model, "tf_keras"
 
 
-def _keras_major(path: Path) -> int:
-    """The Keras major version that saved a .keras or .h5 file (2 when it cannot tell)."""
-    version = "2"
-    try:
-        if path.suffix.lower() == ".keras":
-            with zipfile.ZipFile(path) as archive:
-                version = json.loads(archive.read("metadata.json")).get("keras_version", "2")
-        else:
-            import h5py
+def _known_layer(custom: dict):
+    """Built-in tf_keras layers (and tfmot's wrappers inside ``quantize_scope``) need no code."""
 
-            with h5py.File(path, "r") as handle:
-                version = handle.attrs.get("keras_version", "2")
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError):
-        return 2  # let tf_keras try and report its own reason
-    version = version.decode() if isinstance(version, bytes) else str(version)
-    return int(version.split(".")[0]) if version.split(".")[0].isdigit() else 2
+    def known(class_name: str) -> bool:
+        if class_name in custom:
+            return True
+        cls = getattr(keras.layers, class_name, None)
+        return isinstance(cls, type) and issubclass(cls, keras.layers.Layer)
+
+    return known
 
 
-def _rebuild_keras3(path: Path) -> keras.Model:
+def _rebuild_keras3(path: Path, *, trusted: bool = False) -> keras.Model:
     """Read a Keras 3 model with Keras 3, then rebuild it in tf_keras with the same weights."""
     try:
         import keras as keras3
@@ -111,7 +117,7 @@ def _rebuild_keras3(path: Path) -> keras.Model:
         ) from None
     try:
         with quiet_native_stderr():
-            source = keras3.saving.load_model(path, compile=False)
+            source = keras3.saving.load_model(path, compile=False, safe_mode=not trusted)
     except Exception as exc:  # Keras 3 raises many types for unreadable files
         raise EdgesmithError(
             f"cannot load {path} with Keras 3 ({type(exc).__name__}: {exc})"

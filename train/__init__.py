@@ -1,7 +1,8 @@
 """The train stage: a model zoo, tf.data pipelines and a training loop on tf_keras.
 
 ``TrainConfig`` imports without TensorFlow (so settings are checked in milliseconds); the other
-names load TensorFlow, with tf_keras selected, on first use.
+names load TensorFlow, with tf_keras selected, on first use. ``train_keras3`` trains with Keras 3
+on JAX, PyTorch or TensorFlow instead and never loads tf_keras.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from edgesmith.train.config import MODEL_NAMES, TrainConfig, resolve_augment
 
 _LAZY = {
     "train": "edgesmith.train.trainer",
+    "train_keras3": "edgesmith.train.keras3_trainer",
     "import_model": "edgesmith.train.importer",
     "build_model": "edgesmith.train.zoo",
     "ZOO": "edgesmith.train.zoo",
@@ -23,6 +25,7 @@ __all__ = [
     "import_model",
     "resolve_augment",
     "train",
+    "train_keras3",
 ]
 
 

@@ -32,6 +32,7 @@ def register(commands) -> None:
     )
     train.add_argument("--data", help="data spec (default: digits)")
     train.add_argument("--model", help="zoo name or model file (default: resnet8)")
+    _add_trust_flag(train)
     train.add_argument("--epochs", type=int, help="passes over the data (default: 30)")
     train.add_argument("--batch-size", type=int, dest="batch_size", help="default: 128")
     train.add_argument("--optimizer", choices=("sgd", "adam"), help="default: sgd (Nesterov)")
@@ -76,6 +77,7 @@ def register(commands) -> None:
         choices=("auto", "cpu", "gpu"),
         help="what trains; auto: a GPU when present (default)",
     )
+    _add_keras3_flags(train)
     train.add_argument("--config", help="YAML/JSON file of these settings; flags override it")
     train.add_argument("--out", required=True, help="new artifact directory")
     train.add_argument(
@@ -97,6 +99,7 @@ def register(commands) -> None:
         "--normalization raw --out runs/net\n\n" + SPEC_HELP,
     )
     imp.add_argument("--model", required=True, help=".keras or .h5 file, or SavedModel directory")
+    _add_trust_flag(imp)
     imp.add_argument("--data", required=True, help="data spec to evaluate on")
     imp.add_argument(
         "--normalization",
@@ -106,6 +109,52 @@ def register(commands) -> None:
     imp.add_argument("--out", required=True, help="new artifact directory")
     _add_output_flags(imp)
     imp.set_defaults(handler=cmd_import)
+
+
+def _add_keras3_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "Keras 3 (--backend jax|torch|tensorflow)",
+        "examples:\n"
+        "  edgesmith train --backend jax --data cifar10 --model resnet8 --batch-size 1024 "
+        "--precision mixed_bfloat16 --out runs/r8-jax\n"
+        "  edgesmith train --backend jax --data cifar10 --model resnet8 --augment crop,flip,erase "
+        "--ema 0.999 --teacher runs/r20-jax --distill-alpha 0.5 --out runs/r8-kd",
+    )
+    group.add_argument(
+        "--backend",
+        choices=("tf_keras", "jax", "torch", "tensorflow"),
+        help="tf_keras (default): the tf_keras trainer; jax, torch or tensorflow: Keras 3 on that "
+        "backend (pip install 'edgesmith[train-jax]' or '[train-torch]'), augmenting on the "
+        "accelerator; the artifact is the same",
+    )
+    group.add_argument(
+        "--ema",
+        type=float,
+        help="average the weights with this decay (e.g. 0.999); the saved model is the average",
+    )
+    group.add_argument("--teacher", help="Keras 3 .keras file or train artifact to distil from")
+    group.add_argument(
+        "--distill-alpha",
+        type=float,
+        dest="distill_alpha",
+        help="hard-label loss weight with --teacher, 0..1 (default: 0.5)",
+    )
+    group.add_argument(
+        "--distill-temperature",
+        type=float,
+        dest="distill_temperature",
+        help="distillation temperature (default: 4)",
+    )
+
+
+def _add_trust_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-model",
+        dest="trust_model",
+        action="store_true",
+        help="load a model file that runs code when loaded (Lambda layers, custom classes, "
+        "SavedModel); refused by default, see SECURITY.md",
+    )
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -140,20 +189,45 @@ def cmd_train(args: argparse.Namespace) -> int:
         "strategy",
         "precision",
         "xla",
+        "backend",
+        "ema",
+        "teacher",
+        "distill_alpha",
+        "distill_temperature",
     )
     values.update({k: getattr(args, k) for k in names if getattr(args, k) is not None})
     # Validate before TensorFlow loads: a typo must not cost the import's 4 seconds.
     from edgesmith.artifacts import check_output_dir
     from edgesmith.datasets import parse_spec
-    from edgesmith.train.config import TrainConfig
+    from edgesmith.model_safety import check_model_file
+    from edgesmith.train.config import MODEL_NAMES, TrainConfig
 
     config = TrainConfig.from_dict(values)
     parse_spec(config.data)
     if not args.resume:
         check_output_dir(args.out)
+    if config.model not in MODEL_NAMES:
+        check_model_file(config.model, trust_model=args.trust_model)
+    if config.backend != "tf_keras":  # Keras 3: this process never loads tf_keras
+        from edgesmith.train import train_keras3
+
+        artifact = train_keras3(
+            config,
+            args.out,
+            resume=args.resume,
+            report=stderr_reporter(args.quiet),
+            trust_model=args.trust_model,
+        )
+        return print_artifact(args, artifact)
     from edgesmith.train import train
 
-    artifact = train(config, args.out, resume=args.resume, report=stderr_reporter(args.quiet))
+    artifact = train(
+        config,
+        args.out,
+        resume=args.resume,
+        report=stderr_reporter(args.quiet),
+        trust_model=args.trust_model,
+    )
     return print_artifact(args, artifact)
 
 
@@ -161,6 +235,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """``edgesmith import``."""
     from edgesmith.artifacts import check_output_dir
     from edgesmith.datasets import parse_spec
+    from edgesmith.model_safety import check_model_file
     from edgesmith.normalization import parse_normalization
     from edgesmith.progress import stderr_reporter
 
@@ -168,6 +243,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     if args.normalization != "standard":  # standard needs the data; the rest checks now
         parse_normalization(args.normalization)
+    check_model_file(args.model, trust_model=args.trust_model)
     from edgesmith.train import import_model
 
     artifact = import_model(
@@ -176,5 +252,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         args.out,
         normalization=args.normalization,
         report=stderr_reporter(args.quiet),
+        trust_model=args.trust_model,
     )
     return print_artifact(args, artifact)

@@ -15,11 +15,20 @@ MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("crop", "flip")
+KERAS3_AUGMENTATIONS = (*AUGMENTATIONS, "erase")
+"""The Keras 3 trainer adds random erasing (train/keras3_augment.py)."""
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+BACKENDS = ("tf_keras", "jax", "torch", "tensorflow")
+"""``tf_keras``: the tf_keras trainer (train/trainer.py); the others: Keras 3 on that backend."""
 
 
-def resolve_augment(text: str, *, flip_ok: bool) -> tuple[str, ...]:
+def resolve_augment(
+    text: str, *, flip_ok: bool, allowed: tuple[str, ...] = AUGMENTATIONS
+) -> tuple[str, ...]:
     """``auto`` (crop, plus flip where the data allows), ``none``, or a comma list of names.
+
+    ``allowed`` is what the caller implements (the Keras 3 trainer passes
+    ``KERAS3_AUGMENTATIONS``), so no trainer accepts a name it would silently ignore.
 
     Raises:
         EdgesmithError: for an unknown augmentation name.
@@ -29,10 +38,10 @@ def resolve_augment(text: str, *, flip_ok: bool) -> tuple[str, ...]:
     if text == "none":
         return ()
     names = tuple(part.strip() for part in str(text).split(",") if part.strip())
-    unknown = [n for n in names if n not in AUGMENTATIONS]
+    unknown = [n for n in names if n not in allowed]
     if unknown or not names:
         raise EdgesmithError(
-            f"augment must be auto, none, or a comma list of {', '.join(AUGMENTATIONS)}. "
+            f"augment must be auto, none, or a comma list of {', '.join(allowed)}. "
             f"Received: {text!r}"
         )
     return names
@@ -64,7 +73,7 @@ class TrainConfig(Config):
         warmup_epochs: epochs of linear warm-up for ``cosine``.
         label_smoothing: label smoothing of the cross-entropy.
         augment: ``auto`` (crop, plus flip where the data allows), ``none``, or a comma list of
-            ``crop``, ``flip``.
+            ``crop``, ``flip``, ``erase`` (random erasing of one square, Keras 3 backends only).
         augment_on: where normalisation and augmentation run: ``host`` (tf.data, on the CPU),
             ``device`` (inside the training step, on the device that trains; raw pixels travel
             to it) or ``auto`` (device when training on a GPU, host otherwise). The saved model
@@ -78,6 +87,15 @@ class TrainConfig(Config):
             ``mixed_bfloat16`` (recent CPUs, TPUs): compute in 16 bits, variables in float32.
             The saved model is float32 either way.
         xla: compile the training step with XLA (often faster on GPUs, slower on CPUs).
+        backend: ``tf_keras`` (the tf_keras trainer) or the Keras 3 backend to train on:
+            ``jax``, ``torch`` or ``tensorflow`` (whichever the GPU's software stack runs).
+        ema: decay of an exponential moving average of the weights (e.g. 0.999); the saved
+            model holds the averaged weights. None: no averaging. Keras 3 backends only.
+        teacher: a Keras 3 model file or train artifact directory to distil from (frozen).
+            Keras 3 backends only.
+        distill_alpha: weight of the hard-label loss when a teacher is set; ``1 - alpha`` goes
+            to ``T^2 * KL(teacher_T || student_T)`` (the compress stage's convention).
+        distill_temperature: softening temperature ``T`` of the distillation loss.
     """
 
     data: str = "digits"
@@ -99,6 +117,11 @@ class TrainConfig(Config):
     strategy: str = "auto"
     precision: str = "float32"
     xla: bool = False
+    backend: str = "tf_keras"
+    ema: float | None = None
+    teacher: str | None = None
+    distill_alpha: float = 0.5
+    distill_temperature: float = 4.0
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
@@ -146,6 +169,47 @@ class TrainConfig(Config):
         if not isinstance(self.xla, bool):
             raise EdgesmithError(f"xla must be true or false. Received: {self.xla!r}")
         self.augmentations(flip_ok=True)  # validates the text
+        self._check_keras3_levers()
+
+    def _check_keras3_levers(self) -> None:
+        if self.backend not in BACKENDS:
+            raise EdgesmithError(
+                f"backend must be one of {', '.join(BACKENDS)}. Received: {self.backend!r}"
+            )
+        if self.ema is not None:
+            check_range("ema", self.ema, 0.0, 1.0, high_open=True)
+        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
+            raise EdgesmithError(
+                f"teacher must be a model file or artifact directory. Received: {self.teacher!r}"
+            )
+        check_range("distill_alpha", self.distill_alpha, 0.0, 1.0)
+        check_range("distill_temperature", self.distill_temperature, 0.1, 100.0)
+        if self.backend == "tf_keras":
+            used = [
+                name
+                for name, on in (
+                    ("ema", self.ema is not None),
+                    ("teacher", self.teacher is not None),
+                    ("augment erase", "erase" in self.augmentations(flip_ok=True)),
+                )
+                if on
+            ]
+            if used:
+                raise EdgesmithError(
+                    f"{', '.join(used)} needs a Keras 3 backend (--backend jax, torch or "
+                    "tensorflow); the tf_keras trainer has no such option"
+                )
+            return
+        if self.strategy != "auto":
+            raise EdgesmithError(
+                f"strategy {self.strategy!r} is tf_keras only; the Keras 3 trainer uses all "
+                f"local GPUs (backend {self.backend!r})"
+            )
+        if self.augment_on == "host":
+            raise EdgesmithError(
+                "augment_on 'host' is tf_keras only; the Keras 3 trainer normalises and "
+                f"augments inside the training step (backend {self.backend!r})"
+            )
 
     @property
     def peak_learning_rate(self) -> float:
@@ -160,4 +224,4 @@ class TrainConfig(Config):
         Raises:
             EdgesmithError: for an unknown augmentation name.
         """
-        return resolve_augment(self.augment, flip_ok=flip_ok)
+        return resolve_augment(self.augment, flip_ok=flip_ok, allowed=KERAS3_AUGMENTATIONS)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import load_dataset
+from edgesmith.model_safety import check_model_file
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.evaluate import eval_metrics
@@ -21,6 +22,7 @@ def import_model(
     *,
     normalization: str = "unit",
     report: Reporter | None = None,
+    trust_model: bool | None = None,
 ) -> Artifact:
     """Evaluate a user's trained model on a dataset and write it as a Keras artifact.
 
@@ -33,15 +35,21 @@ def import_model(
         out: the new artifact directory.
         normalization: what the model expects from raw pixels (the file cannot say).
         report: receives progress lines.
+        trust_model: accept a file that runs code when loaded (a Lambda layer, custom classes,
+            a SavedModel's traced functions: ``--trust-model``); the manifest records
+            ``trusted_model_code: true`` when it did. Off, such a file is refused before it is
+            deserialised. ``None`` follows :func:`edgesmith.model_safety.trusting_model_code`.
 
     Raises:
-        EdgesmithError: for an unreadable model, data it does not fit, or a used ``out``.
+        EdgesmithError: for an unreadable model, one that would run code without
+            ``trust_model``, data it does not fit, or a used ``out``.
     """
     report = report or stderr_reporter()
     check_output_dir(out)
+    trusted_code = bool(check_model_file(model, trust_model=trust_model).reasons)
     dataset = load_dataset(data)
     norm = resolve_normalization(normalization, dataset)
-    keras_model, how = model_io.load_keras_model(model)
+    keras_model, how = model_io.load_keras_model(model, trust_model=trust_model)
     model_io.check_model_fits(keras_model, dataset.input_shape, dataset.num_classes, str(model))
     kind = model_io.output_kind(keras_model, norm.apply(dataset.x_eval[:32]))
     report(f"loaded {model} ({how}, outputs {kind}); evaluating on {len(dataset.y_eval)} images")
@@ -73,7 +81,10 @@ def import_model(
             labels=list(dataset.labels),
             dataset=dataset.describe(),
             metrics=metrics,
-            extra={"output": {"kind": kind, "shape": [dataset.num_classes]}},
+            extra={
+                "output": {"kind": kind, "shape": [dataset.num_classes]},
+                "trusted_model_code": trusted_code,
+            },
         )
     report(
         f"eval accuracy {metrics['accuracy']:.4f} on {metrics['num_eval']} images; "

@@ -15,6 +15,7 @@ import numpy as np
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.errors import EdgesmithError
+from edgesmith.model_safety import check_model_file
 from edgesmith.normalization import Normalization, parse_normalization
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
@@ -61,10 +62,12 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     )
 
 
-def _build_or_load(config: TrainConfig, dataset: Dataset) -> tuple[keras.Model, str]:
+def _build_or_load(
+    config: TrainConfig, dataset: Dataset, trust_model: bool | None = None
+) -> tuple[keras.Model, str]:
     if config.model in zoo.ZOO:
         return zoo.build_model(config.model, dataset.input_shape, dataset.num_classes), "zoo"
-    model, how = model_io.load_keras_model(config.model)
+    model, how = model_io.load_keras_model(config.model, trust_model=trust_model)
     model_io.check_model_fits(model, dataset.input_shape, dataset.num_classes, config.model)
     return model, how
 
@@ -120,6 +123,7 @@ def train(
     *,
     resume: bool = False,
     report: Reporter | None = None,
+    trust_model: bool | None = None,
 ) -> Artifact:
     """Train a model on a dataset and write a Keras artifact with its eval accuracy.
 
@@ -134,6 +138,10 @@ def train(
         out: the new artifact directory (must not exist or be empty).
         resume: continue the interrupted run left in ``<out>.partial``.
         report: receives one progress line per epoch (stderr by default).
+        trust_model: accept a ``config.model`` file that runs code when loaded (a Lambda
+            layer, custom classes, a SavedModel: ``--trust-model``); recorded in the manifest
+            as ``trusted_model_code``. ``None`` follows
+            :func:`edgesmith.model_safety.trusting_model_code` (off by default).
 
     Returns:
         The written artifact.
@@ -143,6 +151,9 @@ def train(
     """
     report = report or stderr_reporter()
     check_output_dir(out)
+    trusted_code = False
+    if config.model not in zoo.ZOO:  # before any data or TensorFlow work
+        trusted_code = bool(check_model_file(config.model, trust_model=trust_model).reasons)
     dataset = load_dataset(config.data)
     norm = resolve_normalization(config.normalization, dataset)
     augment = config.augmentations(flip_ok=dataset.flip_ok)
@@ -172,7 +183,7 @@ def train(
         keras.mixed_precision.set_global_policy(config.precision)
         try:
             with strategy.scope():
-                model, source = _build_or_load(config, dataset)
+                model, source = _build_or_load(config, dataset, trust_model)
                 kind = (
                     "probabilities"
                     if source == "zoo"
@@ -266,6 +277,7 @@ def train(
                 "output": {"kind": kind, "shape": [dataset.num_classes]},
                 "input_pipeline": placement.to_dict(),
                 "history": history,
+                "trusted_model_code": trusted_code,
             },
         )
     report(

@@ -5,16 +5,18 @@ and for a microcontroller ``model_data.cc``/``.h``), so ``edgesmith bench bundle
 ``edgesmith.runtime.load("bundle/")`` work on it directly; ``labels.txt``; the bench JSON,
 Markdown report and plots; every candidate's numbers; ``infer.py``, a minimal inference example
 for the device's runtime; and ``README.txt`` saying how to run it there. It is staged in
-``OUT/bundle.partial`` and renamed into place, so a bundle is either complete or absent.
+``OUT/bundle.partial`` and renamed into place, so a bundle is either complete or absent; both
+carry edgesmith's ownership marker, and a ``bundle``, ``bundle.partial`` or ``bundle.old``
+without it (the user's) is refused, never replaced (see ``folders.py``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
+from edgesmith.app.build.folders import fresh_stage, publish_dir
 from edgesmith.artifacts import MANIFEST_NAME, Artifact
 from edgesmith.profiles import DeviceProfile
 
@@ -91,6 +93,32 @@ C_ARRAY_TEXT = """\
 """
 
 
+VELA_TEXT = """\
+  model_vela.tflite  the model compiled by Arm Vela {version} for {accelerator} ({system},
+                     {memory}): the file the Ethos-U firmware runs; model_vela_data.cc/.h is
+                     it as a C array (g_model_vela_data). {npu} NPU / {cpu} CPU ops, SRAM
+                     {sram:.1f} KB, {ms:.3f} ms: a Vela estimate, not measured on the NPU
+"""
+
+
+def _npu_text(chosen: Artifact) -> str:
+    """The README lines for the Vela-compiled files an Ethos-U export adds, or nothing."""
+    vela = (chosen.manifest.get("target") or {}).get("vela")
+    if not vela:
+        return ""
+    config = vela["config"]
+    return VELA_TEXT.format(
+        version=vela.get("vela_version") or "",
+        accelerator=config["accelerator"],
+        system=config["system_config"],
+        memory=config["memory_mode"],
+        npu=vela["npu_ops"],
+        cpu=vela["cpu_ops"],
+        sram=vela["sram_kb"],
+        ms=vela["inference_ms"],
+    )
+
+
 def write_bundle(
     out: Path,
     chosen: Artifact,
@@ -104,7 +132,7 @@ def write_bundle(
     candidates: dict,
     candidates_md: str,
 ) -> Path:
-    """Write ``out`` (replacing an earlier bundle only once the new one is complete).
+    """Write ``out`` (replacing an earlier bundle of edgesmith's once the new one is complete).
 
     Args:
         out: the bundle directory (``OUT/bundle``).
@@ -121,10 +149,7 @@ def write_bundle(
     Returns:
         The bundle directory.
     """
-    stage = out.with_name(out.name + ".partial")
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+    stage = fresh_stage(out, "edgesmith build bundle")  # refuses a .partial not ours
     try:
         for name in [*chosen.manifest["files"], MANIFEST_NAME]:
             target = stage / name
@@ -139,17 +164,10 @@ def write_bundle(
             for plot in plots:
                 shutil.copy2(plot, stage / "plots" / plot.name)
         (stage / "report.md").write_text(report_md, encoding="utf-8")
-        options = profile.runtime_options()
+        options = profile.runtime_options(allow_delegate=True)  # written down, not loaded
         (stage / "infer.py").write_text(INFER_TEMPLATE.format(options=repr(options)))
         (stage / "README.txt").write_text(_readme(chosen, row, profile, data, document))
-        if out.exists():
-            old = out.with_name(out.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(stage, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out)
+        publish_dir(stage, out)  # replaces only an earlier bundle of edgesmith's
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -173,6 +191,6 @@ def _readme(chosen: Artifact, row: dict, profile: DeviceProfile, data: str, docu
         where=where,
         model_file=chosen.manifest["model_file"],
         runtime=profile.runtime,
-        c_array=C_ARRAY_TEXT if "c_array" in chosen.manifest else "",
+        c_array=(C_ARRAY_TEXT if "c_array" in chosen.manifest else "") + _npu_text(chosen),
         device_arg=profile.name,
     )

@@ -7,6 +7,9 @@ import json
 import sys
 
 from edgesmith.cli_args import formatter, positive_int, seconds
+from edgesmith.model_safety import trusting_handler
+
+DEFAULT_REMOTE_TIMEOUT_S = 1800.0  # the same as edgesmith.app.build.remote's (kept light here)
 
 BUILD_EPILOG = """\
 examples:
@@ -15,14 +18,23 @@ examples:
   edgesmith build --device my-board.yaml --recipe my-recipe.yaml --data cifar10 --out runs/b
   edgesmith build --device cpu-x86 --data cifar10 --from runs/r8 --out runs/b8
   edgesmith build --device arm64-linux --data digits --out runs/pi --host pi@raspberrypi.local
+  edgesmith build --device arm64-linux --data digits --out runs/pi --host pi@10.0.0.7:2222 \\
+      --ssh-option IdentityFile=~/.ssh/pi --remote-timeout 600
 
 What it does: train (or start --from a trained artifact), run each candidate's compress steps,
 export to the profile's formats and target, bench every file with the profile's runtime
-settings (here, or with --host on the device over SSH: copy, `edgesmith bench ... --json -`
+settings (here, or with --host on the device over SSH: copy, `edgesmith bench ... --json`
 there, fetch), choose the candidate that meets every budget with the best accuracy (ties: lower
 p50), and write OUT/bundle/: model, labels, manifest, bench report and plots, infer.py,
 README.txt (and the C array for mcu). OUT/candidates.json holds every candidate's numbers.
 Running again with the same OUT reuses finished work ("reusing" lines).
+
+OUT must be new, empty, or a folder an earlier build wrote: a build replaces only what edgesmith
+wrote there (its .edgesmith-owned marker) and refuses anything else by name (exit 2); OUT.lock
+stops a second build into the same OUT at once (exit 2). With --host, each run makes its own
+staging folder on the device (mktemp -d under --remote-dir) and removes it afterwards, also on
+failure; nothing else there is touched. ssh gives up connecting after 10 s, and the copy, the
+bench and the fetch each stop after --remote-timeout seconds (exit 2).
 
 recipe: YAML/JSON with `train:` (edgesmith train settings) and `candidates:` (name + steps in
 the format of edgesmith compress recipe); the default is edgesmith/recipes/default.yaml.
@@ -57,7 +69,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="start from this trained Keras artifact instead of training",
     )
     parser.add_argument(
-        "--host", metavar="USER@DEVICE", help="bench on this device over SSH (scp + ssh)"
+        "--host",
+        metavar="USER@DEVICE[:PORT]",
+        help="bench on this device over SSH (scp + ssh); [user@]host[:port]",
     )
     parser.add_argument(
         "--remote-edgesmith",
@@ -69,7 +83,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--remote-dir",
         default="edgesmith-build",
         metavar="DIR",
-        help="staging directory on the device (default: ~/edgesmith-build)",
+        help="where each run makes its own staging folder on the device, removed afterwards "
+        "(default: ~/edgesmith-build)",
+    )
+    parser.add_argument(
+        "--remote-timeout",
+        type=seconds,
+        default=DEFAULT_REMOTE_TIMEOUT_S,
+        metavar="S",
+        help="longest the copy, the bench and the fetch on the device may each take "
+        f"(default: {DEFAULT_REMOTE_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--ssh-option",
@@ -96,7 +119,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print candidates.json on stdout instead of the table"
     )
-    parser.set_defaults(handler=cmd_build)
+    parser.add_argument("--trust-model", action="store_true", help="see SECURITY.md")
+    parser.set_defaults(handler=trusting_handler(cmd_build))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -125,6 +149,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             remote_edgesmith=args.remote_edgesmith,
             remote_dir=args.remote_dir,
             ssh_options=tuple(args.ssh_option),
+            remote_timeout=args.remote_timeout,
             timing=timing,
             report=stderr_reporter(args.quiet),
         )

@@ -3,7 +3,8 @@
 Everything that can be wrong with the input (profile, recipe, data spec, source artifact,
 timing settings, output directory) is checked before TensorFlow loads. Finished work under
 ``OUT/work`` is reused by content key; the bench is always measured again (latency is a
-measurement of now, not an artifact).
+measurement of now, not an artifact). ``OUT`` is edgesmith's folder (``folders.py``): a build
+replaces only what an earlier build wrote there, and holds ``OUT.lock`` while it runs.
 """
 
 from __future__ import annotations
@@ -21,10 +22,19 @@ from edgesmith.app.build.candidates import (
     export_candidate,
     train_source,
 )
+from edgesmith.app.build.folders import (
+    check_build_dir,
+    claim_build_dir,
+    fresh_stage,
+    publish_dir,
+    write_text,
+)
 from edgesmith.app.build.recipe import BuildRecipe, load_recipe
+from edgesmith.app.build.remote import DEFAULT_REMOTE_TIMEOUT_S
 from edgesmith.app.build.select import candidate_row, choose, nothing_fits, table
 from edgesmith.artifacts import Artifact, read_artifact
 from edgesmith.errors import CheckFailed, EdgesmithError
+from edgesmith.outputs import OutputLock
 from edgesmith.profiles import DeviceProfile, load_profile
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.runtime.timing import TimingPlan
@@ -83,6 +93,7 @@ def build(
     remote_edgesmith: str = "edgesmith",
     remote_dir: str = "edgesmith-build",
     ssh_options: tuple[str, ...] = (),
+    remote_timeout: float = DEFAULT_REMOTE_TIMEOUT_S,
     timing: TimingPlan = DEFAULT_TIMING,
     report: Reporter | None = None,
 ) -> BuildResult:
@@ -91,16 +102,19 @@ def build(
     Args:
         device: a shipped profile name, a profile file, or a loaded profile.
         data: data spec to train on and to measure accuracy with.
-        out: the build directory (work under ``out/work``, the bundle in ``out/bundle``);
-            re-using the same ``out`` reuses the finished work.
+        out: the build directory (work under ``out/work``, the bundle in ``out/bundle``):
+            new, empty, or an earlier build's; re-using the same ``out`` reuses the finished
+            work. Nothing in it that edgesmith did not write is ever replaced or deleted.
         recipe: a shipped recipe name, a recipe file or mapping; None for the default.
         model: overrides the recipe's ``train.model``.
         epochs: overrides the recipe's ``train.epochs``.
         source: a trained Keras artifact to start from instead of training.
-        host: ``user@device``: bench on that device over SSH instead of here.
+        host: ``[user@]device[:port]``: bench on that device over SSH instead of here.
         remote_edgesmith: the ``edgesmith`` command on the device.
-        remote_dir: staging directory on the device.
-        ssh_options: extra ssh ``-o`` options (``Port=2222``).
+        remote_dir: where each run makes (and afterwards removes) its own staging directory
+            on the device; relative paths are under the device user's home.
+        ssh_options: extra ssh ``-o`` options (``IdentityFile=~/.ssh/pi``).
+        remote_timeout: the longest the copy, the remote bench and the fetch may each take.
         timing: bench timing minimums per model.
         report: progress lines (stderr by default).
 
@@ -108,7 +122,8 @@ def build(
         The :class:`BuildResult`; ``OUT/candidates.json`` holds the same table.
 
     Raises:
-        EdgesmithError: for bad input (exit 2), before any heavy work.
+        EdgesmithError: for bad input (exit 2), before any heavy work: among it an ``out``
+            holding files edgesmith did not write, or one another build is writing.
         CheckFailed: when no candidate meets every budget (exit 1); the message names the
             unmet budgets and the closest candidate; ``exc.result`` holds the BuildResult.
     """
@@ -127,81 +142,94 @@ def build(
             "artifact (edgesmith train or import)"
         )
     out = Path(out)
-    if out.is_file():
-        raise EdgesmithError(f"--out {out} is a file; expected a build directory")
+    remote = None
     if host is not None:
-        from edgesmith.app.build.remote import check_reachable
+        from edgesmith.app.build.remote import check_remote_settings
 
-        check_reachable(host, tuple(ssh_options))
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    report(
-        f"build for {profile.name} ({profile.runtime}/{profile.provider}, formats "
-        f"{', '.join(profile.formats)}) on {data}: {len(spec.candidates)} candidate(s) -> {out}"
-    )
-    if start is None:
-        start = train_source(train_config, work, report)
-    else:
-        report(f"[train] starting from {start.path} (accuracy {_acc(start)}); no training")
-    exported: list[Exported] = []
-    for candidate in spec.candidates:
-        artifact = compress_candidate(candidate, start, work, report)
-        exported += export_candidate(candidate, artifact, profile, work, report)
-    measured = [e for e in exported if e.artifact is not None]
-    if not measured:
-        rows = [candidate_row(e, None, profile.budgets.to_dict()) for e in exported]
-        _write_table(out, BuildResult(profile.name, rows, None, None, {}, 0.0))
-        raise nothing_fits(rows, profile.name)
-    bench_dir = work / "bench"
-    if host is not None:
-        from edgesmith.app.build.remote import remote_bench
+        remote = check_remote_settings(host, remote_dir, ssh_options, remote_timeout)
+    with OutputLock(out):  # a second build into this folder exits 2 at once
+        check_build_dir(out)
+        if remote is not None:
+            from edgesmith.app.build.remote import check_reachable
 
-        document, plots = remote_bench(
-            host,
-            measured,
-            data=data,
-            profile=profile,
-            plan=timing,
-            out=bench_dir,
-            remote_edgesmith=remote_edgesmith,
-            remote_dir=remote_dir,
-            options=tuple(ssh_options),
-            report=report,
+            check_reachable(remote, tuple(ssh_options))
+        work = claim_build_dir(out)
+        report(
+            f"build for {profile.name} ({profile.runtime}/{profile.provider}, formats "
+            f"{', '.join(profile.formats)}) on {data}: {len(spec.candidates)} candidate(s) "
+            f"-> {out}"
         )
-        report_md = _read_text(bench_dir / "report.md")
-    else:
-        document, plots, report_md = _bench_here(measured, data, profile, timing, bench_dir, report)
-    records = dict(zip((e.name for e in measured), document["results"], strict=True))
-    budgets = profile.budgets.to_dict()
-    rows = [candidate_row(e, records.get(e.name), budgets) for e in exported]
-    chosen = choose(rows)
-    result = BuildResult(profile.name, rows, chosen, None, document, 0.0)
-    if chosen is None:
-        result.seconds = time.perf_counter() - started
-        _write_table(out, result)
-        error = nothing_fits(rows, profile.name)
-        error.result = result  # type: ignore[attr-defined]
-        raise error
-    from edgesmith.app.build.bundle import write_bundle
+        if start is None:
+            start = train_source(train_config, work, report)
+        else:
+            report(f"[train] starting from {start.path} (accuracy {_acc(start)}); no training")
+        exported: list[Exported] = []
+        for candidate in spec.candidates:
+            artifact = compress_candidate(candidate, start, work, report)
+            exported += export_candidate(candidate, artifact, profile, work, report)
+        measured = [e for e in exported if e.artifact is not None]
+        if not measured:
+            rows = [candidate_row(e, None, profile.budgets.to_dict()) for e in exported]
+            _write_table(out, BuildResult(profile.name, rows, None, None, {}, 0.0))
+            raise nothing_fits(rows, profile.name)
+        bench_dir = work / "bench"
+        stage = fresh_stage(bench_dir, "edgesmith build bench")
+        try:
+            if remote is not None:
+                from edgesmith.app.build.remote import remote_bench
 
-    artifact = next(e.artifact for e in measured if e.name == chosen["name"])
-    result.seconds = time.perf_counter() - started
-    result.bundle = out / "bundle"
-    candidates_md = _write_table(out, result)
-    write_bundle(
-        result.bundle,
-        artifact,
-        chosen,
-        profile=profile,
-        data=data,
-        document=document,
-        report_md=report_md,
-        plots=plots,
-        candidates=result.to_dict(),
-        candidates_md=candidates_md,
-    )
-    report(f"chose {chosen['name']}; bundle {result.bundle} ({result.seconds:.1f} s)")
-    return result
+                document, _ = remote_bench(
+                    remote,
+                    measured,
+                    data=data,
+                    profile=profile,
+                    plan=timing,
+                    out=stage,
+                    remote_edgesmith=remote_edgesmith,
+                    remote_dir=remote_dir,
+                    options=tuple(ssh_options),
+                    timeout=remote_timeout,
+                    report=report,
+                )
+            else:
+                document = _bench_here(measured, data, profile, timing, stage, report)
+            publish_dir(stage, bench_dir)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)  # made by this run, just now
+            raise
+        plots = sorted((bench_dir / "plots").glob("*.png"))
+        report_md = _read_text(bench_dir / "report.md")
+        records = dict(zip((e.name for e in measured), document["results"], strict=True))
+        budgets = profile.budgets.to_dict()
+        rows = [candidate_row(e, records.get(e.name), budgets) for e in exported]
+        chosen = choose(rows)
+        result = BuildResult(profile.name, rows, chosen, None, document, 0.0)
+        if chosen is None:
+            result.seconds = time.perf_counter() - started
+            _write_table(out, result)
+            error = nothing_fits(rows, profile.name)
+            error.result = result  # type: ignore[attr-defined]
+            raise error
+        from edgesmith.app.build.bundle import write_bundle
+
+        artifact = next(e.artifact for e in measured if e.name == chosen["name"])
+        result.seconds = time.perf_counter() - started
+        result.bundle = out / "bundle"
+        candidates_md = _write_table(out, result)
+        write_bundle(
+            result.bundle,
+            artifact,
+            chosen,
+            profile=profile,
+            data=data,
+            document=document,
+            report_md=report_md,
+            plots=plots,
+            candidates=result.to_dict(),
+            candidates_md=candidates_md,
+        )
+        report(f"chose {chosen['name']}; bundle {result.bundle} ({result.seconds:.1f} s)")
+        return result
 
 
 def _bench_here(
@@ -211,8 +239,10 @@ def _bench_here(
     timing: TimingPlan,
     bench_dir: Path,
     report: Reporter,
-) -> tuple[dict, list[Path], str]:
-    """Bench every file on this machine with the command a device would run.
+) -> dict:
+    """Bench every file on this machine with the command a device would run, in ``bench_dir``.
+
+    ``bench_dir`` is a fresh staging folder; the report and plots are written into it.
 
     ``edgesmith bench`` runs in a fresh process, so its peak memory is the runtime's and the
     models' (the build's own process holds TensorFlow, a gigabyte the device never loads).
@@ -220,11 +250,13 @@ def _bench_here(
     import subprocess
     import sys
 
-    from edgesmith.app.build.remote import bench_args, parse_bench_output, staged_name
+    from edgesmith.app.build.remote import (
+        bench_args,
+        match_results,
+        parse_bench_output,
+        staged_name,
+    )
 
-    if bench_dir.exists():
-        shutil.rmtree(bench_dir)
-    bench_dir.mkdir(parents=True)
     names = [staged_name(e) for e in measured]
     for name, exported in zip(names, measured, strict=True):
         (bench_dir / name).symlink_to(exported.artifact.path.resolve(), target_is_directory=True)
@@ -236,15 +268,15 @@ def _bench_here(
     command = [sys.executable, "-c", LAUNCHER, sys.executable, "-m", "edgesmith"]
     command += bench_args(names, data, timing)
     result = subprocess.run(command, cwd=bench_dir, capture_output=True, text=True)
-    if result.returncode != 0:
+    if result.returncode not in (0, 1):  # 1: a model over a budget, which the build judges
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise EdgesmithError(
             f"edgesmith bench failed (exit {result.returncode}): "
             f"{lines[-1] if lines else 'no message'}"
         )
     document = parse_bench_output(result.stdout, len(measured), "here")
-    plots = sorted((bench_dir / "plots").glob("*.png"))
-    return document, plots, _read_text(bench_dir / "report.md")
+    document["results"] = match_results(document, measured, "here")
+    return document
 
 
 def _read_text(path: Path) -> str:
@@ -255,12 +287,12 @@ def _read_text(path: Path) -> str:
 
 
 def _write_table(out: Path, result: BuildResult) -> str:
-    """Write ``OUT/candidates.json`` and ``OUT/candidates.md``; return the Markdown."""
+    """Write ``OUT/candidates.json`` and ``OUT/candidates.md`` (each staged, then renamed)."""
     text = f"# edgesmith build: device {result.device}\n\n```\n{result.table()}\n```\n\n" + (
         f"Chosen: {result.chosen['name']}\n" if result.chosen else "Nothing met every budget.\n"
     )
-    (out / "candidates.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    (out / "candidates.md").write_text(text, encoding="utf-8")
+    write_text(out / "candidates.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    write_text(out / "candidates.md", text)
     return text
 
 

@@ -1,8 +1,10 @@
 """Choosing the candidate: every budget met, then the best accuracy, then the lower median latency.
 
 The per-budget verdicts are the bench's own (``edgesmith.runtime.budgets``, the same function
-``edgesmith bench --device`` uses); the one budget the bench cannot measure, the TFLM arena, is
-read from the export's target check. When nothing fits, the closest candidate is the one whose
+``edgesmith bench --device`` uses); the budgets the bench cannot measure are read from the
+export's target check: the TFLM arena (measured by TFLM), and for an Ethos-U device Vela's
+estimate of SRAM, flash, NPU operator share and inference time (which replaces the host's
+latency). When nothing fits, the closest candidate is the one whose
 worst miss, relative to its limit, is smallest, and the message says by how much it misses.
 """
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from edgesmith.app.build.candidates import Exported
 from edgesmith.errors import CheckFailed
-from edgesmith.runtime.budgets import budget_verdicts
+from edgesmith.runtime.budgets import budget_verdicts, target_verdicts
 
 UNITS = {
     "max_size_kb": "KB",
@@ -20,6 +22,9 @@ UNITS = {
     "min_accuracy": "",
     "max_ram_mb": "MB",
     "max_arena_kb": "KB",
+    "max_sram_kb": "KB",
+    "max_flash_kb": "KB",
+    "min_npu_ops": "",
 }
 
 
@@ -56,13 +61,10 @@ def candidate_row(exported: Exported, record: dict | None, budgets: dict[str, An
         provider=record.get("provider"),
     )
     verdicts = budget_verdicts(record, budgets)
-    arena_limit = budgets.get("max_arena_kb")
-    if arena_limit is not None:
-        target = exported.artifact.manifest.get("target") or {} if exported.artifact else {}
-        arena = target.get("arena_bytes_estimate")
-        value = None if arena is None else arena / 1024
-        ok = None if value is None else value <= arena_limit
-        verdicts["max_arena_kb"] = {"limit": arena_limit, "value": value, "ok": ok}
+    target = exported.artifact.manifest.get("target") or {} if exported.artifact else {}
+    verdicts.update(target_verdicts(target, budgets))  # TFLM's arena, Vela's estimate
+    if target.get("vela"):
+        row["vela"] = target["vela"]
     row["budgets"] = verdicts
     row["fits"] = row["failure"] is None and all(v["ok"] is True for v in verdicts.values())
     return row
@@ -144,10 +146,22 @@ def _distance(budget: str, verdict: dict) -> str:
     return f"{gap:.4g} {UNITS[budget]}".rstrip()
 
 
+def _vela_cells(record: dict | None) -> list[str]:
+    if not record:
+        return ["-", "-", "-"]
+    return [
+        f"{record['inference_ms']:.3f}",
+        f"{record['npu_ops']}/{record['cpu_ops']}",
+        f"{record['sram_kb']:.1f}",
+    ]
+
+
 def table(rows: list[dict], chosen: dict | None) -> str:
     """The candidates as an aligned plain-text table, the chosen one marked with ``*``."""
     budgets = sorted({b for r in rows for b in r["budgets"]})
-    header = ["", "candidate", "top-1 %", "size KB", "p50 ms", *budgets]
+    vela = any(r.get("vela") for r in rows)  # an Ethos-U device: Vela's estimate beside
+    extra = ["NPU ms (Vela)", "NPU/CPU ops", "SRAM KB"] if vela else []
+    header = ["", "candidate", "top-1 %", "size KB", "p50 ms", *extra, *budgets]
     lines = []
     for r in rows:
         marks = []
@@ -161,6 +175,7 @@ def table(rows: list[dict], chosen: dict | None) -> str:
                 "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}",
                 "-" if r["size_bytes"] is None else f"{r['size_bytes'] / 1024:,.1f}",
                 "-" if r["p50_ms"] is None else f"{r['p50_ms']:.4f}",
+                *(_vela_cells(r.get("vela")) if vela else []),
                 *marks,
             ]
             + ([f"export failed: {r['failure']}"] if r["failure"] else [])

@@ -11,6 +11,9 @@ import numpy as np
 
 from edgesmith.errors import EdgesmithError
 
+MAX_CLASSES = 100_000
+"""Most classes a dataset may have: a stray label such as 2**40 must not build a huge list."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
@@ -105,6 +108,10 @@ def as_pixels(images: Any, *, where: str) -> np.ndarray:
         raise EdgesmithError(f"{where}: expected numeric pixels. Received dtype {images.dtype}")
     if images.size == 0:
         raise EdgesmithError(f"{where}: holds no images")
+    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+        raise EdgesmithError(
+            f"{where}: pixel values include NaN or infinity; expected finite raw pixels"
+        )
     low, high = float(images.min()), float(images.max())
     if np.issubdtype(images.dtype, np.floating) and high <= 1.0 and low >= 0.0:
         return (images.astype(np.float32) * 255.0).astype(np.float32)
@@ -139,10 +146,14 @@ def as_labels(labels: Any, count: int, *, where: str) -> np.ndarray:
         raise EdgesmithError(
             f"{where}: labels must be class indices. Received dtype {labels.dtype}"
         )
-    labels = labels.astype(np.int64)
     if count and labels.min() < 0:
         raise EdgesmithError(f"{where}: labels must be >= 0. Received: {labels.min()}")
-    return labels
+    if count and labels.max() >= MAX_CLASSES:  # checked before the cast: 2**70 must not wrap
+        raise EdgesmithError(
+            f"{where}: label {labels.max()} is out of range; class indices go up to "
+            f"{MAX_CLASSES - 1:,}"
+        )
+    return labels.astype(np.int64)
 
 
 def make_dataset(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from edgesmith.datasets.dataset import Dataset, make_dataset, stratified_split
+from edgesmith.datasets.dataset import MAX_CLASSES, Dataset, make_dataset, stratified_split
 from edgesmith.datasets.spec import DataSpec
 from edgesmith.errors import EdgesmithError
 
@@ -128,7 +129,8 @@ def load_folder(spec: DataSpec) -> Dataset:
     size = spec.shape_option("size", None)
     if size is not None and len(size) != 2:
         raise EdgesmithError(f"{spec.text}: size must be HxW, like 32x32. Received: {size}")
-    grayscale = spec.options.get("grayscale", "0") in ("1", "true", "yes")
+    grayscale = spec.bool_option("grayscale")
+    split = spec.float_option("split", 0.2, 0.0, 1.0)
     train_dir = root / "train"
     eval_dir = next((root / n for n in EVAL_DIR_NAMES if (root / n).is_dir()), None)
     if train_dir.is_dir() and eval_dir is not None:
@@ -140,10 +142,8 @@ def load_folder(spec: DataSpec) -> Dataset:
     else:
         labels = _class_dirs(root, spec.text)
         x_all, y_all = _read_images(root, labels, size, grayscale, spec.text)
-        split = float(spec.options.get("split", "0.2"))
-        if not 0 < split < 1:
-            raise EdgesmithError(f"{spec.text}: split must be in (0, 1). Received: {split}")
-        train_idx, eval_idx = stratified_split(y_all, split, seed=spec.int_option("seed", 0) or 0)
+        seed = spec.int_option("seed", 0, minimum=0) or 0
+        train_idx, eval_idx = stratified_split(y_all, split, seed=seed)
         x_train, y_train, x_eval, y_eval = (
             x_all[train_idx],
             y_all[train_idx],
@@ -174,14 +174,7 @@ def _read_images(root: Path, labels: list[str], size, grayscale: bool, where: st
             raise EdgesmithError(f"{where}: class folder {folder} is missing")
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         for file in files:
-            try:
-                with Image.open(file) as img:
-                    img = img.convert("L" if grayscale else "RGB")
-                    if size is not None:
-                        img = img.resize((size[1], size[0]), Image.BILINEAR)
-                    array = np.asarray(img, dtype=np.uint8)
-            except OSError as exc:
-                raise EdgesmithError(f"{where}: cannot read image {file}: {exc}") from None
+            array = _read_image(Image, file, size, grayscale, where)
             if first is None:
                 first = (file, array.shape)
             elif array.shape != first[1]:
@@ -196,6 +189,37 @@ def _read_images(root: Path, labels: list[str], size, grayscale: bool, where: st
     return np.stack(images), np.asarray(targets)
 
 
+def _read_image(image_module, file: Path, size, grayscale: bool, where: str) -> np.ndarray:
+    """One image as uint8 pixels; a decompression bomb or a malformed file exits 2.
+
+    Pillow refuses images over twice ``Image.MAX_IMAGE_PIXELS`` (about 179 M pixels) and only
+    warns above it; here the warning is an error too, so a small file cannot expand to
+    gigabytes. Pillow's parsers raise many exception types for hostile files: all mean
+    "unreadable".
+    """
+    Image = image_module  # noqa: N806 - the PIL module, passed in to keep the import lazy
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as img:
+                img = img.convert("L" if grayscale else "RGB")
+                if size is not None:
+                    img = img.resize((size[1], size[0]), Image.BILINEAR)
+                return np.asarray(img, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise EdgesmithError(
+            f"{where}: {file} is a decompression bomb ({exc}); refusing to decode it"
+        ) from None
+    except Exception as exc:  # OSError, ValueError, SyntaxError, struct.error... from Pillow
+        raise EdgesmithError(
+            f"{where}: cannot read image {file}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+MAX_SYNTHETIC_VALUES = 1 << 27
+"""Most pixel values a synthetic spec may ask for (n x H x W x C, ~134 M: about 1 GiB in work)."""
+
+
 def load_synthetic(spec: DataSpec) -> Dataset:
     """Oriented stripes, one angle per class, random phase and noise: learnable in a few steps."""
     classes = spec.int_option("classes", 4)
@@ -207,7 +231,14 @@ def load_synthetic(spec: DataSpec) -> Dataset:
     if classes < 2:
         raise EdgesmithError(f"{spec.text}: classes must be >= 2. Received: {classes}")
     n = spec.int_option("n", 512)
-    rng = np.random.default_rng(spec.int_option("seed", 0))
+    images = n + max(classes, n // 4)  # train + eval
+    if images * int(np.prod(shape)) > MAX_SYNTHETIC_VALUES or classes > MAX_CLASSES:
+        raise EdgesmithError(
+            f"{spec.text}: {n} images of {shape} with {classes} classes is too large for "
+            f"synthetic data (at most {MAX_SYNTHETIC_VALUES:,} pixel values, "
+            f"{MAX_CLASSES:,} classes)"
+        )
+    rng = np.random.default_rng(spec.int_option("seed", 0, minimum=0))
     height, width, _ = shape
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
 

@@ -121,7 +121,7 @@ def test_bundle_is_complete_and_its_infer_py_runs(cpu_build, tmp_path):
         assert line.split(": ", 1)[1].startswith(f"{model.labels[top]} {probs[top]:.3f}")
     # the bundle is an artifact the bench reads as it is, as on the device
     bench = edgesmith("bench", str(bundle), "--data", "digits", "--min-runs", "20",
-                      "--min-seconds", "0.05", "--json", "-", "--quiet")  # fmt: skip
+                      "--min-seconds", "0.05", "--json", "--quiet")  # fmt: skip
     assert bench.returncode == 0, bench.stderr
     record = json.loads(bench.stdout)["results"][0]
     assert record["accuracy"] == pytest.approx(result.chosen["accuracy"])
@@ -259,6 +259,8 @@ def test_host_benches_on_the_device_over_ssh(cpu_build, sshd):
     first, _, _, out = cpu_build
     host, options, folder = sshd
     remote = folder / "device-home"
+    (remote / "bench").mkdir(parents=True)  # the user's own folder, once rm -rf'd by a build
+    (remote / "bench" / "keep.txt").write_text("the user's")
     lines: list[str] = []
     result = build(
         "cpu-x86",
@@ -272,10 +274,12 @@ def test_host_benches_on_the_device_over_ssh(cpu_build, sshd):
         remote_dir=str(remote),
         report=lines.append,
     )
-    assert any(line.startswith(f"[remote] {host}: copying 9 file(s)") for line in lines)
+    copying = [line for line in lines if line.startswith(f"[remote] {host}: copying 9 file(s)")]
+    assert len(copying) == 1 and f"to {remote}/edgesmith-bench." in copying[0]
     assert result.document["host"] == host
-    staged = remote / "bench"  # the device's copy (loopback: the same disk)
-    assert (staged / "device.json").is_file() and (staged / "qat__tflite-int8").is_dir()
+    # the run staged in a folder of its own and removed it; the user's files are untouched
+    assert sorted(p.name for p in remote.iterdir()) == ["bench"]
+    assert (remote / "bench" / "keep.txt").read_text() == "the user's"
     assert [r["name"] for r in result.rows] == [r["name"] for r in first.rows]
     # the verdicts rest on the device's numbers: the rows carry the remote bench's records
     remote_p50 = [r["latency_ms"]["p50"] for r in result.document["results"]]
@@ -289,3 +293,9 @@ def test_host_benches_on_the_device_over_ssh(cpu_build, sshd):
         build("cpu-x86", "digits", out, recipe=RECIPE, timing=FAST, host=host,
               ssh_options=options, remote_edgesmith="/nonexistent/edgesmith",
               remote_dir=str(remote), report=lambda line: None)  # fmt: skip
+    assert sorted(p.name for p in remote.iterdir()) == ["bench"]  # removed on failure too
+    with pytest.raises(EdgesmithError, match="took longer than 0.5 s"):  # a hung device
+        build("cpu-x86", "digits", out, recipe=RECIPE, timing=FAST, host=host,
+              ssh_options=options, remote_edgesmith=str(Path(sys.executable).parent / "edgesmith"),
+              remote_dir=str(remote), remote_timeout=0.5, report=lambda line: None)  # fmt: skip
+    assert sorted(p.name for p in remote.iterdir()) == ["bench"]

@@ -135,3 +135,110 @@ def test_missing_dir_plain_dir_and_model_file_paths(tmp_path):
         read_artifact(tmp_path)
     write(tmp_path / "a")
     assert read_artifact(tmp_path / "a" / "model.bin").path == tmp_path / "a"
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+SECRET = b"the user's private key"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../secret", "relative, normalised path"),
+        ("/tmp/secret", "relative, normalised path"),
+        ("sub/../../secret", "relative, normalised path"),
+        ("./model.bin", "relative, normalised path"),
+        ("a\\..\\..\\secret", "relative, normalised path"),
+    ],
+)
+def test_manifest_file_names_must_stay_inside_the_folder(tmp_path, name, message):
+    """Issue 14 item 5: names like ../x or absolute paths were accepted (and hashed)."""
+    write(tmp_path / "a")
+    (tmp_path / "secret").write_bytes(SECRET)
+    rewrite_manifest(tmp_path / "a", lambda m: m["files"].update({name: _sha(SECRET)}))
+    with pytest.raises(EdgesmithError, match=message):
+        read_artifact(tmp_path / "a")
+    with pytest.raises(EdgesmithError, match=message):
+        read_artifact(tmp_path / "a", verify=False)
+
+
+def test_model_file_must_be_a_hashed_file(tmp_path):
+    write(tmp_path / "a")
+    (tmp_path / "a" / "extra.bin").write_bytes(b"unlisted")
+    rewrite_manifest(tmp_path / "a", lambda m: m.update(model_file="extra.bin"))
+    with pytest.raises(EdgesmithError, match="model_file 'extra.bin' is not among the hashed"):
+        read_artifact(tmp_path / "a")
+    rewrite_manifest(tmp_path / "a", lambda m: m.update(model_file="../secret"))
+    with pytest.raises(EdgesmithError, match="model_file name '../secret'"):
+        read_artifact(tmp_path / "a")
+
+
+def test_a_listed_file_that_links_outside_is_refused(tmp_path):
+    write(tmp_path / "a")
+    (tmp_path / "secret").write_bytes(SECRET)
+    (tmp_path / "a" / "link.bin").symlink_to(tmp_path / "secret")
+    rewrite_manifest(tmp_path / "a", lambda m: m["files"].update({"link.bin": _sha(SECRET)}))
+    with pytest.raises(EdgesmithError, match="link.bin is a link leading outside"):
+        read_artifact(tmp_path / "a")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"input": None}, "input must be an object"),
+        ({"labels": 5}, "labels must be a list"),
+        ({"labels": ["a", 5]}, "labels must be a list of class names"),
+        ({"metrics": []}, "metrics must be an object"),
+        ({"parent": 7}, "parent must be an artifact id or null"),
+        ({"input": {"shape": [8, -1]}}, "input.shape must be a list of positive integers"),
+        ({"files": {"model.bin": "abc"}}, "must be a sha256 hex digest"),
+    ],
+)
+def test_malformed_manifests_exit_2_in_info(tmp_path, capsys, change, message):
+    """Issue 14 item 7: ``info`` ended with a traceback (exit 3) on input: null, labels: 5."""
+    from edgesmith.app.cli import main
+
+    write(tmp_path / "a")
+    rewrite_manifest(tmp_path / "a", lambda m: m.update(change))
+    assert main(["info", str(tmp_path / "a"), "--no-verify"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_info_prints_odd_nested_values_instead_of_crashing(tmp_path, capsys):
+    from edgesmith.app.cli import main
+
+    write(
+        tmp_path / "a",
+        metrics={"accuracy": "high", "num_eval": 2, "params": "many", "macs": None},
+        input_spec={"shape": [8, 8, 1], "normalization": {"name": "unit", "scale": "x"}},
+        dataset={"spec": "digits", "fingerprint": 12},
+    )
+    assert main(["info", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "'high' on 2 eval images" in out and "'many'" in out
+
+
+def test_typed_accessors(tmp_path):
+    artifact = write(
+        tmp_path / "a",
+        input_spec={
+            "shape": [8, 8, 1],
+            "normalization": {"name": "unit", "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
+        },
+        extra={"output": {"kind": "logits"}, "qat": True},
+        parent="abc",
+    )
+    assert artifact.stage == "train" and artifact.technique == "resnet8"
+    assert artifact.parent == "abc" and artifact.kind == "logits" and artifact.is_qat
+    assert artifact.input_spec["shape"] == [8, 8, 1]
+    assert artifact.normalization.to_dict()["name"] == "unit"
+    assert artifact.trusted_model_code is False
+    bare = write(tmp_path / "b")
+    assert bare.kind == "probabilities" and not bare.is_qat
+    with pytest.raises(EdgesmithError, match="has no normalization"):
+        _ = bare.normalization

@@ -27,7 +27,7 @@ def test_unknown_keys_are_named_with_the_valid_ones():
         ({"label_smoothing": 1.2}, r"label_smoothing must be in \[0.0, 1.0\). Received: 1.2"),
         ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam"),
         ({"augment": "rotate"}, "augment must be auto, none"),
-        ({"device": "tpu"}, "device must be one of auto, cpu, gpu"),
+        ({"accelerator": "tpu"}, "accelerator must be one of auto, cpu, gpu"),
         ({"seed": -1}, "seed must be"),
     ],
 )

@@ -1,10 +1,13 @@
 """The import rule (no TensorFlow in the core or the runtime) and an installed-wheel check."""
 
+import email.message
+import email.parser
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -50,8 +53,10 @@ def test_legacy_keras_is_chosen_in_exactly_one_place():
     assert direct == []
 
 
-@pytest.mark.slow
-def test_wheel_installs_into_a_clean_venv_and_imports_every_package(tmp_path):
+@pytest.fixture(scope="module")
+def built_wheel(tmp_path_factory) -> Path:
+    """edgesmith's wheel, built once from a copy of the tree (no build/ or egg-info left)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     # Build from a copy, so the build leaves no build/ or egg-info in the working tree.
     source = tmp_path / "src"
     junk = shutil.ignore_patterns(".venv*", ".git", "*.egg-info", "__pycache__")
@@ -84,7 +89,44 @@ def test_wheel_installs_into_a_clean_venv_and_imports_every_package(tmp_path):
         check=True,
         timeout=300,
     )
-    wheel = next((tmp_path / "dist").glob("edgesmith-*.whl"))
+    return next((tmp_path / "dist").glob("edgesmith-*.whl"))
+
+
+def wheel_metadata(wheel: Path) -> email.message.Message:
+    """The wheel's METADATA (Requires-Python, Requires-Dist with their extras)."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.parser.Parser().parsestr(archive.read(name).decode())
+
+
+# Pythons the dependencies force away from, with the reason; empty: none does (checked for
+# 3.12 and 3.13: ai-edge-litert 2.3, onnxruntime, tensorflow 2.21, tflite-micro and
+# ethos-u-vela 5.2 all publish cp312/cp313 wheels; tfmot 0.8.1 needs distutils on 3.12+, which
+# limits the compress extra, not the package).
+FORCED_UPPER_BOUNDS: dict[str, str] = {}
+
+
+@pytest.mark.slow
+def test_wheel_sets_no_python_upper_bound_the_dependencies_do_not_force(built_wheel):
+    metadata = wheel_metadata(built_wheel)
+    requires = metadata["Requires-Python"]
+    uppers = [part.strip() for part in requires.split(",") if part.strip().startswith("<")]
+    assert uppers == list(FORCED_UPPER_BOUNDS), (
+        f"Requires-Python {requires!r} has an upper bound no dependency forces"
+    )
+    assert ">=3.10" in requires
+    extras = set(metadata.get_all("Provides-Extra"))
+    assert {"runtime", "mcu", "npu", "all"} <= extras
+    needs = metadata.get_all("Requires-Dist")
+    assert any(r.startswith("tflite-micro") and 'extra == "mcu"' in r for r in needs)
+    assert any(r.startswith("ethos-u-vela") and 'extra == "npu"' in r for r in needs)
+    all_extra = next(r for r in needs if 'extra == "all"' in r)
+    assert "mcu" in all_extra and "npu" in all_extra
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_a_clean_venv_and_imports_every_package(built_wheel, tmp_path):
+    wheel = built_wheel
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"

@@ -208,3 +208,80 @@ def test_real_cifar10_slice(cifar_dir, monkeypatch):
 def test_parse_spec_keeps_paths_with_colons():
     spec = parse_spec("npz:/data/a:b.npz?train=5")
     assert spec.path == "/data/a:b.npz" and spec.options == {"train": "5"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("folder:/nonexistent?split=abc", "split must be a number in"),
+        ("folder:/nonexistent?split=nan", "split must be a number in"),
+        ("folder:/nonexistent?split=1.5", "split must be a number in"),
+        ("folder:/nonexistent?grayscale=maybe", "grayscale must be one of"),
+        ("synthetic?n=\u00b2", "n must be a whole number"),
+        ("synthetic?n=" + "9" * 5000, "n must be a whole number"),
+        ("synthetic?shape=100000x100000", "each side 1..4096"),
+        ("synthetic?seed=-1", "seed must be a whole number >= 0"),
+        ("npz:a\0b", "NUL character"),
+    ],
+)
+def test_option_values_are_checked_when_the_spec_is_parsed(spec, message):
+    """Issue 14 item 7: ``?split=abc`` failed with a traceback only after reading every image."""
+    with pytest.raises(EdgesmithError, match=message):
+        parse_spec(spec)
+
+
+def test_folder_split_abc_exits_2_before_reading_images(tmp_path, monkeypatch):
+    from edgesmith.datasets import loaders
+
+    write_images(tmp_path / "b", ["x", "y"], 3)
+    monkeypatch.setattr(loaders, "_read_images", lambda *a: pytest.fail("images were read"))
+    with pytest.raises(EdgesmithError, match="split must be a number"):
+        load_dataset(f"folder:{tmp_path / 'b'}?split=abc")
+
+
+def test_synthetic_sizes_are_bounded():
+    with pytest.raises(EdgesmithError, match="too large for synthetic data"):
+        load_dataset("synthetic?n=100000&shape=256x256x3")
+    assert load_dataset("synthetic?n=8&classes=2&seed=0").num_classes == 2
+
+
+def _npz(tmp_path, x_train, y_train, name="d.npz"):
+    path = tmp_path / name
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_train[:2], y_test=y_train[:2])
+    return f"npz:{path}"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_infinite_float_pixels_are_refused(tmp_path, bad):
+    x = np.full((4, 4, 4, 1), 0.5, np.float32)
+    x[1, 2, 2, 0] = bad
+    with pytest.raises(EdgesmithError, match="NaN or infinity"):
+        load_dataset(_npz(tmp_path, x, np.array([0, 1, 0, 1])))
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([0, 1, 2**40, 1]), np.array([0, 1, 2**63 + 5, 1], np.uint64)]
+)
+def test_a_huge_label_value_does_not_build_a_huge_class_list(tmp_path, labels):
+    x = np.zeros((4, 4, 4, 1), np.uint8)
+    with pytest.raises(EdgesmithError, match="out of range; class indices go up to 99,999"):
+        load_dataset(_npz(tmp_path, x, labels))
+
+
+def test_a_decompression_bomb_image_exits_2(tmp_path, monkeypatch):
+    from PIL import Image
+
+    write_images(tmp_path / "b", ["x", "y"], 2, size=(40, 40))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 40x40 = 1600 > 2 x 100: a "bomb"
+    with pytest.raises(EdgesmithError, match="decompression bomb"):
+        load_dataset(f"folder:{tmp_path / 'b'}")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 > 1000: Pillow only warns
+    with pytest.raises(EdgesmithError, match="decompression bomb"):
+        load_dataset(f"folder:{tmp_path / 'b'}")
+
+
+def test_a_malformed_image_exits_2(tmp_path):
+    write_images(tmp_path / "b", ["x", "y"], 2)
+    (tmp_path / "b" / "x" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    with pytest.raises(EdgesmithError, match="cannot read image"):
+        load_dataset(f"folder:{tmp_path / 'b'}")

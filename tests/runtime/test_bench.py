@@ -8,6 +8,7 @@ import pytest
 import edgesmith.runtime as rt
 from edgesmith.app.cli import main
 from edgesmith.runtime.bench import SCHEMA, BenchConfig, benchmark
+from edgesmith.runtime.bench_schema import parse_document
 from edgesmith.runtime.machine import parse_cpus
 from edgesmith.runtime.plots import pareto_front, plots_available
 from edgesmith.runtime.report import markdown, terminal_table
@@ -86,7 +87,7 @@ def test_bench_cli_writes_json_report_and_plots(fixtures, tmp_path, capsys):
         "bench", str(fixtures / "int8.tflite"), str(fixtures / "float.tflite"),
         "--data", "digits", "--min-runs", "30", "--min-seconds", "0.05",
         "--warmup-runs", "2", "--warmup-seconds", "0", "--affinity", "0",
-        "--json", str(out), "--report", str(tmp_path / "r" / "bench.md"),
+        "--json-out", str(out), "--report", str(tmp_path / "r" / "bench.md"),
         "--plots", str(tmp_path / "r" / "plots"), "--quiet",
     ]  # fmt: skip
     assert main(args) == 0
@@ -95,6 +96,11 @@ def test_bench_cli_writes_json_report_and_plots(fixtures, tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert [r["path"] for r in doc["results"]] == args[1:3]
     assert doc["settings"]["affinity"] == "0"
+    assert doc["schema_version"] == 2 and doc["store"] == "bench.models"
+    for record in doc["results"]:  # the baseline keeps the very files it measured
+        stored = tmp_path / "bench.models" / f"{record['sha256']}.tflite"
+        assert stored.read_bytes() == Path(record["model_file"]).read_bytes()
+    assert parse_document(doc).results[0].latency.p50 == doc["results"][0]["latency_ms"]["p50"]
     report = (tmp_path / "r" / "bench.md").read_text()
     assert "| int8.tflite |" in report
     if plots_available():
@@ -106,7 +112,7 @@ def test_bench_cli_writes_json_report_and_plots(fixtures, tmp_path, capsys):
 
 def test_bench_cli_json_to_stdout_keeps_the_table_on_stderr(fixtures, capsys):
     args = ["bench", str(fixtures / "int8.tflite"), "--min-runs", "20", "--min-seconds", "0"]
-    assert main([*args, "--warmup-seconds", "0", "--json", "-", "--quiet"]) == 0
+    assert main([*args, "--warmup-seconds", "0", "--json", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["schema"] == SCHEMA
     assert "p50 ms" in captured.err
@@ -140,9 +146,11 @@ def test_device_profile_sets_the_runtime_and_judges_the_budgets(fixtures, tmp_pa
     out = tmp_path / "b.json"
     args = ["bench", str(fixtures / "int8.tflite"), "--device", str(profile), "--data", "digits"]
     fast = ["--min-runs", "20", "--min-seconds", "0", "--warmup-seconds", "0", "--quiet"]
-    assert main([*args, *fast, "--json", str(out)]) == 0
-    text = capsys.readouterr().out
+    assert main([*args, *fast, "--json-out", str(out)]) == 1  # over a budget: a failed check
+    captured = capsys.readouterr()
+    text = captured.out
     assert "device tiny:" in text and "over budget: max_size_kb 5.8" in text
+    assert "1 of 1 model(s) over the budgets of device tiny: int8.tflite" in captured.err
     record = json.loads(out.read_text())["results"][0]
     assert record["provider"] == "cpu"  # builtin kernels: XNNPACK off, as the profile says
     assert record["budgets"]["max_size_kb"]["ok"] is False
@@ -150,6 +158,9 @@ def test_device_profile_sets_the_runtime_and_judges_the_budgets(fixtures, tmp_pa
     assert record["budgets"]["min_accuracy"]["ok"] is True
     assert main(["bench", str(fixtures / "raw.onnx"), "--device", str(profile), *fast]) == 2
     assert "runs litert (tflite files)" in capsys.readouterr().err
+    profile.write_text(profile.read_text().replace("max_size_kb: 4", "max_size_kb: 64"))
+    assert main([*args, *fast]) == 0  # within every budget
+    assert "fits the budgets" in capsys.readouterr().out
 
 
 def test_budget_verdicts_without_accuracy():
@@ -189,7 +200,7 @@ def test_normalization_applies_to_foreign_files_only(fixtures, tmp_path, capsys)
         "20",
         "--min-seconds",
         "0",
-        "--json",
+        "--json-out",
         str(out),
     ]
     assert main([*args, "--normalization", "unit", "--quiet"]) == 0

@@ -78,7 +78,9 @@ def test_paired_ratio_needs_paired_rounds():
 
 
 def test_accuracy_verdicts():
-    assert accuracy_status(0.90, 0.905, 0.01) == "ok"
-    assert accuracy_status(0.89, 0.905, 0.01) == "regression"
-    assert accuracy_status(0.895, 0.905, 0.01) == "ok"  # exactly at the limit passes
-    assert accuracy_status(None, 0.9, 0.01) == "skipped"
+    # percentages and a tolerance in percentage points
+    assert accuracy_status(90.0, 90.5, 1.0) == "ok"
+    assert accuracy_status(89.0, 90.5, 1.0) == "regression"
+    assert accuracy_status(89.5, 90.5, 1.0) == "ok"  # exactly at the limit passes
+    assert accuracy_status(None, 90.0, 1.0).startswith("skipped")
+    assert accuracy_status(90.0, None, 1.0).startswith("skipped (the baseline has no accuracy")

@@ -25,8 +25,11 @@ def test_imports_tf_keras_files_unchanged(tmp_path, name):
     model = tf_keras_model()
     path = tmp_path / name
     model.save(path) if name != "saved" else model.save(path, save_format="tf")
-    artifact = import_model(path, "digits", tmp_path / "out", **QUIET)
+    # a SavedModel's traced functions are code: it needs trust_model (--trust-model)
+    trust = name == "saved"
+    artifact = import_model(path, "digits", tmp_path / "out", trust_model=trust, **QUIET)
     m = read_artifact(artifact.path).manifest
+    assert m["trusted_model_code"] is trust
     assert m["technique"] == "import" and m["config"]["loaded_as"] == "tf_keras"
     assert m["output"]["kind"] == "probabilities" and m["metrics"]["num_eval"] == 359
     assert 0.0 <= m["metrics"]["accuracy"] <= 1.0
@@ -92,8 +95,8 @@ def test_import_checks_shapes_and_classes(tmp_path):
     [
         ("absent.keras", None, "model file not found"),
         ("model.onnx", b"x", "unsupported model file"),
-        ("broken.h5", b"not hdf5", "cannot load .* as a tf_keras model"),
-        ("broken.keras", b"not a zip", "cannot load"),
+        ("broken.h5", b"not hdf5", "neither an HDF5 .* nor a .keras zip"),
+        ("broken.keras", b"not a zip", "neither an HDF5"),
     ],
 )
 def test_unreadable_model_files(tmp_path, name, content, message):
@@ -118,3 +121,59 @@ def test_recorded_accuracy_matches_a_direct_evaluation(tmp_path):
     direct = model.predict(data.x_eval.astype(np.float32), verbose=0).argmax(1) == data.y_eval
     assert artifact.manifest["metrics"]["accuracy"] == pytest.approx(direct.mean(), abs=1e-6)
     assert artifact.manifest["input"]["normalization"]["name"] == "raw"
+
+
+def hostile_model(marker):
+    """A tf_keras model whose Lambda's bytecode writes ``marker`` whenever the layer is called."""
+    from edgesmith.tfkeras.backend import keras
+
+    evil = eval(f"lambda x: (open({str(marker)!r}, 'w').write('ran'), x)[1]")  # noqa: S307
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Lambda(evil, name="evil")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    marker.unlink()  # building the model called the Lambda once
+    return model
+
+
+@pytest.mark.parametrize("name", ["hostile.h5", "renamed.keras"])
+def test_a_lambda_model_runs_nothing_without_trust_model(tmp_path, capsys, name):
+    """Issue 14 item 1: tf_keras ran a .h5 (or HDF5 renamed .keras) Lambda's bytecode on load."""
+    from edgesmith.app.cli import main
+
+    marker = tmp_path / "MARKER"
+    path = tmp_path / name
+    hostile_model(marker).save(tmp_path / "hostile.h5")
+    if name != "hostile.h5":
+        (tmp_path / "hostile.h5").rename(path)
+    with pytest.raises(EdgesmithError, match="layer 'evil' is a Lambda.*--trust-model"):
+        load_keras_model(path)  # the API refuses too, not only the CLI
+    argv = ["import", "--model", str(path), "--data", "digits", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Lambda" in err and "--trust-model" in err
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+    assert main([*argv, "--trust-model", "--quiet"]) == 0
+    assert marker.exists()  # trusted: its code ran, as the user chose
+    manifest = read_artifact(tmp_path / "out").manifest
+    assert manifest["trusted_model_code"] is True
+    marker.unlink()
+    # the artifact carries the same code: using it again needs the flag again
+    from edgesmith.compress.source import read_keras_source
+
+    with pytest.raises(EdgesmithError, match="--trust-model"):
+        read_keras_source(tmp_path / "out")
+    assert not marker.exists()
+
+
+def test_artifacts_edgesmith_wrote_from_zoo_models_need_no_trust(digits_artifact):
+    from edgesmith.compress.source import read_keras_source
+    from edgesmith.export import read_source
+
+    manifest = read_artifact(digits_artifact).manifest
+    assert manifest["trusted_model_code"] is False
+    read_keras_source(digits_artifact)
+    read_source(digits_artifact)
+    model, how = load_keras_model(read_artifact(digits_artifact).model_path)
+    assert how == "tf_keras" and model.layers

@@ -1,0 +1,219 @@
+"""build --out never deletes or overwrites what the user put there; one build per folder at once.
+
+The refusals happen before any work (no training, no TensorFlow), so these tests take seconds;
+a full build, its rerun into the same folder and the bundle replacement are in test_build.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgesmith.app.build import cache
+from edgesmith.app.build.folders import (
+    check_build_dir,
+    claim_build_dir,
+    fresh_stage,
+    publish_dir,
+    write_text,
+)
+from edgesmith.errors import EdgesmithError
+from edgesmith.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
+
+
+def build_cli(out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgesmith", "build", "--device", "cpu-x86", "--data", "digits",
+         "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def one_error_line(run: subprocess.CompletedProcess) -> str:
+    assert run.returncode == 2, (run.returncode, run.stderr)
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with its text: to show nothing changed."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_text()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def earlier_build(out: Path) -> Path:
+    """A folder as an earlier build leaves it (marked), with a bundle of its own."""
+    work = claim_build_dir(out)
+    bundle = out / "bundle"
+    bundle.mkdir()
+    mark_owned_dir(bundle, purpose="test bundle")
+    (bundle / "model.tflite").write_text("old model")
+    (out / "candidates.json").write_text("{}")
+    return work
+
+
+def test_a_folder_of_the_users_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("years of work")
+    (out / "bundle").mkdir()
+    (out / "bundle" / "figure.png").write_text("mine")
+    before = tree(out)
+    line = one_error_line(build_cli(out))
+    assert f"--out: {out} is a folder edgesmith did not write" in line
+    assert "earlier edgesmith build" in line
+    assert tree(out) == before and not (out / MARKER_NAME).exists()
+    assert not (tmp_path / "thesis.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["bundle", "bundle.partial", "bundle.old", "work/bench", "work/bench.partial"]
+)
+def test_a_users_folder_inside_a_build_folder_is_refused(tmp_path, name):
+    out = tmp_path / "b"
+    earlier_build(out)
+    theirs = out / name
+    theirs.mkdir(exist_ok=True)
+    if name == "bundle":  # the user's own bundle folder: an earlier one of theirs, unmarked
+        (theirs / MARKER_NAME).unlink()
+    (theirs / "keep.txt").write_text("the user's")
+    before = tree(out)
+    line = one_error_line(build_cli(out))
+    assert f"{theirs} is a folder edgesmith did not write" in line
+    assert tree(out) == before
+
+
+def test_a_file_or_link_as_out_is_refused(tmp_path):
+    target = tmp_path / "real"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert "is a symbolic link" in one_error_line(build_cli(link))
+    afile = tmp_path / "f"
+    afile.write_text("x")
+    assert "is a file; expected a build directory" in one_error_line(build_cli(afile))
+    assert afile.read_text() == "x" and list(target.iterdir()) == []
+
+
+def test_a_second_build_into_the_same_out_exits_2_at_once(tmp_path):
+    out = tmp_path / "b"
+    earlier_build(out)
+    before = tree(out)
+    with OutputLock(out):  # a build that is running
+        line = one_error_line(build_cli(out))
+    assert f"--out {out} is in use by another edgesmith run (pid {os.getpid()}" in line
+    assert tree(out) == before
+
+
+def test_new_empty_and_earlier_build_folders_are_accepted(tmp_path):
+    new = tmp_path / "new"
+    check_build_dir(new)
+    assert claim_build_dir(new) == new / "work" and is_owned(new) and is_owned(new / "work")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    check_build_dir(empty)
+    claim_build_dir(empty)
+    assert is_owned(empty)
+    again = tmp_path / "again"
+    earlier_build(again)
+    check_build_dir(again)  # an earlier build's own folder: a rerun may replace its bundle
+
+
+def test_publish_replaces_only_an_earlier_copy_of_edgesmiths(tmp_path):
+    out = tmp_path / "b"
+    earlier_build(out)
+    stage = fresh_stage(out / "bundle", "test")
+    (stage / "model.tflite").write_text("new model")
+    publish_dir(stage, out / "bundle")
+    assert (out / "bundle" / "model.tflite").read_text() == "new model"
+    assert not (out / "bundle.partial").exists() and not (out / "bundle.old").exists()
+    assert is_owned(out / "bundle")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "x").write_text("the user's")
+    stage = fresh_stage(tmp_path / "other", "test")
+    with pytest.raises(EdgesmithError, match="mine is a folder edgesmith did not write"):
+        publish_dir(stage, mine)
+    assert (mine / "x").read_text() == "the user's"
+
+
+def test_a_users_partial_folder_is_never_removed(tmp_path):
+    theirs = tmp_path / "bundle.partial"
+    theirs.mkdir()
+    (theirs / "draft.txt").write_text("the user's")
+    with pytest.raises(EdgesmithError, match="bundle.partial is a folder edgesmith did not"):
+        fresh_stage(tmp_path / "bundle", "test")
+    assert (theirs / "draft.txt").read_text() == "the user's"
+    ours = fresh_stage(tmp_path / "bench", "test")  # our own leftover is cleared
+    (ours / "old").write_text("leftover")
+    assert list(fresh_stage(tmp_path / "bench", "test").iterdir()) == [ours / MARKER_NAME]
+
+
+def test_files_are_written_through_a_staging_name(tmp_path):
+    out = tmp_path / "b"
+    claim_build_dir(out)
+    write_text(out / "candidates.md", "table")
+    assert (out / "candidates.md").read_text() == "table"
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_NAME, "candidates.md", "work"]
+    user = tmp_path / "notes"
+    user.mkdir()
+    (user / "candidates.md").write_text("mine")
+    with pytest.raises(EdgesmithError, match="candidates.md is a file edgesmith did not write"):
+        write_text(user / "candidates.md", "table")
+    assert (user / "candidates.md").read_text() == "mine"
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_clearing_a_step_keeps_anything_the_user_put_there(tmp_path):
+    step = tmp_path / "work" / "train-abc"
+    (step / "model.partial").mkdir(parents=True)
+    mark_owned_dir(step / "model.partial", purpose="artifact")
+    (step / "my-notes.txt").write_text("the user's")
+    with pytest.raises(EdgesmithError, match="my-notes.txt is in the build's work folder"):
+        cache.clear(step)
+    assert (step / "my-notes.txt").read_text() == "the user's"
+    assert (step / "model.partial").is_dir()
+
+
+def test_clearing_an_interrupted_step_removes_only_its_own_leftovers(tmp_path):
+    step = tmp_path / "work" / "train-abc"
+    (step / "model.partial").mkdir(parents=True)
+    mark_owned_dir(step / "model.partial", purpose="artifact")
+    (step / "model.partial" / "weights").write_text("half")
+    lock = {"pid": dead_pid(), "host": socket.gethostname(), "token": "t", "created": "x"}
+    (step / "model.lock").write_text(json.dumps(lock))  # the killed run's lock
+    cache.clear(step)
+    assert not step.exists()
+    finished = tmp_path / "work" / "export-abc"
+    finished.mkdir()
+    cache.write_key(finished, "export", "k" * 64, {}, None)  # a finished step is marked
+    (finished / "export.json").write_text("[]")
+    cache.clear(finished)
+    assert not finished.exists()
+
+
+def test_clearing_a_step_another_run_is_writing_exits_2(tmp_path):
+    step = tmp_path / "work" / "train-abc"
+    step.mkdir(parents=True)
+    with OutputLock(step / "model"):
+        with pytest.raises(EdgesmithError, match="is in use by another edgesmith run"):
+            cache.clear(step)
+    assert step.is_dir()

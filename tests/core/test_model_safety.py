@@ -1,0 +1,228 @@
+"""Model files are inspected before deserialisation; code-bearing ones need --trust-model.
+
+These tests craft the files with h5py and zipfile (no TensorFlow): the config is what matters.
+The end-to-end test with a real Lambda whose bytecode writes a marker is in
+tests/train/test_importer.py.
+"""
+
+import json
+import zipfile
+
+import h5py
+import pytest
+
+from edgesmith.errors import EdgesmithError
+from edgesmith.model_safety import (
+    check_model_file,
+    inspect_model_file,
+    model_code_trusted,
+    trusting_model_code,
+)
+
+
+def layer(class_name, name, **config):
+    return {"class_name": class_name, "config": {"name": name, **config}}
+
+
+def functional(*layers):
+    return {"class_name": "Functional", "config": {"name": "m", "layers": list(layers)}}
+
+
+SAFE = functional(
+    layer("InputLayer", "in", batch_input_shape=[None, 8, 8, 1]),
+    layer("Conv2D", "conv", filters=4, kernel_initializer={"class_name": "GlorotUniform"}),
+    layer("Dense", "logits", units=10, activation="softmax"),
+)
+LAMBDA = functional(
+    layer("InputLayer", "in"),
+    layer("Lambda", "evil", function=["4wEAAAAAAAAA", None, None], function_type="lambda"),
+)
+
+
+def write_h5(path, config, version="2.21.0"):
+    with h5py.File(path, "w") as handle:
+        handle.attrs["model_config"] = json.dumps(config)
+        handle.attrs["keras_version"] = version
+    return path
+
+
+def write_zip(path, config, version="2.21.0"):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("metadata.json", json.dumps({"keras_version": version}))
+    return path
+
+
+def test_a_plain_model_needs_no_trust(tmp_path):
+    report = check_model_file(write_h5(tmp_path / "m.h5", SAFE))
+    assert report.kind == "hdf5" and report.reasons == ()
+    assert report.layer_classes == ("InputLayer", "Conv2D", "Dense")
+    assert check_model_file(write_zip(tmp_path / "m.keras", SAFE)).kind == "keras-zip"
+
+
+@pytest.mark.parametrize("name", ["m.h5", "renamed.keras", "m.hdf5"])
+def test_a_lambda_is_refused_whatever_the_suffix_and_accepted_when_trusted(tmp_path, name):
+    path = write_h5(tmp_path / name, LAMBDA)
+    with pytest.raises(EdgesmithError, match="layer 'evil' is a Lambda.*--trust-model"):
+        check_model_file(path)
+    assert inspect_model_file(path).kind == "hdf5"  # by content, not by the .keras suffix
+    assert check_model_file(path, trust_model=True).reasons
+    with trusting_model_code():
+        assert check_model_file(path).reasons
+    assert not model_code_trusted()  # the scope ends with the block
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"module": "os", "class_name": "system", "config": {"name": "x"}},
+            "names the Python module 'os'",
+        ),
+        (
+            functional({"module": "builtins", "class_name": "function", "config": "exec"}),
+            "module 'builtins'",
+        ),
+        (
+            functional(
+                {
+                    "module": "keras.layers",
+                    "class_name": "Dense",
+                    "config": {"name": "d"},
+                    "registered_name": "pkg>Evil",
+                }
+            ),
+            "custom object 'pkg>Evil'",
+        ),
+        (
+            functional(layer("TFOpLambda", "w", function="io.write_file")),
+            "TensorFlow function 'io.write_file'",
+        ),
+        (
+            functional(layer("TimeDistributed", "t", layer=layer("Lambda", "inner"))),
+            "'inner' is a Lambda",
+        ),
+    ],
+)
+def test_configs_that_import_or_run_code_are_refused(tmp_path, config, message):
+    path = write_zip(tmp_path / "m.keras", config, version="3.10.0")
+    with pytest.raises(EdgesmithError, match=message):
+        check_model_file(path)
+
+
+def test_keras_ops_and_keras_modules_are_fine(tmp_path):
+    config = functional(
+        {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d"}},
+        layer("TFOpLambda", "add", function="math.add"),
+    )
+    assert check_model_file(write_zip(tmp_path / "m.keras", config)).reasons == ()
+
+
+def test_unknown_layer_classes_count_as_code_when_the_loader_says_so(tmp_path):
+    config = functional(layer("InputLayer", "in"), layer("MyBlock", "b"))
+    path = write_h5(tmp_path / "m.h5", config)
+    assert check_model_file(path).reasons == ()  # without the loader's list: nothing to say
+    with pytest.raises(EdgesmithError, match="layer class 'MyBlock'"):
+        check_model_file(path, known_layer=lambda name: name == "InputLayer")
+
+
+def test_a_saved_model_directory_is_code(tmp_path):
+    (tmp_path / "saved_model.pb").write_bytes(b"\x08\x01")
+    with pytest.raises(EdgesmithError, match="SavedModel directory.*--trust-model"):
+        check_model_file(tmp_path)
+    assert check_model_file(tmp_path, trust_model=True).kind == "savedmodel"
+
+
+def test_files_that_are_not_model_files(tmp_path):
+    (tmp_path / "x.h5").write_bytes(b"not a model at all")
+    with pytest.raises(EdgesmithError, match="neither an HDF5"):
+        check_model_file(tmp_path / "x.h5")
+    with pytest.raises(EdgesmithError, match="not found"):
+        check_model_file(tmp_path / "absent.keras")
+    polyglot = write_h5(tmp_path / "p.h5", SAFE)
+    with zipfile.ZipFile(polyglot, "a") as archive:  # a zip appended to an HDF5 file
+        archive.writestr("config.json", json.dumps(LAMBDA))
+    with pytest.raises(EdgesmithError, match="both an HDF5 and a zip"):
+        check_model_file(polyglot)
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("config.json", "{not json")
+    with pytest.raises(EdgesmithError, match="not valid JSON"):
+        check_model_file(bad)
+
+
+def test_import_refuses_a_lambda_h5_before_tensorflow_with_exit_2(tmp_path, capsys):
+    from edgesmith.app.cli import main
+
+    path = write_h5(tmp_path / "net.h5", LAMBDA)
+    code = main(["import", "--model", str(path), "--data", "digits", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Lambda" in err and "--trust-model" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def hostile_artifact(tmp_path):
+    from edgesmith.artifacts import ArtifactWriter
+
+    with ArtifactWriter(tmp_path / "art") as writer:
+        write_h5(writer.dir / "model.h5", LAMBDA)
+        writer.commit(
+            model_files=["model.h5"],
+            stage="train",
+            technique="import",
+            fmt="keras",
+            config={},
+            input_spec={
+                "shape": [8, 8, 1],
+                "normalization": {"name": "unit", "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
+            },
+            labels=[str(i) for i in range(10)],
+            dataset={"spec": "digits"},
+            metrics={"accuracy": 0.5, "num_eval": 2},
+            extra={"trusted_model_code": True},  # a manifest never grants trust by itself
+        )
+    return tmp_path / "art"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compress", "prune", "--sparsity", "0.5", "--from", "{art}", "--out", "{out}"],
+        ["compress", "qat", "--from", "{art}", "--out", "{out}"],
+        ["compress", "distill", "--teacher", "{art}", "--student", "resnet8", "--out", "{out}"],
+        ["compress", "sensitivity", "--from", "{art}", "--out", "{out}.json"],
+        ["export", "--from", "{art}", "--format", "tflite-fp32", "--out", "{out}"],
+    ],
+)
+def test_every_command_reading_an_artifact_refuses_its_code(
+    hostile_artifact, tmp_path, capsys, argv
+):
+    from edgesmith.app.cli import main
+
+    out = str(tmp_path / "out")
+    code = main([a.format(art=hostile_artifact, out=out) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and "Lambda" in err and "--trust-model" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_trust_flag_and_scope_reach_the_checks(hostile_artifact):
+    from edgesmith.app.cli import build_parser
+    from edgesmith.compress.source import read_keras_source
+    from edgesmith.export import read_source
+
+    with pytest.raises(EdgesmithError, match="--trust-model"):
+        read_keras_source(hostile_artifact)
+    with trusting_model_code():
+        assert read_keras_source(hostile_artifact).path == hostile_artifact
+        assert read_source(hostile_artifact).artifact.path == hostile_artifact
+    assert read_keras_source(hostile_artifact, trust_model=True)
+    for argv in (
+        ["build", "--device", "cpu-x86", "--data", "digits", "--out", "o", "--trust-model"],
+        ["export", "--from", "a", "--format", "onnx", "--out", "o", "--trust-model"],
+        ["train", "--model", "m.h5", "--out", "o", "--trust-model"],
+        ["import", "--model", "m.h5", "--data", "digits", "--out", "o", "--trust-model"],
+        ["compress", "recipe", "--from", "a", "--recipe", "r.yaml", "--out", "o", "--trust-model"],
+    ):
+        assert build_parser().parse_args(argv).trust_model is True

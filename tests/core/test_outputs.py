@@ -1,0 +1,208 @@
+"""Output safety: ownership ledger, the --out lock, and ArtifactWriter using both (issue 14)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from edgesmith.artifacts import ArtifactWriter, read_artifact
+from edgesmith.errors import EdgesmithError
+from edgesmith.outputs import (
+    MARKER_NAME,
+    OutputLock,
+    check_replaceable,
+    is_owned,
+    lock_path,
+    mark_owned_dir,
+    record_written,
+    remove_owned,
+)
+
+
+def commit(writer, name="model.bin"):
+    return writer.commit(
+        model_files=[name],
+        stage="train",
+        technique="resnet8",
+        fmt="keras",
+        config={},
+        input_spec={"shape": [8, 8, 1]},
+        labels=["a", "b"],
+        dataset={"spec": "digits"},
+        metrics={"accuracy": 0.5, "num_eval": 2},
+    )
+
+
+def test_folders_and_files_edgesmith_did_not_write_are_refused(tmp_path):
+    user_dir = tmp_path / "mine"
+    user_dir.mkdir()
+    (user_dir / "thesis.tex").write_text("years of work")
+    with pytest.raises(EdgesmithError, match="mine is a folder edgesmith did not write"):
+        remove_owned(user_dir)
+    assert (user_dir / "thesis.tex").exists()
+    user_file = tmp_path / "README.md"
+    user_file.write_text("mine")
+    with pytest.raises(EdgesmithError, match="README.md is a file"):
+        check_replaceable(user_file)
+    check_replaceable(tmp_path / "missing")  # nothing there: fine
+
+
+def test_marked_folders_and_recorded_unchanged_files_may_be_replaced(tmp_path):
+    ours = tmp_path / "build"
+    ours.mkdir()
+    mark_owned_dir(ours, purpose="test")
+    (ours / "x").write_text("x")
+    assert is_owned(ours) and is_owned(ours / "x")
+    remove_owned(ours)
+    assert not ours.exists()
+    written = tmp_path / "r8.md"
+    written.write_text("table")
+    record_written(written)
+    assert is_owned(written)
+    written.write_text("the user edited it")
+    assert not is_owned(written)  # changed since: no longer ours
+
+
+def test_a_forged_or_linked_marker_does_not_make_a_folder_ours(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / MARKER_NAME).write_text("not json")
+    assert not is_owned(folder)
+    real = tmp_path / "real"
+    real.mkdir()
+    mark_owned_dir(real, purpose="test")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert not is_owned(link)
+
+
+def test_second_lock_holder_exits_2_naming_the_first(tmp_path):
+    out = tmp_path / "run"
+    with OutputLock(out):
+        with pytest.raises(
+            EdgesmithError, match=f"in use by another edgesmith run \\(pid {os.getpid()}"
+        ):
+            OutputLock(out).acquire()
+    assert not lock_path(out).exists()
+
+
+def test_a_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = int(child.stdout)
+    lock_path(out).write_text(json.dumps({"pid": dead, "host": socket.gethostname(), "token": "x"}))
+    with OutputLock(out):
+        assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
+    # a lock from another host is never taken over: its pid means nothing here
+    lock_path(out).write_text(json.dumps({"pid": dead, "host": "elsewhere", "token": "x"}))
+    with pytest.raises(EdgesmithError, match="elsewhere"):
+        OutputLock(out).acquire()
+
+
+def test_two_writers_into_one_out_second_exits_2_first_publishes_its_own_model(tmp_path):
+    """Issue 14 item 6: the second run used to remove the first's live .partial."""
+    out = tmp_path / "run"
+    with ArtifactWriter(out) as first:
+        (first.dir / "model.bin").write_bytes(b"first model")
+        with pytest.raises(EdgesmithError, match="in use by another edgesmith run"):
+            with ArtifactWriter(out) as second:
+                (second.dir / "model.bin").write_bytes(b"second model")
+                commit(second)
+        assert (first.dir / "model.bin").read_bytes() == b"first model"
+        artifact = commit(first)
+    assert artifact.model_path.read_bytes() == b"first model"
+    read_artifact(out)
+    assert not lock_path(out).exists()
+
+
+def test_a_partial_edgesmith_did_not_create_is_never_removed(tmp_path):
+    out = tmp_path / "run"
+    user_partial = tmp_path / "run.partial"
+    user_partial.mkdir()
+    (user_partial / "notes.txt").write_text("mine")
+    with pytest.raises(EdgesmithError, match="run.partial exists and edgesmith did not create it"):
+        with ArtifactWriter(out):
+            pass
+    assert (user_partial / "notes.txt").read_text() == "mine"
+    assert not lock_path(out).exists()
+
+
+def test_an_interrupted_partial_of_ours_is_cleaned_up(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError), ArtifactWriter(out, keep_on_error=True) as writer:
+        (writer.dir / "model.bin").write_bytes(b"half")
+        raise RuntimeError("killed")
+    assert is_owned(tmp_path / "run.partial")
+    with ArtifactWriter(out) as writer:
+        (writer.dir / "model.bin").write_bytes(b"whole")
+        artifact = commit(writer)
+    assert artifact.model_path.read_bytes() == b"whole"
+    assert MARKER_NAME not in artifact.manifest["files"]
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_out_dot_is_refused_with_exit_2(tmp_path, monkeypatch, out):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(EdgesmithError, match="current folder"):
+        ArtifactWriter(out)
+
+
+def test_sensitivity_out_never_overwrites_a_file_edgesmith_did_not_write(tmp_path, capsys):
+    """``compress sensitivity --out README.json`` used to overwrite the user's README.md."""
+    from edgesmith.app.cli import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("the user's readme")
+    code = main(
+        [
+            "compress",
+            "sensitivity",
+            "--from",
+            str(tmp_path / "r8"),
+            "--out",
+            str(tmp_path / "README.json"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "README.md" in err and "--overwrite" in err
+    assert readme.read_text() == "the user's readme"
+
+
+def test_sensitivity_outputs_recorded_by_edgesmith_may_be_rewritten(tmp_path):
+    from edgesmith.outputs import check_files_writable
+
+    files = [tmp_path / "r8.json", tmp_path / "r8.md", tmp_path / "r8.png"]
+    for path in files[:2]:
+        path.write_text("written by a previous run")
+        record_written(path)
+    check_files_writable(files)  # ours and unchanged (the .png is absent)
+    files[1].write_text("edited by hand")
+    with pytest.raises(EdgesmithError, match="r8.md"):
+        check_files_writable(files)
+    check_files_writable(files, overwrite=True)
+
+
+@pytest.mark.slow
+def test_quantize_never_removes_a_partial_it_did_not_create(digits_artifact, tmp_path):
+    """``compress quantize`` used to ``rmtree(<out>.partial)`` whoever made it."""
+    from edgesmith.compress.autotune import quantize_within_budget
+    from edgesmith.compress.config import AutotuneConfig
+
+    user_partial = tmp_path / "q.partial"
+    user_partial.mkdir()
+    (user_partial / "notes.txt").write_text("mine")
+    config = AutotuneConfig(attempts=("ptq",), max_eval=64, calibration_samples=16)
+    with pytest.raises(EdgesmithError, match="q.partial is a folder edgesmith did not write"):
+        quantize_within_budget(digits_artifact, config, tmp_path / "q", report=lambda line: None)
+    assert (user_partial / "notes.txt").read_text() == "mine"

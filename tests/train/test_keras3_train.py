@@ -1,0 +1,119 @@
+"""Keras 3 on JAX trains on CPU, distils, and its artifact exports to tflite-int8 with parity.
+
+Each training runs in its own process through the CLI, as users run it: Keras 3 must be imported
+with its backend chosen first, in a process that has not loaded tf_keras.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("jax")
+pytest.importorskip("keras")
+
+
+def edgesmith(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgesmith.app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_jax_trains_digits_and_the_int8_export_passes_parity(tmp_path):
+    out = tmp_path / "r8"
+    train = edgesmith(
+        "train", "--backend", "jax", "--data", "digits", "--model", "resnet8", "--epochs", "3",
+        "--accelerator", "cpu", "--augment", "crop,erase", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    manifest = json.loads(train.stdout)
+    assert manifest["training"]["backend"] == "jax"
+    assert manifest["training"]["device_kind"] == "cpu"
+    assert manifest["config"]["augment"] == "crop,erase"
+    assert "keras" in manifest["tool_versions"] and "jax" in manifest["tool_versions"]
+    assert len(manifest["history"]) == 3
+    assert manifest["metrics"]["accuracy"] > 0.5  # 3 epochs of ResNet-8 on digits: ~0.8-0.9
+    assert "import tensorflow" not in train.stderr and "oneDNN" not in train.stderr
+    export = edgesmith(
+        "export", "--from", str(out), "--format", "tflite-int8", "--out", str(tmp_path / "x")
+    )
+    assert export.returncode == 0, export.stderr[-3000:]
+    assert "parity pass" in export.stderr + export.stdout
+
+
+@pytest.mark.slow
+def test_a_teacher_distils_with_ema_and_a_left_partial_needs_resume(tmp_path):
+    teacher = tmp_path / "teacher"
+    first = edgesmith(
+        "train", "--backend", "jax", "--data", "digits", "--model", "seed_cnn", "--epochs", "3",
+        "--accelerator", "cpu", "--out", str(teacher), "--quiet",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert json.loads((teacher / "manifest.json").read_text())["metrics"]["accuracy"] > 0.5
+    student = tmp_path / "student"
+    args = (
+        "train", "--backend", "jax", "--data", "digits", "--model", "seed_cnn", "--epochs", "3",
+        "--accelerator", "cpu", "--teacher", str(teacher), "--distill-alpha", "0.5",
+        "--ema", "0.5", "--out", str(student),
+    )  # fmt: skip
+    partial = Path(str(student) + ".partial")
+    partial.mkdir()
+    refused = edgesmith(*args)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    partial.rmdir()
+    done = edgesmith(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((student / "manifest.json").read_text())
+    assert manifest["config"]["teacher"] == str(teacher)
+    assert manifest["config"]["ema"] == 0.5 and manifest["config"]["distill_alpha"] == 0.5
+    assert manifest["metrics"]["accuracy"] > 0.3  # 3 epochs from a ~0.7 teacher: ~0.5
+
+
+_INTERRUPTED_THEN_RESUMED = """
+import json, sys
+from edgesmith.train.config import TrainConfig
+from edgesmith.train.keras3_trainer import train_keras3
+
+out = sys.argv[1]
+config = TrainConfig(backend="jax", data="digits", model="seed_cnn", epochs=3, accelerator="cpu")
+
+class Stop(Exception):
+    pass
+
+def stop_after_first_epoch(line):
+    if line.startswith("epoch   1/"):
+        raise Stop
+
+try:
+    train_keras3(config, out, report=stop_after_first_epoch)
+except Stop:
+    pass
+resumed = train_keras3(config, out, resume=True, report=lambda line: None)
+whole = train_keras3(config, out + "-whole", report=lambda line: None)
+print(json.dumps([resumed.manifest["history"], whole.manifest["history"]]))
+"""
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_on_the_same_schedule(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_THEN_RESUMED, str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed, whole = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [h["epoch"] for h in resumed] == [1, 2, 3]
+    # the optimizer step (and so the learning rate schedule) continued where it stopped
+    for a, b in zip(resumed, whole, strict=True):
+        assert a["learning_rate"] == pytest.approx(b["learning_rate"], rel=1e-6, abs=1e-9)
+    assert resumed[-1]["eval_accuracy"] == pytest.approx(whole[-1]["eval_accuracy"], abs=0.05)

@@ -1,0 +1,115 @@
+"""The training recipe in Keras 3: tf_keras' schedule, optimizer and loss on any backend.
+
+The same numbers as ``edgesmith.tfkeras.optimizer`` (linear warm-up, then cosine to zero, per
+step; SGD with Nesterov momentum; decoupled weight decay that skips BatchNorm and biases; label
+smoothing), written with ``keras.ops`` so JAX, PyTorch and TensorFlow compute them alike. Import it
+after ``keras3_env.import_keras`` has chosen the backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+NO_DECAY = ["gamma", "beta", "bias"]
+"""Variables decoupled weight decay leaves alone: BatchNorm parameters and biases."""
+
+
+@keras.saving.register_keras_serializable(package="edgesmith")
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Rise linearly from 0 to ``peak`` over ``warmup_steps``, then follow a cosine to 0.
+
+    Step ``s`` of warm-up uses ``peak * (s + 1) / warmup_steps``, as the tf_keras schedule does,
+    so the first step already moves the weights.
+    """
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
+        self.peak = float(peak)
+        self.total_steps = max(1, int(total_steps))
+        self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps - 1))
+
+    def __call__(self, step):
+        """The learning rate at an optimizer step (a scalar tensor)."""
+        step = ops.cast(step, "float32")
+        warm = float(max(1, self.warmup_steps))
+        warmup = self.peak * (step + 1.0) / warm
+        span = float(max(1, self.total_steps - self.warmup_steps))
+        progress = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
+        cosine = 0.5 * self.peak * (1.0 + ops.cos(math.pi * progress))
+        return ops.where(step < self.warmup_steps, warmup, cosine)
+
+    def get_config(self) -> dict:
+        """Constructor arguments, for Keras serialisation."""
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+def make_optimizer(
+    name: str,
+    peak_learning_rate: float,
+    *,
+    total_steps: int,
+    warmup_steps: int = 0,
+    schedule: str = "cosine",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    ema: float | None = None,
+) -> keras.optimizers.Optimizer:
+    """The tf_keras trainer's optimizer in Keras 3, optionally averaging the weights.
+
+    Args:
+        name: ``sgd`` (Nesterov momentum) or ``adam``.
+        peak_learning_rate: the rate after warm-up (or throughout, for ``constant``).
+        total_steps: optimizer steps of the whole run (the cosine reaches zero there).
+        warmup_steps: steps of linear warm-up.
+        schedule: ``cosine`` or ``constant``.
+        momentum: SGD momentum.
+        weight_decay: decoupled weight decay; BatchNorm parameters and biases are excluded.
+        ema: decay of an exponential moving average of the weights (Keras' ``use_ema``); at the
+            end of ``fit`` Keras writes the averages into the model. None: no averaging.
+    """
+    if schedule == "cosine":
+        rate = WarmupCosine(peak_learning_rate, total_steps, warmup_steps)
+    else:
+        rate = peak_learning_rate
+    common = {
+        "weight_decay": weight_decay or None,
+        "use_ema": ema is not None,
+        "ema_momentum": 0.99 if ema is None else float(ema),
+    }
+    if name == "sgd":
+        optimizer = keras.optimizers.SGD(rate, momentum=momentum, nesterov=True, **common)
+    else:
+        optimizer = keras.optimizers.Adam(rate, **common)
+    if weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    return optimizer
+
+
+def make_loss(*, from_logits: bool, label_smoothing: float) -> keras.losses.Loss:
+    """Cross-entropy on one-hot labels, smoothed as the tf_keras trainer smooths them."""
+    return keras.losses.CategoricalCrossentropy(
+        from_logits=from_logits, label_smoothing=label_smoothing
+    )
+
+
+def distillation_loss(student, teacher, *, temperature: float, from_logits: tuple[bool, bool]):
+    """``T^2 * KL(softmax(teacher/T) || softmax(student/T))``, averaged over the batch.
+
+    Probabilities are turned into logits by their logarithm (a softmax of ``log p`` is ``p``), so
+    zoo models, which end in softmax, and logit models distil alike. ``from_logits`` says which
+    each of (student, teacher) gives.
+    """
+    logits = []
+    for outputs, is_logits in zip((student, teacher), from_logits, strict=True):
+        outputs = ops.cast(outputs, "float32")
+        logits.append(outputs if is_logits else ops.log(ops.clip(outputs, 1e-7, 1.0)))
+    log_student = ops.log_softmax(logits[0] / temperature, axis=-1)
+    log_teacher = ops.log_softmax(logits[1] / temperature, axis=-1)
+    kl = ops.sum(ops.exp(log_teacher) * (log_teacher - log_student), axis=-1)
+    return temperature * temperature * ops.mean(kl)
