@@ -77,7 +77,7 @@ def quantize_within_budget(
                 "accuracy": round(accuracy, 6),
                 "drop_points": drop,
                 "met": met,
-                "size_bytes": artifact.manifest["metrics"].get("size_bytes"),
+                "size_bytes": artifact.metrics.get("size_bytes"),
                 **more,
             }
         )
@@ -117,7 +117,7 @@ def quantize_within_budget(
                 "qat-int8",
                 qat_int8,
                 _file_accuracy(qat_int8, src, config),
-                keras_accuracy=qat_keras.manifest["metrics"]["accuracy"],
+                keras_accuracy=qat_keras.metrics["accuracy"],
             )
         if not done and "float" in config.attempts and config.max_float_layers:
             calibration = sensitivity.calibration_inputs(
@@ -137,7 +137,7 @@ def quantize_within_budget(
                 done = judge(
                     f"ptq-int8 with {count} float op(s)",
                     mixed,
-                    mixed.manifest["metrics"]["accuracy"],
+                    mixed.metrics["accuracy"],
                     float_layers=[e["layer"] for e in chosen],
                 )
                 if done:
@@ -212,7 +212,6 @@ def _write_mixed(
     accuracy = sensitivity.tflite_accuracy(
         data, src.dataset, src.norm, max_eval=config.max_eval, labels=list(src.artifact.labels)
     )
-    manifest = src.artifact.manifest
     with ArtifactWriter(out) as writer:
         (writer.dir / "model.tflite").write_bytes(data)
         return writer.commit(
@@ -225,17 +224,17 @@ def _write_mixed(
                 "calibration_samples": config.calibration_samples,
                 "source": str(src.artifact.path),
             },
-            input_spec={**manifest["input"], "quantization": None},
-            labels=list(manifest["labels"]),
+            input_spec={**src.artifact.input_spec, "quantization": None},
+            labels=src.artifact.labels,
             dataset=src.dataset.describe(),
             metrics={
                 "accuracy": round(accuracy, 6),
                 "num_eval": int(len(src.dataset.y_eval[: config.max_eval])),
                 "size_bytes": len(data),
                 "gzip_bytes": len(gzip.compress(data)),
-                "macs": manifest["metrics"].get("macs"),
+                "macs": src.artifact.metrics.get("macs"),
                 "float_layers": [e["layer"] for e in chosen],
             },
             parent=src.artifact.id,
-            extra={"output": manifest.get("output")},
+            extra={"output": src.artifact.output_spec or None},
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesmith.cli_args import formatter, print_artifact
-from edgesmith.model_safety import trusting_handler
+from edgesmith.tfkeras.model_safety import trusting_handler
 
 EPILOG = """\
 examples:

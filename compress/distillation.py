@@ -17,9 +17,9 @@ from edgesmith.compress import finetune, measure
 from edgesmith.compress.config import DistillConfig
 from edgesmith.compress.source import read_keras_source
 from edgesmith.errors import EdgesmithError
-from edgesmith.model_safety import trusting_model_code
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras, tf
+from edgesmith.tfkeras.model_safety import trusting_model_code
 from edgesmith.train import ZOO, build_model
 
 FINETUNE_LEARNING_RATE = 0.02
@@ -169,7 +169,7 @@ def distill(
         report: receives progress lines.
         trust_model: accept teacher/student model files that run code when loaded
             (``--trust-model``); ``None`` follows
-            :func:`edgesmith.model_safety.trusting_model_code` (off by default).
+            :func:`edgesmith.tfkeras.model_safety.trusting_model_code` (off by default).
 
     Returns:
         The student's artifact; its manifest names the teacher and both accuracies.

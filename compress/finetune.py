@@ -51,7 +51,7 @@ class Source:
     @property
     def accuracy(self) -> float | None:
         """The source's recorded eval accuracy (valid when the data was not overridden)."""
-        return self.artifact.manifest.get("metrics", {}).get("accuracy")
+        return self.artifact.metrics.get("accuracy")
 
 
 def load_source(
@@ -75,16 +75,16 @@ def load_source(
         EdgesmithError: for a non-Keras artifact, an unreadable model, or data it does not fit.
     """
     artifact = path if isinstance(path, Artifact) else read_keras_source(path, role=role)
-    if artifact.manifest.get("qat") and not allow_qat:
+    if artifact.is_qat and not allow_qat:
         read_keras_source(artifact.path, role=role)  # raises the QAT message
-    spec = data or artifact.manifest["dataset"]["spec"]
+    spec = data or artifact.data_spec
     if dataset is None or dataset.spec != spec:
         dataset = load_dataset(spec)
-    quantized = bool(artifact.manifest.get("qat"))
+    quantized = artifact.is_qat
     model, _ = model_io.load_keras_model(artifact.model_path, quantized=quantized)
     model_io.check_model_fits(model, dataset.input_shape, dataset.num_classes, str(artifact.path))
-    norm = Normalization.from_dict(artifact.manifest["input"]["normalization"])
-    kind = artifact.manifest.get("output", {}).get("kind", "probabilities")
+    norm = artifact.normalization
+    kind = artifact.kind
     return Source(artifact, model, dataset, norm, kind)
 
 
@@ -274,7 +274,7 @@ def measure(model: keras.Model, source: Source) -> dict:
     metrics["params"] = count_params(model)
     metrics["macs"] = count_macs(model)
     before = source.accuracy
-    if before is not None and source.dataset.spec == source.artifact.manifest["dataset"]["spec"]:
+    if before is not None and source.dataset.spec == source.artifact.data_spec:
         metrics["source_accuracy"] = before
         metrics["accuracy_drop"] = round(100 * (before - metrics["accuracy"]), 3)
     return metrics
@@ -298,7 +298,6 @@ def publish(
     Raises:
         EdgesmithError: if ``out`` is taken.
     """
-    manifest = source.artifact.manifest
     with ArtifactWriter(out) as writer:
         with warnings.catch_warnings():  # tf_keras calls .h5 "legacy"; QAT models need it
             warnings.simplefilter("ignore", UserWarning)
@@ -309,8 +308,8 @@ def publish(
             technique=technique,
             fmt="keras",
             config=config,
-            input_spec=manifest["input"],
-            labels=list(manifest["labels"]),
+            input_spec=source.artifact.input_spec,
+            labels=source.artifact.labels,
             dataset=source.dataset.describe(),
             metrics=metrics,
             parent=source.artifact.id,

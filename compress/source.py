@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgesmith.artifacts import Artifact, read_artifact
 from edgesmith.errors import EdgesmithError
-from edgesmith.model_safety import check_model_file
+from edgesmith.tfkeras.model_safety import check_model_file
 
 
 def read_keras_source(
@@ -22,9 +22,9 @@ def read_keras_source(
 ) -> Artifact:
     """Open a Keras artifact to compress, and check its model file runs no code when loaded.
 
-    The model file is inspected (:func:`edgesmith.model_safety.check_model_file`) whatever the
-    manifest says: an artifact folder may come from anyone, so its ``trusted_model_code``
-    record is never taken as permission.
+    The model file is inspected (:func:`~edgesmith.tfkeras.model_safety.check_model_file`)
+    whatever the manifest says: an artifact folder may come from anyone, so its
+    ``trusted_model_code`` record is never taken as permission.
 
     Args:
         path: the artifact directory.
@@ -32,7 +32,7 @@ def read_keras_source(
         allow_qat: accept a QAT artifact (its fake-quantised layers cannot be pruned, clustered
             or quantised again, but they can teach or be evaluated).
         trust_model: accept a model file that runs code when loaded (``--trust-model``);
-            ``None`` follows :func:`edgesmith.model_safety.trusting_model_code`.
+            ``None`` follows :func:`edgesmith.tfkeras.model_safety.trusting_model_code`.
 
     Returns:
         The verified artifact.
@@ -44,13 +44,13 @@ def read_keras_source(
     artifact = read_artifact(path)
     if artifact.format != "keras":
         raise EdgesmithError(
-            f"{role} {path} is a {artifact.format} artifact ({artifact.manifest['technique']}); "
+            f"{role} {path} is a {artifact.format} artifact ({artifact.technique}); "
             "compression needs a Keras artifact (from edgesmith train, import or compress)"
         )
-    if artifact.manifest.get("qat") and not allow_qat:
+    if artifact.is_qat and not allow_qat:
         raise EdgesmithError(
             f"{role} {path} is a QAT artifact (fake-quantised layers); compress its float parent "
-            f"{artifact.manifest.get('parent')} instead, then run qat last"
+            f"{artifact.parent} instead, then run qat last"
         )
     check_model_file(artifact.model_path, trust_model=trust_model)
     return artifact

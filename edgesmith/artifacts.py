@@ -144,9 +144,38 @@ class Artifact:
 
     @property
     def is_qat(self) -> bool:
-        """Whether the model holds quantisation-aware (tfmot fake-quant) layers."""
-        config = self.manifest["config"]
-        return bool(self.manifest.get("qat")) or bool(config.get("qat"))
+        """Whether the model holds quantisation-aware (tfmot fake-quant) layers.
+
+        The one place this is decided: a ``qat`` technique, a ``qat`` flag in the manifest (what
+        compress writes after QAT, also for pruning-preserving QAT) or in its config.
+        """
+        config = self.manifest.get("config")
+        return (
+            self.manifest.get("technique") == "qat"
+            or bool(self.manifest.get("qat"))
+            or (isinstance(config, dict) and bool(config.get("qat")))
+        )
+
+    @property
+    def output_spec(self) -> dict[str, Any]:
+        """The output record (``kind``, ``shape``), or an empty one for older manifests."""
+        output = self.manifest.get("output")
+        return dict(output) if isinstance(output, dict) else {}
+
+    @property
+    def data_spec(self) -> str:
+        """The data spec the model was trained or evaluated on (``dataset.spec``)."""
+        return str(self.manifest["dataset"]["spec"])
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The recorded metrics (``accuracy`` is a fraction of ``num_eval`` images)."""
+        return dict(self.manifest["metrics"])
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The hashed files: relative name -> sha256 (``model_file`` is one of them)."""
+        return dict(self.manifest["files"])
 
     @property
     def trusted_model_code(self) -> bool:

@@ -162,7 +162,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         max_accuracy_drop=args.max_accuracy_drop,
     )
     from edgesmith.export.exporter import export_formats
-    from edgesmith.model_safety import trusting_model_code
+    from edgesmith.tfkeras.model_safety import trusting_model_code
 
     with trusting_model_code(args.trust_model):
         results = export_formats(

@@ -14,10 +14,8 @@ import numpy as np
 
 from edgesmith.artifacts import Artifact, read_artifact
 from edgesmith.errors import EdgesmithError
-from edgesmith.model_safety import check_model_file
 from edgesmith.normalization import Normalization
-
-QAT_TECHNIQUES = ("qat",)
+from edgesmith.tfkeras.model_safety import check_model_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +41,7 @@ class SourceInfo:
     @property
     def data_spec(self) -> str:
         """The dataset spec recorded in the source manifest."""
-        return str(self.artifact.manifest["dataset"]["spec"])
+        return self.artifact.data_spec
 
 
 def read_source(path: str | Path, *, trust_model: bool | None = None) -> SourceInfo:
@@ -55,7 +53,7 @@ def read_source(path: str | Path, *, trust_model: bool | None = None) -> SourceI
     Args:
         path: the artifact directory.
         trust_model: accept such a model file (``--trust-model``); ``None`` follows
-            :func:`edgesmith.model_safety.trusting_model_code` (off by default).
+            :func:`edgesmith.tfkeras.model_safety.trusting_model_code` (off by default).
 
     Raises:
         EdgesmithError: when the directory is not an artifact, or holds a .tflite/.onnx file
@@ -65,19 +63,17 @@ def read_source(path: str | Path, *, trust_model: bool | None = None) -> SourceI
     artifact = read_artifact(path)
     if artifact.format != "keras":
         raise EdgesmithError(
-            f"--from {artifact.path} holds a {artifact.format} model ({artifact.manifest['stage']}"
+            f"--from {artifact.path} holds a {artifact.format} model ({artifact.stage}"
             f" stage); export needs a Keras artifact (from edgesmith train, import or compress)"
         )
-    manifest = artifact.manifest
-    record = manifest.get("input") or {}
-    output = manifest.get("output") or {}
-    if "normalization" not in record or "shape" not in record:
+    record = artifact.input_spec
+    if "shape" not in record:
         raise EdgesmithError(
-            f"{artifact.path}: the manifest's input record lacks shape/normalization; "
+            f"{artifact.path}: the manifest's input record lacks shape; "
             "re-create the artifact with this edgesmith"
         )
-    norm = Normalization.from_dict(record["normalization"])
-    kind = output.get("kind", "probabilities")
+    norm = artifact.normalization
+    kind = artifact.kind
     if kind not in ("probabilities", "logits"):
         raise EdgesmithError(
             f"{artifact.path}: output kind must be probabilities or logits. Received: {kind!r}"
@@ -88,12 +84,8 @@ def read_source(path: str | Path, *, trust_model: bool | None = None) -> SourceI
             f"{artifact.path}: export handles image models with inputs (H, W, C). "
             f"Received input shape {list(shape)}"
         )
-    num_classes = int((output.get("shape") or [len(manifest["labels"])])[-1])
-    qat = (
-        manifest["technique"] in QAT_TECHNIQUES
-        or bool(manifest.get("qat"))
-        or bool((manifest.get("config") or {}).get("qat"))
-    )
+    num_classes = int((artifact.output_spec.get("shape") or [len(artifact.labels)])[-1])
+    qat = artifact.is_qat
     check_model_file(artifact.model_path, trust_model=trust_model)
     return SourceInfo(artifact, norm, shape, kind, num_classes, qat)  # type: ignore[arg-type]
 

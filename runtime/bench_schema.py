@@ -86,12 +86,17 @@ class BenchResult:
 
 @dataclasses.dataclass(frozen=True)
 class BenchSettings:
-    """The run's settings a re-measurement must repeat: threads, batch, provider, XNNPACK."""
+    """The run's settings a re-measurement must repeat.
+
+    Threads, batch, provider, XNNPACK, and the normalisation given for files without edgesmith
+    metadata.
+    """
 
     threads: int | None
     batch: int
     provider: str | None
     xnnpack: bool
+    foreign_normalization: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +194,9 @@ def _settings(record: object, where: str) -> BenchSettings:
         batch=_positive_int(record.get("batch", 1), f"{where}.batch"),
         provider=_optional_str(record.get("provider"), f"{where}.provider"),
         xnnpack=xnnpack,
+        foreign_normalization=_optional_str(
+            record.get("foreign_normalization"), f"{where}.foreign_normalization"
+        ),
     )
 
 

@@ -206,9 +206,11 @@ def find_reference(
     if base_dir is not None and not recorded.is_absolute():
         places.append(base_dir / recorded)
     notes = []
+    seen: set[Path] = set()
     for place in places:
-        if not place.is_file():
+        if not place.is_file() or place.resolve() in seen:
             continue
+        seen.add(place.resolve())
         if sha256_file(place) == entry.sha256:
             return place, notes
         notes.append(
@@ -245,6 +247,7 @@ def settings_of(
         batch=entry.batch,
         provider=provider if provider is not None else recorded,
         xnnpack=baseline.settings.xnnpack,
+        foreign_normalization=baseline.settings.foreign_normalization,
     )
 
 
@@ -353,6 +356,7 @@ def check_one(
     if ref_file is not None:
         mode = "paired"
         ref = open_model(str(ref_file), config, pixels, data)
+        notes.append(f"reference: {ref_file} (the baseline's file: its sha256 matches)")
         if sha256_file(cand.model.path) == entry.sha256:
             notes.append("the candidate is the baseline's model file itself (same sha256)")
         if differs:
@@ -411,7 +415,7 @@ def check_one(
         acc_status = accuracy_status(accuracy, baseline_accuracy, max_accuracy_drop)
     return Verdict(
         candidate=candidate,
-        reference=entry.path,
+        reference=f"{entry.path} [sha256 {entry.sha256[:12]}]",
         mode=mode,
         latency=estimate,
         latency_status=status,

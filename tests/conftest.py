@@ -38,14 +38,53 @@ def cifar_dir() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(*args) -> (exit code, stdout, stderr)`` through ``edgesmith.app.cli.main``.
+
+    Every call also asserts that no traceback reached the user.
+    """
+    from edgesmith.app.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def digits_artifact(tmp_path_factory) -> Path:
     """A resnet8 trained 2 epochs on digits (a few seconds), shared by read-only tests."""
+    from edgesmith.progress import silent
     from edgesmith.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("artifacts") / "digits_resnet8"
-    train(TrainConfig(data="digits", model="resnet8", epochs=2), out, report=lambda line: None)
+    train(TrainConfig(data="digits", model="resnet8", epochs=2), out, report=silent)
     return out
+
+
+# Session fixtures that train or export models: a test using one is in the full tier only, so
+# that `pytest -m "not slow"` stays a quick tier (no test there pays for a training run).
+TRAINING_FIXTURES = frozenset(
+    {
+        "digits_artifact",
+        "exported_all",
+        "pruned_artifact",
+        "tiny_artifact",
+        "logits_artifact",
+        "no_data_artifact",
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses a training fixture as slow (see TRAINING_FIXTURES)."""
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_report_header(config):

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.errors import EdgesmithError
-from edgesmith.model_safety import check_model_file, model_code_trusted
 from edgesmith.tfkeras import MODEL_SUFFIXES
 from edgesmith.tfkeras.backend import keras, quiet_native_stderr
+from edgesmith.tfkeras.model_safety import check_model_file, model_code_trusted
 
 MODEL_FILE = "model.keras"
 
@@ -37,7 +37,7 @@ def load_keras_model(
     """Load a model file for training or evaluation, without its optimizer.
 
     Safe by default: the file's config is inspected before anything is deserialised
-    (:func:`edgesmith.model_safety.check_model_file`), and a file that needs code to load (a
+    (:func:`edgesmith.tfkeras.model_safety.check_model_file`), and a file that needs code to load (a
     Lambda layer, a custom or unknown class, a module to import, a SavedModel's traced
     functions) is refused unless the user trusts it.
 
@@ -46,7 +46,8 @@ def load_keras_model(
         quantized: the model holds tfmot quantisation wrappers (a QAT artifact, whose manifest
             says ``"qat": true``); it is then loaded inside tfmot's ``quantize_scope``.
         trust_model: accept a file that runs code when loaded (``--trust-model``); ``None``
-            means the :func:`edgesmith.model_safety.trusting_model_code` scope (off by default).
+            means the :func:`~edgesmith.tfkeras.model_safety.trusting_model_code` scope (off by
+            default).
 
     Returns:
         The tf_keras model and how it was read: ``tf_keras`` or ``keras3-rebuilt``.

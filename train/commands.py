@@ -199,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Validate before TensorFlow loads: a typo must not cost the import's 4 seconds.
     from edgesmith.artifacts import check_output_dir
     from edgesmith.datasets import parse_spec
-    from edgesmith.model_safety import check_model_file
+    from edgesmith.tfkeras.model_safety import check_model_file
     from edgesmith.train.config import MODEL_NAMES, TrainConfig
 
     config = TrainConfig.from_dict(values)
@@ -235,9 +235,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     """``edgesmith import``."""
     from edgesmith.artifacts import check_output_dir
     from edgesmith.datasets import parse_spec
-    from edgesmith.model_safety import check_model_file
     from edgesmith.normalization import parse_normalization
     from edgesmith.progress import stderr_reporter
+    from edgesmith.tfkeras.model_safety import check_model_file
 
     parse_spec(args.data)
     check_output_dir(args.out)

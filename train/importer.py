@@ -7,10 +7,10 @@ from pathlib import Path
 
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import load_dataset
-from edgesmith.model_safety import check_model_file
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.evaluate import eval_metrics
+from edgesmith.tfkeras.model_safety import check_model_file
 from edgesmith.tfkeras.model_stats import count_macs, count_params
 from edgesmith.train.trainer import input_record, resolve_normalization
 
@@ -38,7 +38,8 @@ def import_model(
         trust_model: accept a file that runs code when loaded (a Lambda layer, custom classes,
             a SavedModel's traced functions: ``--trust-model``); the manifest records
             ``trusted_model_code: true`` when it did. Off, such a file is refused before it is
-            deserialised. ``None`` follows :func:`edgesmith.model_safety.trusting_model_code`.
+            deserialised. ``None`` follows
+            :func:`~edgesmith.tfkeras.model_safety.trusting_model_code`.
 
     Raises:
         EdgesmithError: for an unreadable model, one that would run code without

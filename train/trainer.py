@@ -15,13 +15,13 @@ import numpy as np
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.errors import EdgesmithError
-from edgesmith.model_safety import check_model_file
 from edgesmith.normalization import Normalization, parse_normalization
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.augment import DeviceAugmenter, crop_padding
 from edgesmith.tfkeras.backend import keras, tf
 from edgesmith.tfkeras.evaluate import eval_metrics
+from edgesmith.tfkeras.model_safety import check_model_file
 from edgesmith.tfkeras.model_stats import count_macs, count_params
 from edgesmith.tfkeras.optimizer import make_optimizer
 from edgesmith.train import devices, zoo
@@ -141,7 +141,7 @@ def train(
         trust_model: accept a ``config.model`` file that runs code when loaded (a Lambda
             layer, custom classes, a SavedModel: ``--trust-model``); recorded in the manifest
             as ``trusted_model_code``. ``None`` follows
-            :func:`edgesmith.model_safety.trusting_model_code` (off by default).
+            :func:`edgesmith.tfkeras.model_safety.trusting_model_code` (off by default).
 
     Returns:
         The written artifact.

@@ -151,7 +151,7 @@ def write_bundle(
     """
     stage = fresh_stage(out, "edgesmith build bundle")  # refuses a .partial not ours
     try:
-        for name in [*chosen.manifest["files"], MANIFEST_NAME]:
+        for name in [*chosen.files, MANIFEST_NAME]:
             target = stage / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(chosen.path / name, target)
@@ -183,13 +183,13 @@ def _readme(chosen: Artifact, row: dict, profile: DeviceProfile, data: str, docu
         device=profile.name,
         description=profile.description or profile.runtime,
         name=row["name"],
-        fmt=chosen.manifest["technique"],
+        fmt=chosen.technique,
         accuracy=accuracy,
         data=data,
         size_kb=row["size_bytes"] / 1024,
         p50=f"{row['p50_ms']:.4f}",
         where=where,
-        model_file=chosen.manifest["model_file"],
+        model_file=chosen.model_path.name,
         runtime=profile.runtime,
         c_array=(C_ARRAY_TEXT if "c_array" in chosen.manifest else "") + _npu_text(chosen),
         device_arg=profile.name,

@@ -108,7 +108,7 @@ def compress_candidate(
 
 def source_id(artifact: Artifact) -> str | None:
     """The artifact's parent id (what the step started from), for the key record."""
-    return artifact.manifest.get("parent")
+    return artifact.parent
 
 
 def export_plan(profile: DeviceProfile, source: Artifact) -> tuple[list[str], dict, str | None]:

@@ -7,7 +7,7 @@ import json
 import sys
 
 from edgesmith.cli_args import formatter, positive_int, seconds
-from edgesmith.model_safety import trusting_handler
+from edgesmith.tfkeras.model_safety import trusting_handler
 
 DEFAULT_REMOTE_TIMEOUT_S = 1800.0  # the same as edgesmith.app.build.remote's (kept light here)
 
@@ -119,7 +119,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print candidates.json on stdout instead of the table"
     )
-    parser.add_argument("--trust-model", action="store_true", help="see SECURITY.md")
+    parser.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="load model files that run code when loaded (Lambda layers, custom objects, "
+        "SavedModels); off by default, see SECURITY.md",
+    )
+    parser.add_argument(
+        "--allow-delegate",
+        action="store_true",
+        help="load the delegate library (native code) the device profile names; see SECURITY.md",
+    )
     parser.set_defaults(handler=trusting_handler(cmd_build))
 
 
@@ -150,6 +160,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             remote_dir=args.remote_dir,
             ssh_options=tuple(args.ssh_option),
             remote_timeout=args.remote_timeout,
+            allow_delegate=args.allow_delegate,
             timing=timing,
             report=stderr_reporter(args.quiet),
         )

@@ -94,6 +94,7 @@ def build(
     remote_dir: str = "edgesmith-build",
     ssh_options: tuple[str, ...] = (),
     remote_timeout: float = DEFAULT_REMOTE_TIMEOUT_S,
+    allow_delegate: bool = False,
     timing: TimingPlan = DEFAULT_TIMING,
     report: Reporter | None = None,
 ) -> BuildResult:
@@ -115,6 +116,8 @@ def build(
             on the device; relative paths are under the device user's home.
         ssh_options: extra ssh ``-o`` options (``IdentityFile=~/.ssh/pi``).
         remote_timeout: the longest the copy, the remote bench and the fetch may each take.
+        allow_delegate: load the delegate library a profile names when benching; a profile is
+            a file anyone may hand over, so this is never implied (``--allow-delegate``).
         timing: bench timing minimums per model.
         report: progress lines (stderr by default).
 
@@ -130,6 +133,7 @@ def build(
     started = time.perf_counter()
     report = report or stderr_reporter()
     profile = device if isinstance(device, DeviceProfile) else load_profile(device)
+    profile.runtime_options(allow_delegate=allow_delegate)  # a delegate needs consent, first
     spec = recipe if isinstance(recipe, BuildRecipe) else load_recipe(recipe)
     from edgesmith.datasets import parse_spec
 
@@ -189,10 +193,13 @@ def build(
                     remote_dir=remote_dir,
                     options=tuple(ssh_options),
                     timeout=remote_timeout,
+                    allow_delegate=allow_delegate,
                     report=report,
                 )
             else:
-                document = _bench_here(measured, data, profile, timing, stage, report)
+                document = _bench_here(
+                    measured, data, profile, timing, stage, report, allow_delegate=allow_delegate
+                )
             publish_dir(stage, bench_dir)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)  # made by this run, just now
@@ -239,6 +246,8 @@ def _bench_here(
     timing: TimingPlan,
     bench_dir: Path,
     report: Reporter,
+    *,
+    allow_delegate: bool = False,
 ) -> dict:
     """Bench every file on this machine with the command a device would run, in ``bench_dir``.
 
@@ -266,7 +275,7 @@ def _bench_here(
     # started straight from this TensorFlow-sized process would report our gigabyte as its own
     # peak. A small launcher in between forks the bench from a fresh, small process instead.
     command = [sys.executable, "-c", LAUNCHER, sys.executable, "-m", "edgesmith"]
-    command += bench_args(names, data, timing)
+    command += bench_args(names, data, timing, allow_delegate=allow_delegate)
     result = subprocess.run(command, cwd=bench_dir, capture_output=True, text=True)
     if result.returncode not in (0, 1):  # 1: a model over a budget, which the build judges
         lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -247,17 +247,21 @@ def check_reachable(host: str | Host, options: tuple[str, ...] = ()) -> Host:
     return host
 
 
-def bench_args(names: list[str], data: str, plan: TimingPlan) -> list[str]:
+def bench_args(
+    names: list[str], data: str, plan: TimingPlan, *, allow_delegate: bool = False
+) -> list[str]:
     """The ``edgesmith bench`` arguments a build runs, here or on the device, in a staging dir.
 
     The staging directory holds one artifact directory per name and ``device.json``; the
     results come back as JSON on stdout, the report and plots as files beside the models.
+    ``allow_delegate`` passes on the user's ``--allow-delegate`` (never implied by a profile).
     """
     return [
         "bench", *names, "--data", data, "--device", "device.json",
         "--min-runs", str(plan.min_runs), "--min-seconds", str(plan.min_seconds),
         "--warmup-runs", str(plan.warmup_runs), "--warmup-seconds", str(plan.warmup_seconds),
         "--json", "--report", "report.md", "--plots", "plots", "--quiet",
+        *(["--allow-delegate"] if allow_delegate else []),
     ]  # fmt: skip
 
 
@@ -329,6 +333,7 @@ def remote_bench(
     remote_dir: str = "edgesmith-build",
     options: tuple[str, ...] = (),
     timeout: float = DEFAULT_REMOTE_TIMEOUT_S,
+    allow_delegate: bool = False,
     report: Reporter,
 ) -> tuple[dict, list[Path]]:
     """Bench the exported files on ``host`` and bring the results back into ``out``.
@@ -346,6 +351,7 @@ def remote_bench(
             are under its home); it is created when missing and nothing in it is removed.
         options: extra ssh ``-o`` options (``IdentityFile=...``).
         timeout: the longest the copy, the bench and the fetch may each take, in seconds.
+        allow_delegate: let the device's bench load the delegate library the profile names.
         report: progress lines.
 
     Returns:
@@ -363,7 +369,7 @@ def remote_bench(
     try:
         document, plots = _bench_in(
             host, flags, staging, exported, data, profile, plan, out, remote_edgesmith, timeout,
-            report,
+            report, allow_delegate=allow_delegate,
         )  # fmt: skip
     finally:
         _remove_staging(host, flags, staging, report)
@@ -421,6 +427,8 @@ def _bench_in(
     remote_edgesmith: str,
     timeout: float,
     report: Reporter,
+    *,
+    allow_delegate: bool = False,
 ) -> tuple[dict, list[Path]]:
     """Copy, bench and fetch inside an existing staging directory on the device."""
     names = [staged_name(e) for e in exported]
@@ -440,7 +448,7 @@ def _bench_in(
         )
         if copied.returncode != 0:
             raise EdgesmithError(f"copying to {host.text} failed: {_last_line(copied.stderr)}")
-    bench = [remote_edgesmith, *bench_args(names, data, plan)]
+    bench = [remote_edgesmith, *bench_args(names, data, plan, allow_delegate=allow_delegate)]
     command = f"cd {shlex.quote(staging)} && " + " ".join(shlex.quote(part) for part in bench)
     report(f"[remote] {host.text}: edgesmith bench {len(names)} model(s) --data {data}")
     result = _run(

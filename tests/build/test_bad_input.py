@@ -134,3 +134,17 @@ def test_importing_build_loads_no_tensorflow():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_a_profile_naming_a_delegate_needs_allow_delegate_before_any_work(tmp_path):
+    profile = tmp_path / "npu.yaml"
+    profile.write_text(
+        (Path(__file__).resolve().parents[2] / "devices" / "cpu-x86.yaml")
+        .read_text()
+        .replace("name: cpu-x86", "name: my-npu")
+        .replace("provider: xnnpack", f"provider: delegate:{tmp_path / 'vendor.so'}")
+    )
+    line = error_line(edgesmith("build", "--device", str(profile), "--data", "digits",
+                                "--out", str(tmp_path / "o")))  # fmt: skip
+    assert "vendor.so" in line and "--allow-delegate" in line
+    assert not (tmp_path / "o").exists()  # refused before the build folder was made

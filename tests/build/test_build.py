@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edgesmith.app.build import build, load_recipe
+from edgesmith.progress import silent
 from edgesmith.runtime.timing import TimingPlan
 
 FAST = TimingPlan(min_runs=50, min_seconds=0.2, warmup_runs=5, warmup_seconds=0.05)
@@ -182,7 +183,7 @@ def test_mcu_build_fits_100_kb_with_the_c_array(cpu_build, tmp_path):
     trained = next((cpu_out / "work").glob("train-*")) / "model"
     recipe = {"candidates": [RECIPE["candidates"][0], RECIPE["candidates"][2]]}
     result = build("mcu", "digits", tmp_path / "mcu", recipe=recipe, source=trained,
-                   timing=FAST, report=lambda line: None)  # fmt: skip
+                   timing=FAST, report=silent)  # fmt: skip
     assert [r["name"] for r in result.rows] == ["dense/tflite-int8", "qat/tflite-int8"]
     bundle = result.bundle
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -292,10 +293,10 @@ def test_host_benches_on_the_device_over_ssh(cpu_build, sshd):
     with pytest.raises(EdgesmithError, match="was not found on"):
         build("cpu-x86", "digits", out, recipe=RECIPE, timing=FAST, host=host,
               ssh_options=options, remote_edgesmith="/nonexistent/edgesmith",
-              remote_dir=str(remote), report=lambda line: None)  # fmt: skip
+              remote_dir=str(remote), report=silent)  # fmt: skip
     assert sorted(p.name for p in remote.iterdir()) == ["bench"]  # removed on failure too
     with pytest.raises(EdgesmithError, match="took longer than 0.5 s"):  # a hung device
         build("cpu-x86", "digits", out, recipe=RECIPE, timing=FAST, host=host,
               ssh_options=options, remote_edgesmith=str(Path(sys.executable).parent / "edgesmith"),
-              remote_dir=str(remote), remote_timeout=0.5, report=lambda line: None)  # fmt: skip
+              remote_dir=str(remote), remote_timeout=0.5, report=silent)  # fmt: skip
     assert sorted(p.name for p in remote.iterdir()) == ["bench"]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from edgesmith.progress import silent
+
 
 @pytest.fixture()
 def quiet():
@@ -69,5 +71,5 @@ def tiny_artifact(tmp_path_factory) -> Path:
     keras.Model(inputs, outputs).save(folder / "tiny.keras")
     out = folder / "artifact"
     config = TrainConfig(data="digits", model=str(folder / "tiny.keras"), epochs=3)
-    train(config, out, report=lambda line: None)
+    train(config, out, report=silent)
     return out

@@ -269,6 +269,7 @@ ZOO = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_foreign_architectures_prune_to_the_surviving_subnetwork(name):
     from edgesmith.compress import channel_pruning as cp
@@ -295,6 +296,7 @@ def test_foreign_architectures_prune_to_the_surviving_subnetwork(name):
     np.testing.assert_allclose(thin(x).numpy(), reference, atol=1e-4 * np.abs(reference).max())
 
 
+@pytest.mark.slow
 def test_a_plan_that_removes_nothing_rebuilds_the_same_model():
     from edgesmith.compress import channel_pruning as cp
     from edgesmith.tfkeras.backend import keras
@@ -309,6 +311,7 @@ def test_a_plan_that_removes_nothing_rebuilds_the_same_model():
     np.testing.assert_array_equal(same(x).numpy(), model(x).numpy())
 
 
+@pytest.mark.slow
 def test_se_block_ties_the_gate_to_the_feature_map():
     from edgesmith.compress import channel_pruning as cp
     from edgesmith.tfkeras.backend import keras
@@ -506,6 +509,7 @@ def _kitchen_sink(keras):
     return keras.Model(inputs, layers.Dense(4, name="logits")(x), name="kitchen_sink")
 
 
+@pytest.mark.slow
 def test_rebuilt_model_trains_and_converts_to_int8():
     from ai_edge_litert.interpreter import Interpreter
 
@@ -556,6 +560,7 @@ def test_prune_channels_end_to_end(digits_artifact, tmp_path, quiet):
     assert artifact.manifest["config"]["channel_fraction"] == pytest.approx(0.28, abs=0.05)
 
 
+@pytest.mark.slow
 def test_prune_channels_flattens_a_nested_model_artifact(tmp_path, quiet):
     from edgesmith.compress.pruning import prune
     from edgesmith.tfkeras.backend import keras

@@ -6,14 +6,6 @@ import pytest
 
 from edgesmith.app.cli import main
 
-
-def run_cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
 BAD = [
     (
         ["prune", "--from", "{src}", "--sparsity", "1.2"],
@@ -69,13 +61,13 @@ BAD = [
 
 @pytest.mark.parametrize(("args", "message"), BAD)
 def test_bad_input_is_one_line_exit_2(
-    tmp_path, capsys, tflite_artifact, digits_artifact, args, message
+    tmp_path, run_cli, tflite_artifact, digits_artifact, args, message
 ):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.yaml").write_text("sparsityy: 0.5\n")
     fmt = {"tmp": tmp_path, "src": digits_artifact, "tflite": tflite_artifact}
     code, out, err = run_cli(
-        capsys, "compress", *[a.format(**fmt) for a in args], "--out", tmp_path / "out"
+        "compress", *[a.format(**fmt) for a in args], "--out", tmp_path / "out"
     )
     assert code == 2, err
     assert err.startswith("edgesmith: error: ") and message in err, err
@@ -108,9 +100,8 @@ def test_help_has_examples(capsys, technique):
     assert f"edgesmith compress {technique} --" in out and "examples:" in out
 
 
-def test_prune_cli_writes_json_manifest(digits_artifact, tmp_path, capsys):
+def test_prune_cli_writes_json_manifest(digits_artifact, tmp_path, run_cli):
     code, out, err = run_cli(
-        capsys,
         "compress",
         "prune",
         "--from",

@@ -74,6 +74,7 @@ def test_qat_graph_converts_to_full_int8(qat_artifact):
     assert accuracy == pytest.approx(artifact.manifest["metrics"]["accuracy"], abs=0.03)
 
 
+@pytest.mark.slow
 def test_rescaling_layer_stays_float_and_is_named(tmp_path, quiet):
     from edgesmith.compress.quantization_aware import qat
     from edgesmith.tfkeras.backend import keras

@@ -109,6 +109,7 @@ def test_parameters_count_in_a_step_cost():
     assert params_of(both.widths) > params_of(per_mac.widths)
 
 
+@pytest.mark.slow
 def test_search_meets_a_mac_target_too():
     from edgesmith.compress.width_search import search_widths
 
@@ -188,6 +189,7 @@ def test_a_mac_target_is_spread_over_the_groups_not_taken_from_one():
     assert sum(w < plan.groups[g].size for g, w in result.widths.items()) >= 4
 
 
+@pytest.mark.slow
 def test_a_missed_parameter_target_is_named():
     from edgesmith.compress.width_search import search_widths
 
@@ -333,6 +335,7 @@ def test_bad_search_settings(values, message):
         PruneConfig.from_dict(values)
 
 
+@pytest.mark.slow
 def test_the_timer_converts_once_and_times_against_the_source():
     """The real clock: int8 files converted and timed on this machine (noisy on shared CI, so
     only loose bounds on the numbers)."""

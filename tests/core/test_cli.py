@@ -5,15 +5,6 @@ import sys
 import numpy as np
 import pytest
 
-from edgesmith.app.cli import main
-
-
-def run_cli(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -49,20 +40,19 @@ def run_cli(capsys, *args):
         (["info", "{tmp}/absent"], "not found"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
+def test_bad_input_is_one_line_exit_2(tmp_path, run_cli, args, message):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "file").write_text("x")
-    code, out, err = run_cli(capsys, *[a.format(tmp=tmp_path) for a in args])
+    code, out, err = run_cli(*[a.format(tmp=tmp_path) for a in args])
     assert code == 2
     assert err.startswith("edgesmith: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists() and not (tmp_path / "a.partial").exists()
 
 
-def test_npz_without_expected_arrays(tmp_path, capsys):
+def test_npz_without_expected_arrays(tmp_path, run_cli):
     np.savez(tmp_path / "d.npz", images=np.zeros((3, 8, 8)))
     code, _, err = run_cli(
-        capsys,
         "train",
         "--data",
         f"npz:{tmp_path}/d.npz",
@@ -74,16 +64,16 @@ def test_npz_without_expected_arrays(tmp_path, capsys):
     assert code == 2 and "lacks array(s) x_train, y_train, x_test, y_test" in err
 
 
-def test_corrupt_manifest(tmp_path, capsys):
+def test_corrupt_manifest(tmp_path, run_cli):
     (tmp_path / "manifest.json").write_text("{oops")
-    code, _, err = run_cli(capsys, "info", str(tmp_path))
+    code, _, err = run_cli("info", str(tmp_path))
     assert code == 2 and "is corrupt" in err
 
 
-def test_train_info_and_config_file(tmp_path, capsys):
+@pytest.mark.slow
+def test_train_info_and_config_file(tmp_path, run_cli):
     (tmp_path / "recipe.yaml").write_text("model: seed_cnn\nepochs: 1\nbatch_size: 64\n")
     code, out, err = run_cli(
-        capsys,
         "train",
         "--config",
         str(tmp_path / "recipe.yaml"),
@@ -94,18 +84,18 @@ def test_train_info_and_config_file(tmp_path, capsys):
     )
     assert code == 0 and out.strip() == str(tmp_path / "run")
     assert "epoch   2/2" in err and "eval accuracy" in err
-    code, out, _ = run_cli(capsys, "info", str(tmp_path / "run"))
+    code, out, _ = run_cli("info", str(tmp_path / "run"))
     assert code == 0
     for field in ("seed_cnn", "accuracy", "normalization unit", "digits", "tf-keras"):
         assert field in out
-    code, out, _ = run_cli(capsys, "info", str(tmp_path / "run"), "--json")
+    code, out, _ = run_cli("info", str(tmp_path / "run"), "--json")
     manifest = json.loads(out)
     assert manifest["config"]["epochs"] == 2 and manifest["config"]["batch_size"] == 64
 
 
-def test_quiet_and_json(tmp_path, capsys):
+@pytest.mark.slow
+def test_quiet_and_json(tmp_path, run_cli):
     code, out, err = run_cli(
-        capsys,
         "train",
         "--model",
         "seed_cnn",

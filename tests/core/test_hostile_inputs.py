@@ -329,7 +329,7 @@ def test_technique_configs_and_recipes_validate_or_exit_2(workdir):
 
 
 def test_model_configs_are_inspected_without_crashing(workdir):
-    from edgesmith.model_safety import check_model_file
+    from edgesmith.tfkeras.model_safety import check_model_file
 
     config = {
         "module": "keras",

@@ -20,6 +20,7 @@ from edgesmith.outputs import (
     record_written,
     remove_owned,
 )
+from edgesmith.progress import silent
 
 
 def commit(writer, name="model.bin"):
@@ -204,5 +205,5 @@ def test_quantize_never_removes_a_partial_it_did_not_create(digits_artifact, tmp
     (user_partial / "notes.txt").write_text("mine")
     config = AutotuneConfig(attempts=("ptq",), max_eval=64, calibration_samples=16)
     with pytest.raises(EdgesmithError, match="q.partial is a folder edgesmith did not write"):
-        quantize_within_budget(digits_artifact, config, tmp_path / "q", report=lambda line: None)
+        quantize_within_budget(digits_artifact, config, tmp_path / "q", report=silent)
     assert (user_partial / "notes.txt").read_text() == "mine"

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-QUIET = {"report": lambda line: None}
+from edgesmith.progress import silent
+
+QUIET = {"report": silent}
 
 
 @pytest.fixture(scope="session")

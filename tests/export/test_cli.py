@@ -6,14 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesmith.app.cli import main
-
-
-def run_cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+from edgesmith.progress import silent
 
 
 @pytest.fixture(scope="module")
@@ -43,33 +36,31 @@ def no_data_artifact(digits_artifact, tmp_path_factory):
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
-    digits_artifact, tmp_path, capsys, args, message
+    digits_artifact, tmp_path, run_cli, args, message
 ):
     out = tmp_path / "out"
-    code, stdout, err = run_cli(capsys, "export", "--from", digits_artifact, *args, "--out", out)
+    code, stdout, err = run_cli("export", "--from", digits_artifact, *args, "--out", out)
     assert code == 2
     assert err.startswith("edgesmith: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_non_keras_source_is_refused(exported_all, tmp_path, capsys):
+def test_non_keras_source_is_refused(exported_all, tmp_path, run_cli):
     source = exported_all["tflite-int8"].artifact.path
-    code, _, err = run_cli(
-        capsys, "export", "--from", source, "--format", "onnx", "--out", tmp_path / "o"
-    )
+    code, _, err = run_cli("export", "--from", source, "--format", "onnx", "--out", tmp_path / "o")
     assert code == 2
     assert "holds a tflite model" in err and "needs a Keras artifact" in err
     code, _, err = run_cli(
-        capsys, "export", "--from", tmp_path, "--format", "onnx", "--out", tmp_path / "o"
+        "export", "--from", tmp_path, "--format", "onnx", "--out", tmp_path / "o"
     )
     assert code == 2 and "is not an edgesmith artifact" in err
 
 
-def test_int8_without_calibration_data_is_refused(no_data_artifact, tmp_path, capsys):
+def test_int8_without_calibration_data_is_refused(no_data_artifact, tmp_path, run_cli):
     out = tmp_path / "o"
     code, _, err = run_cli(
-        capsys, "export", "--from", no_data_artifact, "--format", "tflite-int8", "--out", out
+        "export", "--from", no_data_artifact, "--format", "tflite-int8", "--out", out
     )
     assert code == 2
     assert "int8 calibration and the parity check need the source's data" in err
@@ -77,22 +68,21 @@ def test_int8_without_calibration_data_is_refused(no_data_artifact, tmp_path, ca
     assert not out.exists()
 
 
-def test_existing_format_dir_is_refused_before_work(digits_artifact, tmp_path, capsys):
+def test_existing_format_dir_is_refused_before_work(digits_artifact, tmp_path, run_cli):
     (tmp_path / "o" / "onnx").mkdir(parents=True)
     (tmp_path / "o" / "onnx" / "x").write_text("x")
     code, _, err = run_cli(
-        capsys, "export", "--from", digits_artifact, "--format", "onnx", "--out", tmp_path / "o"
+        "export", "--from", digits_artifact, "--format", "onnx", "--out", tmp_path / "o"
     )
     assert code == 2 and "is not empty" in err
 
 
-def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, capsys):
+def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, run_cli):
     from edgesmith.artifacts import read_artifact
     from edgesmith.export.c_array import read_c_array
 
     out = tmp_path / "mcu"
     code, stdout, err = run_cli(
-        capsys,
         "export",
         "--from",
         digits_artifact,
@@ -126,10 +116,9 @@ def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, caps
     assert "model_data.cc" in artifact.manifest["files"]
 
 
-def test_cli_target_failure_exits_1_without_publishing(digits_artifact, tmp_path, capsys):
+def test_cli_target_failure_exits_1_without_publishing(digits_artifact, tmp_path, run_cli):
     out = tmp_path / "o"
     code, stdout, err = run_cli(
-        capsys,
         "export",
         "--from",
         digits_artifact,
@@ -153,9 +142,8 @@ def test_cli_target_failure_exits_1_without_publishing(digits_artifact, tmp_path
     assert not out.exists()
 
 
-def test_cli_json_lists_manifests(digits_artifact, tmp_path, capsys):
+def test_cli_json_lists_manifests(digits_artifact, tmp_path, run_cli):
     code, stdout, _ = run_cli(
-        capsys,
         "export",
         "--from",
         digits_artifact,
@@ -212,16 +200,15 @@ def test_export_input_checks_load_no_tensorflow(tmp_path):
     assert "tflite-int9" in lines[0] and lines[-1] == "[]", run.stdout
 
 
-def test_data_option_replaces_the_source_data(digits_artifact, tmp_path, capsys):
+def test_data_option_replaces_the_source_data(digits_artifact, tmp_path, run_cli):
     from edgesmith.export import export
 
     (artifact,) = export(
-        digits_artifact, "onnx", tmp_path / "d", data="digits?eval=40", report=lambda line: None
+        digits_artifact, "onnx", tmp_path / "d", data="digits?eval=40", report=silent
     )
     assert artifact.manifest["metrics"]["num_eval"] == 40
     assert artifact.manifest["config"]["data"] == "digits?eval=40"
     code, _, err = run_cli(
-        capsys,
         "export",
         "--from",
         digits_artifact,

@@ -1,6 +1,8 @@
 import numpy as np
 
-QUIET = {"report": lambda line: None}
+from edgesmith.progress import silent
+
+QUIET = {"report": silent}
 
 
 def _artifact_from(model, source_dir, out, technique, filename="model.keras", **extra):

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from edgesmith.artifacts import read_artifact
+from edgesmith.progress import silent
 
-QUIET = {"report": lambda line: None}
+QUIET = {"report": silent}
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 
 import edgesmith.runtime as rt
 from edgesmith.errors import EdgesmithError
+from edgesmith.progress import silent
 from edgesmith.runtime.providers import plan_tflite
 from edgesmith.runtime.tflm_runner import (
     LATENCY_NOTE,
@@ -73,7 +74,7 @@ def test_bench_record_carries_the_arena_and_labels_the_latency(fixtures, fast_pl
         [str(fixtures / "int8.tflite")],
         data="digits",
         config=rt.BenchConfig(provider="tflm", timing=fast_plan),
-        report=lambda line: None,
+        report=silent,
     )
     record = run.results[0]
     assert record["runtime"] == "tflm" and record["provider"] == PROVIDER_LABEL

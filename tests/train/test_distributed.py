@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edgesmith.artifacts import read_artifact
+from edgesmith.progress import silent
 from edgesmith.tfkeras.model_io import load_keras_model
 from edgesmith.train import TrainConfig, train
 from edgesmith.train.multiworker import launch_local
@@ -47,6 +48,7 @@ def test_two_workers_on_loopback_finish_with_identical_weights(tmp_path):
         ("float32", True, "device"),  # augmentation compiled by XLA with the step
     ],
 )
+@pytest.mark.slow
 def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(
     tmp_path, precision, xla, augment_on
 ):
@@ -59,7 +61,7 @@ def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(
         xla=xla,
         augment_on=augment_on,
     )
-    artifact = train(config, tmp_path / "run", report=lambda line: None)
+    artifact = train(config, tmp_path / "run", report=silent)
     model, _ = load_keras_model(artifact.model_path)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     out = model(np.zeros((2, 8, 8, 1), np.float32)).numpy()

@@ -4,10 +4,11 @@ import pytest
 from edgesmith.artifacts import read_artifact
 from edgesmith.datasets import load_dataset
 from edgesmith.errors import EdgesmithError
+from edgesmith.progress import silent
 from edgesmith.tfkeras.model_io import load_keras_model
 from edgesmith.train import import_model
 
-QUIET = {"report": lambda line: None}
+QUIET = {"report": silent}
 
 
 def tf_keras_model():

@@ -14,16 +14,13 @@ import numpy as np
 import pytest
 
 from edgesmith.errors import EdgesmithError
+from edgesmith.progress import silent
 from edgesmith.train import TrainConfig
 from edgesmith.train.devices import plan_devices, plan_input
 
 GPU0 = "/physical_device:GPU:0"
 GPU1 = "/physical_device:GPU:1"
 SYNTH = "synthetic?n=64&shape=8x8"
-
-
-def quiet(line):
-    pass
 
 
 # -- the decision, without a GPU
@@ -211,6 +208,7 @@ def test_mixed_float16_wrapper_gets_loss_scaling():
 # -- training end to end on the CPU
 
 
+@pytest.mark.slow
 def test_device_mode_learns_like_host_mode_and_saves_the_same_model(tmp_path):
     from edgesmith.artifacts import read_artifact
     from edgesmith.tfkeras.model_io import load_keras_model
@@ -249,6 +247,7 @@ def test_device_mode_learns_like_host_mode_and_saves_the_same_model(tmp_path):
     assert type(device_model).__name__ == type(host_model).__name__ != "DeviceAugmenter"
 
 
+@pytest.mark.slow
 def test_device_mode_resumes_and_refuses_a_changed_placement(tmp_path):
     from edgesmith.train import train
 
@@ -263,13 +262,14 @@ def test_device_mode_resumes_and_refuses_a_changed_placement(tmp_path):
     with pytest.raises(Interrupt):
         train(config, tmp_path / "run", report=stop_after_first_epoch)
     with pytest.raises(EdgesmithError, match="different settings for augment_on"):
-        train(config.replace(augment_on="host"), tmp_path / "run", resume=True, report=quiet)
+        train(config.replace(augment_on="host"), tmp_path / "run", resume=True, report=silent)
     resumed = []
     artifact = train(config, tmp_path / "run", resume=True, report=resumed.append)
     assert [line.split()[1] for line in resumed if line.startswith("epoch")] == ["2/2"]
     assert artifact.manifest["config"]["augment_on"] == "device"
 
 
+@pytest.mark.slow
 def test_batches_prefetched_to_a_device_train(tmp_path, monkeypatch):
     """The single-GPU path (tf.data prefetch_to_device) with the CPU standing in for the GPU."""
     from edgesmith.train import devices, train
@@ -283,7 +283,7 @@ def test_batches_prefetched_to_a_device_train(tmp_path, monkeypatch):
 
     monkeypatch.setattr(devices, "plan_input", cpu_as_accelerator)
     config = TrainConfig(data=SYNTH, model="seed_cnn", epochs=2, batch_size=16, augment_on="device")
-    artifact = train(config, tmp_path / "run", report=quiet)
+    artifact = train(config, tmp_path / "run", report=silent)
     assert artifact.manifest["input_pipeline"]["prefetch_target"] == "/device:CPU:0"
     assert [h["epoch"] for h in artifact.manifest["history"]] == [1, 2]
     assert artifact.manifest["metrics"]["num_eval"] > 0
@@ -305,6 +305,7 @@ def test_prefetched_batches_arrive_on_the_target_device():
     assert len(batches) == 2 and batches[0][0].device.endswith("device:CPU:0")
 
 
+@pytest.mark.slow
 def test_mirrored_replicas_augment_their_own_batches_and_train():
     """MirroredStrategy over two logical CPUs: Keras distributes, each replica draws its own crops.
 
@@ -368,6 +369,7 @@ def test_cli_refuses_an_unknown_placement_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "a").exists()
 
 
+@pytest.mark.slow
 def test_cli_runs_device_placement_on_the_cpu_and_says_where(tmp_path, capsys):
     from edgesmith.app.cli import main
 
@@ -411,7 +413,7 @@ def test_on_a_gpu_batches_and_augmentation_live_on_it(tmp_path):
     batch = next(iter(to_device(tf.data.Dataset.range(4).batch(2), "/device:GPU:0")))
     assert "GPU" in batch.device
     artifact = train(
-        TrainConfig(data=SYNTH, model="seed_cnn", epochs=1), tmp_path / "g", report=quiet
+        TrainConfig(data=SYNTH, model="seed_cnn", epochs=1), tmp_path / "g", report=silent
     )
     assert artifact.manifest["input_pipeline"]["augment_on"] == "device"
     assert artifact.manifest["input_pipeline"]["prefetch_to_device"] is True

@@ -295,6 +295,7 @@ def test_run_recipe_resolves_teachers_and_refuses_bad_references(tmp_path):
         load_run_recipe(bad)
 
 
+@pytest.mark.slow
 def test_keras3_with_another_backend_already_loaded_is_refused():
     code = (
         "import os; os.environ['KERAS_BACKEND'] = 'numpy'; import keras\n"
@@ -318,6 +319,7 @@ def test_the_keras3_trainer_writes_the_model_file_train_artifacts_use():
     assert KERAS3_MODEL_FILE == MODEL_FILE
 
 
+@pytest.mark.slow
 def test_keras3_path_imports_no_tensorflow():
     pytest.importorskip("jax")
     code = (

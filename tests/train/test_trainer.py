@@ -5,9 +5,10 @@ import pytest
 
 from edgesmith.artifacts import read_artifact
 from edgesmith.errors import EdgesmithError
+from edgesmith.progress import silent
 from edgesmith.train import TrainConfig, train
 
-QUIET = staticmethod(lambda line: None)
+QUIET = staticmethod(silent)
 
 
 def test_digits_artifact_is_complete_and_learned(digits_artifact):
@@ -38,13 +39,14 @@ def test_saved_model_reproduces_the_recorded_accuracy(digits_artifact):
     assert accuracy == pytest.approx(artifact.manifest["metrics"]["accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(tmp_path):
     config = TrainConfig(data="synthetic?n=64&shape=8x8", model="seed_cnn", epochs=1, batch_size=16)
     from edgesmith.tfkeras.model_io import load_keras_model
 
-    a = train(config, tmp_path / "a", report=lambda line: None)
-    b = train(config, tmp_path / "b", report=lambda line: None)
-    c = train(config.replace(seed=1), tmp_path / "c", report=lambda line: None)
+    a = train(config, tmp_path / "a", report=silent)
+    b = train(config, tmp_path / "b", report=silent)
+    c = train(config.replace(seed=1), tmp_path / "c", report=silent)
     weights = [load_keras_model(x.model_path)[0].get_weights() for x in (a, b, c)]
     for wa, wb in zip(weights[0], weights[1], strict=True):
         np.testing.assert_allclose(wa, wb, atol=1e-5)
@@ -55,6 +57,7 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
     config = TrainConfig(data="synthetic?n=64&shape=8x8", model="resnet8", epochs=3, batch_size=16)
     lines = []
@@ -68,9 +71,9 @@ def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
         train(config, tmp_path / "run", report=stop_after_first_epoch)
     assert not (tmp_path / "run").exists() and (tmp_path / "run.partial").is_dir()
     with pytest.raises(EdgesmithError, match="pass --resume"):
-        train(config, tmp_path / "run", report=lambda line: None)
+        train(config, tmp_path / "run", report=silent)
     with pytest.raises(EdgesmithError, match="different settings for epochs"):
-        train(config.replace(epochs=4), tmp_path / "run", resume=True, report=lambda line: None)
+        train(config.replace(epochs=4), tmp_path / "run", resume=True, report=silent)
     resumed = []
     artifact = train(config, tmp_path / "run", resume=True, report=resumed.append)
     epochs_run = [line.split()[1] for line in resumed if line.startswith("epoch")]
@@ -100,7 +103,7 @@ def test_fine_tunes_a_user_model_file_with_logits(tmp_path):
             normalization="standard",
         ),
         tmp_path / "ft",
-        report=lambda line: None,
+        report=silent,
     )
     m = artifact.manifest
     assert m["technique"] == "finetune" and m["output"]["kind"] == "logits"
@@ -121,7 +124,7 @@ def test_user_model_that_does_not_fit_the_data(tmp_path):
         train(
             TrainConfig(data="digits", model=str(tmp_path / "cifar_shaped.keras"), epochs=1),
             tmp_path / "x",
-            report=lambda line: None,
+            report=silent,
         )
     assert not (tmp_path / "x").exists()
 

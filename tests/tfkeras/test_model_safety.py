@@ -12,7 +12,7 @@ import h5py
 import pytest
 
 from edgesmith.errors import EdgesmithError
-from edgesmith.model_safety import (
+from edgesmith.tfkeras.model_safety import (
     check_model_file,
     inspect_model_file,
     model_code_trusted,
