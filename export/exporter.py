@@ -299,7 +299,8 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             }
         if fold is not None:
             extra["raw_input_fold"] = fold
-        report(f"{fmt.name}: parity check on {len(data.x_eval)} images")
+        runner = _parity_runner(opts, fmt)
+        report(f"{fmt.name}: parity check on {len(data.x_eval)} images ({runner or 'default'})")
         metrics = check_parity(
             model_path,
             data.x_eval,
@@ -308,8 +309,11 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             fmt.tolerance,
             source.output_kind,
             xnnpack=not builtin_only,
+            provider=runner,
             max_accuracy_drop=opts.max_accuracy_drop,
         )
+        if runner is not None:
+            metrics["parity_runner"] = runner
         metrics.update(sizes(model_bytes))
         metrics.update(stats)
         metrics["source_accuracy"] = manifest.get("metrics", {}).get("accuracy")
@@ -399,6 +403,19 @@ def _check_target(report, model_path: Path, fmt: ExportFormat, opts: ExportOptio
     from edgesmith.export.targets import check_target
 
     return check_target(opts.target, report, model_path, fmt.name, vela=opts.vela)
+
+
+def _parity_runner(opts: ExportOptions, fmt: ExportFormat) -> str | None:
+    """The runtime provider that checks a file: TFLM for ``--target tflm`` when it is installed.
+
+    A microcontroller file is checked by the interpreter it will run in; without tflite-micro
+    the check runs in LiteRT, and the target record says the arena is an estimate.
+    """
+    if opts.target != "tflm" or fmt.file_format != "tflite":
+        return None
+    from edgesmith.runtime import tflm_available
+
+    return "tflm" if tflm_available() else None
 
 
 def _report_line(name: str, metrics: dict[str, Any], report: Reporter) -> None:

@@ -4,17 +4,20 @@ Settings measured on x86: QDQ format, **unsigned (QUInt8) activations** and sign
 per-channel (QInt8) weights. With signed activations only 3 of ResNet-8's 9 convolutions fused
 into QLinearConv and the file ran 2.3x slower.
 
-Weights are quantised with ``reduce_range=True`` (7-bit weights, -64..63) by default. On x86
-CPUs with AVX2 or AVX-512 but without VNNI, onnxruntime's U8S8 kernels multiply with
+Weights are quantised with ``reduce_range=True`` (7-bit weights, ``|w| <= 64``) by default.
+On x86 CPUs with AVX2 or AVX-512 but without VNNI, onnxruntime's U8S8 kernels multiply with
 ``VPMADDUBSW``, which adds two u8*s8 products into a saturating int16: with full 8-bit weights
 the sums overflow and accuracy drops on the machine that runs the file (a CIFAR-10 ResNet-8 lost
 2.6 points on an AVX2 machine that it kept on an AVX-512-VNNI Xeon, and up to 9 points when
 lightly trained). onnxruntime's quantisation guide names two remedies, ``reduce_range`` or U8U8;
-7-bit weights cannot saturate the int16 sum and keep the fast U8S8 kernels, so they are the safe
-default for a file whose CPU is not known. ``reduce_range=False`` (full 8-bit weights) is for a
-file that only ever runs on VNNI (or ARM dot-product) CPUs. ``quant_pre_process`` runs first (shape
-inference and graph optimisation, as onnxruntime recommends) with ``skip_symbolic_shape``,
-which spares a sympy dependency; static image shapes need no symbolic inference.
+7-bit weights cannot saturate the int16 sum (255 * 64 * 2 = 32,640) and keep the fast U8S8
+kernels (U8U8 ran 2x slower), so they are the safe default for a file whose CPU is not known.
+``reduce_range=False`` (full 8-bit weights) is for a file that only ever runs on VNNI (or ARM
+dot-product) CPUs.
+
+``quant_pre_process`` runs first (shape inference and graph optimisation, as onnxruntime
+recommends) with ``skip_symbolic_shape``, which spares a sympy dependency; static image shapes
+need no symbolic inference.
 """
 
 from __future__ import annotations

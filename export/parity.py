@@ -46,8 +46,13 @@ CATASTROPHIC_AGREEMENT = 0.5
 Z95 = 1.959963984540054
 
 
-def run_exported(path: Path, pixels: np.ndarray, *, xnnpack: bool = True) -> np.ndarray:
+def run_exported(
+    path: Path, pixels: np.ndarray, *, xnnpack: bool = True, provider: str | None = None
+) -> np.ndarray:
     """Float32 (N, K) outputs of an exported file for raw pixels, through edgesmith.runtime.
+
+    ``provider="tflm"`` runs a .tflite file in TensorFlow Lite Micro's interpreter, the runtime
+    a ``--target tflm`` file is made for (reference kernels: slower, and rounded its own way).
 
     Raises:
         EdgesmithError: when the runtime is not installed or cannot run the file.
@@ -59,7 +64,7 @@ def run_exported(path: Path, pixels: np.ndarray, *, xnnpack: bool = True) -> np.
             f"the parity check runs files with edgesmith.runtime ({exc}): "
             "pip install 'edgesmith[runtime]'"
         ) from None
-    model = runtime.load(path, xnnpack=xnnpack)
+    model = runtime.load(path, xnnpack=xnnpack, provider=provider)
     try:
         return np.asarray(model.predict(pixels), dtype=np.float32)
     finally:
@@ -216,10 +221,11 @@ def check_parity(
     output_kind: str,
     *,
     xnnpack: bool = True,
+    provider: str | None = None,
     max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
 ) -> dict[str, Any]:
     """Run ``path`` on raw ``pixels`` with its runtime and compare with ``reference``."""
-    outputs = run_exported(path, pixels, xnnpack=xnnpack)
+    outputs = run_exported(path, pixels, xnnpack=xnnpack, provider=provider)
     return compare(
         outputs, reference, labels, tolerance, output_kind, max_accuracy_drop=max_accuracy_drop
     )

@@ -103,6 +103,11 @@ def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, run_
     assert row.split()[0] == "tflite-int8" and " pass " in row and str(out / "tflite-int8") in row
     assert "tflite-int8: parity check on 100 images" in err  # progress on stderr
     artifact = read_artifact(out / "tflite-int8")
+    # the file is checked by the interpreter it is made for, when that is installed
+    from edgesmith.runtime import tflm_available
+
+    runner = artifact.manifest["metrics"].get("parity_runner")
+    assert runner == ("tflm" if tflm_available() else None)
     target = artifact.manifest["target"]
     assert (
         target["verdict"] == "pass"

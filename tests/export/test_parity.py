@@ -6,8 +6,9 @@ import pytest
 from edgesmith.errors import CheckFailed, EdgesmithError
 from edgesmith.export.formats import FLOAT, QUANTIZED
 from edgesmith.export.parity import accuracy_drop_test, binomial_sf, check_parity, compare
+from edgesmith.progress import silent
 
-QUIET = {"report": lambda line: None}
+QUIET = {"report": silent}
 
 
 def test_compare_counts_agreement_and_differences():
@@ -244,6 +245,7 @@ MLPERF = Path(__file__).resolve().parents[3] / "shared" / "data"
     or not (MLPERF / "cifar10.npz").is_file(),
     reason="MLCommons' ResNet-8 files and cifar10.npz are not at hand (../shared/data)",
 )
+@pytest.mark.slow
 def test_mlcommons_int8_resnet8_passes_and_its_broken_copies_fail(tmp_path):
     """MLCommons' published int8 ResNet-8 against its own float model, 2,000 CIFAR-10 images."""
     from edgesmith import runtime

@@ -185,6 +185,7 @@ def test_same_named_artifacts_keep_their_parent_in_the_table():
     assert display_name(results[0]) == "tflite-int8"
 
 
+@pytest.mark.slow
 def test_normalization_applies_to_foreign_files_only(fixtures, tmp_path, capsys):
     """A file without metadata (MLCommons' ResNet-8, say) gets --normalization; ours keep theirs."""
     from edgesmith.app.cli import main

@@ -80,7 +80,7 @@ def test_in_place_replacement_is_compared_with_the_stored_original(tmp_path, cap
     assert cli_check(model, base, "--no-accuracy") == 1
     out = capsys.readouterr().out
     assert out.startswith("FAIL") and ": regression" in out and "paired rounds" in out
-    assert "base.models" in out or "vs " in out
+    assert "note: reference: " in out and "base.models" in out  # the stored original
 
 
 def test_a_reference_whose_sha256_differs_is_never_used(tmp_path, capsys):
@@ -97,6 +97,7 @@ def test_a_reference_whose_sha256_differs_is_never_used(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("FAIL")
 
 
+@pytest.mark.slow
 def test_an_accuracy_drop_fails_with_exit_1_in_points(baseline, fixtures, tmp_path, capsys):
     def better(document):
         document["results"][0]["accuracy"] = 0.999
@@ -118,6 +119,7 @@ def test_an_accuracy_drop_outside_0_to_100_points_exits_2(baseline, fixtures, ca
     assert "percentage points, 0 to 100" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_without_the_reference_the_gate_fails_closed(baseline, fixtures, tmp_path, capsys):
     def gone(document):
         record = document["results"][0]
@@ -197,6 +199,7 @@ def test_machine_identity_ignores_the_kernel_release_but_not_the_runtime():
     assert isa_class({"asimd", "asimddp"}, "aarch64") == "arm64-dotprod"
 
 
+@pytest.mark.slow
 def test_a_baseline_without_accuracy_fails_closed(baseline, fixtures, tmp_path, capsys):
     def no_accuracy(document):
         document["results"][0]["accuracy"] = None
@@ -293,6 +296,7 @@ def test_a_baseline_moved_with_its_store_still_finds_the_reference(baseline, tmp
     assert verdict.mode == "paired"
 
 
+@pytest.mark.slow
 def test_assert_no_regression_for_users_test_suites(baseline, fixtures, tmp_path):
     verdicts = assert_no_regression(
         fixtures / "int8.tflite", baseline, max_slowdown=1.5, min_runs=40, min_seconds=0.1
@@ -311,6 +315,7 @@ def test_assert_no_regression_for_users_test_suites(baseline, fixtures, tmp_path
         )
 
 
+@pytest.mark.slow
 def test_latency_only_gate_and_json_verdicts(baseline, fixtures, tmp_path, capsys):
     def better(document):
         document["results"][0]["accuracy"] = 0.999
@@ -331,6 +336,7 @@ def test_latency_only_gate_and_json_verdicts(baseline, fixtures, tmp_path, capsy
     assert "accuracy measured on digits; the baseline's was on cifar10" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_paired_gate_through_the_cli_both_directions(fixtures, tmp_path, capsys):
     """raw.onnx takes about 3x the time of int8.tflite here: slower fails, faster passes."""
     fast = ["--min-runs", "40", "--min-seconds", "0.1", "--warmup-seconds", "0", "--quiet"]
