@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from edgesmith import __version__
-from edgesmith.cli_args import formatter
+from edgesmith.cli_args import Parser, formatter
 from edgesmith.errors import EdgesmithError
 
 EPILOG_MAIN = """\
@@ -30,7 +30,7 @@ exit codes: 0 success, 1 check failed, 2 bad input, 3 unexpected error (please r
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to render the README's CLI tour)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edgesmith",
         formatter_class=formatter,
         epilog=EPILOG_MAIN,

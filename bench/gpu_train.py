@@ -7,7 +7,7 @@ etc. from pyproject.toml) and CIFAR-10 as an .npz (x_train, y_train, x_test, y_t
 TensorFlow, no network.
 
     python bench/gpu_train.py --data npz:/data/cifar10.npz --json-out gpu_train.json
-    python bench/gpu_train.py --data npz:/data/cifar10.npz --also recipes/cifar10-best.yaml \
+    python bench/gpu_train.py --data npz:/data/cifar10.npz --also recipes/train/cifar10-best.yaml \
         --also-epochs 60 --out runs-gpu --tar-out runs-gpu.tar.gz
     python bench/gpu_train.py --dry-run          # anywhere: digits, 2 epochs, CPU is fine
 

@@ -7,11 +7,11 @@ writes JSON and a plot of eval accuracy against training time.
     EDGESMITH_DATA_DIR=../shared/data python bench/train_cifar10.py [--epochs 40]
 
 With ``--backend jax`` (or torch, tensorflow) the same runs train with Keras 3. ``--recipe FILE``
-instead trains every run of a run recipe (e.g. issue 17's ``recipes/cifar10-best.yaml``: a
+instead trains every run of a run recipe (e.g. issue 17's ``recipes/train/cifar10-best.yaml``: a
 ResNet-20 teacher, then two distilled ResNet-8 students with erase and EMA), one row each;
 re-running the same command resumes an interrupted run and skips finished ones:
 
-    python bench/train_cifar10.py --data-dir ../shared/data --recipe recipes/cifar10-best.yaml
+    python bench/train_cifar10.py --data-dir ../shared/data --recipe recipes/train/cifar10-best.yaml
 """
 
 from __future__ import annotations

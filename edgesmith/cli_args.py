@@ -8,6 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from typing import NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line, like every other bad input.
+
+    argparse prints the whole usage block before its message; edgesmith's contract is one line
+    naming the value and what was expected (exit 2), with ``--help`` one command away. Every
+    sub-command parser inherits this class through ``add_subparsers``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE (see PROG --help)`` and exit 2."""
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def formatter(prog: str) -> argparse.HelpFormatter:

@@ -11,7 +11,7 @@ import os
 
 from edgesmith.quiet import capture_fd
 
-# Must be set before onnxruntime is first imported (STACK.md: it writes ~/.cache otherwise).
+# Must be set before onnxruntime is first imported (it writes ~/.cache otherwise).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Lines the runtimes print on every start that tell the user nothing they asked for.

@@ -8,7 +8,7 @@ the Keras 3 path never loads TensorFlow.
 Every model ends in a ``Dense`` named ``logits`` followed by a ``softmax`` activation, so the
 exported files give probabilities and distillation can reach the logits by layer name. BatchNorm
 momentum is 0.9: with Keras' 0.99 a short run leaves moving statistics that give chance-level
-inference accuracy (STACK.md).
+inference accuracy (measured here).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ def test_schedule_ends_on_a_mask_update():
         assert plan.end_step % plan.frequency == 0  # the last update hits the target
         assert 1 <= plan.end_step <= total
         assert plan.frequency <= freq
-    # the STACK.md case: 128 steps with frequency 100 would stop at step 100, short of target
+    # the measured trap: 128 steps with frequency 100 would stop at step 100, short of target
     assert plan_schedule(128, 1.0, 100).end_step == 120
 
 

@@ -132,4 +132,20 @@ def test_missing_subcommand_is_usage_error():
     result = subprocess.run(
         [sys.executable, "-m", "edgesmith"], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 2 and "usage:" in result.stderr
+    assert result.returncode == 2 and "usage:" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "required: COMMAND" in lines[0] and "edgesmith --help" in lines[0]
+
+
+def test_a_bad_flag_value_is_one_line_naming_it():
+    result = subprocess.run(
+        [sys.executable, "-m", "edgesmith", "bench", "m.tflite", "--threads", "abc"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == (
+        "edgesmith bench: error: argument --threads: expected a whole number >= 1. "
+        "Received: 'abc' (see edgesmith bench --help)"
+    )

@@ -85,7 +85,7 @@ def test_sparse_encoding_of_a_pruned_model(digits_artifact, exported_all, tmp_pa
         pruned, "tflite-int8,tflite-fp32", tmp_path / "sparse", sparse=True, max_eval=100, **QUIET
     )
     assert int8.manifest["sparse"]["encoded_tensors"] > 0
-    assert int8.manifest["sparse"]["xnnpack"] is False  # STACK.md: sparse int8 needs builtins
+    assert int8.manifest["sparse"]["xnnpack"] is False  # sparse int8 fails under XNNPACK: builtins
     assert fp32.manifest["sparse"]["xnnpack"] is True
     assert int8.manifest["metrics"]["parity"] == "pass"
     assert fp32.manifest["metrics"]["parity"] == "pass"

@@ -281,7 +281,7 @@ def test_batches_are_full_seeded_and_reshuffled_each_epoch():
 def test_run_recipe_resolves_teachers_and_refuses_bad_references(tmp_path):
     from edgesmith.train.keras3_runs import load_run_recipe
 
-    planned = load_run_recipe(ROOT / "recipes" / "cifar10-best.yaml", {"epochs": 3})
+    planned = load_run_recipe(ROOT / "recipes" / "train" / "cifar10-best.yaml", {"epochs": 3})
     assert [p.name for p in planned] == ["teacher-resnet20", "resnet8-kd-seed0", "resnet8-kd-seed1"]
     assert [p.teacher_run for p in planned] == [None, "teacher-resnet20", "teacher-resnet20"]
     assert all(p.settings["epochs"] == 3 and p.settings["backend"] == "jax" for p in planned)
