@@ -2,7 +2,8 @@
 
 Every model given is loaded in one process, warmed up, and timed in interleaved rounds (see
 ``timing.py``); accuracy is then measured through the same runner. The result is one JSON
-document (schema ``edgesmith.bench``, see ``bench_schema``), which ``edgesmith check`` reads back as a baseline.
+document (schema ``edgesmith.bench``, see ``bench_schema``), which ``edgesmith check`` reads
+back as a baseline.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Run recipes: several Keras 3 trainings in order, later runs distilling from earlier ones.
 
-A run recipe (e.g. ``recipes/train/cifar10-best.yaml``) is YAML with shared ``defaults`` and a list of
-``runs``, each a ``name`` plus ``TrainConfig`` fields::
+A run recipe (e.g. ``recipes/train/cifar10-best.yaml``) is YAML with shared ``defaults`` and a
+list of ``runs``, each a ``name`` plus ``TrainConfig`` fields::
 
     defaults: {data: cifar10, backend: jax, batch_size: 512}
     runs:

@@ -75,7 +75,7 @@ Files
   {model_file:<18} the model ({runtime}); manifest.json beside it records its preprocessing,
                      labels, parent models and checks (edgesmith info .)
   labels.txt         class names, one per line, in output order
-  bench.json         the bench document (schema edgesmith.bench, docs/ARCHITECTURE.md), report.md and plots/ for people
+  bench.json         the bench document (schema edgesmith.bench); report.md and plots/ for people
   infer.py           minimal inference: python infer.py IMAGE [IMAGE ...]
 {c_array}
 On the device
