@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from edgesmith.cli_args import formatter
+from edgesmith.errors import CheckFailed
 from edgesmith.export.formats import FORMATS, IO_DTYPES, TARGETS
 from edgesmith.export.options import DEFAULT_OPSET
 
@@ -176,10 +176,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(json.dumps([_json_record(r) for r in results], indent=2))
     else:
         print(summary_table(results))
-    failed = [r for r in results if r.failure and r.artifact is None]
-    for result in failed:
-        print(f"edgesmith: error: {result.failure}", file=sys.stderr)
-    return 1 if failed else 0
+    failed = [r.failure for r in results if r.failure and r.artifact is None]
+    if failed:  # exit 1 through the one mechanism every failed check uses
+        raise CheckFailed("; ".join(failed))
+    return 0
 
 
 def _json_record(result) -> dict[str, Any]:
