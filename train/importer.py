@@ -12,7 +12,7 @@ from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.evaluate import eval_metrics
 from edgesmith.tfkeras.model_safety import check_model_file
 from edgesmith.tfkeras.model_stats import count_macs, count_params
-from edgesmith.train.trainer import input_record, resolve_normalization
+from edgesmith.train.inputs import input_record, resolve_normalization
 
 
 def import_model(

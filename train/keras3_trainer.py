@@ -21,10 +21,11 @@ import numpy as np
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir, read_artifact
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.errors import EdgesmithError
-from edgesmith.normalization import Normalization, parse_normalization
+from edgesmith.normalization import Normalization
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.train import keras3_env, zoo
 from edgesmith.train.config import TrainConfig
+from edgesmith.train.inputs import input_record, resolve_normalization
 from edgesmith.versions import tool_versions
 
 MODEL_FILE = "model.keras"  # the name every train artifact uses (tfkeras.model_io.MODEL_FILE)
@@ -62,7 +63,7 @@ def train_keras3(
     keras = keras3_env.import_keras(config.backend, config.accelerator)
     devices = keras3_env.find_devices(config.backend, config.accelerator)
     dataset = load_dataset(config.data)
-    norm = _normalization(config.normalization, dataset)
+    norm = resolve_normalization(config.normalization, dataset)
     augment = config.augmentations(flip_ok=dataset.flip_ok)
     parallel = keras3_env.use_all_gpus(keras, devices, config.batch_size)
     report(
@@ -203,7 +204,7 @@ def train_keras3(
             technique=config.model if source == "zoo" else "finetune",
             fmt="keras",
             config=resolved,
-            input_spec=_input_record(dataset, norm),
+            input_spec=input_record(dataset, norm),
             labels=list(dataset.labels),
             dataset=dataset.describe(),
             metrics=metrics,
@@ -227,25 +228,6 @@ def train_keras3(
         f"wrote {artifact.path}"
     )
     return artifact
-
-
-def _normalization(text: str, dataset: Dataset) -> Normalization:
-    mean = std = None
-    if text == "standard":
-        mean, std = dataset.channel_stats()
-    norm = parse_normalization(text, mean=mean, std=std)
-    norm.check_channels(dataset.input_shape[-1])
-    return norm
-
-
-def _input_record(dataset: Dataset, norm: Normalization) -> dict:
-    return {
-        "shape": list(dataset.input_shape),
-        "layout": "NHWC",
-        "dtype": "float32",
-        "normalization": norm.to_dict(),
-        "quantization": None,
-    }
 
 
 def _check_resume(work: Path, settings: dict) -> None:

@@ -15,7 +15,6 @@ import numpy as np
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.errors import EdgesmithError
-from edgesmith.normalization import Normalization, parse_normalization
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.augment import DeviceAugmenter, crop_padding
@@ -27,27 +26,7 @@ from edgesmith.tfkeras.optimizer import make_optimizer
 from edgesmith.train import devices, zoo
 from edgesmith.train.callbacks import EpochReporter
 from edgesmith.train.config import TrainConfig
-
-
-def resolve_normalization(text: str, dataset: Dataset) -> Normalization:
-    """Parse ``--normalization`` against a dataset (``standard`` takes its mean and std)."""
-    mean = std = None
-    if text == "standard":
-        mean, std = dataset.channel_stats()
-    norm = parse_normalization(text, mean=mean, std=std)
-    norm.check_channels(dataset.input_shape[-1])
-    return norm
-
-
-def input_record(dataset: Dataset, norm: Normalization) -> dict:
-    """The manifest's ``input`` record for a float Keras model."""
-    return {
-        "shape": list(dataset.input_shape),
-        "layout": "NHWC",
-        "dtype": "float32",
-        "normalization": norm.to_dict(),
-        "quantization": None,
-    }
+from edgesmith.train.inputs import input_record, resolve_normalization
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int):
