@@ -37,7 +37,12 @@ def accuracy(path: Path, provider: str | None, x, y, normalization: str | None) 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = runtime.load(path, provider=provider, xnnpack=False, normalization=normalization)
+        model = runtime.load(path, provider=provider, xnnpack=False)
+        if model.metadata == "none" and normalization is not None:  # only files without it
+            model.close()
+            model = runtime.load(
+                path, provider=provider, xnnpack=False, normalization=normalization
+            )
     started = time.perf_counter()
     outputs = model.predict(x, batch_size=256)
     seconds = time.perf_counter() - started
