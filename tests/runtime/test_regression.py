@@ -37,6 +37,57 @@ def baseline(tmp_path_factory):
     return path
 
 
+# What each fixture file costs per inference under the deterministic clock below, relative to
+# int8.tflite (whose cost is the baseline's own recorded p50): float.tflite is the fast file,
+# raw.onnx the slow one, as they are on real CPUs.
+RELATIVE_COST = {"int8.tflite": 1.0, "float.tflite": 0.4, "raw.onnx": 3.0}
+
+
+@pytest.fixture(autouse=True)
+def deterministic_clock(monkeypatch, baseline):
+    """Gate verdicts from fixed per-file latencies, not from timing tiny models on a busy CPU.
+
+    Two loads of the same 4 microsecond model have been seen to differ 2.3x on a loaded 2-core
+    machine (tight interval, so a "regression"), which made these tests depend on chance. Here
+    every step still runs (the real runners are exercised), but the rounds the gate judges are
+    the file's fixed cost: paired ratios are exact, stored comparisons use the baseline's own
+    p50. How the real gate behaves on real timings is measured by bench/gates.py.
+    """
+    import numpy as np
+
+    from edgesmith.artifacts import sha256_file
+    from edgesmith.runtime import regression
+
+    base_p50 = json.loads(baseline.read_text())["results"][0]["latency_ms"]["p50"]
+    cost = {
+        sha256_file(FIXTURES / name): base_p50 * factor for name, factor in RELATIVE_COST.items()
+    }
+    real_open = regression.open_model
+
+    def open_model(given, *args, **kwargs):
+        loaded = real_open(given, *args, **kwargs)
+        step = loaded.step
+
+        def timed():
+            return step()
+
+        timed.fake_ms = cost.get(sha256_file(loaded.model.path), base_p50)
+        loaded.step = timed
+        return loaded
+
+    def measure(steps, plan, report=None):
+        jitter = np.linspace(0.99, 1.01, 7)  # the same in every model: ratios stay exact
+        rounds = []
+        for step in steps:
+            step()
+            per_round = max(1, plan.min_runs // 6)
+            rounds.append([np.resize(step.fake_ms * jitter, per_round) for _ in range(6)])
+        return rounds
+
+    monkeypatch.setattr(regression, "open_model", open_model)
+    monkeypatch.setattr(regression, "measure", measure)
+
+
 def edited(baseline, tmp_path, change, name="edited.json"):
     """A changed copy of the baseline, beside the original so that it shares the store."""
     document = json.loads(baseline.read_text())
@@ -97,7 +148,6 @@ def test_a_reference_whose_sha256_differs_is_never_used(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("FAIL")
 
 
-@pytest.mark.slow
 def test_an_accuracy_drop_fails_with_exit_1_in_points(baseline, fixtures, tmp_path, capsys):
     def better(document):
         document["results"][0]["accuracy"] = 0.999
@@ -119,7 +169,6 @@ def test_an_accuracy_drop_outside_0_to_100_points_exits_2(baseline, fixtures, ca
     assert "percentage points, 0 to 100" in err and err.count("\n") == 1
 
 
-@pytest.mark.slow
 def test_without_the_reference_the_gate_fails_closed(baseline, fixtures, tmp_path, capsys):
     def gone(document):
         record = document["results"][0]
@@ -199,7 +248,6 @@ def test_machine_identity_ignores_the_kernel_release_but_not_the_runtime():
     assert isa_class({"asimd", "asimddp"}, "aarch64") == "arm64-dotprod"
 
 
-@pytest.mark.slow
 def test_a_baseline_without_accuracy_fails_closed(baseline, fixtures, tmp_path, capsys):
     def no_accuracy(document):
         document["results"][0]["accuracy"] = None
@@ -296,7 +344,6 @@ def test_a_baseline_moved_with_its_store_still_finds_the_reference(baseline, tmp
     assert verdict.mode == "paired"
 
 
-@pytest.mark.slow
 def test_assert_no_regression_for_users_test_suites(baseline, fixtures, tmp_path):
     verdicts = assert_no_regression(
         fixtures / "int8.tflite", baseline, max_slowdown=1.5, min_runs=40, min_seconds=0.1
@@ -315,7 +362,6 @@ def test_assert_no_regression_for_users_test_suites(baseline, fixtures, tmp_path
         )
 
 
-@pytest.mark.slow
 def test_latency_only_gate_and_json_verdicts(baseline, fixtures, tmp_path, capsys):
     def better(document):
         document["results"][0]["accuracy"] = 0.999
@@ -336,7 +382,6 @@ def test_latency_only_gate_and_json_verdicts(baseline, fixtures, tmp_path, capsy
     assert "accuracy measured on digits; the baseline's was on cifar10" in capsys.readouterr().out
 
 
-@pytest.mark.slow
 def test_paired_gate_through_the_cli_both_directions(fixtures, tmp_path, capsys):
     """raw.onnx takes about 3x the time of int8.tflite here: slower fails, faster passes."""
     fast = ["--min-runs", "40", "--min-seconds", "0.1", "--warmup-seconds", "0", "--quiet"]
