@@ -80,7 +80,7 @@ def summarize(name: str, artifact, wall: float) -> dict:
         "accuracy": artifact.manifest["metrics"]["accuracy"],
         "best_epoch_accuracy": max(h["eval_accuracy"] for h in history),
         "params": artifact.manifest["metrics"]["params"],
-        "macs": artifact.manifest["metrics"]["macs"],
+        "macs": artifact.manifest["metrics"].get("macs"),
         "epochs": len(history),
         "wall_seconds": round(wall, 1),
         "median_epoch_seconds": epoch_times[len(epoch_times) // 2],

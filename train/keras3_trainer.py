@@ -21,6 +21,7 @@ import numpy as np
 from edgesmith.artifacts import Artifact, ArtifactWriter, check_output_dir, read_artifact
 from edgesmith.datasets import Dataset, load_dataset
 from edgesmith.errors import EdgesmithError
+from edgesmith.model_macs import count_macs
 from edgesmith.normalization import Normalization
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.train import keras3_env, zoo
@@ -177,6 +178,7 @@ def train_keras3(
         metrics.update(
             {
                 "params": int(saved.count_params()),
+                "macs": count_macs(saved),
                 "train_seconds": round(sum(h["train_seconds"] for h in history), 2),
                 "wall_seconds_this_session": round(wall, 2),
                 "images_per_second": round(

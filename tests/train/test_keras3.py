@@ -252,6 +252,16 @@ def test_zoo_builds_the_same_models_in_keras3():
     assert model.get_layer("logits").units == 4
 
 
+def test_keras3_macs_are_counted_as_the_tf_keras_trainer_counts_them():
+    keras = _keras3()
+    from edgesmith.model_macs import count_macs
+    from edgesmith.train.zoo import build_model
+
+    # the tf_keras count of the same network (tests/train/test_zoo.py), MLPerf Tiny's 12.5 M
+    assert count_macs(build_model("resnet8", (32, 32, 3), 10, keras=keras)) == 12_501_632
+    assert count_macs(build_model("resnet20", (32, 32, 3), 10, keras=keras)) == 40_813_184
+
+
 # --- batches and run recipes ----------------------------------------------------------------
 
 

@@ -41,6 +41,8 @@ def test_jax_trains_digits_and_the_int8_export_passes_parity(tmp_path):
     assert "keras" in manifest["tool_versions"] and "jax" in manifest["tool_versions"]
     assert len(manifest["history"]) == 3
     assert manifest["metrics"]["accuracy"] > 0.5  # 3 epochs of ResNet-8 on digits: ~0.8-0.9
+    # counted like the tf_keras trainer's (8x8x1 input: 32x32x3 ResNet-8's 12.5 M shrink ~16x)
+    assert 0.5e6 < manifest["metrics"]["macs"] < 1.0e6
     assert "import tensorflow" not in train.stderr and "oneDNN" not in train.stderr
     export = edgesmith(
         "export", "--from", str(out), "--format", "tflite-int8", "--out", str(tmp_path / "x")
