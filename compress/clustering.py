@@ -12,11 +12,11 @@ from pathlib import Path
 
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune, measure
-from edgesmith.compress._tfmot import tfmot
 from edgesmith.compress.config import ClusterConfig
 from edgesmith.compress.pruning import clone_wrapped, select_layers
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
+from edgesmith.tfkeras.tfmot import tfmot
 
 CLUSTERABLE = ("Conv1D", "Conv2D", "Dense", "DepthwiseConv2D")
 INITS = {

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune, measure
-from edgesmith.compress._tfmot import tfmot
 from edgesmith.compress.config import PruneConfig
 from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras
+from edgesmith.tfkeras.tfmot import tfmot
 
 # Layers whose kernel tfmot prunes (its registry; DepthwiseConv2D is deliberately absent there).
 PRUNABLE = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "SeparableConv2D", "Dense")

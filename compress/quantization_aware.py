@@ -16,7 +16,6 @@ from pathlib import Path
 
 from edgesmith.artifacts import Artifact, check_output_dir
 from edgesmith.compress import finetune, measure
-from edgesmith.compress._tfmot import tfmot
 from edgesmith.compress.config import QatConfig
 from edgesmith.compress.pruning import check_wrappable
 from edgesmith.compress.source import source_sparsity
@@ -24,6 +23,7 @@ from edgesmith.errors import EdgesmithError
 from edgesmith.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras
 from edgesmith.tfkeras.model_stats import count_macs, count_params
+from edgesmith.tfkeras.tfmot import tfmot
 
 quantization = tfmot.quantization.keras
 # Layers the registry does not list but tfmot's graph transforms quantise (BatchNorm is folded

@@ -68,7 +68,7 @@ def load_keras_model(
     scope = contextlib.nullcontext()
     custom: dict = {}
     if quantized:
-        import tensorflow_model_optimization as tfmot
+        from edgesmith.tfkeras.tfmot import tfmot
 
         scope = tfmot.quantization.keras.quantize_scope()
         for objects in getattr(scope, "custom_objects", ()):  # tfmot's own wrapper classes
