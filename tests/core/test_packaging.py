@@ -103,7 +103,7 @@ def wheel_metadata(wheel: Path) -> email.message.Message:
 # Pythons the dependencies force away from, with the reason; empty: none does (checked for
 # 3.12 and 3.13: ai-edge-litert 2.3, onnxruntime, tensorflow 2.21, tflite-micro and
 # ethos-u-vela 5.2 all publish cp312/cp313 wheels; tfmot 0.8.1 needs distutils on 3.12+, which
-# limits the compress extra, not the package).
+# the compress extra's setuptools provides there).
 FORCED_UPPER_BOUNDS: dict[str, str] = {}
 
 
