@@ -49,6 +49,38 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def ema_decay(step, ceiling: float):
+    """The averaging decay at an optimizer step: ``min(ceiling, (1 + step) / (10 + step))``.
+
+    Keras' own ``use_ema`` averages at the full decay from the first step, so for the first
+    ~``1 / (1 - decay)`` steps the average is mostly the random initial weights (0.999 over a
+    15-epoch CIFAR-10 run at batch 512 evaluates at ~10% while the live weights are at 70%). The
+    ramp is ``tf.train.ExponentialMovingAverage``'s ``num_updates`` rule: early steps weigh the
+    recent weights, and the full decay applies from step ``(10 * ceiling - 1) / (1 - ceiling)``
+    (8,990 for 0.999), so long runs average exactly as before.
+    """
+    step = ops.cast(step, "float32")
+    return ops.minimum(ceiling, (1.0 + step) / (10.0 + step))
+
+
+def _with_ema_warmup(base: type) -> type:
+    """``base`` (a Keras 3 optimizer class) whose weight average ramps up as :func:`ema_decay`."""
+
+    class WarmedUpAverage(base):
+        def _update_model_variables_moving_average(self, trainable_variables):
+            if not self.use_ema:
+                return
+            decay = ema_decay(self.iterations, self.ema_momentum)
+            averages = self._model_variables_moving_average
+            for var, average in zip(trainable_variables, averages, strict=True):
+                if average is not None:
+                    keep = ops.cast(decay, var.dtype)
+                    average.assign(keep * average + (1.0 - keep) * var)
+
+    WarmedUpAverage.__name__ = WarmedUpAverage.__qualname__ = f"{base.__name__}WithAverageWarmup"
+    return WarmedUpAverage
+
+
 def make_optimizer(
     name: str,
     peak_learning_rate: float,
@@ -70,8 +102,9 @@ def make_optimizer(
         schedule: ``cosine`` or ``constant``.
         momentum: SGD momentum.
         weight_decay: decoupled weight decay; BatchNorm parameters and biases are excluded.
-        ema: decay of an exponential moving average of the weights (Keras' ``use_ema``); at the
-            end of ``fit`` Keras writes the averages into the model. None: no averaging.
+        ema: decay of an exponential moving average of the weights (Keras' ``use_ema``, ramped
+            up by :func:`ema_decay`); at the end of ``fit`` Keras writes the averages into the
+            model. None: no averaging.
     """
     if schedule == "cosine":
         rate = WarmupCosine(peak_learning_rate, total_steps, warmup_steps)
@@ -82,10 +115,13 @@ def make_optimizer(
         "use_ema": ema is not None,
         "ema_momentum": 0.99 if ema is None else float(ema),
     }
+    sgd, adam = keras.optimizers.SGD, keras.optimizers.Adam
+    if ema is not None:
+        sgd, adam = _with_ema_warmup(sgd), _with_ema_warmup(adam)
     if name == "sgd":
-        optimizer = keras.optimizers.SGD(rate, momentum=momentum, nesterov=True, **common)
+        optimizer = sgd(rate, momentum=momentum, nesterov=True, **common)
     else:
-        optimizer = keras.optimizers.Adam(rate, **common)
+        optimizer = adam(rate, **common)
     if weight_decay:
         optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     return optimizer

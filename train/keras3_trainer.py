@@ -155,11 +155,6 @@ def train_keras3(
             + (f"; EMA {config.ema}" if config.ema is not None else "")
             + (f"; teacher {config.teacher}" if teacher is not None else "")
         )
-        if config.ema is not None and steps * config.epochs < 3 / (1 - config.ema):
-            report(  # Keras' EMA has no warm-up: it starts from the initial weights
-                f"note: EMA {config.ema} averages over ~{1 / (1 - config.ema):.0f} steps but this "
-                f"run has {steps * config.epochs}; the averaged model will lag far behind"
-            )
         started = time.perf_counter()
         trainee.fit(
             train_batches,

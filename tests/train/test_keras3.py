@@ -149,6 +149,36 @@ def test_optimizer_matches_the_recipe():
     assert averaged.use_ema and averaged.ema_momentum == pytest.approx(0.99)
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_the_weight_average_ramps_up_instead_of_holding_the_initial_weights(name):
+    keras = _keras3()
+    from edgesmith.train.keras3_recipe import make_optimizer
+
+    optimizer = make_optimizer(name, 0.0, total_steps=100, schedule="constant", ema=0.999)
+    weight = keras.Variable(np.zeros(3, "float32"))
+    optimizer.build([weight])
+    optimizer.apply([keras.ops.zeros(3)], [weight])  # step 0 (learning rate 0: only the
+    weight.assign(np.ones(3, "float32"))  # average moves); then the live weights jump to 1
+    steps = 20
+    for _ in range(steps):
+        optimizer.apply([keras.ops.zeros(3)], [weight])
+    t = np.arange(1, steps + 1)
+    decay = np.minimum(0.999, (1 + t) / (10 + t))
+    want = 1.0 - np.prod(decay)  # the average of a constant 1, started from 0
+    (average,) = [v for v in optimizer._model_variables_moving_average if v is not None]
+    np.testing.assert_allclose(np.asarray(average), want, rtol=1e-4)
+    assert want > 0.99  # Keras' plain 0.999 would hold 1 - 0.999**20 = 0.02 of the jump
+
+
+def test_the_average_reaches_the_full_decay_where_the_rule_says():
+    _keras3()
+    from edgesmith.train.keras3_recipe import ema_decay
+
+    assert float(ema_decay(0, 0.999)) == pytest.approx(0.1)
+    assert float(ema_decay(8989, 0.999)) < 0.999
+    assert float(ema_decay(8991, 0.999)) == pytest.approx(0.999)
+
+
 def test_distillation_loss_is_t2_kl_of_softened_outputs():
     _keras3()
     from edgesmith.train.keras3_recipe import distillation_loss
