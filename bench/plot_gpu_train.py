@@ -6,6 +6,8 @@ began (compilation included), so curves of different recipes and models share on
     python bench/plot_gpu_train.py runs/gpu/main-resnet8 runs/gpu/r_seed0/teacher-resnet20 \
         runs/gpu/r_seed0/resnet8-kd-seed0 runs/gpu/r_seed1/resnet8-kd-seed1 \
         --reference 86.97 --out docs/gpu_train_cifar10.png
+
+Also for CPU runs (issue 17's lever table): ``--title`` and ``--ylim 40,90``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("artifacts", nargs="+", type=Path)
     parser.add_argument("--reference", type=float, help="a horizontal line (e.g. MLCommons int8)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--title", default="Keras 3 on JAX, one H200, mixed bfloat16 (Keras model, before int8)"
+    )
+    parser.add_argument("--ylim", default="70,95", help="LOW,HIGH test accuracy (%%)")
     args = parser.parse_args(argv)
     import matplotlib
 
@@ -63,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             color="grey",
             fontsize=8,
         )
-    axes.set_ylim(70, 95)
+    low, high = (float(v) for v in args.ylim.split(","))
+    axes.set_ylim(low, high)
     axes.set_xlabel("wall seconds since training began (compilation included)")
     axes.set_ylabel("CIFAR-10 test accuracy (%), per epoch")
-    axes.set_title("Keras 3 on JAX, one H200, mixed bfloat16 (Keras model, before int8)")
+    axes.set_title(args.title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="lower right")
     figure.tight_layout()

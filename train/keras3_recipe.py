@@ -9,6 +9,7 @@ after ``keras3_env.import_keras`` has chosen the backend.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -49,15 +50,19 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def ema_decay(step, ceiling: float):
+def ema_decay(step: Any, ceiling: float) -> Any:
     """The averaging decay at an optimizer step: ``min(ceiling, (1 + step) / (10 + step))``.
 
     Keras' own ``use_ema`` averages at the full decay from the first step, so for the first
     ~``1 / (1 - decay)`` steps the average is mostly the random initial weights (0.999 over a
-    15-epoch CIFAR-10 run at batch 512 evaluates at ~10% while the live weights are at 70%). The
+    15-epoch CIFAR-10 run at batch 512 evaluated at ~10% while training accuracy was 70%). The
     ramp is ``tf.train.ExponentialMovingAverage``'s ``num_updates`` rule: early steps weigh the
     recent weights, and the full decay applies from step ``(10 * ceiling - 1) / (1 - ceiling)``
-    (8,990 for 0.999), so long runs average exactly as before.
+    (8,990 for 0.999), so long runs end with the same average to within ``ceiling ** steps``.
+
+    Args:
+        step: the optimizer step (an int or a scalar tensor).
+        ceiling: the decay asked for (``--ema``).
     """
     step = ops.cast(step, "float32")
     return ops.minimum(ceiling, (1.0 + step) / (10.0 + step))
