@@ -35,6 +35,7 @@ def parse_args() -> argparse.Namespace:
         "--epochs", type=int, help="resnet8 epochs (default 40); with --recipe: every run's"
     )
     parser.add_argument("--seed-epochs", type=int, default=10, help="seed_cnn epochs")
+    parser.add_argument("--seed", type=int, help="with --recipe: every run's random seed")
     parser.add_argument("--out", default=str(HERE / "out" / "train_cifar10"))
     parser.add_argument("--skip-seed", action="store_true", help="train resnet8 only")
     parser.add_argument(
@@ -101,11 +102,12 @@ def summarize(name: str, artifact, wall: float) -> dict:
     }
 
 
-def run_recipe_rows(path: str, out: Path, epochs: int | None) -> list[dict]:
+def run_recipe_rows(path: str, out: Path, epochs: int | None, seed: int | None) -> list[dict]:
     """Train every run of a run recipe into ``out/<recipe name>/<run name>``, one row each."""
     from edgesmith.train.keras3_runs import load_run_recipe, run_recipe
 
-    planned = load_run_recipe(path, {"epochs": epochs} if epochs else None)
+    overrides = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+    planned = load_run_recipe(path, overrides or None)
     backends = {p.settings.get("backend", "tf_keras") for p in planned}
     if len(backends) != 1:  # Keras 3's backend is fixed per process
         raise SystemExit(f"{path}: all runs must use one backend; found {sorted(backends)}")
@@ -166,7 +168,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.recipe:
-        results = run_recipe_rows(args.recipe, out, args.epochs)
+        results = run_recipe_rows(args.recipe, out, args.epochs, args.seed)
     else:
         results = [
             run(
