@@ -36,6 +36,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--seed-epochs", type=int, default=10, help="seed_cnn epochs")
     parser.add_argument("--seed", type=int, help="with --recipe: every run's random seed")
+    parser.add_argument(
+        "--runs", help="with --recipe: only these runs, A,B (and the teachers they name)"
+    )
     parser.add_argument("--out", default=str(HERE / "out" / "train_cifar10"))
     parser.add_argument("--skip-seed", action="store_true", help="train resnet8 only")
     parser.add_argument(
@@ -102,12 +105,21 @@ def summarize(name: str, artifact, wall: float) -> dict:
     }
 
 
-def run_recipe_rows(path: str, out: Path, epochs: int | None, seed: int | None) -> list[dict]:
-    """Train every run of a run recipe into ``out/<recipe name>/<run name>``, one row each."""
+def run_recipe_rows(
+    path: str, out: Path, epochs: int | None, seed: int | None, only: str | None = None
+) -> list[dict]:
+    """Train the runs of a run recipe into ``out/<recipe name>/<run name>``, one row each."""
     from edgesmith.train.keras3_runs import load_run_recipe, run_recipe
 
     overrides = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
     planned = load_run_recipe(path, overrides or None)
+    if only:
+        wanted = {name.strip() for name in only.split(",")}
+        unknown = wanted - {p.name for p in planned}
+        if unknown:
+            raise SystemExit(f"{path}: no run named {', '.join(sorted(unknown))}")
+        wanted |= {p.teacher_run for p in planned if p.name in wanted and p.teacher_run}
+        planned = [p for p in planned if p.name in wanted]
     backends = {p.settings.get("backend", "tf_keras") for p in planned}
     if len(backends) != 1:  # Keras 3's backend is fixed per process
         raise SystemExit(f"{path}: all runs must use one backend; found {sorted(backends)}")
@@ -168,7 +180,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.recipe:
-        results = run_recipe_rows(args.recipe, out, args.epochs, args.seed)
+        results = run_recipe_rows(args.recipe, out, args.epochs, args.seed, args.runs)
     else:
         results = [
             run(
