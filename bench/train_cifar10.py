@@ -17,6 +17,7 @@ re-running the same command resumes an interrupted run and skips finished ones:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -105,20 +106,28 @@ def summarize(name: str, artifact, wall: float) -> dict:
     }
 
 
+def _with_seed(run, seed: int):
+    return dataclasses.replace(run, settings={**run.settings, "seed": seed})
+
+
 def run_recipe_rows(
     path: str, out: Path, epochs: int | None, seed: int | None, only: str | None = None
 ) -> list[dict]:
     """Train the runs of a run recipe into ``out/<recipe name>/<run name>``, one row each."""
     from edgesmith.train.keras3_runs import load_run_recipe, run_recipe
 
-    overrides = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
-    planned = load_run_recipe(path, overrides or None)
+    planned = load_run_recipe(path, {"epochs": epochs} if epochs is not None else None)
+    if seed is not None:  # students only: a teacher stays the one the recipe names
+        teachers = {p.teacher_run for p in planned}
+        planned = [p if p.name in teachers else _with_seed(p, seed) for p in planned]
     if only:
         wanted = {name.strip() for name in only.split(",")}
         unknown = wanted - {p.name for p in planned}
         if unknown:
             raise SystemExit(f"{path}: no run named {', '.join(sorted(unknown))}")
-        wanted |= {p.teacher_run for p in planned if p.name in wanted and p.teacher_run}
+        for p in reversed(planned):  # teachers come first, so one backward pass finds them all
+            if p.name in wanted and p.teacher_run:
+                wanted.add(p.teacher_run)
         planned = [p for p in planned if p.name in wanted]
     backends = {p.settings.get("backend", "tf_keras") for p in planned}
     if len(backends) != 1:  # Keras 3's backend is fixed per process

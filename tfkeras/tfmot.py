@@ -20,15 +20,18 @@ try:
         warnings.simplefilter("ignore", DeprecationWarning)
         import tensorflow_model_optimization as tfmot
 except ImportError as exc:
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if (getattr(exc, "name", None) or "").split(".")[0] == "distutils":
+    missing = getattr(exc, "name", None) or ""
+    if missing.split(".")[0] == "distutils":
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
         raise EdgesmithError(
-            "compression needs tensorflow-model-optimization, which imports distutils, not "
-            f"shipped with Python {python}: pip install setuptools (it provides distutils)"
+            "compression needs tensorflow-model-optimization, which imports distutils, missing "
+            f"from this Python {python} (3.12 dropped it): pip install setuptools (it provides "
+            "distutils)"
         ) from None
-    raise EdgesmithError(
-        f"compression needs tensorflow-model-optimization ({exc}): "
-        "pip install 'edgesmith[compress]'"
-    ) from None
+    if missing == "tensorflow_model_optimization":
+        raise EdgesmithError(
+            "compression needs tensorflow-model-optimization: pip install 'edgesmith[compress]'"
+        ) from None
+    raise EdgesmithError(f"tensorflow-model-optimization failed to import: {exc}") from exc
 
 __all__ = ["tfmot"]

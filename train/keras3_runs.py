@@ -124,6 +124,7 @@ def run_recipe(
             settings["teacher"] = str(done[run.teacher_run].path)
         if (target / "manifest.json").is_file():
             artifact = read_artifact(target)
+            _check_same_run(artifact, TrainConfig.from_dict(settings), target)
         else:
             partial = target.with_name(target.name + ".partial")
             artifact = train(TrainConfig.from_dict(settings), target, resume=partial.is_dir())
@@ -131,3 +132,19 @@ def run_recipe(
         if on_done is not None:
             on_done(run, artifact)
     return done
+
+
+IDENTITY = ("model", "epochs", "seed")
+"""What a finished run read back must share with the recipe's run: the rest (data path,
+backend, batch) may differ for a run trained elsewhere, e.g. a teacher trained on a GPU."""
+
+
+def _check_same_run(artifact: Artifact, planned: TrainConfig, target: Path) -> None:
+    """Refuse a finished run whose model, epochs or seed differ from what the recipe asks."""
+    config = artifact.manifest.get("config", {})
+    for key in IDENTITY:
+        if key in config and config[key] != getattr(planned, key):
+            raise EdgesmithError(
+                f"{target} holds a finished run with {key} {config[key]!r}, but the recipe asks "
+                f"for {getattr(planned, key)!r}: use another output folder"
+            )

@@ -170,10 +170,10 @@ def train_keras3(
         history = epoch_history.history
         saved = float32_copy(keras, model) if config.precision != "float32" else model
         metrics = eval_metrics(saved, dataset, norm)
+        metrics.update(_macs(saved))
         metrics.update(
             {
                 "params": int(saved.count_params()),
-                "macs": count_macs(saved),
                 "train_seconds": round(sum(h["train_seconds"] for h in history), 2),
                 "wall_seconds_this_session": round(wall, 2),
                 "images_per_second": round(
@@ -343,6 +343,14 @@ def with_policy(keras: ModuleType, model, name: str):
 def float32_copy(keras: ModuleType, model):
     """``with_policy(model, "float32")``: what is saved after mixed-precision training."""
     return with_policy(keras, model, "float32")
+
+
+def _macs(model) -> dict:
+    """``{"macs": N}``, or nothing where a layer's shape is unknown (a subclassed model)."""
+    try:
+        return {"macs": count_macs(model, strict=True)}
+    except ValueError:
+        return {}
 
 
 def eval_metrics(model, dataset: Dataset, norm: Normalization, batch_size: int = 500) -> dict:

@@ -292,6 +292,25 @@ def test_keras3_macs_are_counted_as_the_tf_keras_trainer_counts_them():
     assert count_macs(build_model("resnet20", (32, 32, 3), 10, keras=keras)) == 40_813_184
 
 
+def test_a_model_without_known_shapes_has_no_mac_count_in_strict_mode():
+    keras = _keras3()
+    from edgesmith.model_macs import count_macs
+
+    class Head(keras.Model):  # subclassed: its layers' output shapes are never recorded
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(4)
+
+        def call(self, x):
+            return self.dense(x)
+
+    head = Head()
+    head(np.zeros((1, 8), "float32"))
+    with pytest.raises(ValueError, match="no known output shape"):
+        count_macs(head, strict=True)
+    assert count_macs(head) == 32  # the kernel once: what a shape-less count can say
+
+
 # --- batches and run recipes ----------------------------------------------------------------
 
 
@@ -333,6 +352,42 @@ def test_run_recipe_resolves_teachers_and_refuses_bad_references(tmp_path):
     bad.write_text(json.dumps({"runs": [{"name": "s", "ema": 0.9}]}))
     with pytest.raises(EdgesmithError, match="ema needs a Keras 3 backend"):
         load_run_recipe(bad)
+
+
+def test_a_finished_run_of_another_seed_is_refused_not_reused(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from edgesmith.train import keras3_runs
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "defaults": {"backend": "jax", "epochs": 15},
+                "runs": [{"name": "teacher", "model": "resnet20"}, {"name": "s", "seed": 1}],
+            }
+        )
+    )
+    planned = keras3_runs.load_run_recipe(recipe)
+    finished = {  # what each folder's manifest says was trained there
+        "teacher": {"model": "resnet20", "epochs": 15, "seed": 0, "data": "npz:/elsewhere"},
+        "s": {"model": "resnet8", "epochs": 15, "seed": 0},
+    }
+    for name in finished:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text("{}")
+    monkeypatch.setattr(
+        keras3_runs,
+        "read_artifact",
+        lambda path: SimpleNamespace(path=path, manifest={"config": finished[Path(path).name]}),
+    )
+    trained = []
+    with pytest.raises(EdgesmithError, match="holds a finished run with seed 0, but the recipe"):
+        keras3_runs.run_recipe(planned, tmp_path, lambda *a, **k: trained.append(a))
+    assert trained == []  # the teacher (other data path, same identity) was read back
+    finished["s"]["seed"] = 1
+    done = keras3_runs.run_recipe(planned, tmp_path, lambda *a, **k: trained.append(a))
+    assert sorted(done) == ["s", "teacher"] and trained == []
 
 
 @pytest.mark.slow
