@@ -124,14 +124,14 @@ def make_optimizer(
         "use_ema": ema is not None,
         "ema_momentum": 0.99 if ema is None else float(ema),
     }
-    sgd, adam = keras.optimizers.SGD, keras.optimizers.Adam
+    base = keras.optimizers.SGD if name == "sgd" else keras.optimizers.Adam
     if ema is not None:
-        # the backend's own classes (on torch, SGD(...) builds a TorchSGD with a fused update)
-        sgd, adam = _with_ema_warmup(type(sgd(0.0))), _with_ema_warmup(type(adam(0.0)))
+        # the backend's own class (on torch, SGD(...) builds a TorchSGD with a fused update)
+        base = _with_ema_warmup(type(base(0.0)))
     if name == "sgd":
-        optimizer = sgd(rate, momentum=momentum, nesterov=True, **common)
+        optimizer = base(rate, momentum=momentum, nesterov=True, **common)
     else:
-        optimizer = adam(rate, **common)
+        optimizer = base(rate, **common)
     if weight_decay:
         optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     return optimizer
