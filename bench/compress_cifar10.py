@@ -73,7 +73,7 @@ def fresh_dir(path: Path) -> Path:
 
 
 def export_int8(keras_dir: Path, out: Path) -> dict:
-    from edgesmith.errors import CheckFailed
+    from edgesmith.core.errors import CheckFailed
     from edgesmith.export import export
 
     try:
@@ -154,9 +154,9 @@ def main() -> int:
     results["machine"] = machine()
     results["source"] = str(Path(args.source).resolve())
 
-    from edgesmith.artifacts import read_artifact
     from edgesmith.compress import distill, prune, qat
     from edgesmith.compress.config import DistillConfig, PruneConfig, QatConfig
+    from edgesmith.core.artifacts import read_artifact
 
     source = read_artifact(args.source)
     results["source_accuracy"] = source.manifest["metrics"]["accuracy"]

@@ -60,8 +60,8 @@ def accuracy(path: Path, provider: str | None, x, y, normalization: str | None) 
 
 
 def vela_estimates(path: Path) -> dict:
+    from edgesmith.core.profiles import load_profile
     from edgesmith.export.vela import VelaConfig, compile_for_npu
-    from edgesmith.profiles import load_profile
 
     found = {}
     for name in ACCELERATORS:

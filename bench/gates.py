@@ -366,9 +366,9 @@ def _full_range_onnx_int8(export: Path, tmp: Path) -> Path:
     """Re-quantise the exported float ONNX file with full 8-bit weights (the old setting)."""
     import onnx
 
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.normalization import Normalization
     from edgesmith.export.onnx_quant import quantize_static_qdq
-    from edgesmith.normalization import Normalization
 
     manifest = json.loads((export / "onnx-int8" / "manifest.json").read_text())
     float_file = _model_file(export / "onnx")

@@ -2,13 +2,13 @@
 
 Runs on a bare CUDA machine that has JAX (with CUDA) and numpy, plus the files it is given: the
 keras, namex and optree wheels (``pip install --no-deps --no-index wheels/*.whl``), this repository
-(no ``pip install`` of edgesmith needed: a tiny bootstrap maps ``edgesmith.train`` -> ``train/``
-etc. from pyproject.toml) and CIFAR-10 as an .npz (x_train, y_train, x_test, y_test). No
-TensorFlow, no network.
+(no ``pip install`` of edgesmith needed: ``src/`` goes on ``sys.path``) and CIFAR-10 as an .npz
+(x_train, y_train, x_test, y_test). No TensorFlow, no network.
 
     python bench/gpu_train.py --data npz:/data/cifar10.npz --json-out gpu_train.json
-    python bench/gpu_train.py --data npz:/data/cifar10.npz --also recipes/train/cifar10-best.yaml \
-        --also-epochs 60 --out runs-gpu --tar-out runs-gpu.tar.gz
+    python bench/gpu_train.py --data npz:/data/cifar10.npz \
+        --also src/edgesmith/recipes/train/cifar10-best.yaml --also-epochs 60 \
+        --out runs-gpu --tar-out runs-gpu.tar.gz
     python bench/gpu_train.py --dry-run          # anywhere: digits, 2 epochs, CPU is fine
 
 The main run trains ResNet-8 (batch 1024, mixed bfloat16, crop+flip, label smoothing 0.1,
@@ -22,12 +22,9 @@ and every trained artifact (model.keras + manifest.json) lands under ``--out``.
 from __future__ import annotations
 
 import argparse
-import importlib.abc
-import importlib.util
 import json
 import os
 import platform
-import re
 import sys
 import tarfile
 import time
@@ -36,35 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class _PackageDirFinder(importlib.abc.MetaPathFinder):
-    """Find ``edgesmith.train`` & co. in the folders pyproject.toml's ``package-dir`` maps."""
-
-    def __init__(self, mapping: dict[str, Path]):
-        self.mapping = mapping
-
-    def find_spec(self, fullname, path=None, target=None):
-        folder = self.mapping.get(fullname)
-        if folder is None or fullname == "edgesmith":
-            return None
-        return importlib.util.spec_from_file_location(
-            fullname, folder / "__init__.py", submodule_search_locations=[str(folder)]
-        )
-
-
 def bootstrap_edgesmith(root: Path = ROOT) -> None:
-    """Make ``import edgesmith.*`` work from a source checkout without installing it.
-
-    Reads ``[tool.setuptools] package-dir`` from pyproject.toml (a one-line inline table) and
-    installs an import finder for the sub-packages that live outside ``edgesmith/``.
-    """
-    text = (root / "pyproject.toml").read_text(encoding="utf-8")
-    line = next(ln for ln in text.splitlines() if ln.startswith("package-dir"))
-    mapping = {
-        name: root / folder for name, folder in re.findall(r'"([\w.]+)"\s*=\s*"([\w./]+)"', line)
-    }
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    sys.meta_path.insert(0, _PackageDirFinder(mapping))
+    """Make ``import edgesmith`` work from a source checkout without installing it (src layout)."""
+    source = str(root / "src")
+    if source not in sys.path:
+        sys.path.insert(0, source)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -151,7 +124,7 @@ def main(argv=None) -> int:
         import edgesmith.train  # noqa: F401  (installed, or on sys.path)
     except ImportError:
         bootstrap_edgesmith()
-    from edgesmith.errors import EdgesmithError
+    from edgesmith.core.errors import EdgesmithError
     from edgesmith.train import TrainConfig, train_keras3
     from edgesmith.train.keras3_runs import load_run_recipe, run_recipe
 
@@ -174,7 +147,7 @@ def main(argv=None) -> int:
         if not (main_dir / "manifest.json").is_file():
             partial = main_dir.with_name(main_dir.name + ".partial")
             train_keras3(config, main_dir, resume=partial.is_dir())
-        from edgesmith.artifacts import read_artifact
+        from edgesmith.core.artifacts import read_artifact
 
         main_result = summarize(f"main {args.model}", read_artifact(main_dir), args.target)
         results["main"] = main_result

@@ -100,7 +100,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import edgesmith.runtime as rt
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # one core, as taskset would

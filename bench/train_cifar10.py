@@ -7,11 +7,12 @@ writes JSON and a plot of eval accuracy against training time.
     EDGESMITH_DATA_DIR=../shared/data python bench/train_cifar10.py [--epochs 40]
 
 With ``--backend jax`` (or torch, tensorflow) the same runs train with Keras 3. ``--recipe FILE``
-instead trains every run of a run recipe (e.g. issue 17's ``recipes/train/cifar10-best.yaml``: a
-ResNet-20 teacher, then two distilled ResNet-8 students with erase and EMA), one row each;
+instead trains every run of a run recipe (e.g. ``src/edgesmith/recipes/train/cifar10-best.yaml``:
+a ResNet-20 teacher, then two distilled ResNet-8 students with erase and EMA), one row each;
 re-running the same command resumes an interrupted run and skips finished ones:
 
-    python bench/train_cifar10.py --data-dir ../shared/data --recipe recipes/train/cifar10-best.yaml
+    python bench/train_cifar10.py --data-dir ../shared/data \
+        --recipe src/edgesmith/recipes/train/cifar10-best.yaml
 """
 
 from __future__ import annotations
@@ -183,8 +184,8 @@ def main() -> int:
     if not (Path(args.data_dir) / "cifar10.npz").is_file():
         print(f"no cifar10.npz in {args.data_dir}: pass --data-dir", file=sys.stderr)
         return 2
+    from edgesmith.core.versions import tool_versions
     from edgesmith.train import TrainConfig
-    from edgesmith.versions import tool_versions
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ def _no_data_dir(monkeypatch, tmp_path_factory):
     A user's env must not leak in, and a spec such as ``cifar10`` must fail at once (as on a
     machine without the network) rather than fetch 170 MB into the user's cache.
     """
-    from edgesmith.datasets import download
+    from edgesmith.core.datasets import download
 
     def offline(url: str) -> bytes:
         raise OSError(f"tests do not download ({url})")
@@ -58,7 +58,7 @@ def run_cli(capsys):
 @pytest.fixture(scope="session")
 def digits_artifact(tmp_path_factory) -> Path:
     """A resnet8 trained 2 epochs on digits (a few seconds), shared by read-only tests."""
-    from edgesmith.progress import silent
+    from edgesmith.core.progress import silent
     from edgesmith.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("artifacts") / "digits_resnet8"

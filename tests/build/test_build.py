@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgesmith.app.build import build, load_recipe
-from edgesmith.progress import silent
+from edgesmith.core.progress import silent
 from edgesmith.runtime.timing import TimingPlan
 
 FAST = TimingPlan(min_runs=50, min_seconds=0.2, warmup_runs=5, warmup_seconds=0.05)
@@ -99,7 +99,7 @@ def test_bundle_is_complete_and_its_infer_py_runs(cpu_build, tmp_path):
     from PIL import Image
 
     import edgesmith.runtime as rt
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     data = load_dataset("digits")
     paths = []
@@ -255,7 +255,7 @@ def sshd(tmp_path_factory):
 
 @pytest.mark.slow
 def test_host_benches_on_the_device_over_ssh(cpu_build, sshd):
-    from edgesmith.errors import EdgesmithError
+    from edgesmith.core.errors import EdgesmithError
 
     first, _, _, out = cpu_build
     host, options, folder = sshd

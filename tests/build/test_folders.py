@@ -23,8 +23,8 @@ from edgesmith.app.build.folders import (
     publish_dir,
     write_text,
 )
-from edgesmith.errors import EdgesmithError
-from edgesmith.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
 
 
 def build_cli(out: Path) -> subprocess.CompletedProcess:

@@ -29,9 +29,9 @@ from edgesmith.app.build.remote import (
     ssh_command,
     ssh_options,
 )
-from edgesmith.artifacts import Artifact
-from edgesmith.errors import EdgesmithError
-from edgesmith.profiles import load_profile
+from edgesmith.core.artifacts import Artifact
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.profiles import load_profile
 from edgesmith.runtime.timing import TimingPlan
 
 PLAN = TimingPlan(min_runs=5, min_seconds=0.01, warmup_runs=1, warmup_seconds=0.0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesmith.progress import silent
+from edgesmith.core.progress import silent
 
 
 @pytest.fixture()
@@ -18,7 +18,7 @@ def quiet():
 @pytest.fixture(scope="session")
 def tflite_artifact(tmp_path_factory) -> Path:
     """A published artifact whose format is tflite (compression must refuse it)."""
-    from edgesmith.artifacts import ArtifactWriter
+    from edgesmith.core.artifacts import ArtifactWriter
 
     out = tmp_path_factory.mktemp("fake") / "tflite"
     with ArtifactWriter(out) as writer:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgesmith.compress.config import PruneConfig
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 def _randomise_bn(model, rng):

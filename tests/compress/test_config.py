@@ -8,7 +8,7 @@ from edgesmith.compress.config import (
     QatConfig,
     SensitivityConfig,
 )
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 @pytest.mark.parametrize(

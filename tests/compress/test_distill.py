@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgesmith.compress.config import DistillConfig, PruneConfig
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 def _softmax(z):
@@ -63,8 +63,8 @@ def test_teacher_must_match_the_student():
 
 
 def test_distill_zoo_student(digits_artifact, tmp_path, quiet):
-    from edgesmith.artifacts import read_artifact
     from edgesmith.compress.distillation import distill
+    from edgesmith.core.artifacts import read_artifact
 
     config = DistillConfig(student="resnet8", epochs=2, alpha=0.3)
     artifact = distill(digits_artifact, config, tmp_path / "kd", report=quiet)

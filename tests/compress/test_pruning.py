@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgesmith.compress.config import PruneConfig
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 def test_schedule_ends_on_a_mask_update():
@@ -58,8 +58,8 @@ def test_unstructured_sparsity_is_measured_on_target(pruned, digits_artifact):
 
 
 def test_pruned_artifact_is_plain_and_records_its_parent(pruned, digits_artifact):
-    from edgesmith.artifacts import read_artifact
     from edgesmith.compress.measure import sparsity_report
+    from edgesmith.core.artifacts import read_artifact
     from edgesmith.tfkeras.evaluate import eval_metrics
     from edgesmith.tfkeras.model_io import load_keras_model
 
@@ -75,8 +75,8 @@ def test_pruned_artifact_is_plain_and_records_its_parent(pruned, digits_artifact
     model, _ = load_keras_model(artifact.model_path)
     assert not any("prune" in layer.name for layer in model.layers)  # stripped
     assert sparsity_report(model)["sparsity"] == manifest["metrics"]["sparsity"]
-    from edgesmith.datasets import load_dataset
-    from edgesmith.normalization import Normalization
+    from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.normalization import Normalization
 
     again = eval_metrics(
         model, load_dataset("digits"), Normalization.from_dict(manifest["input"]["normalization"])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgesmith.compress.config import QatConfig
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 def _int8_tflite(model):
@@ -18,8 +18,8 @@ def _int8_tflite(model):
 def _tflite_accuracy(data, manifest):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgesmith.datasets import load_dataset
-    from edgesmith.normalization import Normalization
+    from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.normalization import Normalization
 
     dataset = load_dataset("digits")
     norm = Normalization.from_dict(manifest["input"]["normalization"])
@@ -48,7 +48,7 @@ def qat_artifact(digits_artifact, tmp_path_factory):
 
 
 def test_qat_artifact_follows_the_export_contract(qat_artifact, digits_artifact):
-    from edgesmith.artifacts import read_artifact
+    from edgesmith.core.artifacts import read_artifact
     from edgesmith.tfkeras.model_io import load_keras_model
 
     artifact, _ = qat_artifact

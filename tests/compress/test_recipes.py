@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def test_bad_recipes_fail_before_any_work(recipe, message):
 
 def test_recipe_chains_steps_each_with_its_artifact(digits_artifact, tmp_path, capsys):
     from edgesmith.app.cli import main
-    from edgesmith.artifacts import read_artifact
+    from edgesmith.core.artifacts import read_artifact
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(

@@ -6,7 +6,7 @@ import pytest
 
 from edgesmith.app.cli import main
 from edgesmith.compress.config import AutotuneConfig, QatConfig, SensitivityConfig
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.runtime.plots import plots_available
 
 PLOT_EXTRA = 'pip install "edgesmith[plots]"'

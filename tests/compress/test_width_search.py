@@ -1,7 +1,7 @@
 import pytest
 
 from edgesmith.compress.config import PruneConfig
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,14 @@ import json
 
 import pytest
 
-from edgesmith.artifacts import (
+from edgesmith.core.artifacts import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
     ArtifactWriter,
     artifact_id,
     read_artifact,
 )
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 
 def write(out, payload=b"weights", **overrides):

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from edgesmith.config import Config, check_range, load_config_file
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.config import Config, check_range, load_config_file
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.train.config import TrainConfig
 
 

@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edgesmith.app.cli import main
-from edgesmith.artifacts import MANIFEST_NAME, ArtifactWriter, read_artifact
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.artifacts import MANIFEST_NAME, ArtifactWriter, read_artifact
+from edgesmith.core.errors import EdgesmithError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "runtime" / "fixtures"
 SETTINGS = settings(
@@ -197,9 +197,11 @@ def test_baselines_end_in_a_verdict_or_exit_2(baseline):
 
 
 def test_device_profiles_load_or_exit_2(workdir):
-    from edgesmith.profiles import load_profile
+    from edgesmith.core.profiles import load_profile
 
-    shipped = yaml.safe_load((Path(__file__).parents[2] / "devices" / "cpu-x86.yaml").read_text())
+    shipped = yaml.safe_load(
+        (Path(__file__).parents[2] / "src" / "edgesmith" / "devices" / "cpu-x86.yaml").read_text()
+    )
     path = workdir / "profile.yaml"
 
     @SETTINGS
@@ -239,7 +241,7 @@ def data_specs(draw):
 
 
 def test_data_specs_parse_or_exit_2():
-    from edgesmith.datasets import load_dataset, parse_spec
+    from edgesmith.core.datasets import load_dataset, parse_spec
 
     @SETTINGS
     @given(st.one_of(data_specs(), st.text(max_size=30)))
@@ -270,7 +272,7 @@ def npz_arrays(draw):
 
 
 def test_npz_datasets_load_or_exit_2(workdir):
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     path = workdir / "data.npz"
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgesmith.errors import EdgesmithError
-from edgesmith.normalization import Normalization, parse_normalization
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.normalization import Normalization, parse_normalization
 
 
 def test_named_normalizations_map_pixels_as_documented():

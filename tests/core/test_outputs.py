@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from edgesmith.artifacts import ArtifactWriter, read_artifact
-from edgesmith.errors import EdgesmithError
-from edgesmith.outputs import (
+from edgesmith.core.artifacts import ArtifactWriter, read_artifact
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.outputs import (
     MARKER_NAME,
     OutputLock,
     check_replaceable,
@@ -20,7 +20,7 @@ from edgesmith.outputs import (
     record_written,
     remove_owned,
 )
-from edgesmith.progress import silent
+from edgesmith.core.progress import silent
 
 
 def commit(writer, name="model.bin"):
@@ -181,7 +181,7 @@ def test_sensitivity_out_never_overwrites_a_file_edgesmith_did_not_write(tmp_pat
 
 
 def test_sensitivity_outputs_recorded_by_edgesmith_may_be_rewritten(tmp_path):
-    from edgesmith.outputs import check_files_writable
+    from edgesmith.core.outputs import check_files_writable
 
     files = [tmp_path / "r8.json", tmp_path / "r8.md", tmp_path / "r8.png"]
     for path in files[:2]:

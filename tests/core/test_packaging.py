@@ -26,11 +26,11 @@ def imported_modules(code: str) -> set:
 
 def test_core_cli_and_runtime_never_import_tensorflow():
     modules = imported_modules(
-        "import edgesmith, edgesmith.app.cli, edgesmith.artifacts, edgesmith.datasets, "
-        "edgesmith.runtime, edgesmith.embedded_metadata, edgesmith.app.info\n"
+        "import edgesmith, edgesmith.app.cli, edgesmith.core.artifacts, edgesmith.core.datasets, "
+        "edgesmith.runtime, edgesmith.runtime.embedded_metadata, edgesmith.app.info\n"
         "from edgesmith.train import TrainConfig\n"
         "edgesmith.app.cli.build_parser()\n"
-        "edgesmith.datasets.load_dataset('digits')"
+        "edgesmith.core.datasets.load_dataset('digits')"
     )
     assert not {m.split(".")[0] for m in modules} & set(HEAVY)
 
@@ -45,7 +45,7 @@ def test_legacy_keras_is_chosen_in_exactly_one_place():
     skip = {".venv", "tests", "build", "bench"}
     sources = [p for p in ROOT.glob("**/*.py") if not skip & set(p.relative_to(ROOT).parts)]
     setters = [p for p in sources if 'environ["TF_USE_LEGACY_KERAS"]' in p.read_text()]
-    assert [p.relative_to(ROOT).as_posix() for p in setters] == ["tfkeras/backend.py"]
+    assert [p.relative_to(ROOT).as_posix() for p in setters] == ["src/edgesmith/tfkeras/backend.py"]
     direct = [
         p.relative_to(ROOT).as_posix()
         for p in sources
@@ -146,12 +146,12 @@ def test_wheel_installs_into_a_clean_venv_and_imports_every_package(built_wheel,
     Path(site, "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     code = (
         "import edgesmith, edgesmith.train, edgesmith.export, edgesmith.runtime, "
-        "edgesmith.datasets, edgesmith.train.zoo, edgesmith.compress, edgesmith.devices, "
+        "edgesmith.core.datasets, edgesmith.train.zoo, edgesmith.compress, edgesmith.devices, "
         "edgesmith.app.build, edgesmith.recipes\n"
         f"assert edgesmith.__file__.startswith({site!r}), edgesmith.__file__\n"
-        "from edgesmith.datasets import load_dataset\n"
+        "from edgesmith.core.datasets import load_dataset\n"
         "assert load_dataset('digits').x_train.shape == (1438, 8, 8, 1)\n"
-        "from edgesmith.profiles import load_profile\n"
+        "from edgesmith.core.profiles import load_profile\n"
         "assert load_profile('mcu').budgets.max_size_kb == 100\n"
         "print('ok')"
     )

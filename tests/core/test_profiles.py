@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from edgesmith.errors import EdgesmithError
-from edgesmith.profiles import DeviceProfile, load_profile, shipped_profiles
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.profiles import DeviceProfile, load_profile, shipped_profiles
 
 ETHOS_U = ["ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256"]
 SHIPPED = sorted(
@@ -28,8 +28,8 @@ def test_profiles_map_onto_runtime_options():
 
 
 def test_profile_formats_exist_in_the_export_stage():
+    from edgesmith.core.profiles import FORMATS as PROFILE_FORMATS
     from edgesmith.export.formats import FORMATS
-    from edgesmith.profiles import FORMATS as PROFILE_FORMATS
 
     for names in PROFILE_FORMATS.values():
         assert set(names) <= set(FORMATS)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgesmith.datasets import load_dataset, parse_spec
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.datasets import load_dataset, parse_spec
+from edgesmith.core.errors import EdgesmithError
 
 
 def test_digits_is_embedded_stratified_and_stable():
@@ -231,7 +231,7 @@ def test_option_values_are_checked_when_the_spec_is_parsed(spec, message):
 
 
 def test_folder_split_abc_exits_2_before_reading_images(tmp_path, monkeypatch):
-    from edgesmith.datasets import loaders
+    from edgesmith.core.datasets import loaders
 
     write_images(tmp_path / "b", ["x", "y"], 3)
     monkeypatch.setattr(loaders, "_read_images", lambda *a: pytest.fail("images were read"))

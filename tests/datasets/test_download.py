@@ -10,9 +10,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from edgesmith.datasets import download as dl
-from edgesmith.datasets import load_dataset
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.datasets import download as dl
+from edgesmith.core.datasets import load_dataset
+from edgesmith.core.errors import EdgesmithError
 
 
 def _cifar_records(count: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesmith.progress import silent
+from edgesmith.core.progress import silent
 
 QUIET = {"report": silent}
 
@@ -30,9 +30,9 @@ def logits_artifact(tmp_path_factory) -> Path:
     'standard' has a non-zero mean, so raw-input export must prepend an affine layer rather
     than scale the first kernel; logits exercise the logits tolerance.
     """
-    from edgesmith.artifacts import ArtifactWriter
-    from edgesmith.datasets import load_dataset
-    from edgesmith.normalization import parse_normalization
+    from edgesmith.core.artifacts import ArtifactWriter
+    from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.normalization import parse_normalization
     from edgesmith.tfkeras.backend import keras
 
     spec = "synthetic?classes=4&shape=12x12x3&n=384"

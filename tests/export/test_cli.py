@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesmith.progress import silent
+from edgesmith.core.progress import silent
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_existing_format_dir_is_refused_before_work(digits_artifact, tmp_path, r
 
 
 def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, run_cli):
-    from edgesmith.artifacts import read_artifact
+    from edgesmith.core.artifacts import read_artifact
     from edgesmith.export.c_array import read_c_array
 
     out = tmp_path / "mcu"
@@ -190,7 +190,7 @@ def test_export_input_checks_load_no_tensorflow(tmp_path):
     fixture = Path(__file__).resolve().parents[1] / "runtime" / "fixtures" / "artifact_tflite"
     code = (
         "import sys\n"
-        "from edgesmith.errors import EdgesmithError\n"
+        "from edgesmith.core.errors import EdgesmithError\n"
         "from edgesmith.export import ExportOptions\n"
         "from edgesmith.export.exporter import prepare\n"
         f"for formats in ('tflite-int9', 'tflite-int8'):\n"

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from edgesmith.artifacts import read_artifact
-from edgesmith.embedded_metadata import read_file_metadata
+from edgesmith.core.artifacts import read_artifact
+from edgesmith.core.progress import silent
 from edgesmith.export.formats import FORMATS
-from edgesmith.progress import silent
+from edgesmith.runtime.embedded_metadata import read_file_metadata
 
 QUIET = {"report": silent}
 CONTRACT_METRICS = {
@@ -130,7 +130,7 @@ def test_sizes_rank_as_expected(exported_all):
 
 def test_exported_file_reproduces_the_recorded_accuracy(exported_all, digits_artifact):
     from edgesmith import runtime
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     data = load_dataset("digits")
     for name in ("tflite-int8", "onnx-int8"):

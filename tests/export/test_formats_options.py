@@ -1,6 +1,6 @@
 import pytest
 
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.export.formats import FLOAT, FLOAT16, FORMATS, QUANTIZED, parse_formats
 from edgesmith.export.options import TF2ONNX_MAX_OPSET, ExportOptions, check_opset, max_opset
 

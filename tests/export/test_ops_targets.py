@@ -1,6 +1,6 @@
 import pytest
 
-from edgesmith.errors import CheckFailed
+from edgesmith.core.errors import CheckFailed
 from edgesmith.export.ops import tflite_op_report
 from edgesmith.export.targets import TFLM_ALIGNMENT, arena_estimate, check_int8_only, check_tflm
 

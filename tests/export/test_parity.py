@@ -3,10 +3,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesmith.errors import CheckFailed, EdgesmithError
+from edgesmith.core.errors import CheckFailed, EdgesmithError
+from edgesmith.core.progress import silent
 from edgesmith.export.formats import FLOAT, QUANTIZED
 from edgesmith.export.parity import accuracy_drop_test, binomial_sf, check_parity, compare
-from edgesmith.progress import silent
 
 QUIET = {"report": silent}
 
@@ -98,7 +98,7 @@ def _corrupt_tflite(data: bytes) -> bytes:
 
 
 def test_corrupted_file_fails_parity(exported_all, digits_artifact, tmp_path):
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     artifact = exported_all["tflite-fp32"].artifact
     bad = tmp_path / "model.tflite"
@@ -197,7 +197,7 @@ def _negated_weights_onnx(data: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def digits_reference(exported_all):
     from edgesmith import runtime
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     data = load_dataset("digits")
     with runtime.load(exported_all["tflite-fp32"].artifact.model_path) as model:

@@ -1,12 +1,12 @@
 import numpy as np
 
-from edgesmith.progress import silent
+from edgesmith.core.progress import silent
 
 QUIET = {"report": silent}
 
 
 def _artifact_from(model, source_dir, out, technique, filename="model.keras", **extra):
-    from edgesmith.artifacts import ArtifactWriter, read_artifact
+    from edgesmith.core.artifacts import ArtifactWriter, read_artifact
 
     source = read_artifact(source_dir).manifest
     with ArtifactWriter(out) as writer:
@@ -29,9 +29,9 @@ def _artifact_from(model, source_dir, out, technique, filename="model.keras", **
 def test_qat_model_converts_to_int8_directly(digits_artifact, tmp_path):
     import tensorflow_model_optimization as tfmot
 
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.normalization import parse_normalization
     from edgesmith.export import export
-    from edgesmith.normalization import parse_normalization
     from edgesmith.tfkeras.backend import keras
     from edgesmith.train.zoo import build_model
 
@@ -69,7 +69,7 @@ def test_qat_model_refuses_float_formats(digits_artifact, tmp_path, capsys):
 
 
 def test_sparse_encoding_of_a_pruned_model(digits_artifact, exported_all, tmp_path):
-    from edgesmith.artifacts import read_artifact
+    from edgesmith.core.artifacts import read_artifact
     from edgesmith.export import export
     from edgesmith.tfkeras.model_io import load_keras_model
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgesmith.artifacts import read_artifact
-from edgesmith.progress import silent
+from edgesmith.core.artifacts import read_artifact
+from edgesmith.core.progress import silent
 
 QUIET = {"report": silent}
 
@@ -22,7 +22,7 @@ def raw_int8(digits_artifact, tmp_path_factory):
 
 def test_raw_int8_takes_pixel_minus_128_like_mlperf(raw_int8, exported_all):
     from edgesmith import runtime
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     artifact = raw_int8["tflite-int8"]
     record = artifact.manifest["input"]
@@ -43,7 +43,7 @@ def test_raw_int8_takes_pixel_minus_128_like_mlperf(raw_int8, exported_all):
 
 def test_raw_float_formats_take_float_pixels(raw_int8):
     from edgesmith import runtime
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     data = load_dataset("digits")
     for name in ("tflite-fp32", "onnx"):
@@ -100,8 +100,8 @@ def test_non_zero_mean_folds_as_an_affine_layer_and_logits_hold_1e4(logits_artif
 
 
 def test_folding_reproduces_the_source_model():
+    from edgesmith.core.normalization import Normalization
     from edgesmith.export.raw_input import with_raw_input
-    from edgesmith.normalization import Normalization
     from edgesmith.tfkeras.backend import keras
 
     keras.utils.set_random_seed(3)

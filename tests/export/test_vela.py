@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesmith.errors import CheckFailed, EdgesmithError
+from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.export.c_array import read_c_array
 from edgesmith.export.ops import tflite_op_report
 from edgesmith.export.targets import check_target, check_tflm

@@ -33,7 +33,7 @@ def fixtures() -> Path:
 
 @pytest.fixture(scope="session")
 def digits():
-    from edgesmith.datasets import load_dataset
+    from edgesmith.core.datasets import load_dataset
 
     return load_dataset("digits")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edgesmith.runtime as rt
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 
 N_REF = 32
 

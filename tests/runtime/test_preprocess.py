@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgesmith.errors import EdgesmithError
-from edgesmith.normalization import parse_normalization
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.normalization import parse_normalization
 from edgesmith.runtime.preprocess import (
     as_batch,
     dequantize,

@@ -3,7 +3,7 @@ import warnings
 import pytest
 
 import edgesmith.runtime as rt
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.runtime.providers import (
     fallback_warning,
     plan_onnx_providers,

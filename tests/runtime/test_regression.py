@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from edgesmith.app.cli import main
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.runtime import assert_no_regression
 from edgesmith.runtime.bench import BenchConfig, benchmark, save_baseline
 from edgesmith.runtime.bench_schema import parse_document
@@ -55,7 +55,7 @@ def deterministic_clock(monkeypatch, baseline):
     """
     import numpy as np
 
-    from edgesmith.artifacts import sha256_file
+    from edgesmith.core.artifacts import sha256_file
     from edgesmith.runtime import regression
 
     base_p50 = json.loads(baseline.read_text())["results"][0]["latency_ms"]["p50"]

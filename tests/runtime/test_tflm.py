@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import edgesmith.runtime as rt
-from edgesmith.errors import EdgesmithError
-from edgesmith.progress import silent
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.progress import silent
 from edgesmith.runtime.providers import plan_tflite
 from edgesmith.runtime.tflm_runner import (
     LATENCY_NOTE,

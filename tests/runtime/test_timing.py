@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.runtime.timing import TimingPlan, block_size, measure, time_block
 
 

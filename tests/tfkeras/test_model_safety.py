@@ -11,7 +11,7 @@ import zipfile
 import h5py
 import pytest
 
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.tfkeras.model_safety import (
     check_model_file,
     inspect_model_file,
@@ -163,7 +163,7 @@ def test_import_refuses_a_lambda_h5_before_tensorflow_with_exit_2(tmp_path, caps
 
 @pytest.fixture
 def hostile_artifact(tmp_path):
-    from edgesmith.artifacts import ArtifactWriter
+    from edgesmith.core.artifacts import ArtifactWriter
 
     with ArtifactWriter(tmp_path / "art") as writer:
         write_h5(writer.dir / "model.h5", LAMBDA)

@@ -12,7 +12,7 @@ pytest.importorskip("tensorflow")
 PROBE = (
     "import sys\n"
     "sys.modules[{blocked!r}] = None\n"
-    "from edgesmith.errors import EdgesmithError\n"
+    "from edgesmith.core.errors import EdgesmithError\n"
     "try:\n"
     "    from edgesmith.tfkeras import tfmot\n"
     "except EdgesmithError as e:\n"

@@ -1,6 +1,6 @@
 import pytest
 
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.train.devices import plan_devices
 
 GPU0 = "/physical_device:GPU:0"

@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from edgesmith.artifacts import read_artifact
-from edgesmith.progress import silent
+from edgesmith.core.artifacts import read_artifact
+from edgesmith.core.progress import silent
 from edgesmith.tfkeras.model_io import load_keras_model
 from edgesmith.train import TrainConfig, train
 from edgesmith.train.multiworker import launch_local
@@ -71,7 +71,7 @@ def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(
 
 
 def test_bad_precision_is_refused_before_work():
-    from edgesmith.errors import EdgesmithError
+    from edgesmith.core.errors import EdgesmithError
 
     with pytest.raises(EdgesmithError, match="precision must be one of float32"):
         TrainConfig(precision="fp8")

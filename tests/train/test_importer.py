@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from edgesmith.artifacts import read_artifact
-from edgesmith.datasets import load_dataset
-from edgesmith.errors import EdgesmithError
-from edgesmith.progress import silent
+from edgesmith.core.artifacts import read_artifact
+from edgesmith.core.datasets import load_dataset
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.progress import silent
 from edgesmith.tfkeras.model_io import load_keras_model
 from edgesmith.train import import_model
 

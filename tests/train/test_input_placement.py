@@ -13,8 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from edgesmith.errors import EdgesmithError
-from edgesmith.progress import silent
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.progress import silent
 from edgesmith.train import TrainConfig
 from edgesmith.train.devices import plan_devices, plan_input
 
@@ -121,7 +121,7 @@ def _check_uniform(dy, dx, flipped, pad, n):
 
 
 def test_device_augmentation_draws_from_the_host_distribution():
-    from edgesmith.normalization import Normalization
+    from edgesmith.core.normalization import Normalization
     from edgesmith.tfkeras.augment import DeviceAugmenter, crop_padding
     from edgesmith.tfkeras.backend import keras
     from edgesmith.tfkeras.pipeline import train_dataset
@@ -158,7 +158,7 @@ def test_device_augmentation_draws_from_the_host_distribution():
 
 
 def test_device_pipeline_hands_over_raw_pixels():
-    from edgesmith.normalization import parse_normalization
+    from edgesmith.core.normalization import parse_normalization
     from edgesmith.tfkeras.pipeline import train_dataset
 
     x = np.full((10, 8, 8, 1), 200, np.uint8)
@@ -189,7 +189,7 @@ def test_device_pipeline_hands_over_raw_pixels():
 
 
 def test_mixed_float16_wrapper_gets_loss_scaling():
-    from edgesmith.normalization import parse_normalization
+    from edgesmith.core.normalization import parse_normalization
     from edgesmith.tfkeras.augment import DeviceAugmenter
     from edgesmith.tfkeras.backend import keras
 
@@ -210,7 +210,7 @@ def test_mixed_float16_wrapper_gets_loss_scaling():
 
 @pytest.mark.slow
 def test_device_mode_learns_like_host_mode_and_saves_the_same_model(tmp_path):
-    from edgesmith.artifacts import read_artifact
+    from edgesmith.core.artifacts import read_artifact
     from edgesmith.tfkeras.model_io import load_keras_model
     from edgesmith.train import train
 
@@ -290,7 +290,7 @@ def test_batches_prefetched_to_a_device_train(tmp_path, monkeypatch):
 
 
 def test_prefetched_batches_arrive_on_the_target_device():
-    from edgesmith.normalization import parse_normalization
+    from edgesmith.core.normalization import parse_normalization
     from edgesmith.tfkeras.pipeline import eval_dataset
 
     ds = eval_dataset(
@@ -315,7 +315,7 @@ def test_mirrored_replicas_augment_their_own_batches_and_train():
         """
         import numpy as np
         from edgesmith.tfkeras.backend import keras, tf
-        from edgesmith.normalization import parse_normalization
+        from edgesmith.core.normalization import parse_normalization
         from edgesmith.tfkeras.augment import DeviceAugmenter
 
         cpu = tf.config.list_physical_devices("CPU")[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,7 +259,7 @@ def test_erase_zeroes_one_square_in_about_half_of_the_images():
 
 def test_trainee_normalises_and_evaluates_without_augmentation():
     keras = _keras3()
-    from edgesmith.normalization import parse_normalization
+    from edgesmith.core.normalization import parse_normalization
     from edgesmith.train.keras3_wrapper import Trainee
     from edgesmith.train.zoo import build_model
 
@@ -284,7 +284,7 @@ def test_zoo_builds_the_same_models_in_keras3():
 
 def test_keras3_macs_are_counted_as_the_tf_keras_trainer_counts_them():
     keras = _keras3()
-    from edgesmith.model_macs import count_macs
+    from edgesmith.core.model_macs import count_macs
     from edgesmith.train.zoo import build_model
 
     # the tf_keras count of the same network (tests/train/test_zoo.py), MLPerf Tiny's 12.5 M
@@ -294,7 +294,7 @@ def test_keras3_macs_are_counted_as_the_tf_keras_trainer_counts_them():
 
 def test_a_model_without_known_shapes_has_no_mac_count_in_strict_mode():
     keras = _keras3()
-    from edgesmith.model_macs import count_macs
+    from edgesmith.core.model_macs import count_macs
 
     class Head(keras.Model):  # subclassed: its layers' output shapes are never recorded
         def __init__(self):
@@ -340,7 +340,9 @@ def test_batches_are_full_seeded_and_reshuffled_each_epoch():
 def test_run_recipe_resolves_teachers_and_refuses_bad_references(tmp_path):
     from edgesmith.train.keras3_runs import load_run_recipe
 
-    planned = load_run_recipe(ROOT / "recipes" / "train" / "cifar10-best.yaml", {"epochs": 3})
+    planned = load_run_recipe(
+        ROOT / "src" / "edgesmith" / "recipes" / "train" / "cifar10-best.yaml", {"epochs": 3}
+    )
     assert [p.name for p in planned] == ["teacher-resnet20", "resnet8-kd-seed0", "resnet8-kd-seed1"]
     assert [p.teacher_run for p in planned] == [None, "teacher-resnet20", "teacher-resnet20"]
     assert all(p.settings["epochs"] == 3 and p.settings["backend"] == "jax" for p in planned)
@@ -394,7 +396,7 @@ def test_a_finished_run_of_another_seed_is_refused_not_reused(tmp_path, monkeypa
 def test_keras3_with_another_backend_already_loaded_is_refused():
     code = (
         "import os; os.environ['KERAS_BACKEND'] = 'numpy'; import keras\n"
-        "from edgesmith.errors import EdgesmithError\n"
+        "from edgesmith.core.errors import EdgesmithError\n"
         "from edgesmith.train.keras3_env import import_keras\n"
         "try:\n    import_keras('jax')\nexcept EdgesmithError as e:\n    print('refused:', e)\n"
     )

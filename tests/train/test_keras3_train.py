@@ -83,7 +83,7 @@ _INTERRUPTED_THEN_RESUMED = """
 import json, sys
 from edgesmith.train.config import TrainConfig
 from edgesmith.train.keras3_trainer import train_keras3
-from edgesmith.progress import silent
+from edgesmith.core.progress import silent
 
 out = sys.argv[1]
 config = TrainConfig(backend="jax", data="digits", model="seed_cnn", epochs=3, accelerator="cpu")

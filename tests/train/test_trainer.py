@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from edgesmith.artifacts import read_artifact
-from edgesmith.errors import EdgesmithError
-from edgesmith.progress import silent
+from edgesmith.core.artifacts import read_artifact
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.progress import silent
 from edgesmith.train import TrainConfig, train
 
 QUIET = staticmethod(silent)
@@ -26,8 +26,8 @@ def test_digits_artifact_is_complete_and_learned(digits_artifact):
 
 
 def test_saved_model_reproduces_the_recorded_accuracy(digits_artifact):
-    from edgesmith.datasets import load_dataset
-    from edgesmith.normalization import Normalization
+    from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.normalization import Normalization
     from edgesmith.tfkeras.evaluate import predict
     from edgesmith.tfkeras.model_io import load_keras_model
 
@@ -135,7 +135,7 @@ def test_flip_is_not_applied_to_digits_by_default(digits_artifact):
 
 
 def test_pipeline_augmentation_shifts_and_flips():
-    from edgesmith.normalization import parse_normalization
+    from edgesmith.core.normalization import parse_normalization
     from edgesmith.tfkeras.pipeline import train_dataset
 
     x = np.zeros((64, 8, 8, 1), np.uint8)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgesmith.errors import EdgesmithError
+from edgesmith.core.errors import EdgesmithError
 from edgesmith.tfkeras.model_stats import count_macs
 from edgesmith.train.zoo import ZOO, build_model
 

@@ -1,1 +1,0 @@
-"""Device profiles shipped with edgesmith (YAML files, read by ``edgesmith.profiles``)."""

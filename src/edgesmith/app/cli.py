@@ -1,0 +1,141 @@
+"""The ``edgesmith`` command: parse, load config, call the library, return an exit code.
+
+Exit codes: 0 success, 1 a check failed, 2 bad input or usage, 3 an unexpected error (a bug),
+130 interrupted. Heavy stages are imported inside their command, so ``edgesmith --help`` and
+``edgesmith info`` never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from edgesmith import __version__
+from edgesmith.core.cli_args import Parser, formatter
+from edgesmith.core.errors import EdgesmithError
+
+EPILOG_MAIN = """\
+examples:
+  edgesmith train --data digits --model resnet8 --epochs 2 --out runs/digits
+  edgesmith import --model my_model.keras --data cifar10 --normalization unit --out runs/mine
+  edgesmith info runs/digits
+
+exit codes: 0 success, 1 check failed, 2 bad input, 3 unexpected error (please report it)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to render the README's CLI tour)."""
+    parser = Parser(
+        prog="edgesmith",
+        formatter_class=formatter,
+        epilog=EPILOG_MAIN,
+        description="Train a CNN, compress it, export it and measure it on the edge device.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgesmith {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks and TensorFlow's own log lines"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    for register in _stage_registrars():
+        register(commands)
+
+    demo = commands.add_parser(
+        "demo",
+        formatter_class=formatter,
+        help="the whole pipeline on the embedded digits data, in a few minutes",
+        description="Train ResNet-8 on the embedded digits data, compress it four ways (75%%\n"
+        "pruning, channel pruning, QAT, distillation from a ResNet-20), export to TFLite and\n"
+        "ONNX with a parity check on every file, and benchmark everything side by side:\n"
+        "a table, a Markdown report and a Pareto plot. A re-run reuses finished steps.",
+        epilog="examples:\n  edgesmith demo\n  edgesmith demo --out /tmp/demo --epochs 10",
+    )
+    demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
+    demo.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
+    demo.add_argument("--quiet", action="store_true", help="no progress lines")
+    demo.set_defaults(handler=cmd_demo)
+
+    info = commands.add_parser(
+        "info",
+        formatter_class=formatter,
+        help="show an artifact's manifest",
+        description="Print an artifact directory's manifest for a person (or as JSON), after\n"
+        "checking its schema version and every file's sha256.",
+        epilog="examples:\n  edgesmith info runs/a\n  edgesmith info runs/a --json | jq .metrics",
+    )
+    info.add_argument("path", metavar="DIR", help="artifact directory")
+    info.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    info.add_argument("--no-verify", action="store_true", help="skip re-hashing the files")
+    info.set_defaults(handler=cmd_info)
+    return parser
+
+
+def _stage_registrars() -> list:
+    """The stages' own sub-command registrars: ``register(commands)`` adds their parsers.
+
+    Each registrar module must stay TensorFlow-free at import (its handlers import lazily).
+    """
+    from edgesmith.app.build.commands import register as register_build
+    from edgesmith.compress.commands import register as register_compress
+    from edgesmith.export.commands import register as register_export
+    from edgesmith.runtime.commands import register as register_runtime
+    from edgesmith.train.commands import register as register_train
+
+    return [register_train, register_compress, register_export, register_runtime, register_build]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``edgesmith demo``."""
+    from edgesmith.app.demo import run_demo
+    from edgesmith.core.config import check_positive_int
+    from edgesmith.core.progress import stderr_reporter
+
+    check_positive_int("--epochs", args.epochs)
+    run_demo(args.out, epochs=args.epochs, report=stderr_reporter(args.quiet))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``edgesmith info``."""
+    from edgesmith.app.info import describe_artifact
+    from edgesmith.core.artifacts import read_artifact
+
+    artifact = read_artifact(args.path, verify=not args.no_verify)
+    print(json.dumps(artifact.manifest, indent=2) if args.json else describe_artifact(artifact))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (never raises for user errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.debug:
+        os.environ["EDGESMITH_VERBOSE_TF"] = "1"
+    try:
+        return args.handler(args)
+    except EdgesmithError as exc:
+        print(f"edgesmith: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        hint = " (continue with --resume)" if args.command == "train" else ""
+        print(f"edgesmith: interrupted{hint}", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: a bug, reported without a traceback
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"edgesmith: unexpected error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback, and please report it)",
+                file=sys.stderr,
+            )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Reading the artifact a technique starts from, checked without TensorFlow.
+
+Every command checks its ``--from`` (and ``--teacher``) here first, so a wrong directory or a
+TFLite artifact fails in milliseconds with a one-line message instead of after TensorFlow loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesmith.core.artifacts import Artifact, read_artifact
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.tfkeras.model_safety import check_model_file
+
+
+def read_keras_source(
+    path: str | Path,
+    *,
+    role: str = "--from",
+    allow_qat: bool = False,
+    trust_model: bool | None = None,
+) -> Artifact:
+    """Open a Keras artifact to compress, and check its model file runs no code when loaded.
+
+    The model file is inspected (:func:`~edgesmith.tfkeras.model_safety.check_model_file`)
+    whatever the manifest says: an artifact folder may come from anyone, so its
+    ``trusted_model_code`` record is never taken as permission.
+
+    Args:
+        path: the artifact directory.
+        role: how the argument is called in messages (``--from``, ``--teacher``...).
+        allow_qat: accept a QAT artifact (its fake-quantised layers cannot be pruned, clustered
+            or quantised again, but they can teach or be evaluated).
+        trust_model: accept a model file that runs code when loaded (``--trust-model``);
+            ``None`` follows :func:`edgesmith.tfkeras.model_safety.trusting_model_code`.
+
+    Returns:
+        The verified artifact.
+
+    Raises:
+        EdgesmithError: for a missing or non-artifact directory, a non-Keras artifact, a QAT
+            artifact where a float one is needed, or a model file that would run code.
+    """
+    artifact = read_artifact(path)
+    if artifact.format != "keras":
+        raise EdgesmithError(
+            f"{role} {path} is a {artifact.format} artifact ({artifact.technique}); "
+            "compression needs a Keras artifact (from edgesmith train, import or compress)"
+        )
+    if artifact.is_qat and not allow_qat:
+        raise EdgesmithError(
+            f"{role} {path} is a QAT artifact (fake-quantised layers); compress its float parent "
+            f"{artifact.parent} instead, then run qat last"
+        )
+    check_model_file(artifact.model_path, trust_model=trust_model)
+    return artifact
+
+
+def source_sparsity(artifact: Artifact) -> float:
+    """The overall sparsity a pruned ancestor recorded (0.0 for a dense artifact)."""
+    return float(artifact.manifest.get("metrics", {}).get("sparsity", 0.0) or 0.0)
+
+
+def check_teacher_fits(teacher: dict, student: dict, where: str | Path) -> None:
+    """Refuse a teacher whose input shape, class list or normalisation differ from the student's.
+
+    Args:
+        teacher: the teacher's manifest.
+        student: the student's manifest (or a manifest-like dict with ``input`` and ``labels``).
+        where: the teacher's path, for the message.
+
+    Raises:
+        EdgesmithError: naming the mismatch.
+    """
+    t_shape, s_shape = teacher["input"]["shape"], student["input"]["shape"]
+    if list(t_shape) != list(s_shape):
+        raise EdgesmithError(
+            f"--teacher {where} takes inputs shaped {tuple(t_shape)} but the student takes "
+            f"{tuple(s_shape)}; expected the same input shape"
+        )
+    if list(teacher["labels"]) != list(student["labels"]):
+        raise EdgesmithError(
+            f"--teacher {where} has {len(teacher['labels'])} classes {teacher['labels'][:5]}... "
+            f"but the student has {len(student['labels'])} {student['labels'][:5]}...; "
+            "expected the same classes in the same order"
+        )
+    if teacher["input"]["normalization"] != student["input"]["normalization"]:
+        raise EdgesmithError(
+            f"--teacher {where} expects normalization {teacher['input']['normalization']['name']} "
+            f"but the student {student['input']['normalization']['name']}; expected the same"
+        )

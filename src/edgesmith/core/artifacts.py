@@ -1,0 +1,566 @@
+"""The artifact directory: the only door between stages.
+
+One model in one format per directory: the model file(s) plus ``manifest.json``. The manifest is
+written last and atomically, and the whole directory appears under its final name by one rename,
+so a half-finished stage never looks complete. Readers check the schema version and every file's
+sha256 before trusting the contents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
+
+if TYPE_CHECKING:
+    from edgesmith.core.normalization import Normalization
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+STAGES = ("train", "compress", "export")
+FORMATS = ("keras", "tflite", "onnx")
+REQUIRED_KEYS = (
+    "schema_version",
+    "id",
+    "parent",
+    "stage",
+    "technique",
+    "format",
+    "files",
+    "model_file",
+    "config",
+    "input",
+    "labels",
+    "dataset",
+    "metrics",
+    "tool_versions",
+    "created",
+)
+# Sub-directories that hold run by-products (TensorBoard logs, resume checkpoints), not the model.
+UNHASHED_DIRS = ("logs", "backup")
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def artifact_id(model_hashes: dict[str, str]) -> str:
+    """Content address of an artifact: sha256 over its model files' names and hashes."""
+    digest = hashlib.sha256()
+    for name in sorted(model_hashes):
+        digest.update(f"{name}\0{model_hashes[name]}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """A finished artifact directory and its manifest (as read from disk)."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """The content address (sha256 over the model files)."""
+        return self.manifest["id"]
+
+    @property
+    def format(self) -> str:
+        """``keras``, ``tflite`` or ``onnx``."""
+        return self.manifest["format"]
+
+    @property
+    def model_path(self) -> Path:
+        """The main model file (or SavedModel directory) inside the artifact."""
+        return self.path / self.manifest["model_file"]
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names, in output order."""
+        return list(self.manifest["labels"])
+
+    @property
+    def stage(self) -> str:
+        """``train``, ``compress`` or ``export``."""
+        return self.manifest["stage"]
+
+    @property
+    def technique(self) -> str:
+        """What produced the artifact (``resnet8``, ``import``, ``prune``, ``tflite-int8``...)."""
+        return self.manifest["technique"]
+
+    @property
+    def parent(self) -> str | None:
+        """The id of the artifact this one came from (``None`` for a trained or imported one)."""
+        return self.manifest["parent"]
+
+    @property
+    def input_spec(self) -> dict[str, Any]:
+        """The input record: ``shape``, ``dtype``, ``normalization``, ``quantization``."""
+        return dict(self.manifest["input"])
+
+    @property
+    def normalization(self) -> Normalization:
+        """The input normalisation the model expects from raw pixels.
+
+        Raises:
+            EdgesmithError: when the manifest's input record has none, or a malformed one.
+        """
+        from edgesmith.core.normalization import Normalization
+
+        record = self.manifest["input"].get("normalization")
+        if not isinstance(record, dict):
+            raise EdgesmithError(
+                f"{self.path}: the manifest's input record has no normalization; re-create the "
+                "artifact with this edgesmith"
+            )
+        try:
+            return Normalization.from_dict(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EdgesmithError(
+                f"{self.path}: the manifest's input normalization is malformed ({exc})"
+            ) from None
+
+    @property
+    def kind(self) -> str:
+        """What the model outputs: ``probabilities`` (the default) or ``logits``."""
+        output = self.manifest.get("output")
+        kind = output.get("kind") if isinstance(output, dict) else None
+        return kind if isinstance(kind, str) else "probabilities"
+
+    @property
+    def is_qat(self) -> bool:
+        """Whether the model holds quantisation-aware (tfmot fake-quant) layers.
+
+        The one place this is decided: a ``qat`` technique, a ``qat`` flag in the manifest (what
+        compress writes after QAT, also for pruning-preserving QAT) or in its config.
+        """
+        config = self.manifest.get("config")
+        return (
+            self.manifest.get("technique") == "qat"
+            or bool(self.manifest.get("qat"))
+            or (isinstance(config, dict) and bool(config.get("qat")))
+        )
+
+    @property
+    def output_spec(self) -> dict[str, Any]:
+        """The output record (``kind``, ``shape``), or an empty one for older manifests."""
+        output = self.manifest.get("output")
+        return dict(output) if isinstance(output, dict) else {}
+
+    @property
+    def data_spec(self) -> str:
+        """The data spec the model was trained or evaluated on (``dataset.spec``)."""
+        return str(self.manifest["dataset"]["spec"])
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The recorded metrics (``accuracy`` is a fraction of ``num_eval`` images)."""
+        return dict(self.manifest["metrics"])
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The hashed files: relative name -> sha256 (``model_file`` is one of them)."""
+        return dict(self.manifest["files"])
+
+    @property
+    def trusted_model_code(self) -> bool:
+        """Whether the user accepted model code when this artifact was made.
+
+        Informative only: a manifest is never taken as permission to run code.
+        """
+        return self.manifest.get("trusted_model_code") is True
+
+
+def check_output_dir(out: str | Path) -> Path:
+    """Refuse an ``--out`` that already holds something, before any work starts.
+
+    Raises:
+        EdgesmithError: when ``out`` is a file, a non-empty directory, a symbolic link, or the
+            current folder (or one holding it: ``--out .``), which cannot be replaced by a rename.
+    """
+    out = Path(out)
+    absolute = Path(os.path.abspath(out))
+    cwd = Path(os.path.abspath(os.getcwd()))
+    if absolute == cwd or absolute in cwd.parents:
+        raise EdgesmithError(
+            f"--out {out} is the current folder or holds it; expected a new directory "
+            "such as runs/r8"
+        )
+    if out.is_symlink():
+        raise EdgesmithError(f"--out {out} is a symbolic link; expected a new or empty directory")
+    if out.is_file():
+        raise EdgesmithError(f"--out {out} is a file; expected a new or empty directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise EdgesmithError(f"--out {out} is not empty; choose a new directory or remove it first")
+    return out
+
+
+class ArtifactWriter:
+    """Stage an artifact in ``<out>.partial`` and publish it by rename once complete.
+
+    Use as a context manager: write model files into :attr:`dir`, then call :meth:`commit`. If the
+    block raises, the staging directory is removed (or kept, for resumable training, when
+    ``keep_on_error`` is set), and ``out`` is never created.
+
+    While the block runs, ``<out>.lock`` is held (:class:`edgesmith.core.outputs.OutputLock`): a
+    second writer to the same ``out`` exits 2 at once instead of removing this one's staging
+    folder. A leftover ``<out>.partial`` is removed only when it carries edgesmith's ownership
+    marker (an interrupted run of ours); anyone else's is refused, never deleted. The marker
+    (``.edgesmith-owned``, not hashed) stays in the published folder, so that a later edgesmith
+    run (a build reusing its work folder) may replace what edgesmith wrote.
+    """
+
+    def __init__(self, out: str | Path, *, keep_on_error: bool = False, resume: bool = False):
+        self.out = check_output_dir(out)
+        self.dir = self.out.with_name(self.out.name + ".partial")
+        self.keep_on_error = keep_on_error
+        self.resume = resume
+        self.manifest: dict[str, Any] | None = None
+        self._lock = OutputLock(self.out)
+
+    def __enter__(self) -> ArtifactWriter:
+        self._lock.acquire()
+        try:
+            self._prepare()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def _prepare(self) -> None:
+        if self.dir.exists() or self.dir.is_symlink():
+            if not self.resume and self.keep_on_error:
+                raise EdgesmithError(
+                    f"an interrupted run is in {self.dir}; pass --resume to continue it, "
+                    "or remove that directory to start over"
+                )
+            if self.dir.is_symlink() or not (self.resume or is_owned(self.dir)):
+                raise EdgesmithError(
+                    f"{self.dir} exists and edgesmith did not create it; refusing to "
+                    "replace it: move it away or choose another --out"
+                )
+            if not self.resume:
+                shutil.rmtree(self.dir)  # an interrupted run of ours (ownership marker inside)
+        if self.resume and not self.dir.is_dir():
+            raise EdgesmithError(f"--resume: nothing to resume, {self.dir} does not exist")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        mark_owned_dir(self.dir, purpose="artifact")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is not None and not self.keep_on_error:
+                shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            self._lock.release()
+
+    def commit(
+        self,
+        *,
+        model_files: Iterable[str],
+        stage: str,
+        technique: str,
+        fmt: str,
+        config: dict[str, Any],
+        input_spec: dict[str, Any],
+        labels: list[str],
+        dataset: dict[str, Any],
+        metrics: dict[str, Any],
+        parent: str | None = None,
+        tool_versions: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Artifact:
+        """Hash the files, write ``manifest.json`` atomically, and publish the directory.
+
+        Args:
+            model_files: relative names of the files that make up the model (the first is the
+                main one); they define the artifact's id.
+            stage: ``train``, ``compress`` or ``export``.
+            technique: what produced it, e.g. ``resnet8``, ``prune``, ``tflite-int8``.
+            fmt: ``keras``, ``tflite`` or ``onnx``.
+            config: the fully resolved config, defaults included.
+            input_spec: shape, dtype, normalization, quantization.
+            labels: class names in output order.
+            dataset: spec, fingerprint, num_train, num_eval.
+            metrics: at least ``accuracy`` and ``num_eval``.
+            parent: id of the artifact this one came from.
+            tool_versions: package versions; collected from the environment when omitted.
+            extra: further manifest keys.
+
+        Returns:
+            The published artifact.
+
+        Raises:
+            EdgesmithError: for an unknown stage or format, or a model file that is missing.
+        """
+        from edgesmith.core.versions import tool_versions as collect_versions
+
+        model_files = list(model_files)
+        if stage not in STAGES:
+            raise EdgesmithError(f"stage must be one of {STAGES}. Received: {stage!r}")
+        if fmt not in FORMATS:
+            raise EdgesmithError(f"format must be one of {FORMATS}. Received: {fmt!r}")
+        if not model_files:
+            raise EdgesmithError("an artifact needs at least one model file")
+        files = _hash_tree(self.dir)
+        model_hashes = {}
+        for name in model_files:
+            matches = {k: v for k, v in files.items() if k == name or k.startswith(name + "/")}
+            if not matches:
+                raise EdgesmithError(f"model file {name!r} was not written to {self.dir}")
+            model_hashes.update(matches)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "id": artifact_id(model_hashes),
+            "parent": parent,
+            "stage": stage,
+            "technique": technique,
+            "format": fmt,
+            "model_file": model_files[0],
+            "files": files,
+            "config": config,
+            "input": input_spec,
+            "labels": list(labels),
+            "dataset": dataset,
+            "metrics": metrics,
+            "tool_versions": tool_versions if tool_versions is not None else collect_versions(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **(extra or {}),
+        }
+        tmp = self.dir / (MANIFEST_NAME + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, self.dir / MANIFEST_NAME)
+        try:
+            if self.out.is_dir():  # an empty directory the user created beforehand
+                self.out.rmdir()
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.dir, self.out)
+        except OSError as exc:
+            raise EdgesmithError(
+                f"--out {self.out}: cannot publish the artifact there ({exc.strerror}); "
+                f"it stays in {self.dir}"
+            ) from None
+        self.manifest = manifest
+        return Artifact(self.out, manifest)
+
+
+def _hash_tree(root: Path) -> dict[str, str]:
+    files = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or rel.startswith(MANIFEST_NAME) or rel.startswith(MARKER_NAME):
+            continue
+        if rel.split("/", 1)[0] in UNHASHED_DIRS:
+            continue
+        files[rel] = sha256_file(path)
+    return files
+
+
+def read_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
+    """Open an artifact directory, check its manifest and (by default) every file's sha256.
+
+    Args:
+        path: the artifact directory, or a model file inside one.
+        verify: re-hash the files and refuse any that changed.
+
+    Raises:
+        EdgesmithError: for a missing directory, a missing, corrupt or foreign manifest, a schema
+            version this edgesmith cannot read, a file name that points outside the folder
+            (``../x``, an absolute path, a link leading out, a ``model_file`` not among the
+            hashed files), or a file that changed since it was written.
+    """
+    path = Path(path)
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        hint = f" ({partial} holds an unfinished run)" if partial.exists() else ""
+        raise EdgesmithError(f"artifact directory not found: {path}{hint}")
+    if path.is_file():
+        if (path.parent / MANIFEST_NAME).is_file():
+            path = path.parent
+        else:
+            raise EdgesmithError(
+                f"{path} is a file; expected an artifact directory holding {MANIFEST_NAME}"
+            )
+    manifest_path = path / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise EdgesmithError(
+            f"{path} is not an edgesmith artifact: it has no {MANIFEST_NAME} "
+            "(artifacts are written by edgesmith train, import, compress and export)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise EdgesmithError(f"{manifest_path} is corrupt: {exc}") from None
+    validate_manifest(manifest, where=str(manifest_path))
+    artifact = Artifact(path, manifest)
+    check_inside(artifact)
+    if verify:
+        verify_files(artifact)
+    return artifact
+
+
+def validate_manifest(manifest: Any, *, where: str = "manifest") -> None:
+    """Check a manifest's shape and schema version.
+
+    Raises:
+        EdgesmithError: naming what is wrong and where.
+    """
+    from edgesmith import __version__
+
+    if not isinstance(manifest, dict) or "schema_version" not in manifest:
+        raise EdgesmithError(f"{where} is not an edgesmith manifest: it has no schema_version")
+    version = manifest["schema_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise EdgesmithError(
+            f"{where}: schema_version must be a positive integer. Received: {version!r}"
+        )
+    if version > SCHEMA_VERSION:
+        raise EdgesmithError(
+            f"{where} has schema_version {version}, written by a newer edgesmith; this one "
+            f"({__version__}) reads up to {SCHEMA_VERSION}: pip install -U edgesmith"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise EdgesmithError(f"{where} lacks required key(s): {', '.join(missing)}")
+    if manifest["format"] not in FORMATS:
+        raise EdgesmithError(
+            f"{where}: format must be one of {FORMATS}. Received: {manifest['format']!r}"
+        )
+    for key, kind, expected in _FIELD_TYPES:
+        if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+            raise EdgesmithError(
+                f"{where}: {key} must be {expected}. Received: {_short(manifest[key])}"
+            )
+    if manifest["parent"] is not None and not isinstance(manifest["parent"], str):
+        raise EdgesmithError(
+            f"{where}: parent must be an artifact id or null. "
+            f"Received: {_short(manifest['parent'])}"
+        )
+    bad_labels = [label for label in manifest["labels"] if not isinstance(label, str)]
+    if bad_labels:
+        raise EdgesmithError(
+            f"{where}: labels must be a list of class names. Received: {_short(bad_labels[0])}"
+        )
+    shape = manifest["input"].get("shape")
+    if shape is not None and not (
+        isinstance(shape, list)
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    ):
+        raise EdgesmithError(
+            f"{where}: input.shape must be a list of positive integers. Received: {_short(shape)}"
+        )
+    for name, digest in manifest["files"].items():
+        check_member_name(name, where=where)
+        if not (isinstance(digest, str) and _is_sha256(digest)):
+            raise EdgesmithError(
+                f"{where}: files[{name!r}] must be a sha256 hex digest. Received: {_short(digest)}"
+            )
+    model_file = manifest["model_file"]
+    check_member_name(model_file, where=where, key="model_file")
+    if not any(
+        name == model_file or name.startswith(model_file + "/") for name in manifest["files"]
+    ):
+        raise EdgesmithError(
+            f"{where}: model_file {model_file!r} is not among the hashed files; a manifest may "
+            "only point at files it lists with their sha256"
+        )
+
+
+_FIELD_TYPES = (
+    ("id", str, "a string"),
+    ("stage", str, "a string"),
+    ("technique", str, "a string"),
+    ("files", dict, "an object mapping names to sha256 digests"),
+    ("model_file", str, "a file name"),
+    ("config", dict, "an object"),
+    ("input", dict, "an object (shape, dtype, normalization)"),
+    ("labels", list, "a list of class names"),
+    ("dataset", dict, "an object"),
+    ("metrics", dict, "an object"),
+    ("tool_versions", dict, "an object"),
+    ("created", str, "a timestamp string"),
+)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def check_member_name(name: Any, *, where: str = "manifest", key: str = "files") -> str:
+    """Refuse a file name that could reach outside its artifact folder.
+
+    A name must be a relative POSIX path, normalised (no ``.``, ``..`` or empty parts), without
+    backslashes or NUL bytes, and not the manifest itself.
+
+    Raises:
+        EdgesmithError: naming the key and the name.
+    """
+    if not isinstance(name, str) or not name:
+        raise EdgesmithError(f"{where}: {key} names must be non-empty strings. Received: {name!r}")
+    parts = name.split("/")
+    if (
+        name.startswith("/")
+        or "\\" in name
+        or "\0" in name
+        or any(part in ("", ".", "..") for part in parts)
+        or PurePosixPath(name).is_absolute()
+        or (len(parts[0]) >= 2 and parts[0][1] == ":")  # C:... on Windows
+        or parts[0] == MANIFEST_NAME
+    ):
+        raise EdgesmithError(
+            f"{where}: {key} name {_short(name)} must be a relative, normalised path inside the "
+            "artifact folder"
+        )
+    return name
+
+
+def check_inside(artifact: Artifact) -> None:
+    """Refuse listed files that are links (or under links) leading out of the artifact folder.
+
+    Raises:
+        EdgesmithError: naming the first such file.
+    """
+    root = artifact.path.resolve()
+    for name in artifact.manifest["files"]:
+        target = (artifact.path / name).resolve()
+        if target != root and root not in target.parents:
+            raise EdgesmithError(
+                f"artifact {artifact.path}: its file {name} is a link leading outside the "
+                f"artifact folder (to {target}); refusing it"
+            )
+
+
+def verify_files(artifact: Artifact) -> None:
+    """Re-hash every listed file and refuse missing or changed ones.
+
+    Raises:
+        EdgesmithError: naming the first missing or changed file.
+    """
+    for name, expected in artifact.manifest["files"].items():
+        file = artifact.path / name
+        if not file.is_file():
+            raise EdgesmithError(f"artifact {artifact.path} is missing its file {name}")
+        if sha256_file(file) != expected:
+            raise EdgesmithError(
+                f"{file} changed since the artifact was written (sha256 mismatch); "
+                "re-create the artifact rather than editing it"
+            )

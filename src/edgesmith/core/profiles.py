@@ -1,0 +1,236 @@
+"""Device profiles: where a model will run, how, and the budgets it must meet.
+
+A profile is a small YAML file; edgesmith ships a few (``devices/``) and a user may pass a path
+to their own. Profiles are validated field by field before any work, so a typo names itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgesmith.core.config import Config, check_positive_int, load_config_file
+from edgesmith.core.errors import EdgesmithError
+
+RUNTIMES = ("litert", "onnxruntime")
+PROVIDERS = {
+    "litert": ("xnnpack", "builtin"),  # or delegate:/path/to/lib.so
+    "onnxruntime": ("cpu", "cuda", "tensorrt"),
+}
+FORMATS = {
+    "litert": ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int16x8"),
+    "onnxruntime": ("onnx", "onnx-int8", "onnx-from-tflite"),
+}
+ETHOS_U_TARGETS = ("ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256")
+TARGETS = ("int8-only", "tflm", *ETHOS_U_TARGETS)
+# A profile's ``vela`` mapping: what Vela compiles for, beside the target's accelerator.
+VELA_FIELDS = ("system_config", "memory_mode", "clock_mhz")
+
+
+@dataclasses.dataclass(frozen=True)
+class Budgets(Config):
+    """Limits a chosen model must stay within; ``None`` means no limit.
+
+    Attributes:
+        max_size_kb: model file size in KiB (flash, for a microcontroller).
+        max_latency_ms: median batch-1 latency at the profile's threads.
+        min_accuracy: eval accuracy floor, as a fraction (0.85 = 85%).
+        max_ram_mb: peak resident memory of the benchmark process.
+        max_arena_kb: TFLM tensor arena (microcontrollers): measured by TFLM where it is
+            installed, estimated otherwise.
+        max_sram_kb: SRAM Vela's compiled network uses (Ethos-U).
+        max_flash_kb: flash (on- and off-chip) plus DRAM Vela's compiled network reads its
+            weights from (Ethos-U).
+        min_npu_ops: least fraction of operators Vela places on the NPU (1.0: every one).
+
+    For an Ethos-U profile ``max_latency_ms`` is checked against Vela's estimated inference
+    time, not the host's latency.
+    """
+
+    max_size_kb: float | None = None
+    max_latency_ms: float | None = None
+    min_accuracy: float | None = None
+    max_ram_mb: float | None = None
+    max_arena_kb: float | None = None
+    max_sram_kb: float | None = None
+    max_flash_kb: float | None = None
+    min_npu_ops: float | None = None
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise EdgesmithError(
+                    f"budget {field.name} must be a positive number or null. Received: {value!r}"
+                )
+        for name in ("min_accuracy", "min_npu_ops"):
+            value = getattr(self, name)
+            if value is not None and value > 1:
+                raise EdgesmithError(f"budget {name} is a fraction in (0, 1]. Received: {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceProfile(Config):
+    """A target device.
+
+    Attributes:
+        name: the profile's name (``--device`` value for shipped ones).
+        runtime: ``litert`` or ``onnxruntime``.
+        formats: export formats the device accepts, preferred first.
+        description: one line for people.
+        provider: ``xnnpack``/``builtin``/``delegate:PATH`` for LiteRT; ``cpu``/``cuda``/
+            ``tensorrt`` for ONNX Runtime; None picks the first (the CPU path).
+        threads: runtime threads.
+        affinity: CPU cores to pin the benchmark to, or None.
+        target: check for the export (``int8-only``, ``tflm``, or an Ethos-U accelerator such
+            as ``ethos-u55-128``, which runs Vela), or None.
+        vela: for an Ethos-U target, Vela's ``system_config`` and ``memory_mode`` (sections of
+            Vela's ``Arm/vela.ini``) and ``clock_mhz``; edit a copy of the YAML to override.
+        budgets: the limits the chosen model must meet.
+    """
+
+    name: str
+    runtime: str
+    formats: tuple[str, ...]
+    description: str = ""
+    provider: str | None = None
+    threads: int = 1
+    affinity: tuple[int, ...] | None = None
+    target: str | None = None
+    vela: dict[str, Any] | None = None
+    budgets: Budgets = dataclasses.field(default_factory=Budgets)
+
+    def __post_init__(self) -> None:
+        where = f"device profile {self.name!r}"
+        if self.runtime not in RUNTIMES:
+            raise EdgesmithError(
+                f"{where}: runtime must be one of {', '.join(RUNTIMES)}. Received: {self.runtime!r}"
+            )
+        known = PROVIDERS[self.runtime]
+        if self.provider is None:  # the runtime's usual CPU path
+            object.__setattr__(self, "provider", known[0])
+        if self.provider not in known and not (
+            self.runtime == "litert" and str(self.provider).startswith("delegate:")
+        ):
+            extra = " or delegate:/path/lib.so" if self.runtime == "litert" else ""
+            raise EdgesmithError(
+                f"{where}: provider for {self.runtime} must be one of {', '.join(known)}{extra}. "
+                f"Received: {self.provider!r}"
+            )
+        formats = tuple(self.formats or ())
+        bad = [f for f in formats if f not in FORMATS[self.runtime]]
+        if not formats or bad:
+            raise EdgesmithError(
+                f"{where}: formats for {self.runtime} must be among "
+                f"{', '.join(FORMATS[self.runtime])}. Received: {list(self.formats)}"
+            )
+        object.__setattr__(self, "formats", formats)
+        check_positive_int(f"{where}: threads", self.threads)
+        if self.affinity is not None:
+            cores = tuple(self.affinity)
+            if not cores or any(
+                isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in cores
+            ):
+                raise EdgesmithError(
+                    f"{where}: affinity must be a list of core numbers >= 0. "
+                    f"Received: {self.affinity!r}"
+                )
+            object.__setattr__(self, "affinity", cores)
+        if self.target is not None and self.target not in TARGETS:
+            raise EdgesmithError(
+                f"{where}: target must be one of {', '.join(TARGETS)} or null. "
+                f"Received: {self.target!r}"
+            )
+        self._check_vela(where)
+        if isinstance(self.budgets, dict):
+            object.__setattr__(self, "budgets", Budgets.from_dict(self.budgets))
+        elif not isinstance(self.budgets, Budgets):
+            raise EdgesmithError(f"{where}: budgets must be a mapping. Received: {self.budgets!r}")
+
+    def _check_vela(self, where: str) -> None:
+        if self.vela is None:
+            return
+        if self.target not in ETHOS_U_TARGETS:
+            raise EdgesmithError(
+                f"{where}: vela settings need an Ethos-U target ({', '.join(ETHOS_U_TARGETS)}). "
+                f"Received target: {self.target!r}"
+            )
+        if not isinstance(self.vela, dict) or set(self.vela) - set(VELA_FIELDS):
+            raise EdgesmithError(
+                f"{where}: vela must be a mapping of {', '.join(VELA_FIELDS)}. "
+                f"Received: {self.vela!r}"
+            )
+        for name in ("system_config", "memory_mode"):
+            value = self.vela.get(name)
+            if value is not None and not (isinstance(value, str) and value.isidentifier()):
+                raise EdgesmithError(
+                    f"{where}: vela {name} must be a section name of Vela's vela.ini. "
+                    f"Received: {value!r}"
+                )
+        clock = self.vela.get("clock_mhz")
+        if clock is not None and (
+            isinstance(clock, bool) or not isinstance(clock, (int, float)) or clock <= 0
+        ):
+            raise EdgesmithError(
+                f"{where}: vela clock_mhz must be a positive number. Received: {clock!r}"
+            )
+
+    def runtime_options(self, *, allow_delegate: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``edgesmith.runtime.load`` that realise this profile.
+
+        Args:
+            allow_delegate: load the delegate library the profile names. A profile is a file
+                anyone may hand over; the native code it points at runs only when the user
+                says so (``--allow-delegate``).
+
+        Raises:
+            EdgesmithError: when the profile names a delegate and ``allow_delegate`` is False.
+        """
+        if self.runtime == "litert":
+            if self.provider == "builtin":
+                return {"threads": self.threads, "provider": "cpu", "xnnpack": False}
+            if self.provider.startswith("delegate:"):
+                if not allow_delegate:
+                    raise EdgesmithError(
+                        f"device profile {self.name!r} names the delegate library "
+                        f"{self.provider.partition(':')[2]}: it is native code loaded into this "
+                        "process, so pass --allow-delegate (allow_delegate=True) to load it"
+                    )
+                return {"threads": self.threads, "provider": self.provider}
+            return {"threads": self.threads, "provider": "cpu", "xnnpack": True}
+        return {"threads": self.threads, "provider": self.provider}
+
+
+def shipped_profiles() -> list[str]:
+    """Names of the profiles that come with edgesmith."""
+    folder = resources.files("edgesmith.devices")
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_profile(name_or_path: str | Path) -> DeviceProfile:
+    """A shipped profile by name, or a user's YAML/JSON profile by path.
+
+    Raises:
+        EdgesmithError: for an unknown name (the known ones are listed) or a bad field (named).
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
+        values = load_config_file(path)
+    else:
+        known = shipped_profiles()
+        if text not in known:
+            raise EdgesmithError(
+                f"unknown device profile {text!r}: expected one of {', '.join(known)} "
+                "or the path of a profile YAML file"
+            )
+        resource = resources.files("edgesmith.devices") / f"{text}.yaml"
+        with resources.as_file(resource) as file:
+            values = load_config_file(file)
+    if not isinstance(values.get("name"), str):
+        values = {**values, "name": path.stem}
+    return DeviceProfile.from_dict(values)

@@ -1,0 +1,1 @@
+"""Device profiles shipped with edgesmith (YAML files, read by ``edgesmith.core.profiles``)."""

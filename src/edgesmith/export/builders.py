@@ -1,0 +1,143 @@
+"""One builder per export format: the prepared Keras model in, the model file's content out.
+
+A :class:`Plan` carries what every builder shares (the model to convert, calibration inputs,
+options) and a cache, so ``onnx-int8`` reuses the float ONNX graph instead of converting twice.
+TFLite builders return bytes; ONNX builders return an ``onnx.ModelProto`` (metadata is
+embedded and the file written by the exporter).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.export import onnx as onnx_export
+from edgesmith.export import onnx_quant, tflite
+from edgesmith.export.calibration import raw_input_quantization
+from edgesmith.export.options import ExportOptions
+from edgesmith.tfkeras.backend import keras
+
+
+@dataclasses.dataclass
+class Plan:
+    """What the builders of one export run share.
+
+    Attributes:
+        model: the tf_keras model to convert (raw-pixel wrapped when ``options.raw_input``).
+        calibration: float32 inputs of ``model`` for calibration (may be empty for float-only
+            runs and QAT sources).
+        options: the export options.
+        qat: the source was trained quantisation-aware.
+        cache: intermediate results shared between builders.
+    """
+
+    model: keras.Model
+    calibration: np.ndarray
+    options: ExportOptions
+    qat: bool = False
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()`` once per key."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+
+def _tflite(variant: str) -> Callable[[Plan], bytes]:
+    def build(plan: Plan) -> bytes:
+        sparse = plan.options.sparse
+        return tflite.convert(plan.model, variant, calibration=plan.calibration, sparse=sparse)
+
+    return build
+
+
+def build_tflite_int8(plan: Plan) -> bytes:
+    """Full-integer int8 (per-channel weights), int8 or uint8 I/O; QAT ranges when present.
+
+    A QAT model still gets the representative data: the converter insists on it for integer
+    I/O, and uses it only for tensors without learned (fake-quant) ranges.
+    """
+    io_dtype = plan.options.io_dtype
+
+    def make() -> bytes:
+        data = tflite.convert(
+            plan.model,
+            "int8",
+            calibration=plan.calibration,
+            io_dtype=io_dtype,
+            sparse=plan.options.sparse,
+            qat=plan.qat,
+        )
+        if plan.options.raw_input:
+            _check_raw_quantization(data, io_dtype)
+        return data
+
+    return plan.cached(f"tflite-int8:{io_dtype}", make)
+
+
+def _check_raw_quantization(data: bytes, io_dtype: str) -> None:
+    dtype, quant = tflite.input_quantization(data)
+    want = raw_input_quantization(io_dtype)
+    ok = (
+        dtype == io_dtype
+        and quant is not None
+        and abs(quant["scale"] - want["scale"]) < 1e-6
+        and quant["zero_point"] == want["zero_point"]
+    )
+    if not ok:
+        raise EdgesmithError(
+            f"--raw-input: the converter gave the {dtype} input scale/zero point {quant}; "
+            f"raw pixels need {want}"
+        )
+
+
+def build_onnx(plan: Plan):
+    """Float ONNX from the Keras model (tf2onnx, explicit input signature)."""
+    return plan.cached("onnx", lambda: onnx_export.from_keras(plan.model, plan.options.opset))
+
+
+def build_onnx_int8(plan: Plan):
+    """Static QDQ quantisation (onnxruntime) of the float ONNX graph."""
+    import onnx
+
+    float_model = onnx.ModelProto()
+    float_model.CopyFrom(build_onnx(plan))
+    return onnx_quant.quantize_static_qdq(float_model, plan.calibration)
+
+
+def build_onnx_from_tflite(plan: Plan):
+    """tf2onnx on a full-int8 .tflite with float32 I/O, so the ONNX file takes float inputs.
+
+    Integer I/O would leave the ONNX output's scale and zero point outside the graph (ONNX
+    tensors carry none), where a runtime could not find them; with float I/O the graph starts
+    with QuantizeLinear and ends with DequantizeLinear and every op inside stays int8.
+    """
+
+    def make() -> bytes:
+        return tflite.convert(
+            plan.model,
+            "int8",
+            calibration=plan.calibration,
+            io_dtype="float32",
+            qat=plan.qat,
+        )
+
+    data = plan.cached("tflite-int8:float32", make)
+    return onnx_export.from_tflite(data, plan.options.opset)
+
+
+BUILDERS: dict[str, Callable[[Plan], Any]] = {
+    "tflite-fp32": _tflite("fp32"),
+    "tflite-fp16": _tflite("fp16"),
+    "tflite-dynamic": _tflite("dynamic"),
+    "tflite-int8": build_tflite_int8,
+    "tflite-int16x8": _tflite("int16x8"),
+    "onnx": build_onnx,
+    "onnx-int8": build_onnx_int8,
+    "onnx-from-tflite": build_onnx_from_tflite,
+}

@@ -1,0 +1,426 @@
+"""``export()``: a Keras artifact in, one verified artifact directory per format out.
+
+For each format: build the file, embed the metadata a device needs (labels, input record,
+output record, MACs), write it (plus the C array when asked), report its ops, run the target
+check, run the parity check with the file's own runtime, and publish ``<out>/<format>/`` with a
+manifest. Everything that can be checked without TensorFlow (format names, options, the source
+manifest, output directories) is checked first, so bad input costs milliseconds and leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir
+from edgesmith.core.errors import CheckFailed, EdgesmithError
+from edgesmith.core.progress import Reporter, stderr_reporter
+from edgesmith.export.formats import FORMATS, QAT_FORMATS, ExportFormat, parse_formats
+from edgesmith.export.options import ExportOptions
+from edgesmith.export.source import SourceInfo, read_source
+
+SPARSE_INT8_NOTE = (
+    "sparse int8 weights fail to prepare under LiteRT's default XNNPACK delegate; run with the "
+    "builtin kernels (edgesmith.runtime.load(..., xnnpack=False), i.e. "
+    "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)"
+)
+SPARSE_FLOAT_NOTE = "DENSIFY ops restore the weights at load; runs under XNNPACK and the builtins"
+SPARSE_NONE_NOTE = "no tensor was sparse enough to encode; runs wherever the dense file runs"
+
+
+def _sparse_note(encoded: int, builtin_only: bool) -> str:
+    if not encoded:
+        return SPARSE_NONE_NOTE
+    return SPARSE_INT8_NOTE if builtin_only else SPARSE_FLOAT_NOTE
+
+
+@dataclasses.dataclass
+class FormatResult:
+    """The outcome of one format: its published artifact, or why it was not published.
+
+    Attributes:
+        name: the format name.
+        metrics: parity, sizes and accuracy (also when the check failed).
+        artifact: the published artifact (None when a check failed without
+            ``allow_mismatch``).
+        failure: the failed check's message, or None.
+        seconds: wall time of conversion, checks and writing.
+    """
+
+    name: str
+    metrics: dict[str, Any]
+    artifact: Artifact | None = None
+    failure: str | None = None
+    seconds: float = 0.0
+
+
+def export(
+    source_dir: str | Path,
+    formats: str | list[str],
+    out: str | Path,
+    *,
+    report: Reporter | None = None,
+    **options: Any,
+) -> list[Artifact]:
+    """Export a Keras artifact to each format and check every file against the source.
+
+    Args:
+        source_dir: the Keras artifact (from train, import or compress).
+        formats: format names, as a list or comma-separated (``all`` for every format).
+        out: directory that receives one artifact directory per format (``out/<format>``).
+        report: receives progress lines (stderr by default).
+        **options: :class:`~edgesmith.export.options.ExportOptions` fields, e.g.
+            ``raw_input=True``, ``io_dtype="uint8"``, ``calibration_samples=500``,
+            ``opset=17``, ``allow_mismatch=False``, ``target="tflm"``, ``c_array=True``.
+
+    Returns:
+        The published artifacts, in the order of ``formats``.
+
+    Raises:
+        EdgesmithError: for bad input (exit 2), before any file is written.
+        CheckFailed: when a file fails its parity or target check (unless ``allow_mismatch``
+            for parity); the other formats are still exported and published, the failing one
+            is not. ``exc.results`` holds every format's :class:`FormatResult`.
+    """
+    results = export_formats(source_dir, formats, out, report=report, **options)
+    failed = [r for r in results if r.failure]
+    if failed:
+        error = CheckFailed("; ".join(r.failure for r in failed if r.failure))
+        error.results = results  # type: ignore[attr-defined]
+        raise error
+    return [r.artifact for r in results if r.artifact is not None]
+
+
+def prepare(
+    source_dir: str | Path, formats: str | list[str], out: str | Path, options: ExportOptions
+) -> tuple[SourceInfo, list[ExportFormat]]:
+    """Check everything that needs no TensorFlow: source, formats, combinations, output dirs.
+
+    Raises:
+        EdgesmithError: naming the first problem.
+    """
+    chosen = parse_formats(formats)
+    source = read_source(source_dir)
+    names = [f.name for f in chosen]
+    if options.sparse:
+        bad = [f.name for f in chosen if not f.sparse_ok]
+        if bad:
+            ok = ", ".join(f.name for f in FORMATS.values() if f.sparse_ok)
+            raise EdgesmithError(f"--sparse applies to {ok}; not to {', '.join(bad)}")
+    if options.target is not None and options.target != "int8-only":
+        bad = [f.name for f in chosen if f.file_format != "tflite"]
+        if bad:
+            raise EdgesmithError(
+                f"--target {options.target} runs .tflite files only; drop {', '.join(bad)} "
+                "from --format"
+            )
+    if options.target is not None and options.target.startswith("ethos-u"):
+        from edgesmith.export.vela import INSTALL_HINT, vela_available
+
+        if not vela_available():
+            raise EdgesmithError(INSTALL_HINT)
+    if source.qat:
+        bad = [n for n in names if n not in QAT_FORMATS]
+        if bad:
+            raise EdgesmithError(
+                f"{source.artifact.path} is a QAT model: it exports to {', '.join(QAT_FORMATS)} "
+                f"(its learned int8 ranges); not to {', '.join(bad)}"
+            )
+        if options.raw_input:
+            raise EdgesmithError(
+                "--raw-input is not supported for QAT models: their first quantiser learned the "
+                "range of normalised inputs; train with --normalization raw instead"
+            )
+    out = Path(out)
+    if out.is_file():
+        raise EdgesmithError(f"--out {out} is a file; expected a directory")
+    for name in names:
+        check_output_dir(out / name)
+        partial = out / f"{name}.partial"
+        if partial.exists():
+            raise EdgesmithError(f"{partial} exists (an interrupted export?); remove it first")
+    return source, chosen
+
+
+def export_formats(
+    source_dir: str | Path,
+    formats: str | list[str],
+    out: str | Path,
+    *,
+    report: Reporter | None = None,
+    **options: Any,
+) -> list[FormatResult]:
+    """Like :func:`export`, but return every format's result instead of raising on a failure.
+
+    Raises:
+        EdgesmithError: for bad input, or a converter that cannot convert the model.
+    """
+    report = report or stderr_reporter()
+    opts = ExportOptions.from_dict(options)
+    source, chosen = prepare(source_dir, formats, out, opts)
+    out = Path(out)
+    existed = out.exists()
+    try:
+        return _run(source, chosen, out, opts, report)
+    finally:
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _run(
+    source: SourceInfo,
+    chosen: list[ExportFormat],
+    out: Path,
+    opts: ExportOptions,
+    report: Reporter,
+) -> list[FormatResult]:
+    from edgesmith.export.builders import Plan
+    from edgesmith.export.calibration import calibration_inputs
+    from edgesmith.export.raw_input import with_raw_input
+    from edgesmith.export.source import load_eval_data, load_source_model
+
+    needs_calibration = any(f.integer for f in chosen)
+    data = load_eval_data(
+        source,
+        spec=opts.data,
+        calibration_samples=opts.calibration_samples,
+        max_eval=opts.max_eval,
+        needs_calibration=needs_calibration,
+    )
+    model = load_source_model(source)
+    report(
+        f"source {source.artifact.path} ({source.artifact.manifest['technique']}); data "
+        f"{data.spec}: {len(data.calibration)} calibration / {len(data.x_eval)} eval images"
+    )
+    reference = _reference_outputs(model, data.x_eval, source)
+    stats = _model_stats(model, source)
+    fold = None
+    if opts.raw_input:
+        model, fold = with_raw_input(model, source.norm)
+        report(f"raw input: normalisation folded in ({fold})")
+    plan = Plan(
+        model=model,
+        calibration=calibration_inputs(data.calibration, source.norm, opts.raw_input),
+        options=opts,
+        qat=source.qat,
+    )
+    results = []
+    for fmt in chosen:
+        report(f"{fmt.name}: converting")
+        results.append(
+            _export_one(fmt, plan, source, data, reference, stats, out, opts, fold, report)
+        )
+    return results
+
+
+def _reference_outputs(model, pixels: np.ndarray, source: SourceInfo) -> np.ndarray:
+    outputs = []
+    for start in range(0, len(pixels), 256):
+        batch = source.norm.apply(pixels[start : start + 256])
+        outputs.append(np.asarray(model(batch, training=False), dtype=np.float32))
+    return np.concatenate(outputs)
+
+
+def _model_stats(model, source: SourceInfo) -> dict[str, int]:
+    metrics = source.artifact.manifest.get("metrics", {})
+    if "macs" in metrics and "params" in metrics:
+        return {"macs": int(metrics["macs"]), "params": int(metrics["params"])}
+    from edgesmith.tfkeras.model_stats import count_macs, count_params
+
+    return {"macs": count_macs(model), "params": count_params(model)}
+
+
+def _export_one(
+    fmt: ExportFormat,
+    plan,
+    source: SourceInfo,
+    data,
+    reference: np.ndarray,
+    stats: dict[str, int],
+    out: Path,
+    opts: ExportOptions,
+    fold: str | None,
+    report: Reporter,
+) -> FormatResult:
+    from edgesmith.export.builders import BUILDERS
+
+    started = time.perf_counter()
+    built = BUILDERS[fmt.name](plan)
+    try:
+        result = _publish(built, fmt, source, data, reference, stats, out, opts, fold, report)
+    except _Unpublished as unpublished:
+        result = unpublished.result
+    result.seconds = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report) -> FormatResult:
+    from edgesmith.export.parity import check_parity
+    from edgesmith.export.sizes import sizes
+
+    manifest = source.artifact.manifest
+    output = {"kind": source.output_kind, "shape": [source.num_classes]}
+    with ArtifactWriter(out / fmt.name) as writer:
+        model_bytes, ops_report, input_spec = _finish_file(built, fmt, source, opts, output, stats)
+        model_path = writer.dir / fmt.model_file
+        model_path.write_bytes(model_bytes)
+        files = [fmt.model_file]
+        extra: dict[str, Any] = {"output": output}
+        if opts.c_array and fmt.file_format == "tflite":
+            from edgesmith.export.c_array import write_c_array
+
+            files += write_c_array(model_bytes, writer.dir)
+            extra["c_array"] = {
+                "source": "model_data.cc",
+                "header": "model_data.h",
+                "symbol": "g_model_data",
+            }
+        try:
+            target = _check_target(ops_report, model_path, fmt, opts)
+        except CheckFailed as exc:
+            report(str(exc))
+            failed = FormatResult(fmt.name, sizes(model_bytes), failure=str(exc))
+            raise _Unpublished(failed) from None
+        if target is not None:
+            files += target.pop("files", [])  # Ethos-U: the Vela-compiled file
+            extra["target"] = target
+        encoded = int(ops_report.get("sparse_tensors", 0)) if opts.sparse else 0
+        builtin_only = bool(encoded and fmt.integer)
+        if opts.sparse:
+            extra["sparse"] = {
+                "encoded_tensors": encoded,
+                "xnnpack": not builtin_only,
+                "runtime": _sparse_note(encoded, builtin_only),
+            }
+        if fold is not None:
+            extra["raw_input_fold"] = fold
+        runner = _parity_runner(opts, fmt)
+        report(f"{fmt.name}: parity check on {len(data.x_eval)} images ({runner or 'default'})")
+        metrics = check_parity(
+            model_path,
+            data.x_eval,
+            data.y_eval,
+            reference,
+            fmt.tolerance,
+            source.output_kind,
+            xnnpack=not builtin_only,
+            provider=runner,
+            max_accuracy_drop=opts.max_accuracy_drop,
+        )
+        if runner is not None:
+            metrics["parity_runner"] = runner
+        metrics.update(sizes(model_bytes))
+        metrics.update(stats)
+        metrics["source_accuracy"] = manifest.get("metrics", {}).get("accuracy")
+        result = FormatResult(fmt.name, metrics)
+        _report_line(fmt.name, metrics, report)
+        if metrics["parity"] == "fail":
+            result.failure = (
+                f"{fmt.name} fails its parity check against the source: "
+                f"{', '.join(metrics['parity_failures'])} (pass --allow-mismatch to keep it)"
+            )
+            if not opts.allow_mismatch:
+                raise _Unpublished(result)
+        extra["ops"] = _public_ops(ops_report)
+        result.artifact = writer.commit(
+            model_files=files,
+            stage="export",
+            technique=fmt.name,
+            fmt=fmt.file_format,
+            config={
+                **opts.to_dict(),
+                "format": fmt.name,
+                "source": str(source.artifact.path),
+                "data": data.spec,
+            },
+            input_spec=input_spec,
+            labels=source.artifact.labels,
+            dataset=manifest["dataset"],
+            metrics=metrics,
+            parent=source.artifact.id,
+            extra=extra,
+        )
+        if opts.allow_mismatch:
+            result.failure = None
+        return result
+
+
+class _Unpublished(Exception):
+    """Raised inside the writer to discard a failing file; caught right away."""
+
+    def __init__(self, result: FormatResult):
+        super().__init__(result.failure)
+        self.result = result
+
+
+def _public_ops(report: dict[str, Any]) -> dict[str, Any]:
+    from edgesmith.export.ops import public_report
+
+    return public_report(report)
+
+
+def _finish_file(built, fmt: ExportFormat, source: SourceInfo, opts, output, stats):
+    """Embed metadata; return the file's bytes, its op report and its manifest input record."""
+    from edgesmith.export.ops import onnx_op_report, tflite_op_report
+    from edgesmith.runtime import onnx_with_metadata, tflite_with_metadata
+
+    if fmt.file_format == "tflite":
+        ops_report = tflite_op_report(built)
+        tensor = ops_report["io"]["inputs"][0]
+    else:
+        ops_report = onnx_op_report(built)
+        tensor = ops_report["io"]["inputs"][0]
+    input_spec = {
+        "shape": list(source.input_shape),
+        "layout": "NHWC",
+        "dtype": tensor["dtype"],
+        "normalization": source.norm.to_dict(),
+        "raw_input": bool(opts.raw_input),
+        "quantization": tensor.get("quantization"),
+    }
+    document = {
+        "labels": source.artifact.labels,
+        "input": input_spec,
+        "output": output,
+        "macs": stats["macs"],
+    }
+    if fmt.file_format == "tflite":
+        return tflite_with_metadata(built, document), ops_report, input_spec
+    import onnx
+
+    proto = onnx.ModelProto()
+    proto.CopyFrom(built)  # the builders' cache keeps its own copy untouched
+    onnx_with_metadata(proto, document)
+    return proto.SerializeToString(), ops_report, input_spec
+
+
+def _check_target(report, model_path: Path, fmt: ExportFormat, opts: ExportOptions):
+    from edgesmith.export.targets import check_target
+
+    return check_target(opts.target, report, model_path, fmt.name, vela=opts.vela)
+
+
+def _parity_runner(opts: ExportOptions, fmt: ExportFormat) -> str | None:
+    """The runtime provider that checks a file: TFLM for ``--target tflm`` when it is installed.
+
+    A microcontroller file is checked by the interpreter it will run in; without tflite-micro
+    the check runs in LiteRT, and the target record says the arena is an estimate.
+    """
+    if opts.target != "tflm" or fmt.file_format != "tflite":
+        return None
+    from edgesmith.runtime import tflm_available
+
+    return "tflm" if tflm_available() else None
+
+
+def _report_line(name: str, metrics: dict[str, Any], report: Reporter) -> None:
+    report(
+        f"{name}: {metrics['size_bytes']:,} B (gzip {metrics['gzip_bytes']:,}), accuracy "
+        f"{metrics['accuracy']:.4f}, agreement {metrics['agreement']:.4f}, max abs diff "
+        f"{metrics['max_abs_diff']:.3g}: parity {metrics['parity']}"
+    )

@@ -1,0 +1,104 @@
+"""``ExportOptions``: every export setting, validated before TensorFlow or any data is loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from edgesmith.core.config import Config, check_positive_int, check_range
+from edgesmith.core.errors import EdgesmithError
+from edgesmith.export.formats import IO_DTYPES, TARGETS
+
+DEFAULT_OPSET = 17
+# Per-channel QuantizeLinear (the ``axis`` attribute) arrived in opset 13; older opsets cannot
+# hold the quantised formats, and tf2onnx 1.17 writes nothing newer than its own table's last.
+MIN_OPSET = 13
+# The last opset in tf2onnx 1.17's OPSET_TO_IR_VERSION table (tf2onnx is pinned to 1.17.0; a
+# test checks this number against the installed tf2onnx, which cannot be imported without TF).
+TF2ONNX_MAX_OPSET = 18
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions(Config):
+    """How to export.
+
+    Attributes:
+        raw_input: fold the input normalisation into the model so it takes raw camera pixels.
+        io_dtype: ``int8`` or ``uint8``: input/output dtype of the full-integer TFLite file.
+        calibration_samples: training images fed to the int8 calibration (representative data).
+        opset: ONNX opset to write.
+        allow_mismatch: publish a file that fails its parity check (the manifest says ``fail``).
+        target: ``int8-only`` (no float op allowed) or ``tflm`` (TFLite Micro op set), or None.
+        c_array: also write the model as ``model_data.cc``/``model_data.h`` (TFLite formats).
+        sparse: use the TFLite sparse weight encoding (for pruned sources).
+        data: data spec to calibrate and check parity on instead of the source's own dataset.
+        max_eval: check parity on at most this many eval images (None: the whole eval split).
+        vela: for an Ethos-U target, Vela's ``system_config``, ``memory_mode`` and
+            ``clock_mhz`` (a device profile's ``vela`` mapping); None: Vela's defaults.
+        max_accuracy_drop: how far, in percentage points, a quantised file's accuracy may fall
+            below its source's on the eval images before parity fails (judged with McNemar's
+            exact test, see ``export/parity.py``).
+    """
+
+    raw_input: bool = False
+    io_dtype: str = "int8"
+    calibration_samples: int = 500
+    opset: int = DEFAULT_OPSET
+    allow_mismatch: bool = False
+    target: str | None = None
+    c_array: bool = False
+    sparse: bool = False
+    data: str | None = None
+    max_eval: int | None = None
+    vela: dict | None = None
+    max_accuracy_drop: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.io_dtype not in IO_DTYPES:
+            raise EdgesmithError(
+                f"--io-dtype must be one of {', '.join(IO_DTYPES)}. Received: {self.io_dtype!r}"
+            )
+        check_positive_int("--calibration-samples", self.calibration_samples)
+        check_range("--max-accuracy-drop", self.max_accuracy_drop, 0.0, 100.0)
+        if self.max_eval is not None:
+            check_positive_int("max_eval", self.max_eval)
+        if self.target is not None and self.target not in TARGETS:
+            raise EdgesmithError(
+                f"--target must be one of {', '.join(TARGETS)}. Received: {self.target!r}"
+            )
+        check_opset(self.opset)
+        if self.vela is not None:
+            from edgesmith.export.vela import VelaConfig
+
+            VelaConfig.from_dict({"accelerator": "ethos-u55-128", **self.vela}, "vela")
+
+
+def max_opset() -> int:
+    """The newest opset both the installed onnx and tf2onnx can write (read without TensorFlow)."""
+    return min(_onnx_max_opset(), TF2ONNX_MAX_OPSET)
+
+
+def _onnx_max_opset() -> int:
+    try:
+        import onnx.defs
+    except ImportError:
+        raise EdgesmithError("ONNX export needs onnx: pip install 'edgesmith[export]'") from None
+    return int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int) -> None:
+    """Refuse an opset outside what the installed onnx and tf2onnx can write.
+
+    Raises:
+        EdgesmithError: naming the opset and the valid range.
+    """
+    if isinstance(opset, bool) or not isinstance(opset, int):
+        raise EdgesmithError(f"--opset must be a whole number. Received: {opset!r}")
+    if opset == DEFAULT_OPSET:
+        return
+    high = max_opset()
+    if not MIN_OPSET <= opset <= high:
+        raise EdgesmithError(
+            f"--opset {opset} cannot be written by the installed onnx/tf2onnx: expected "
+            f"{MIN_OPSET}..{high} (onnx writes up to {_onnx_max_opset()}, tf2onnx up to "
+            f"{TF2ONNX_MAX_OPSET})"
+        )

@@ -1,0 +1,545 @@
+"""``edgesmith check``: the latency and accuracy regression gate, and its pytest helper.
+
+The gate fails closed: it passes only what it has compared and found within bounds.
+
+Latency is compared **paired**: the baseline's own model file (found by its sha256 in the store
+that ``bench --json-out`` writes beside the JSON, or at its recorded path if the content still
+matches) and the candidate are re-measured here, interleaved in the same process, and the verdict
+rests on a bootstrap confidence interval of the median latency ratio over paired rounds. A
+regression is declared when the ratio exceeds ``max_slowdown`` **and** the interval lies above
+1.0. A reference whose sha256 differs from the recorded one is never used: replacing the model
+file in place (the README's device-CI flow) therefore compares the new file with the old one.
+
+When the gate cannot compare, the check is not passed: no reference file (the candidate can
+still be caught against the stored median on the same kind of machine, but a pass there is
+``unverified``: its interval covers neither the baseline session's noise nor the drift between
+the sessions), a baseline from another kind of machine, no accuracy in the baseline, or a ratio
+above the limit whose interval still reaches 1.0 (``noisy``). Each such status exits 1 unless
+``allow_skip``. Accuracy tolerances are percentage points (``1.0`` allows one point).
+
+A baseline is untrusted input: it is validated by ``bench_schema`` (exit 2 for a malformed
+document), and a provider it records that would load native code (``delegate:/x.so``) is
+refused unless the caller passes that same provider.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgesmith.core.artifacts import sha256_file
+from edgesmith.core.errors import CheckFailed, EdgesmithError
+from edgesmith.core.progress import Reporter
+from edgesmith.runtime.bench import BenchConfig, open_model
+from edgesmith.runtime.bench_schema import BenchDocument, BenchResult, parse_document, read_document
+from edgesmith.runtime.machine import machine_info, same_machine
+from edgesmith.runtime.stats import RatioEstimate, paired_ratio, ratio_to_stored
+from edgesmith.runtime.timing import Step, TimingPlan, measure
+
+DEFAULT_MAX_SLOWDOWN = 1.10
+DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
+CHECK_TIMING = TimingPlan(min_runs=500, min_seconds=5.0, warmup_runs=10, warmup_seconds=0.5)
+# Statuses that are a decision; any other (skipped, unverified, noisy) means "not compared".
+DECIDED = ("ok", "regression", "not asked")
+# Providers whose value names native code to load into this process.
+NATIVE_PROVIDER_PREFIXES = ("delegate:",)
+
+
+def latency_status(estimate: RatioEstimate, max_slowdown: float) -> str:
+    """``regression``, ``ok`` or ``noisy`` for a paired latency ratio estimate.
+
+    ``regression``: the ratio is above ``max_slowdown`` and its interval lies wholly above 1.0.
+    ``noisy``: the ratio is above ``max_slowdown`` but the interval reaches 1.0 (cannot call
+    it either way: not a pass). ``ok`` otherwise.
+    """
+    if estimate.ratio <= max_slowdown:
+        return "ok"
+    return "regression" if estimate.low > 1.0 else "noisy"
+
+
+def accuracy_status(
+    candidate_percent: float | None, baseline_percent: float | None, max_drop_points: float
+) -> str:
+    """``regression`` when accuracy fell by more than ``max_drop_points``; ``ok``; or why not.
+
+    Both accuracies are percentages (0..100), the drop is in percentage points.
+    """
+    if baseline_percent is None:
+        return "skipped (the baseline has no accuracy: record it with bench --data)"
+    if candidate_percent is None:
+        return "skipped (not measured)"
+    return "regression" if baseline_percent - candidate_percent > max_drop_points + 1e-9 else "ok"
+
+
+@dataclasses.dataclass
+class Verdict:
+    """The gate's decision for one candidate, with the numbers and reasons behind it.
+
+    Accuracies are percentages (0..100) and ``max_accuracy_drop_points`` is in percentage
+    points, as every accuracy tolerance in edgesmith.
+    """
+
+    candidate: str
+    reference: str
+    mode: str  # "paired" (both re-measured here), "stored" (baseline's numbers) or "none"
+    latency: RatioEstimate | None
+    latency_status: str
+    accuracy_percent: float | None
+    baseline_accuracy_percent: float | None
+    accuracy_status: str
+    max_slowdown: float
+    max_accuracy_drop_points: float
+    allow_skip: bool = False
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def regressed(self) -> bool:
+        """True when latency or accuracy was compared and found worse than allowed."""
+        return "regression" in (self.latency_status, self.accuracy_status)
+
+    @property
+    def compared(self) -> bool:
+        """True when every requested comparison was made (nothing skipped, noisy, unverified)."""
+        return self.latency_status in DECIDED and self.accuracy_status in DECIDED
+
+    @property
+    def ok(self) -> bool:
+        """Pass: nothing regressed, and everything was compared (or ``allow_skip`` was given)."""
+        return not self.regressed and (self.compared or self.allow_skip)
+
+    def text(self) -> str:
+        """The verdict as lines for a person (and for an AssertionError)."""
+        head = "PASS" if self.ok else "FAIL"
+        how = {
+            "paired": f"re-measured side by side, {self.latency.rounds if self.latency else 0} "
+            "paired rounds",
+            "stored": "against the baseline's stored numbers",
+        }.get(self.mode, "latency not compared")
+        lines = [f"{head}  {self.candidate} vs {self.reference} ({how})"]
+        if self.latency is not None:
+            e = self.latency
+            lines.append(
+                f"  latency p50 ratio {e.ratio:.3f} ({e.confidence:.0%} CI {e.low:.3f}-"
+                f"{e.high:.3f}), allowed <= {self.max_slowdown:.2f}: {self.latency_status}"
+            )
+        else:
+            lines.append(f"  latency: {self.latency_status}")
+        if self.accuracy_percent is None or self.baseline_accuracy_percent is None:
+            lines.append(f"  accuracy: {self.accuracy_status}")
+        else:
+            drop = self.baseline_accuracy_percent - self.accuracy_percent
+            lines.append(
+                f"  accuracy {self.accuracy_percent:.2f}% vs {self.baseline_accuracy_percent:.2f}% "
+                f"(drop {drop:.2f} points, allowed {self.max_accuracy_drop_points:.2f}): "
+                f"{self.accuracy_status}"
+            )
+        if not self.regressed and not self.compared:
+            lines.append(
+                "  not compared: "
+                + (
+                    "passed because --allow-skip was given"
+                    if self.allow_skip
+                    else "this fails the check (pass --allow-skip to accept a skipped comparison)"
+                )
+            )
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready record."""
+        record = dataclasses.asdict(self)
+        record.update(ok=self.ok, regressed=self.regressed, compared=self.compared)
+        return record
+
+
+def read_baseline(source: str | Path | dict) -> BenchDocument:
+    """Load and validate a bench JSON document (as written by ``edgesmith bench --json-out``).
+
+    Raises:
+        EdgesmithError: for a missing file, invalid JSON, or an invalid document.
+    """
+    if isinstance(source, dict):
+        return parse_document(source, "baseline")
+    return read_document(source)
+
+
+def match_entry(candidate: str, baseline: BenchDocument) -> BenchResult:
+    """The baseline result a candidate is compared with.
+
+    The same path, else the same file or directory name, else the only result there is.
+
+    Raises:
+        EdgesmithError: when several results could match and none does by name.
+    """
+    results = baseline.results
+    for record in results:
+        if record.path == candidate:
+            return record
+    name = Path(candidate).name
+    for record in results:
+        if Path(record.path).name == name:
+            return record
+    if len(results) == 1:
+        return results[0]
+    names = ", ".join(Path(r.path).name for r in results)
+    raise EdgesmithError(
+        f"cannot tell which baseline result {candidate} is to be compared with: the baseline "
+        f"has {names}; name the candidate like one of them"
+    )
+
+
+def find_reference(
+    entry: BenchResult, store: str | None, base_dir: Path | None
+) -> tuple[Path | None, list[str]]:
+    """The baseline's model file, found by its sha256, and notes on the places that failed.
+
+    Looked for in the baseline's store (``<store>/<sha256>.<format>`` beside the JSON), then
+    at the recorded path (as given, then relative to the JSON's directory). A file is used only
+    when its sha256 is the recorded one: a file replaced in place is never the reference.
+    """
+    places: list[Path] = []
+    if store is not None and base_dir is not None:
+        places.append(base_dir / store / f"{entry.sha256}.{entry.format}")
+    recorded = Path(entry.model_file)
+    places.append(recorded)
+    if base_dir is not None and not recorded.is_absolute():
+        places.append(base_dir / recorded)
+    notes = []
+    seen: set[Path] = set()
+    for place in places:
+        if not place.is_file() or place.resolve() in seen:
+            continue
+        seen.add(place.resolve())
+        if sha256_file(place) == entry.sha256:
+            return place, notes
+        notes.append(
+            f"{place} is not the baseline's model (its sha256 differs from the recorded "
+            f"{entry.sha256[:12]}...): not used as the reference"
+        )
+    return None, notes
+
+
+def settings_of(
+    baseline: BenchDocument, entry: BenchResult, provider: str | None = None
+) -> BenchConfig:
+    """Re-measure with the baseline's threads, batch and provider (a fair comparison).
+
+    ``provider`` (the caller's ``--provider``) replaces the baseline's. A baseline provider that
+    loads native code is never taken from the file: without a ``provider`` from the caller the
+    baseline is refused, so a JSON file can never make ``check`` load a shared library.
+
+    Raises:
+        EdgesmithError: for a native-code provider in the baseline the caller did not pass.
+    """
+    recorded = baseline.settings.provider
+    if (
+        recorded is not None
+        and recorded.strip().lower().startswith(NATIVE_PROVIDER_PREFIXES)
+        and provider is None
+    ):
+        raise EdgesmithError(
+            f"the baseline records provider {recorded!r}, which loads native code: check never "
+            f"takes it from a file; pass --provider {recorded} to use it, or another --provider"
+        )
+    return BenchConfig(
+        threads=entry.threads,
+        batch=entry.batch,
+        provider=provider if provider is not None else recorded,
+        xnnpack=baseline.settings.xnnpack,
+        foreign_normalization=baseline.settings.foreign_normalization,
+    )
+
+
+def compare_latency(
+    candidate_step: Step,
+    reference_step: Step | None = None,
+    *,
+    stored_p50_ms: float | None = None,
+    plan: TimingPlan = CHECK_TIMING,
+    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
+    report: Reporter | None = None,
+) -> tuple[RatioEstimate, str]:
+    """Time a candidate against a reference (paired rounds) or against a stored median.
+
+    The steps are what is timed (see ``Runner.step``); taking them rather than models lets a
+    caller wrap one, as the gate's own benchmark does to inject a known slowdown.
+
+    Returns:
+        The ratio estimate and its status (see :func:`latency_status`).
+
+    Raises:
+        ValueError: with neither a reference step nor a stored median.
+    """
+    if reference_step is not None:
+        cand_rounds, ref_rounds = measure([candidate_step, reference_step], plan, report)
+        estimate = paired_ratio(cand_rounds, ref_rounds)
+    elif stored_p50_ms is not None:
+        (cand_rounds,) = measure([candidate_step], plan, report)
+        estimate = ratio_to_stored(cand_rounds, stored_p50_ms)
+    else:
+        raise ValueError("compare_latency needs a reference step or a stored median")
+    return estimate, latency_status(estimate, max_slowdown)
+
+
+def _check_limits(max_slowdown: float, max_accuracy_drop: float) -> None:
+    if (
+        isinstance(max_slowdown, bool)
+        or not isinstance(max_slowdown, (int, float))
+        or not 1.0 <= max_slowdown < float("inf")
+    ):
+        raise EdgesmithError(
+            f"max_slowdown is a latency ratio >= 1.0 (1.10 allows 10% slower). "
+            f"Received: {max_slowdown!r}"
+        )
+    if (
+        isinstance(max_accuracy_drop, bool)
+        or not isinstance(max_accuracy_drop, (int, float))
+        or not 0.0 <= max_accuracy_drop <= 100.0
+    ):
+        raise EdgesmithError(
+            "max_accuracy_drop is in percentage points, 0 to 100 (1.0 allows one point). "
+            f"Received: {max_accuracy_drop!r}"
+        )
+
+
+def check_one(
+    candidate: str,
+    baseline: BenchDocument,
+    *,
+    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    plan: TimingPlan = CHECK_TIMING,
+    any_machine: bool = False,
+    allow_skip: bool = False,
+    report: Reporter | None = None,
+    base_dir: Path | None = None,
+    data_override: str | None = None,
+    skip_accuracy: bool = False,
+    provider: str | None = None,
+) -> Verdict:
+    """Gate one candidate model against its baseline entry (see the module docstring).
+
+    ``base_dir`` is the baseline JSON's directory, where its store and a relative reference path
+    are looked up. Accuracy is measured on the baseline's data spec, or ``data_override``; not
+    at all with ``skip_accuracy`` (status ``not asked``).
+    """
+    from edgesmith.runtime.accuracy import evaluate
+
+    report = report or (lambda line: None)
+    entry = match_entry(candidate, baseline)
+    config = settings_of(baseline, entry, provider)
+    notes: list[str] = []
+    data = None if skip_accuracy else baseline.data
+    if not skip_accuracy and data_override is not None:
+        if data and data_override != data:
+            notes.append(f"accuracy measured on {data_override}; the baseline's was on {data}")
+        data = data_override
+    dataset = None
+    if data and entry.accuracy is not None:
+        from edgesmith.core.datasets import load_dataset
+
+        dataset = load_dataset(data)
+        if entry.num_eval and len(dataset.y_eval) != entry.num_eval:
+            notes.append(
+                f"{data} has {len(dataset.y_eval)} eval images; the baseline's accuracy was on "
+                f"{entry.num_eval}"
+            )
+    pixels = dataset.x_eval if dataset is not None else None
+    cand = open_model(candidate, config, pixels, data)
+    notes += cand.notes
+    ref_file, ref_notes = find_reference(entry, baseline.store, base_dir)
+    notes += ref_notes
+    differs = same_machine(baseline.machine, machine_info())
+    ref = None
+    estimate: RatioEstimate | None = None
+    if ref_file is not None:
+        mode = "paired"
+        ref = open_model(str(ref_file), config, pixels, data)
+        notes.append(f"reference: {ref_file} (the baseline's file: its sha256 matches)")
+        if sha256_file(cand.model.path) == entry.sha256:
+            notes.append("the candidate is the baseline's model file itself (same sha256)")
+        if differs:
+            notes.append(
+                "the baseline was recorded on another machine (" + ", ".join(differs) + " differ);"
+                " both files were re-measured here, so the ratio stands"
+            )
+    elif differs and not any_machine:
+        mode = "none"
+        status = "skipped (no reference file, and the baseline is from another machine)"
+        notes.append(
+            "the baseline's model file is not at hand and the baseline was recorded on another "
+            "machine (" + ", ".join(differs) + " differ): its stored latency says nothing about "
+            "this one; keep the store folder bench --json-out writes beside the baseline"
+        )
+    else:
+        mode = "stored"
+        notes.append(
+            "the baseline's model file is not at hand (keep the store folder bench --json-out "
+            "writes beside the baseline): compared with the stored median, which can catch a "
+            "regression but not confirm its absence"
+        )
+    if mode != "none":
+        report(f"timing {candidate} against {ref_file if ref else 'the stored p50'}")
+        estimate, status = compare_latency(
+            cand.step,
+            ref.step if ref else None,
+            stored_p50_ms=entry.latency.p50,
+            plan=plan,
+            max_slowdown=max_slowdown,
+            report=report,
+        )
+        if mode == "stored" and status != "regression":
+            status = "unverified (stored numbers only)"
+        if status == "noisy":
+            notes.append("too noisy to call either way: rerun with a larger --min-seconds")
+        if plan.min_seconds < 1.0:
+            notes.append(
+                f"timed only {plan.min_seconds:g} s per model: on a shared machine a burst of "
+                "other work can shift so short a measurement by 10% or more; give --min-seconds "
+                "5 (the default) or more for a verdict to rely on"
+            )
+    accuracy = None
+    if dataset is not None:
+        report(f"accuracy of {candidate} on {data}")
+        accuracy = 100.0 * evaluate(cand.model, dataset.x_eval, dataset.y_eval)["accuracy"]
+    for opened in (cand, ref):
+        if opened is not None:
+            opened.model.close()
+    baseline_accuracy = None if entry.accuracy is None else 100.0 * entry.accuracy
+    if skip_accuracy:
+        acc_status = "not asked"
+    elif baseline_accuracy is not None and not data:
+        acc_status = "skipped (the baseline names no data to measure accuracy on: pass --data)"
+    else:
+        acc_status = accuracy_status(accuracy, baseline_accuracy, max_accuracy_drop)
+    return Verdict(
+        candidate=candidate,
+        reference=f"{entry.path} [sha256 {entry.sha256[:12]}]",
+        mode=mode,
+        latency=estimate,
+        latency_status=status,
+        accuracy_percent=accuracy,
+        baseline_accuracy_percent=baseline_accuracy,
+        accuracy_status=acc_status,
+        max_slowdown=max_slowdown,
+        max_accuracy_drop_points=max_accuracy_drop,
+        allow_skip=allow_skip,
+        notes=notes,
+    )
+
+
+def check(
+    candidates: Sequence[str | Path],
+    baseline: str | Path | dict,
+    *,
+    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    plan: TimingPlan = CHECK_TIMING,
+    any_machine: bool = False,
+    allow_skip: bool = False,
+    report: Reporter | None = None,
+    data: str | None = None,
+    skip_accuracy: bool = False,
+    provider: str | None = None,
+) -> list[Verdict]:
+    """Gate each candidate against the baseline; returns the verdicts (never raises on FAIL).
+
+    ``max_accuracy_drop`` is in percentage points. ``data`` replaces the baseline's data spec
+    for the accuracy check (the same images under another path, say); ``skip_accuracy`` gates
+    latency only; ``allow_skip`` passes comparisons that could not be made; ``provider``
+    replaces the baseline's provider (and is required to use a native-code one).
+
+    Raises:
+        EdgesmithError: for a bad baseline, limits, paths, data or provider.
+    """
+    _check_limits(max_slowdown, max_accuracy_drop)
+    if not candidates:
+        raise EdgesmithError("check needs at least one candidate model path")
+    document = read_baseline(baseline)
+    base_dir = None if isinstance(baseline, dict) else Path(baseline).parent
+    return [
+        check_one(
+            str(c),
+            document,
+            max_slowdown=max_slowdown,
+            max_accuracy_drop=max_accuracy_drop,
+            plan=plan,
+            any_machine=any_machine,
+            allow_skip=allow_skip,
+            report=report,
+            base_dir=base_dir,
+            data_override=data,
+            skip_accuracy=skip_accuracy,
+            provider=provider,
+        )
+        for c in candidates
+    ]
+
+
+def raise_on_failure(verdicts: list[Verdict]) -> None:
+    """Raise :class:`CheckFailed` (exit 1) when any verdict failed.
+
+    Raises:
+        CheckFailed: naming how many regressed and how many could not be compared.
+    """
+    regressed = [v.candidate for v in verdicts if v.regressed]
+    uncompared = [v.candidate for v in verdicts if not v.ok and not v.regressed]
+    parts = []
+    if regressed:
+        parts.append(
+            f"{len(regressed)} of {len(verdicts)} model(s) regressed: {', '.join(regressed)}"
+        )
+    if uncompared:
+        parts.append(
+            f"{len(uncompared)} of {len(verdicts)} model(s) could not be compared: "
+            f"{', '.join(uncompared)} (--allow-skip passes those)"
+        )
+    if parts:
+        raise CheckFailed("; ".join(parts))
+
+
+def assert_no_regression(
+    candidate: str | Path | Sequence[str | Path],
+    baseline: str | Path | dict,
+    *,
+    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    min_runs: int = CHECK_TIMING.min_runs,
+    min_seconds: float = CHECK_TIMING.min_seconds,
+    any_machine: bool = False,
+    allow_skip: bool = False,
+    skip_accuracy: bool = False,
+) -> list[Verdict]:
+    """A pytest-friendly gate: raise ``AssertionError`` with the verdict text unless all pass.
+
+    ``max_accuracy_drop`` is in percentage points. Like ``edgesmith check``, a comparison that
+    could not be made fails unless ``allow_skip``.
+
+    Example::
+
+        def test_model_is_not_slower():
+            assert_no_regression("build/model.tflite", "baselines/bench.json", max_slowdown=1.1)
+
+    Returns:
+        The verdicts (all passing).
+
+    Raises:
+        AssertionError: when a candidate regressed or was not compared, with every verdict.
+        EdgesmithError: for bad input (a missing file, an invalid baseline).
+    """
+    candidates = [candidate] if isinstance(candidate, (str, Path)) else list(candidate)
+    plan = dataclasses.replace(CHECK_TIMING, min_runs=min_runs, min_seconds=min_seconds)
+    verdicts = check(
+        candidates,
+        baseline,
+        max_slowdown=max_slowdown,
+        max_accuracy_drop=max_accuracy_drop,
+        plan=plan,
+        any_machine=any_machine,
+        allow_skip=allow_skip,
+        skip_accuracy=skip_accuracy,
+    )
+    if not all(v.ok for v in verdicts):
+        raise AssertionError("\n".join(v.text() for v in verdicts))
+    return verdicts
