@@ -53,7 +53,7 @@ def say(line: str) -> None:
 def main() -> int:
     args = parse_args()
     from edgesmith.compress import channel_pruning, finetune
-    from edgesmith.compress.config import PruneConfig, parse_widths
+    from edgesmith.compress.config import ChannelPruneConfig, parse_widths
     from edgesmith.export.tflite import convert
     from edgesmith.runtime import BenchConfig, TimingPlan, benchmark
     from edgesmith.tfkeras.model_stats import count_macs, count_params
@@ -64,7 +64,7 @@ def main() -> int:
     calibration = src.norm.apply(src.dataset.x_train[:200])
     variants: list[dict] = [{"name": "dense", "model": src.model, "settings": None}]
     for i, text in enumerate(args.widths):
-        config = PruneConfig(structure="channels", widths=parse_widths(text))
+        config = ChannelPruneConfig(widths=parse_widths(text))
         plan, _ = channel_pruning.plan_for(src.model, config)
         variants.append(
             {
@@ -76,7 +76,7 @@ def main() -> int:
         )
     for reduction in [float(v) for v in args.mac_reductions.split(",") if v]:
         for round_to in [int(v) for v in args.round_to.split(",")]:
-            config = PruneConfig(structure="channels", mac_reduction=reduction, round_to=round_to)
+            config = ChannelPruneConfig(mac_reduction=reduction, round_to=round_to)
             try:
                 plan, fraction = channel_pruning.plan_for(src.model, config)
             except Exception as exc:  # an unreachable target at this multiple: skip it

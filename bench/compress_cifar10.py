@@ -155,7 +155,7 @@ def main() -> int:
     results["source"] = str(Path(args.source).resolve())
 
     from edgesmith.compress import distill, prune, qat
-    from edgesmith.compress.config import DistillConfig, PruneConfig, QatConfig
+    from edgesmith.compress.config import ChannelPruneConfig, DistillConfig, PruneConfig, QatConfig
     from edgesmith.core.artifacts import read_artifact
 
     source = read_artifact(args.source)
@@ -206,9 +206,7 @@ def main() -> int:
         ),
         (
             "channels50",
-            PruneConfig(
-                structure="channels", epochs=args.channel_epochs, **channel_shape, **teacher
-            ),
+            ChannelPruneConfig(epochs=args.channel_epochs, **channel_shape, **teacher),
             f"edgesmith compress prune --from {src} --structure channels {channel_flags} "
             f"--epochs {args.channel_epochs}" + teacher_flag,
         ),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgesmith.compress.config import PruneConfig
+from edgesmith.compress.config import ChannelPruneConfig
 from edgesmith.core.errors import EdgesmithError
 
 
@@ -113,9 +113,7 @@ def test_widths_set_named_groups_exactly(widths, mac_reduction, expected):
     from edgesmith.train.zoo import build_model
 
     model = build_model("resnet8", (16, 16, 3), 5)
-    config = PruneConfig(
-        structure="channels", widths=widths, mac_reduction=mac_reduction, round_to=8
-    )
+    config = ChannelPruneConfig(widths=widths, mac_reduction=mac_reduction, round_to=8)
     plan, _ = cp.plan_for(model, config)
     assert [after for _, after in plan.summary().values()] == expected
     thin = cp.rebuild(model, plan)
@@ -139,7 +137,7 @@ def test_bad_widths_name_the_group(widths, message):
 
     model = build_model("resnet8", (16, 16, 3), 5)
     with pytest.raises(EdgesmithError, match=message):
-        cp.plan_for(model, PruneConfig(structure="channels", widths=widths))
+        cp.plan_for(model, ChannelPruneConfig(widths=widths))
 
 
 def test_depthwise_follows_its_input_channels():
@@ -546,7 +544,7 @@ def test_prune_channels_end_to_end(digits_artifact, tmp_path, quiet):
     from edgesmith.compress.pruning import prune
     from edgesmith.tfkeras.model_io import load_keras_model
 
-    config = PruneConfig(structure="channels", mac_reduction=0.5, epochs=2)
+    config = ChannelPruneConfig(mac_reduction=0.5, epochs=2)
     artifact = prune(digits_artifact, config, tmp_path / "c", report=quiet)
     metrics = artifact.manifest["metrics"]
     assert artifact.manifest["technique"] == "prune-channels"
@@ -580,7 +578,7 @@ def test_prune_channels_flattens_a_nested_model_artifact(tmp_path, quiet):
     config = TrainConfig(data="digits", model=str(tmp_path / "nested.keras"), epochs=1)
     train(config, tmp_path / "a", report=quiet)
 
-    config = PruneConfig(structure="channels", sparsity=0.5, epochs=1)
+    config = ChannelPruneConfig(sparsity=0.5, epochs=1)
     artifact = prune(tmp_path / "a", config, tmp_path / "p", report=quiet)
     pruning = artifact.manifest["pruning"]
     assert pruning["flattened"] == [backbone.name, head.name]
@@ -597,7 +595,7 @@ def test_prune_channels_flattens_a_nested_model_artifact(tmp_path, quiet):
 def test_unreachable_mac_target(digits_artifact, tmp_path, quiet):
     from edgesmith.compress.pruning import prune
 
-    config = PruneConfig(structure="channels", mac_reduction=0.999)
+    config = ChannelPruneConfig(mac_reduction=0.999)
     with pytest.raises(EdgesmithError, match="mac_reduction 0.999 is out of reach"):
         prune(digits_artifact, config, tmp_path / "x", report=quiet)
     assert not (tmp_path / "x.partial").exists()

@@ -2,6 +2,7 @@ import pytest
 
 from edgesmith.compress.config import (
     AutotuneConfig,
+    ChannelPruneConfig,
     ClusterConfig,
     DistillConfig,
     PruneConfig,
@@ -20,7 +21,8 @@ from edgesmith.core.errors import EdgesmithError
         (PruneConfig, {"sparsity": 0.7, "structure": "2:4"}, "2:4 sparsity is 0.5"),
         (PruneConfig, {"sparsity": 0.5, "structure": "1:4"}, "structure must be one of"),
         (PruneConfig, {"sparsity": 0.5, "epochs": 0}, "epochs must be a whole number >= 1"),
-        (PruneConfig, {"sparsity": 0.5, "skip_layers": "conv"}, "skip_layers must be a list"),
+        (PruneConfig, {"sparsity": 0.5, "skip_layers": 5}, "skip_layers must be a list"),
+        (PruneConfig, {"sparsity": 0.5, "skip_layers": [5]}, "skip_layers must be a list of"),
         (
             PruneConfig,
             {"structure": "channels", "mac_reduction": 1.0},
@@ -43,11 +45,14 @@ from edgesmith.core.errors import EdgesmithError
             {"structure": "channels", "widths": {"conv2d": 8.5}},
             "widths must map layer names to whole channel counts",
         ),
+        (PruneConfig, {"sparsity": 0.5, "widths": {"conv2d": 8}}, "unknown PruneConfig key(s)"),
         (
             PruneConfig,
-            {"sparsity": 0.5, "widths": {"conv2d": 8}},
-            "widths applies to channel pruning only; structure is 'unstructured'",
+            {"structure": "channels", "sparsity": 0.5, "skip_layers": ["head"]},
+            "unknown ChannelPruneConfig key(s): skip_layers",
         ),
+        (PruneConfig, {"structure": "channels"}, "channel pruning needs a sparsity"),
+        (ChannelPruneConfig, {"mac_reduction": -0.5}, "mac_reduction must be in [0.0, 1.0)"),
         (ClusterConfig, {"clusters": 1}, "clusters must be a whole number >= 2. Received: 1"),
         (ClusterConfig, {"clusters": 2.5}, "clusters must be a whole number >= 2"),
         (DistillConfig, {"student": "resnet9"}, "unknown student 'resnet9'"),
@@ -55,7 +60,7 @@ from edgesmith.core.errors import EdgesmithError
         (DistillConfig, {"teacher": "t", "temperature": 0}, "temperature must be in"),
         (QatConfig, {"preserve_sparsity": "yes"}, "preserve_sparsity must be true or false"),
         (SensitivityConfig, {"mode": "fp16"}, "mode must be one of int8, prune"),
-        (SensitivityConfig, {"sparsities": [0.5, 1.0]}, "sparsity must be in [0.0, 1.0)"),
+        (SensitivityConfig, {"sparsities": [0.5, 1.0]}, "sparsities must be in [0.0, 1.0)"),
         (AutotuneConfig, {"max_accuracy_drop": -1}, "max_accuracy_drop must be in"),
         (AutotuneConfig, {"qat": {"epochs": 0}}, "epochs must be a whole number >= 1"),
     ],
@@ -72,8 +77,8 @@ def test_bad_settings_fail_with_one_line(cls, values, message):
     [
         PruneConfig(sparsity=0.75, skip_layers=("a", "b")),
         PruneConfig(structure="2:4"),
-        PruneConfig(structure="channels", mac_reduction=0.5, ranking="bn"),
-        PruneConfig(structure="channels", widths={"conv2d": 8, "conv2d_3": 24}),
+        ChannelPruneConfig(mac_reduction=0.5, ranking="bn"),
+        ChannelPruneConfig(widths={"conv2d": 8, "conv2d_3": 24}),
         QatConfig(preserve_sparsity=True),
         DistillConfig(teacher="t", student="resnet8", alpha=0.2),
         ClusterConfig(clusters=8),
@@ -83,6 +88,16 @@ def test_bad_settings_fail_with_one_line(cls, values, message):
 )
 def test_configs_round_trip(config):
     assert type(config).from_dict(config.to_dict()) == config
+
+
+def test_channel_pruning_is_its_own_config():
+    """A setting channel pruning would ignore is refused, not recorded as used."""
+    assert isinstance(
+        PruneConfig.from_dict({"structure": "channels", "sparsity": 0.3}), ChannelPruneConfig
+    )
+    with pytest.raises(EdgesmithError, match="use ChannelPruneConfig"):
+        PruneConfig(structure="channels", sparsity=0.3)
+    assert PruneConfig.from_dict(ChannelPruneConfig(sparsity=0.3).to_dict()).structure == "channels"
 
 
 def test_widths_parse_from_the_command_line_text():

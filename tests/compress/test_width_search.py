@@ -1,6 +1,6 @@
 import pytest
 
-from edgesmith.compress.config import PruneConfig
+from edgesmith.compress.config import ChannelPruneConfig, PruneConfig
 from edgesmith.core.errors import EdgesmithError
 
 
@@ -310,7 +310,7 @@ def test_an_unreachable_latency_target_is_refused():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"max_latency_ratio": 0.5}, "max_latency_ratio applies to channel pruning only"),
+        ({"max_latency_ratio": 0.5}, r"unknown PruneConfig key\(s\): max_latency_ratio"),
         ({"structure": "channels", "max_latency_ratio": 1.5}, "max_latency_ratio must be in"),
         (
             {"structure": "channels", "max_latency_ratio": 0.5, "sparsity": 0.3},
@@ -381,9 +381,7 @@ def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypat
         return [macs(w) / full for w in width_sets]
 
     monkeypatch.setattr(width_search.TfliteTimer, "__call__", by_macs)
-    config = PruneConfig(
-        structure="channels", max_latency_ratio=0.6, param_reduction=0.5, round_to=8, epochs=1
-    )
+    config = ChannelPruneConfig(max_latency_ratio=0.6, param_reduction=0.5, round_to=8, epochs=1)
     lines = []
     artifact = prune(digits_artifact, config, tmp_path / "fast", report=lines.append)
     search = artifact.manifest["pruning"]["width_search"]
@@ -401,7 +399,7 @@ def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypat
     from edgesmith.compress.finetune import load_source
 
     source = load_source(digits_artifact)
-    again, _ = cp.plan_for(source.model, PruneConfig(structure="channels", widths=widths))
+    again, _ = cp.plan_for(source.model, ChannelPruneConfig(widths=widths))
     assert again.summary() == metrics["channels"]
     model, _ = load_keras_model(artifact.model_path)
     channels = metrics["channels"]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from edgesmith import __version__
 from edgesmith.core.cli_args import Parser, formatter
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.tfkeras.model_safety import trusting_model_code
 
 EPILOG_MAIN = """\
 examples:
@@ -111,13 +112,21 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (never raises for user errors)."""
+    """Run the CLI and return its exit code (never raises for user errors).
+
+    A command's ``--trust-model`` opens the one trust scope every model load consults
+    (:func:`~edgesmith.tfkeras.model_safety.trusting_model_code`), however deep the load is.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, a usage error: a code, not an exception
+        return exc.code if isinstance(exc.code, int) else 2
     if args.debug:
         os.environ["EDGESMITH_VERBOSE_TF"] = "1"
     try:
-        return args.handler(args)
+        with trusting_model_code(getattr(args, "trust_model", False)):
+            return args.handler(args)
     except EdgesmithError as exc:
         print(f"edgesmith: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -86,7 +86,15 @@ def run_demo(
     Raises:
         EdgesmithError: when ``out`` holds something that is not a finished demo step.
     """
-    from edgesmith.compress import DistillConfig, PruneConfig, QatConfig, distill, prune, qat
+    from edgesmith.compress import (
+        ChannelPruneConfig,
+        DistillConfig,
+        PruneConfig,
+        QatConfig,
+        distill,
+        prune,
+        qat,
+    )
     from edgesmith.runtime.bench import BenchConfig, benchmark
     from edgesmith.runtime.plots import plots_available, write_plots
     from edgesmith.runtime.report import markdown, terminal_table
@@ -120,7 +128,7 @@ def run_demo(
             "channels",
             lambda p: prune(
                 dense.path,
-                PruneConfig(structure="channels", mac_reduction=0.5, round_to=8, epochs=4),
+                ChannelPruneConfig(mac_reduction=0.5, round_to=8, epochs=4),
                 p,
                 **quiet,
             ),

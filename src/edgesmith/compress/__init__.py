@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from edgesmith.compress.config import (
     AutotuneConfig,
+    ChannelPruneConfig,
     ClusterConfig,
     DistillConfig,
     FinetuneConfig,
@@ -40,6 +41,7 @@ __all__ = [
     "ClusterConfig",
     "DistillConfig",
     "FinetuneConfig",
+    "ChannelPruneConfig",
     "PruneConfig",
     "QatConfig",
     "SensitivityConfig",

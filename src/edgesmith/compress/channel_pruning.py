@@ -31,7 +31,7 @@ from edgesmith.compress.channel_graph import (
     is_nested_model,
     kind_of,
 )
-from edgesmith.compress.config import PruneConfig
+from edgesmith.compress.config import ChannelPruneConfig
 from edgesmith.compress.width_search import SearchResult
 from edgesmith.core.artifacts import Artifact, check_output_dir
 from edgesmith.core.errors import EdgesmithError
@@ -369,7 +369,7 @@ def _analyse_prunable(model: keras.Model) -> ChannelPlan:
 
 
 def plan_by_latency(
-    model: keras.Model, config: PruneConfig, calibration: np.ndarray, report: Reporter
+    model: keras.Model, config: ChannelPruneConfig, calibration: np.ndarray, report: Reporter
 ) -> tuple[ChannelPlan, SearchResult]:
     """The plan with the widths the latency search picked (timed on this machine).
 
@@ -426,7 +426,7 @@ def widths_flag(plan: ChannelPlan) -> str:
     return ",".join(f"{plan.groups[i].name}={len(plan.kept(i))}" for i in plan.prunable())
 
 
-def plan_for(model: keras.Model, config: PruneConfig) -> tuple[ChannelPlan, float]:
+def plan_for(model: keras.Model, config: ChannelPruneConfig) -> tuple[ChannelPlan, float]:
     """The plan and the channel fraction used: ``sparsity``, or searched for ``mac_reduction``.
 
     Groups named in ``config.widths`` get exactly that many channels; the fraction applies to
@@ -489,7 +489,7 @@ def kept_whole(plan: ChannelPlan) -> dict[str, str]:
 
 def prune_channels(
     source: str | Path | Artifact,
-    config: PruneConfig,
+    config: ChannelPruneConfig,
     out: str | Path,
     *,
     report: Reporter | None = None,

@@ -1,5 +1,7 @@
 """The ``edgesmith compress`` sub-commands: parse, build a config, call the technique, print.
 
+The flags come from the technique configs' fields (:func:`edgesmith.core.cli_args.add_settings`),
+so a setting's name, default, help and range are written once, in ``compress/config.py``.
 Imported whenever the CLI builds its parser, so it imports nothing heavy: every handler checks
 its config and its ``--from``/``--teacher`` artifacts first (milliseconds, no TensorFlow), and
 only then imports the technique. Progress goes to stderr; stdout gets the artifact path, or the
@@ -12,10 +14,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from edgesmith.core.cli_args import formatter, print_artifact
-from edgesmith.tfkeras.model_safety import trusting_handler
+from edgesmith.compress import config as cc
+from edgesmith.core.cli_args import (
+    add_output_flags,
+    add_settings,
+    config_from_args,
+    flag_name,
+    formatter,
+    given_settings,
+    print_artifact,
+)
+from edgesmith.core.config import load_config_file, settings_of
+from edgesmith.core.errors import EdgesmithError
 
 EPILOG = """\
 examples:
@@ -35,6 +46,97 @@ the fully resolved config and what was measured (accuracy on the eval split, spa
 MACs). Export the result with `edgesmith export`.
 """
 
+PRUNE = (
+    "Prune while fine-tuning. unstructured: zero the smallest weights (tfmot),\n"
+    "saved stripped; the file shrinks only gzipped. 2:4: two zeros in every four input\n"
+    "channels. channels: remove whole filters and rebuild thinner layers, consistently\n"
+    "across residual adds: fewer params, fewer MACs, a smaller file and lower latency.",
+    """examples:
+  edgesmith compress prune --from runs/r8 --sparsity 0.75 --epochs 8 --out runs/p75
+  edgesmith compress prune --from runs/r8 --structure 2:4 --epochs 6 --out runs/p24
+  edgesmith compress prune --from runs/r8 --structure channels --sparsity 0.3 --out runs/c30
+  edgesmith compress prune --from runs/r8 --structure channels --mac-reduction 0.5 \\
+      --ranking bn --epochs 10 --out runs/c50
+  edgesmith compress prune --from runs/r8 --structure channels --mac-reduction 0.6 \\
+      --round-to 8 --teacher runs/r8 --epochs 30 --out runs/c60   # distil from the dense model
+  edgesmith compress prune --from runs/r8 --structure channels --max-latency-ratio 0.65 \\
+      --mac-reduction 0.5 --param-reduction 0.55 --round-to 8 --epochs 30 --out runs/fast
+  edgesmith compress prune --from runs/r8 --structure channels \\
+      --widths stem_conv=16,stage1_block1_conv1=8,stage2_block1_conv1=16 --epochs 30 --out runs/w
+
+unstructured and 2:4: the sparsity target holds over the whole model's conv/dense kernels
+(--sparsity-scope layers: in each pruned layer); the first conv and layers with fewer than
+--min-weights weights stay dense. The manifest records the sparsity measured from the saved
+weights. channels takes --ranking, --mac-reduction, --round-to, --widths and the width search
+(--max-latency-ratio); the others' flags are refused with it, and the reverse.""",
+)
+QAT = (
+    "Fine-tune with int8 fake quantisation (tfmot). Layers tfmot has no int8\n"
+    "rule for stay float and are named; a model tfmot cannot wrap at all is refused,\n"
+    'naming the layer. The artifact is model.h5 with "qat": true in its manifest: export\n'
+    "it to tflite-int8 to get the integer file (and measure its accuracy there).",
+    """examples:
+  edgesmith compress qat --from runs/r8 --epochs 3 --out runs/r8-qat
+  edgesmith compress qat --from runs/r8-p75 --preserve-sparsity --out runs/p75-qat
+  edgesmith compress qat --from runs/net --skip-layers head --out runs/net-qat
+  edgesmith export --from runs/r8-qat --format tflite-int8 --out runs/r8-qat-int8""",
+)
+DISTILL = (
+    "Knowledge distillation: loss = alpha * CE(labels, student)\n"
+    "  + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T)).\n"
+    "A zoo student is trained from scratch on the teacher's data and normalisation; an\n"
+    "artifact student is fine-tuned (same classes and input shape as the teacher).\n"
+    "Every technique distils the same way: prune/qat/cluster take --teacher too.",
+    """examples:
+  edgesmith compress distill --teacher runs/r20 --student resnet8 --epochs 30 --out runs/kd
+  edgesmith compress distill --teacher runs/r8 --student runs/r8-c50 --epochs 5 --alpha 0.3 \\
+      --out runs/c50-kd
+  edgesmith compress prune --from runs/r8 --sparsity 0.8 --teacher runs/r8 --out runs/p80-kd""",
+)
+CLUSTER = (
+    "Cluster each layer's weights into K shared values while fine-tuning;\n"
+    "saved stripped. The manifest records the distinct values measured per layer.",
+    """examples:
+  edgesmith compress cluster --from runs/r8 --clusters 16 --out runs/r8-k16
+  edgesmith compress cluster --from runs/r8-p75 --clusters 8 --preserve-sparsity --out runs/k8""",
+)
+SENSITIVITY = (
+    "int8: convert to int8 with the TFLite converter, report each op's error\n"
+    "(RMSE / scale) and the exported file's accuracy with each conv/dense op alone left\n"
+    "float. prune: prune each layer alone to each sparsity (no fine-tuning) and measure.\n"
+    "Writes FILE.json, FILE.md (the table, also printed) and FILE.png (the plot; needs\n"
+    'matplotlib: pip install "edgesmith[plots]").',
+    """examples:
+  edgesmith compress sensitivity --from runs/r8 --out r8-int8.json
+  edgesmith compress sensitivity --from runs/r8 --mode prune --sparsities 0.5,0.8,0.9 \\
+      --out r8-prune.json""",
+)
+QUANTIZE = (
+    "Quantise to int8 with the cheapest method whose exported .tflite stays\n"
+    "within --max-accuracy-drop points of the float model: post-training int8 first,\n"
+    "then QAT, then post-training int8 with the most sensitive ops left float (one more\n"
+    "per attempt). Every attempt is measured on the exported file, kept under OUT, and\n"
+    "reported; OUT/autotune.json records them. Exit 1 when no attempt met the budget.",
+    """examples:
+  edgesmith compress quantize --from runs/r8 --max-accuracy-drop 0.5 --out runs/r8-q
+  edgesmith compress quantize --from runs/r8 --max-accuracy-drop 1 --attempts ptq,float \\
+      --max-float-layers 2 --out runs/r8-q""",
+)
+RECIPE = (
+    "Run the recipe's steps in order, each from the previous step's artifact,\n"
+    "each writing OUT/<n>-<technique>/. The whole recipe is validated first.",
+    """examples:
+  edgesmith compress recipe --from runs/r20 --recipe kd-prune-qat.yaml --out runs/chain
+
+recipe file:
+  steps:
+    - distill: {student: resnet8, epochs: 30}
+    - prune: {sparsity: 0.5, structure: channels, epochs: 6}
+    - qat: {epochs: 2}
+
+techniques: prune, qat, distill, cluster, quantize (their flags' names, with _)""",
+)
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``compress`` parser and its technique sub-parsers to the CLI."""
@@ -46,193 +148,71 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
     )
     techniques = parser.add_subparsers(dest="technique", metavar="TECHNIQUE", required=True)
-    _register_prune(techniques)
-    _register_qat(techniques)
-    _register_distill(techniques)
-    _register_cluster(techniques)
-    _register_sensitivity(techniques)
-    _register_quantize(techniques)
-    _register_recipe(techniques)
+    prune = _technique(techniques, "prune", "magnitude, 2:4 or channel pruning", PRUNE, cmd_prune)
+    prune.add_argument(
+        "--structure", choices=cc.STRUCTURES, help="what is removed (default: unstructured)"
+    )
+    _settings(prune, cc.PruneConfig)
+    add_settings(prune, cc.ChannelPruneConfig)
+    qat = _technique(techniques, "qat", "quantization-aware training (int8)", QAT, cmd_qat)
+    _settings(qat, cc.QatConfig)
+    distill = _technique(
+        techniques, "distill", "train a student under a teacher's soft labels", DISTILL, None
+    )
+    distill.add_argument(
+        "--teacher", dest="source", required=True, metavar="DIR", help="teacher Keras artifact"
+    )
+    _settings(distill, cc.DistillConfig, required=("student",))
+    distill.set_defaults(handler=cmd_distill)
+    cluster = _technique(techniques, "cluster", "weight clustering (tfmot)", CLUSTER, cmd_cluster)
+    _settings(cluster, cc.ClusterConfig, required=("clusters",))
+    sensitivity = _technique(
+        techniques, "sensitivity", "per-layer sensitivity to int8 or pruning", SENSITIVITY, None
+    )
+    sensitivity.add_argument("--no-plot", dest="no_plot", action="store_true", help="no FILE.png")
+    sensitivity.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace FILE.json/.md/.png even if edgesmith did not write them",
+    )
+    add_settings(sensitivity, cc.SensitivityConfig)
+    sensitivity.set_defaults(handler=cmd_sensitivity)
+    quantize = _technique(
+        techniques, "quantize", "int8 within an accuracy budget", QUANTIZE, cmd_quantize
+    )
+    add_settings(quantize, cc.AutotuneConfig, required=("max_accuracy_drop",))
+    quantize.add_argument("--epochs", type=int, help="the QAT attempt's epochs (default: 2)")
+    recipe = _technique(techniques, "recipe", "chain techniques from a recipe", RECIPE, cmd_recipe)
+    recipe.add_argument("--recipe", required=True, metavar="FILE", help="YAML or JSON recipe")
 
 
-def _common(parser: argparse.ArgumentParser, *, source: bool = True) -> None:
-    if source:
+def _technique(techniques, name: str, summary: str, text: tuple[str, str], handler):
+    """A technique's parser with ``--from`` (not for distill) and the output flags."""
+    parser = techniques.add_parser(
+        name, formatter_class=formatter, help=summary, description=text[0], epilog=text[1]
+    )
+    if name != "distill":
         parser.add_argument(
             "--from", dest="source", required=True, metavar="DIR", help="Keras artifact directory"
         )
-    parser.add_argument("--out", required=True, metavar="DIR", help="new artifact directory")
-    parser.add_argument(
-        "--config", metavar="FILE", help="YAML/JSON file of these settings; flags override it"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument(
-        "--json", action="store_true", help="print the written manifest as JSON on stdout"
-    )
-    _trust_flag(parser)
+    if name == "sensitivity":
+        add_output_flags(parser, out="JSON file to write", json_help="print the JSON on stdout")
+    elif name == "recipe":
+        add_output_flags(parser, out="new directory for the steps", config=False)
+    else:
+        add_output_flags(parser)
+    if handler is not None:
+        parser.set_defaults(handler=handler)
+    return parser
 
 
-def _trust_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--trust-model",
-        dest="trust_model",
-        action="store_true",
-        help="load model files that run code when loaded (Lambda layers, custom classes, "
-        "SavedModel) in --from/--teacher/--student; refused by default, see SECURITY.md",
-    )
-
-
-def _finetune_flags(parser: argparse.ArgumentParser, *, teacher: bool = True) -> None:
+def _settings(parser: argparse.ArgumentParser, cls: type, required: tuple[str, ...] = ()) -> None:
+    """The technique's own flags, then its fine-tuning flags in their own group."""
+    own = tuple(name for name in settings_of(cls) if name not in settings_of(cc.FinetuneConfig))
+    add_settings(parser, cls, skip=tuple(settings_of(cc.FinetuneConfig)), required=required)
     group = parser.add_argument_group("fine-tuning")
-    group.add_argument("--epochs", type=int, help="fine-tuning passes over the training data")
-    group.add_argument("--batch-size", type=int, dest="batch_size", help="default: 128")
-    group.add_argument("--optimizer", choices=("sgd", "adam"), help="default: sgd (Nesterov)")
-    group.add_argument("--lr", type=float, dest="learning_rate", help="peak learning rate")
-    group.add_argument(
-        "--weight-decay",
-        type=float,
-        dest="weight_decay",
-        help="decoupled weight decay per unit learning rate, BatchNorm and biases excluded "
-        "(default 0.0025, as in training)",
-    )
-    group.add_argument("--data", help="data spec (default: the source artifact's)")
-    group.add_argument("--seed", type=int, help="default: 0")
-    if teacher:
-        group.add_argument(
-            "--teacher", metavar="DIR", help="distil from this artifact while fine-tuning"
-        )
-        group.add_argument("--alpha", type=float, help="hard-label weight with --teacher (0.5)")
-        group.add_argument("--temperature", type=float, help="distillation temperature (4)")
-
-
-FINETUNE_KEYS = (
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "learning_rate",
-    "weight_decay",
-    "data",
-    "seed",
-    "teacher",
-    "alpha",
-    "temperature",
-)
-
-
-def _register_prune(techniques) -> None:
-    parser = techniques.add_parser(
-        "prune",
-        formatter_class=formatter,
-        help="magnitude, 2:4 or channel pruning with fine-tuning",
-        description="Prune while fine-tuning. unstructured: zero the smallest weights (tfmot),\n"
-        "saved stripped; the file shrinks only gzipped. 2:4: two zeros in every four input\n"
-        "channels. channels: remove whole filters and rebuild thinner layers, consistently\n"
-        "across residual adds: fewer params, fewer MACs, a smaller file and lower latency.",
-        epilog="examples:\n"
-        "  edgesmith compress prune --from runs/r8 --sparsity 0.75 --epochs 8 --out runs/p75\n"
-        "  edgesmith compress prune --from runs/r8 --structure 2:4 --epochs 6 --out runs/p24\n"
-        "  edgesmith compress prune --from runs/r8 --structure channels --sparsity 0.3 "
-        "--out runs/c30\n"
-        "  edgesmith compress prune --from runs/r8 --structure channels --mac-reduction 0.5 "
-        "--ranking bn --epochs 10 --out runs/c50\n"
-        "  edgesmith compress prune --from runs/r8 --structure channels --mac-reduction 0.6 "
-        "--round-to 8 \\\n      --teacher runs/r8 --epochs 30 --out runs/c60   # distil from "
-        "the dense model\n"
-        "  edgesmith compress prune --from runs/r8 --structure channels --max-latency-ratio 0.65 "
-        "\\\n      --mac-reduction 0.5 --param-reduction 0.55 --round-to 8 --epochs 30 "
-        "--out runs/fast   # widths timed here\n"
-        "  edgesmith compress prune --from runs/r8 --structure channels \\\n      --widths "
-        "stem_conv=16,stage1_block1_conv1=8,stage2_block1_conv1=16 --epochs 30 --out runs/w\n\n"
-        "The sparsity target holds over the whole model's conv/dense kernels (--sparsity-scope\n"
-        "layers: in each pruned layer); the first conv and layers with fewer than --min-weights\n"
-        "weights stay dense. The manifest records the sparsity measured from the saved\n"
-        "weights, per layer and overall.",
-    )
-    _common(parser)
-    parser.add_argument(
-        "--sparsity",
-        type=float,
-        help="fraction of weights (unstructured) or channels (channels) to remove, in [0, 1)",
-    )
-    parser.add_argument(
-        "--structure", choices=("unstructured", "2:4", "channels"), help="default: unstructured"
-    )
-    parser.add_argument("--schedule", choices=("polynomial", "constant"), help="polynomial")
-    parser.add_argument(
-        "--sparsity-scope",
-        dest="sparsity_scope",
-        choices=("model", "layers"),
-        help="model: the target holds over all kernels (default); layers: per pruned layer",
-    )
-    parser.add_argument(
-        "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to leave dense"
-    )
-    parser.add_argument(
-        "--prune-first-layer", dest="prune_first_layer", action="store_true", default=None
-    )
-    parser.add_argument("--min-weights", dest="min_weights", type=int, help="default: 1024")
-    parser.add_argument(
-        "--ranking", choices=("l1", "l2", "bn"), help="channels: filter importance (l1)"
-    )
-    parser.add_argument(
-        "--mac-reduction",
-        dest="mac_reduction",
-        type=float,
-        help="channels: remove channels until MACs drop by this fraction",
-    )
-    parser.add_argument(
-        "--round-to",
-        dest="round_to",
-        type=int,
-        help="channels: keep a multiple of N channels per group (default 1); 8 suits "
-        "XNNPACK's int8 kernels (measured on x86: 11 channels cost what 16 do)",
-    )
-    parser.add_argument(
-        "--widths",
-        metavar="LAYER=N,...",
-        help="channels: exact channel counts (not rounded) for the groups these layers "
-        "produce; the others follow --sparsity/--mac-reduction, or stay whole. A wrong name "
-        "lists the groups",
-    )
-    parser.add_argument(
-        "--max-latency-ratio",
-        dest="max_latency_ratio",
-        type=float,
-        metavar="R",
-        help="channels: search the widths by timing int8 .tflite candidates on this machine "
-        "until the model runs in <= R x the source's time (batch 1), R in [0.01, 1]; with "
-        "--mac-reduction, that holds too; not with --sparsity/--widths. Seconds per step for "
-        "small CNNs; run it on the target device",
-    )
-    parser.add_argument(
-        "--param-reduction",
-        dest="param_reduction",
-        type=float,
-        metavar="P",
-        help="channels, with --max-latency-ratio: the search also removes at least this "
-        "fraction of the parameters (most of an int8 file; ~0.55 for a file ~half the size)",
-    )
-    parser.add_argument(
-        "--latency-threads",
-        dest="latency_threads",
-        type=int,
-        metavar="N",
-        help="runtime threads while the width search times candidates (default 1)",
-    )
-    _finetune_flags(parser)
-    parser.set_defaults(handler=trusting_handler(cmd_prune))
-
-
-def _values(args: argparse.Namespace, keys: tuple[str, ...]) -> dict[str, Any]:
-    from edgesmith.core.config import load_config_file
-
-    values = load_config_file(args.config) if getattr(args, "config", None) else {}
-    for key in keys:
-        value = getattr(args, key, None)
-        if value is not None:
-            values[key] = value
-    if isinstance(values.get("skip_layers"), str):
-        values["skip_layers"] = [v.strip() for v in values["skip_layers"].split(",") if v.strip()]
-    return values
+    skip = ("teacher",) if cls is cc.DistillConfig else ()
+    add_settings(group, cls, skip=(*own, *skip))
 
 
 def _precheck(args: argparse.Namespace, config, *, role: str = "--from") -> None:
@@ -242,8 +222,7 @@ def _precheck(args: argparse.Namespace, config, *, role: str = "--from") -> None
     from edgesmith.core.datasets import parse_spec
 
     check_output_dir(args.out)
-    if getattr(args, "source", None):
-        read_keras_source(args.source, role=role, allow_qat=role == "--teacher")
+    read_keras_source(args.source, role=role, allow_qat=role == "--teacher")
     if getattr(config, "data", None):
         parse_spec(config.data)
     teacher = getattr(config, "teacher", None)
@@ -257,115 +236,44 @@ def _reporter(args: argparse.Namespace):
     return stderr_reporter(args.quiet)
 
 
+def prune_config(args: argparse.Namespace) -> cc.PruneConfig | cc.ChannelPruneConfig:
+    """The prune command's config: channel pruning's for ``--structure channels``.
+
+    Raises:
+        EdgesmithError: for a flag the chosen kind of pruning does not use (it would be
+            ignored), or a value the config refuses.
+    """
+    file = load_config_file(args.config) if args.config else {}
+    structure = args.structure or file.get("structure", "unstructured")
+    cls = cc.ChannelPruneConfig if structure == "channels" else cc.PruneConfig
+    other = cc.PruneConfig if cls is cc.ChannelPruneConfig else cc.ChannelPruneConfig
+    for name in given_settings(args, other).keys() - settings_of(cls).keys():
+        flag = flag_name(name, settings_of(other)[name][1])
+        raise EdgesmithError(f"{flag} does not apply to --structure {structure}")
+    return config_from_args(cls, args)
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     """``edgesmith compress prune``."""
-    from edgesmith.compress.config import PruneConfig
-
-    keys = (
-        "sparsity",
-        "structure",
-        "sparsity_scope",
-        "schedule",
-        "skip_layers",
-        "prune_first_layer",
-        "min_weights",
-        "ranking",
-        "mac_reduction",
-        "round_to",
-        "widths",
-        "max_latency_ratio",
-        "param_reduction",
-        "latency_threads",
-        *FINETUNE_KEYS,
-    )
-    config = PruneConfig.from_dict(_values(args, keys))
+    config = prune_config(args)
     _precheck(args, config)
     from edgesmith.compress.pruning import prune
 
     return print_artifact(args, prune(args.source, config, args.out, report=_reporter(args)))
 
 
-def _register_qat(techniques) -> None:
-    parser = techniques.add_parser(
-        "qat",
-        formatter_class=formatter,
-        help="quantization-aware training (int8, per-channel conv weights)",
-        description="Fine-tune with int8 fake quantisation (tfmot). Layers tfmot has no int8\n"
-        "rule for stay float and are named; a model tfmot cannot wrap at all is refused,\n"
-        'naming the layer. The artifact is model.h5 with "qat": true in its manifest: export\n'
-        "it to tflite-int8 to get the integer file (and measure its accuracy there).",
-        epilog="examples:\n"
-        "  edgesmith compress qat --from runs/r8 --epochs 3 --out runs/r8-qat\n"
-        "  edgesmith compress qat --from runs/r8-p75 --preserve-sparsity --out runs/p75-qat\n"
-        "  edgesmith compress qat --from runs/net --skip-layers head --out runs/net-qat\n"
-        "  edgesmith export --from runs/r8-qat --format tflite-int8 --out runs/r8-qat-int8",
-    )
-    _common(parser)
-    parser.add_argument(
-        "--preserve-sparsity",
-        dest="preserve_sparsity",
-        action="store_true",
-        default=None,
-        help="keep a pruned source's zeros zero (tfmot's pruning-preserving QAT)",
-    )
-    parser.add_argument(
-        "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to keep float"
-    )
-    _finetune_flags(parser)
-    parser.set_defaults(handler=trusting_handler(cmd_qat))
-
-
 def cmd_qat(args: argparse.Namespace) -> int:
     """``edgesmith compress qat``."""
-    from edgesmith.compress.config import QatConfig
-
-    config = QatConfig.from_dict(
-        _values(args, ("preserve_sparsity", "skip_layers", *FINETUNE_KEYS))
-    )
+    config = config_from_args(cc.QatConfig, args)
     _precheck(args, config)
     from edgesmith.compress.quantization_aware import qat
 
     return print_artifact(args, qat(args.source, config, args.out, report=_reporter(args)))
 
 
-def _register_distill(techniques) -> None:
-    parser = techniques.add_parser(
-        "distill",
-        formatter_class=formatter,
-        help="train a student under a teacher's soft labels",
-        description="Knowledge distillation: loss = alpha * CE(labels, student)\n"
-        "  + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T)).\n"
-        "A zoo student is trained from scratch on the teacher's data and normalisation; an\n"
-        "artifact student is fine-tuned (same classes and input shape as the teacher).\n"
-        "Other techniques distil too: prune/qat/cluster take --teacher.",
-        epilog="examples:\n"
-        "  edgesmith compress distill --teacher runs/r20 --student resnet8 --epochs 30 "
-        "--out runs/kd\n"
-        "  edgesmith compress distill --teacher runs/r8 --student runs/r8-c50 --epochs 5 "
-        "--alpha 0.3 --out runs/c50-kd\n"
-        "  edgesmith compress prune --from runs/r8 --sparsity 0.8 --teacher runs/r8 "
-        "--out runs/p80-kd",
-    )
-    parser.add_argument(
-        "--teacher", dest="source", required=True, metavar="DIR", help="teacher Keras artifact"
-    )
-    parser.add_argument(
-        "--student", required=True, metavar="NAME|DIR", help="zoo model name or artifact"
-    )
-    parser.add_argument("--alpha", type=float, help="hard-label weight in [0, 1] (default 0.5)")
-    parser.add_argument("--temperature", type=float, help="softening temperature (default 4)")
-    parser.add_argument("--warmup-epochs", type=float, dest="warmup_epochs", help="default 1")
-    _common(parser, source=False)
-    _finetune_flags(parser, teacher=False)
-    parser.set_defaults(handler=trusting_handler(cmd_distill))
-
-
 def cmd_distill(args: argparse.Namespace) -> int:
     """``edgesmith compress distill``."""
-    from edgesmith.compress.config import DistillConfig
-
-    keys = ("student", "alpha", "temperature", "warmup_epochs", *FINETUNE_KEYS)
-    config = DistillConfig.from_dict(_values(args, keys))
+    config = config_from_args(cc.DistillConfig, args)
     _precheck(args, config, role="--teacher")
     from edgesmith.compress.source import check_teacher_fits, read_keras_source
     from edgesmith.train import MODEL_NAMES
@@ -379,108 +287,21 @@ def cmd_distill(args: argparse.Namespace) -> int:
     return print_artifact(args, distill(args.source, config, args.out, report=_reporter(args)))
 
 
-def _register_cluster(techniques) -> None:
-    parser = techniques.add_parser(
-        "cluster",
-        formatter_class=formatter,
-        help="weight clustering: K shared values per layer (tfmot)",
-        description="Cluster each layer's weights into K shared values while fine-tuning;\n"
-        "saved stripped. The manifest records the distinct values measured per layer.",
-        epilog="examples:\n"
-        "  edgesmith compress cluster --from runs/r8 --clusters 16 --out runs/r8-k16\n"
-        "  edgesmith compress cluster --from runs/r8-p75 --clusters 8 --preserve-sparsity "
-        "--out runs/p75-k8",
-    )
-    _common(parser)
-    parser.add_argument("--clusters", type=int, required=True, help="values per layer (>= 2)")
-    parser.add_argument(
-        "--init",
-        choices=("kmeans_plus_plus", "linear", "density", "random"),
-        help="centroid initialisation (default: kmeans_plus_plus)",
-    )
-    parser.add_argument(
-        "--preserve-sparsity",
-        dest="preserve_sparsity",
-        action="store_true",
-        default=None,
-        help="keep a pruned source's zeros zero (tfmot's sparsity-preserving clustering): "
-        "the file then gzips smaller than the pruned one alone",
-    )
-    parser.add_argument(
-        "--skip-layers", dest="skip_layers", metavar="A,B", help="layer names to leave alone"
-    )
-    _finetune_flags(parser)
-    parser.set_defaults(handler=trusting_handler(cmd_cluster))
-
-
 def cmd_cluster(args: argparse.Namespace) -> int:
     """``edgesmith compress cluster``."""
-    from edgesmith.compress.config import ClusterConfig
-
-    keys = ("clusters", "init", "preserve_sparsity", "skip_layers", *FINETUNE_KEYS)
-    config = ClusterConfig.from_dict(_values(args, keys))
+    config = config_from_args(cc.ClusterConfig, args)
     _precheck(args, config)
     from edgesmith.compress.clustering import cluster
 
     return print_artifact(args, cluster(args.source, config, args.out, report=_reporter(args)))
 
 
-def _register_sensitivity(techniques) -> None:
-    parser = techniques.add_parser(
-        "sensitivity",
-        formatter_class=formatter,
-        help="per-layer sensitivity to int8 or pruning, as JSON and a table",
-        description="int8: convert to int8 with the TFLite converter, report each op's error\n"
-        "(RMSE / scale) and the exported file's accuracy with each conv/dense op alone left\n"
-        "float. prune: prune each layer alone to each sparsity (no fine-tuning) and measure.\n"
-        "Writes FILE.json, FILE.md (the table, also printed) and FILE.png (the plot; needs\n"
-        'matplotlib: pip install "edgesmith[plots]").',
-        epilog="examples:\n"
-        "  edgesmith compress sensitivity --from runs/r8 --out r8-int8.json\n"
-        "  edgesmith compress sensitivity --from runs/r8 --mode prune --sparsities 0.5,0.8,0.9 "
-        "--out r8-prune.json",
-    )
-    parser.add_argument(
-        "--from", dest="source", required=True, metavar="DIR", help="Keras artifact directory"
-    )
-    parser.add_argument("--out", required=True, metavar="FILE.json", help="JSON file to write")
-    parser.add_argument("--mode", choices=("int8", "prune"), help="default: int8")
-    parser.add_argument("--sparsities", metavar="A,B", help="prune sweep (0.5,0.75,0.9)")
-    parser.add_argument("--max-eval", dest="max_eval", type=int, help="eval images (2000)")
-    parser.add_argument(
-        "--calibration-samples", dest="calibration_samples", type=int, help="default: 500"
-    )
-    parser.add_argument("--data", help="data spec (default: the source artifact's)")
-    parser.add_argument("--config", metavar="FILE", help="YAML/JSON settings; flags override")
-    parser.add_argument("--no-plot", dest="no_plot", action="store_true", help="no FILE.png")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace FILE.json/.md/.png even if edgesmith did not write them "
-        "(by default such files are refused, exit 2)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--json", action="store_true", help="print the JSON on stdout")
-    _trust_flag(parser)
-    parser.set_defaults(handler=trusting_handler(cmd_sensitivity))
-
-
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     """``edgesmith compress sensitivity``."""
-    from edgesmith.compress.config import SensitivityConfig
     from edgesmith.compress.source import read_keras_source
-    from edgesmith.core.errors import EdgesmithError
     from edgesmith.core.outputs import check_files_writable
 
-    values = _values(args, ("mode", "max_eval", "calibration_samples", "data"))
-    if args.sparsities:
-        try:
-            values["sparsities"] = [float(v) for v in args.sparsities.split(",")]
-        except ValueError:
-            raise EdgesmithError(
-                f"--sparsities must be numbers separated by commas. Received: {args.sparsities!r}"
-            ) from None
-    config = SensitivityConfig.from_dict(values)
+    config = config_from_args(cc.SensitivityConfig, args)
     if not args.out.lower().endswith(".json"):
         raise EdgesmithError(f"--out must be a .json file. Received: {args.out}")
     out = Path(args.out)
@@ -501,59 +322,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_quantize(techniques) -> None:
-    parser = techniques.add_parser(
-        "quantize",
-        formatter_class=formatter,
-        help="int8 within an accuracy budget: PTQ, then QAT, then float fallbacks",
-        description="Quantise to int8 with the cheapest method whose exported .tflite stays\n"
-        "within --max-accuracy-drop points of the float model: post-training int8 first,\n"
-        "then QAT, then post-training int8 with the most sensitive ops left float (one more\n"
-        "per attempt). Every attempt is measured on the exported file, kept under OUT, and\n"
-        "reported; OUT/autotune.json records them. Exit 1 when no attempt met the budget.",
-        epilog="examples:\n"
-        "  edgesmith compress quantize --from runs/r8 --max-accuracy-drop 0.5 --out runs/r8-q\n"
-        "  edgesmith compress quantize --from runs/r8 --max-accuracy-drop 1 --attempts ptq,float "
-        "--max-float-layers 2 --out runs/r8-q",
-    )
-    _common(parser)
-    parser.add_argument(
-        "--max-accuracy-drop",
-        dest="max_accuracy_drop",
-        type=float,
-        required=True,
-        help="allowed drop in accuracy points (0.5 = half a point)",
-    )
-    parser.add_argument("--attempts", help="ptq,qat,float (default: all, in that order)")
-    parser.add_argument("--max-float-layers", dest="max_float_layers", type=int, help="3")
-    parser.add_argument(
-        "--calibration-samples", dest="calibration_samples", type=int, help="default: 500"
-    )
-    parser.add_argument("--max-eval", dest="max_eval", type=int, help="eval images (all)")
-    parser.add_argument("--data", help="data spec (default: the source artifact's)")
-    parser.add_argument("--epochs", type=int, help="QAT attempt's epochs (default 2)")
-    parser.set_defaults(handler=trusting_handler(cmd_quantize))
-
-
 def cmd_quantize(args: argparse.Namespace) -> int:
     """``edgesmith compress quantize``."""
-    from edgesmith.compress.config import AutotuneConfig
     from edgesmith.core.errors import CheckFailed
 
-    values = _values(
-        args,
-        (
-            "max_accuracy_drop",
-            "attempts",
-            "max_float_layers",
-            "calibration_samples",
-            "max_eval",
-            "data",
-        ),
-    )
-    if args.epochs is not None:
-        values.setdefault("qat", {})["epochs"] = args.epochs
-    config = AutotuneConfig.from_dict(values)
+    qat = {} if args.epochs is None else {"qat": {"epochs": args.epochs}}
+    config = config_from_args(cc.AutotuneConfig, args, **qat)
     _precheck(args, config)
     from edgesmith.compress.autotune import SUMMARY, quantize_within_budget
     from edgesmith.core.outputs import OutputLock
@@ -561,10 +335,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     with OutputLock(args.out):  # a second run into the same --out exits 2 at once
         chosen = quantize_within_budget(args.source, config, args.out, report=_reporter(args))
     summary = json.loads((Path(args.out) / SUMMARY).read_text())
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(chosen.path)
+    print(json.dumps(summary, indent=2) if args.json else chosen.path)
     if not summary["met"]:
         raise CheckFailed(
             f"no attempt met --max-accuracy-drop {config.max_accuracy_drop}: the best, "
@@ -574,36 +345,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_recipe(techniques) -> None:
-    parser = techniques.add_parser(
-        "recipe",
-        formatter_class=formatter,
-        help="chain techniques from a YAML/JSON recipe, one artifact per step",
-        description="Run the recipe's steps in order, each from the previous step's artifact,\n"
-        "each writing OUT/<n>-<technique>/. The whole recipe is validated first.",
-        epilog="examples:\n"
-        "  edgesmith compress recipe --from runs/r20 --recipe kd-prune-qat.yaml --out runs/chain\n"
-        "\nrecipe file:\n"
-        "  steps:\n"
-        "    - distill: {student: resnet8, epochs: 30}\n"
-        "    - prune: {sparsity: 0.5, structure: channels, epochs: 6}\n"
-        "    - qat: {epochs: 2}\n"
-        "\ntechniques: prune, qat, distill, cluster, quantize (their flags' names, with _)",
-    )
-    parser.add_argument(
-        "--from", dest="source", required=True, metavar="DIR", help="Keras artifact directory"
-    )
-    parser.add_argument("--recipe", required=True, metavar="FILE", help="YAML or JSON recipe")
-    parser.add_argument("--out", required=True, metavar="DIR", help="new directory for the steps")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--json", action="store_true", help="print the steps' record as JSON")
-    _trust_flag(parser)
-    parser.set_defaults(handler=trusting_handler(cmd_recipe))
-
-
 def cmd_recipe(args: argparse.Namespace) -> int:
     """``edgesmith compress recipe``."""
-    from edgesmith.compress.recipes import SUMMARY, parse_recipe
+    from edgesmith.compress.recipes import SUMMARY, parse_recipe, run_recipe
     from edgesmith.compress.source import read_keras_source
     from edgesmith.core.artifacts import check_output_dir
 
@@ -611,11 +355,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     read_keras_source(args.source, role="--from", allow_qat=False)
     for _, config in steps:
-        teacher = getattr(config, "teacher", None)
-        if teacher:
-            read_keras_source(teacher, role="--teacher", allow_qat=True)
-    from edgesmith.compress.recipes import run_recipe
-
+        if getattr(config, "teacher", None):
+            read_keras_source(config.teacher, role="--teacher", allow_qat=True)
     artifacts = run_recipe(args.source, args.recipe, args.out, report=_reporter(args))
     if args.json:
         print((Path(args.out) / SUMMARY).read_text())

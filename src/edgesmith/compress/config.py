@@ -11,27 +11,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from edgesmith.core.config import Config, check_positive_int, check_range
+from edgesmith.core.config import Config, check_range, setting
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.train import MODEL_NAMES, resolve_augment
 
 STRUCTURES = ("unstructured", "2:4", "channels")
+"""``channels`` is :class:`ChannelPruneConfig`'s; the others :class:`PruneConfig`'s."""
 SCHEDULES = ("polynomial", "constant")
 RANKINGS = ("l1", "l2", "bn")
 OPTIMIZERS = ("sgd", "adam")
 CLUSTER_INITS = ("kmeans_plus_plus", "linear", "density", "random")
 SENSITIVITY_MODES = ("int8", "prune")
 MIN_CLUSTERS = 2
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise EdgesmithError(f"{name} must be one of {', '.join(choices)}. Received: {value!r}")
-
-
-def _check_names(name: str, value: object) -> None:
-    if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
-        raise EdgesmithError(f"{name} must be a list of layer names. Received: {value!r}")
 
 
 def parse_widths(text: str) -> dict[str, int]:
@@ -59,9 +50,7 @@ def parse_widths(text: str) -> dict[str, int]:
     return widths
 
 
-def _check_widths(widths: object, structure: str) -> dict[str, int]:
-    if structure != "channels":
-        raise EdgesmithError(f"widths applies to channel pruning only; structure is {structure!r}")
+def _check_widths(widths: object) -> dict[str, int]:
     if isinstance(widths, str):
         widths = parse_widths(widths)
     if not isinstance(widths, dict) or not widths:
@@ -75,6 +64,14 @@ def _check_widths(widths: object, structure: str) -> dict[str, int]:
         if count < 1:
             raise EdgesmithError(f"widths[{name!r}] must be >= 1 channel. Received: {count}")
     return dict(widths)
+
+
+def _epochs(default: int) -> int:
+    return setting(default, "fine-tuning passes over the training data", low=1)
+
+
+def _skip_layers(what: str) -> tuple[str, ...]:
+    return setting((), f"layer names to {what}", metavar="A,B")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,41 +95,40 @@ class FinetuneConfig(Config):
         temperature: softening temperature of the distillation loss.
     """
 
-    epochs: int = 2
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    learning_rate: float | None = None
-    weight_decay: float = 2.5e-3
-    label_smoothing: float = 0.0
-    augment: str = "auto"
-    data: str | None = None
-    seed: int = 0
-    teacher: str | None = None
-    alpha: float = 0.5
-    temperature: float = 4.0
+    epochs: int = _epochs(2)
+    batch_size: int = setting(128, "images per step", low=1)
+    optimizer: str = setting("sgd", "sgd (Nesterov momentum) or adam", choices=OPTIMIZERS)
+    learning_rate: float | None = setting(
+        None,
+        "peak learning rate (default: the technique's, scaled with the batch for sgd)",
+        flag="--lr",
+        low=1e-8,
+        high=10.0,
+    )
+    weight_decay: float = setting(
+        2.5e-3,
+        "decoupled weight decay per unit learning rate, BatchNorm and biases excluded",
+        low=0.0,
+        high=1.0,
+    )
+    label_smoothing: float = setting(
+        0.0, "label smoothing of the hard-label loss", low=0.0, high=1.0, high_open=True
+    )
+    augment: str = setting("auto", "auto, none, or a comma list of crop, flip")
+    data: str | None = setting(None, "data spec (default: the source artifact's)", metavar="SPEC")
+    seed: int = setting(0, "seeds weights, shuffling and augmentation", low=0)
+    teacher: str | None = setting(
+        None, "distil from this Keras artifact while fine-tuning", metavar="DIR"
+    )
+    alpha: float = setting(0.5, "hard-label loss weight with a teacher", low=0.0, high=1.0)
+    temperature: float = setting(4.0, "distillation temperature", low=0.1, high=100.0)
 
     #: the peak learning rate used when ``learning_rate`` is None (per 128 images, for sgd)
     default_learning_rate = 0.02
 
     def __post_init__(self) -> None:
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if self.learning_rate is not None:
-            check_range("learning_rate", self.learning_rate, 1e-8, 10.0)
-        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        super().__post_init__()
         resolve_augment(self.augment, flip_ok=True)  # validates the text
-        if self.data is not None and not isinstance(self.data, str):
-            raise EdgesmithError(f"data must be a data spec string. Received: {self.data!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise EdgesmithError(f"seed must be a whole number >= 0. Received: {self.seed!r}")
-        if self.teacher is not None and not isinstance(self.teacher, str):
-            raise EdgesmithError(
-                f"teacher must be an artifact directory. Received: {self.teacher!r}"
-            )
-        check_range("alpha", self.alpha, 0.0, 1.0)
-        check_range("temperature", self.temperature, 0.1, 100.0)
 
     @property
     def peak_learning_rate(self) -> float:
@@ -150,12 +146,16 @@ class FinetuneConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class PruneConfig(FinetuneConfig):
-    """Pruning: unstructured magnitude, 2:4 structured, or channel pruning that rebuilds layers.
+    """Weight pruning with tfmot: unstructured magnitude, or 2:4 structured.
+
+    The model keeps its shape: zeros shrink the file only gzipped (or with ``--sparse``) and
+    speed up only kernels that skip them. Channel pruning, which rebuilds thinner layers, has
+    its own settings: :class:`ChannelPruneConfig` (``from_dict`` picks it for
+    ``structure: channels``).
 
     Attributes:
-        sparsity: fraction of weights to zero (``unstructured``), or of channels to remove
-            (``channels``, unless ``mac_reduction`` is set). ``2:4`` is 0.5 by definition.
-        structure: ``unstructured``, ``2:4`` or ``channels``.
+        sparsity: fraction of weights to zero (``unstructured``); ``2:4`` is 0.5 by definition.
+        structure: ``unstructured`` or ``2:4``.
         sparsity_scope: ``model``: the target holds over all conv/dense kernels (the pruned
             layers make up for those left dense); ``layers``: each pruned layer gets it (tfmot's
             meaning).
@@ -167,102 +167,166 @@ class PruneConfig(FinetuneConfig):
         skip_layers: layer names never pruned.
         prune_first_layer: also prune the first conv (it sees raw pixels and holds few weights).
         min_weights: layers with fewer kernel weights are left dense (too small to matter).
-        ranking: channel importance: ``l1``/``l2`` norm of each filter, or ``bn`` (|gamma| of
-            the BatchNorm that follows).
-        mac_reduction: for ``channels``: remove channels until MACs drop by this fraction
-            (the channel fraction is searched); overrides ``sparsity``.
-        round_to: for ``channels``: keep a multiple of this many channels per group
-            (SIMD-friendly widths).
-        widths: for ``channels``: exact channel counts for some groups, keyed by a layer that
-            produces the group (``{"conv2d_3": 24}``); the other groups follow ``sparsity`` or
-            ``mac_reduction``, or keep every channel when neither is set. Non-uniform widths are
-            how a model gets under a latency budget: equal fractions are rarely the fastest.
-        max_latency_ratio: for ``channels``: search the widths
-            (:mod:`edgesmith.compress.width_search`) until the int8 .tflite runs in at most
-            this fraction of the source's time on this machine (batch 1); ``mac_reduction``,
-            when set, must hold too. Replaces ``sparsity`` and ``widths``.
-        param_reduction: with ``max_latency_ratio``: the searched widths also remove at least
-            this fraction of the parameters (an int8 file is mostly its weights).
-        latency_threads: runtime threads while the width search times candidates.
     """
 
-    epochs: int = 4
-    sparsity: float | None = None
-    structure: str = "unstructured"
-    sparsity_scope: str = "model"
-    schedule: str = "polynomial"
-    pruning_fraction: float = 0.75
-    frequency: int = 100
-    skip_layers: tuple[str, ...] = ()
-    prune_first_layer: bool = False
-    min_weights: int = 1024
-    ranking: str = "l1"
-    mac_reduction: float | None = None
-    round_to: int = 1
-    widths: dict[str, int] | None = None
-    max_latency_ratio: float | None = None
-    param_reduction: float | None = None
-    latency_threads: int = 1
+    epochs: int = _epochs(4)
+    sparsity: float | None = setting(
+        None,
+        "fraction of weights (unstructured) or channels (channels) to remove, in [0, 1)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    structure: str = setting("unstructured", "unstructured, 2:4 or channels", choices=STRUCTURES)
+    sparsity_scope: str = setting(
+        "model",
+        "model: the target holds over all kernels; layers: in each pruned layer",
+        choices=("model", "layers"),
+    )
+    schedule: str = setting("polynomial", "how sparsity rises to the target", choices=SCHEDULES)
+    pruning_fraction: float = setting(
+        0.75, "share of the fine-tuning steps over which sparsity ramps up", low=0.05, high=1.0
+    )
+    frequency: int = setting(100, "at most this many steps between mask updates", low=1)
+    skip_layers: tuple[str, ...] = _skip_layers("leave dense")
+    prune_first_layer: bool = setting(False, "also prune the first conv")
+    min_weights: int = setting(1024, "layers with fewer kernel weights stay dense", low=0)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        """Build the config; ``structure: channels`` gives a :class:`ChannelPruneConfig`."""
+        if (
+            cls is PruneConfig
+            and isinstance(values, dict)
+            and values.get("structure") == "channels"
+        ):
+            return ChannelPruneConfig.from_dict(values)
+        return super().from_dict(values)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice("structure", self.structure, STRUCTURES)
-        if self.widths is not None:
-            object.__setattr__(self, "widths", _check_widths(self.widths, self.structure))
-        if self.max_latency_ratio is not None and self.structure != "channels":
+        if self.structure == "channels":
             raise EdgesmithError(
-                f"max_latency_ratio applies to channel pruning only; structure is "
-                f"{self.structure!r}"
+                "structure channels takes other settings: use ChannelPruneConfig (channel "
+                "pruning rebuilds thinner layers)"
             )
-        if self.param_reduction is not None and self.max_latency_ratio is None:
-            raise EdgesmithError(
-                "param_reduction is a target of the width search; give max_latency_ratio too"
-            )
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("sparsity_scope", self.sparsity_scope, ("model", "layers"))
-        _check_choice("ranking", self.ranking, RANKINGS)
-        _check_names("skip_layers", self.skip_layers)
-        object.__setattr__(self, "skip_layers", tuple(self.skip_layers))
-        check_range("pruning_fraction", self.pruning_fraction, 0.05, 1.0)
-        check_positive_int("frequency", self.frequency)
-        check_positive_int("round_to", self.round_to)
-        if isinstance(self.min_weights, bool) or not isinstance(self.min_weights, int):
-            raise EdgesmithError(
-                f"min_weights must be a whole number >= 0. Received: {self.min_weights!r}"
-            )
-        check_range("min_weights", self.min_weights, 0, 1e12)
         if self.structure == "2:4":
             if self.sparsity is not None and self.sparsity != 0.5:
                 raise EdgesmithError(
                     f"2:4 sparsity is 0.5 by definition; leave sparsity out. Received: "
                     f"{self.sparsity!r}"
                 )
-        elif self.structure == "channels" and self.mac_reduction is not None:
-            check_range("mac_reduction", self.mac_reduction, 0.0, 1.0, high_open=True)
-        elif self.structure == "channels" and self.widths and self.sparsity is None:
-            pass  # the named groups shrink, the others keep every channel
-        elif self.structure == "channels" and self.max_latency_ratio is not None:
-            pass  # the search sets every width
         elif self.sparsity is None:
             raise EdgesmithError(f"{self.structure} pruning needs a sparsity in [0.0, 1.0)")
-        if self.sparsity is not None:
-            check_range("sparsity", self.sparsity, 0.0, 1.0, high_open=True)
-        check_positive_int("latency_threads", self.latency_threads)
-        if self.max_latency_ratio is not None:
-            check_range("max_latency_ratio", self.max_latency_ratio, 0.01, 1.0)
-            taken = [k for k in ("sparsity", "widths") if getattr(self, k) is not None]
-            if taken:
-                raise EdgesmithError(
-                    f"max_latency_ratio searches every width itself; leave out {taken[0]}"
-                )
-            if self.param_reduction is not None:
-                check_range("param_reduction", self.param_reduction, 0.0, 1.0, high_open=True)
 
     @property
     def target_sparsity(self) -> float:
         """The sparsity aimed at: 0.5 for 2:4, else ``sparsity``."""
         if self.structure == "2:4":
             return 0.5
+        return float(self.sparsity or 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelPruneConfig(FinetuneConfig):
+    """Channel pruning: remove whole filters and rebuild thinner layers.
+
+    The layers are rebuilt consistently across residual adds: fewer params, fewer MACs, a
+    smaller file and lower latency.
+
+    Give one of ``sparsity``, ``mac_reduction``, ``widths`` or ``max_latency_ratio``.
+
+    Attributes:
+        sparsity: fraction of each group's channels to remove (unless ``mac_reduction`` is set).
+        structure: always ``channels`` (recorded so a recipe step reads as it was written).
+        ranking: channel importance: ``l1``/``l2`` norm of each filter, or ``bn`` (|gamma| of
+            the BatchNorm that follows).
+        mac_reduction: remove channels until MACs drop by this fraction (the channel fraction
+            is searched); overrides ``sparsity``.
+        round_to: keep a multiple of this many channels per group (SIMD-friendly widths).
+        widths: exact channel counts for some groups, keyed by a layer that produces the group
+            (``{"conv2d_3": 24}``); the other groups follow ``sparsity`` or ``mac_reduction``,
+            or keep every channel when neither is set. Non-uniform widths are how a model gets
+            under a latency budget: equal fractions are rarely the fastest.
+        max_latency_ratio: search the widths (:mod:`edgesmith.compress.width_search`) until the
+            int8 .tflite runs in at most this fraction of the source's time on this machine
+            (batch 1); ``mac_reduction``, when set, must hold too. Replaces ``sparsity`` and
+            ``widths``.
+        param_reduction: with ``max_latency_ratio``: the searched widths also remove at least
+            this fraction of the parameters (an int8 file is mostly its weights).
+        latency_threads: runtime threads while the width search times candidates.
+    """
+
+    epochs: int = _epochs(4)
+    sparsity: float | None = setting(None, "", flag="", low=0.0, high=1.0, high_open=True)
+    structure: str = setting("channels", "", flag="", choices=("channels",))
+    ranking: str = setting("l1", "channels: filter importance", choices=RANKINGS)
+    mac_reduction: float | None = setting(
+        None,
+        "channels: remove channels until MACs drop by this fraction, in [0, 1)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    round_to: int = setting(
+        1,
+        "channels: keep a multiple of N channels per group; 8 suits XNNPACK's int8 kernels "
+        "(measured on x86: 11 channels cost what 16 do)",
+        low=1,
+    )
+    widths: dict[str, int] | None = setting(
+        None,
+        "channels: exact channel counts (not rounded) for the groups these layers produce; the "
+        "others follow --sparsity/--mac-reduction, or stay whole. A wrong name lists the groups",
+        metavar="LAYER=N,...",
+    )
+    max_latency_ratio: float | None = setting(
+        None,
+        "channels: search the widths by timing int8 .tflite candidates on this machine until "
+        "the model runs in <= R x the source's time (batch 1); with --mac-reduction, that holds "
+        "too; not with --sparsity/--widths. Seconds per step for small CNNs; run it on the "
+        "target device",
+        metavar="R",
+        low=0.01,
+        high=1.0,
+    )
+    param_reduction: float | None = setting(
+        None,
+        "channels, with --max-latency-ratio: the search also removes at least this fraction of "
+        "the parameters (most of an int8 file; ~0.55 for a file ~half the size)",
+        metavar="P",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    latency_threads: int = setting(
+        1, "channels: runtime threads while the width search times candidates", low=1
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.widths is not None:
+            object.__setattr__(self, "widths", _check_widths(self.widths))
+        if self.param_reduction is not None and self.max_latency_ratio is None:
+            raise EdgesmithError(
+                "param_reduction is a target of the width search; give max_latency_ratio too"
+            )
+        if self.max_latency_ratio is not None:
+            taken = [k for k in ("sparsity", "widths") if getattr(self, k) is not None]
+            if taken:
+                raise EdgesmithError(
+                    f"max_latency_ratio searches every width itself; leave out {taken[0]}"
+                )
+        aims = (self.sparsity, self.mac_reduction, self.widths, self.max_latency_ratio)
+        if all(aim is None for aim in aims):
+            raise EdgesmithError(
+                "channel pruning needs a sparsity in [0.0, 1.0), a mac_reduction, widths or a "
+                "max_latency_ratio"
+            )
+
+    @property
+    def target_sparsity(self) -> float:
+        """The channel fraction aimed at (0 when the widths or MACs decide)."""
         return float(self.sparsity or 0.0)
 
 
@@ -276,20 +340,13 @@ class QatConfig(FinetuneConfig):
         skip_layers: layer names left in float (annotated fallback).
     """
 
-    epochs: int = 2
-    preserve_sparsity: bool = False
-    skip_layers: tuple[str, ...] = ()
+    epochs: int = _epochs(2)
+    preserve_sparsity: bool = setting(
+        False, "keep a pruned source's zeros zero (tfmot's pruning-preserving QAT)"
+    )
+    skip_layers: tuple[str, ...] = _skip_layers("keep float")
 
     default_learning_rate = 0.005
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_names("skip_layers", self.skip_layers)
-        object.__setattr__(self, "skip_layers", tuple(self.skip_layers))
-        if not isinstance(self.preserve_sparsity, bool):
-            raise EdgesmithError(
-                f"preserve_sparsity must be true or false. Received: {self.preserve_sparsity!r}"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,20 +364,16 @@ class DistillConfig(FinetuneConfig):
         warmup_epochs: linear warm-up epochs (used for a student trained from scratch).
     """
 
-    epochs: int = 30
-    student: str = "resnet8"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.0
+    epochs: int = _epochs(30)
+    student: str = setting("resnet8", "zoo model name or artifact directory", metavar="NAME|DIR")
+    warmup_epochs: float = setting(1.0, "linear warm-up epochs of a zoo student", low=0.0)
 
     default_learning_rate = 0.2
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.student, str) or not self.student:
-            raise EdgesmithError(
-                f"student must be a zoo model name or an artifact directory. "
-                f"Received: {self.student!r}"
-            )
+        if not self.student:
+            raise EdgesmithError("student must be a zoo model name or an artifact directory")
         if self.student not in MODEL_NAMES and not Path(self.student).exists():
             raise EdgesmithError(
                 f"unknown student {self.student!r}: expected a zoo model name "
@@ -343,28 +396,19 @@ class ClusterConfig(FinetuneConfig):
         min_weights: layers with fewer kernel weights stay unclustered.
     """
 
-    epochs: int = 2
-    clusters: int = 16
-    init: str = "kmeans_plus_plus"
-    preserve_sparsity: bool = False
-    skip_layers: tuple[str, ...] = ()
-    cluster_first_layer: bool = False
-    min_weights: int = 1024
+    epochs: int = _epochs(2)
+    clusters: int = setting(16, "values per layer", low=MIN_CLUSTERS)
+    init: str = setting("kmeans_plus_plus", "centroid initialisation", choices=CLUSTER_INITS)
+    preserve_sparsity: bool = setting(
+        False,
+        "keep a pruned source's zeros zero (tfmot's sparsity-preserving clustering): the file "
+        "then gzips smaller than the pruned one alone",
+    )
+    skip_layers: tuple[str, ...] = _skip_layers("leave alone")
+    cluster_first_layer: bool = setting(False, "also cluster the first conv")
+    min_weights: int = setting(1024, "layers with fewer kernel weights stay unclustered", low=0)
 
     default_learning_rate = 0.005
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int):
-            raise EdgesmithError(
-                f"clusters must be a whole number >= 2. Received: {self.clusters!r}"
-            )
-        if self.clusters < MIN_CLUSTERS:
-            raise EdgesmithError(f"clusters must be a whole number >= 2. Received: {self.clusters}")
-        _check_choice("init", self.init, CLUSTER_INITS)
-        _check_names("skip_layers", self.skip_layers)
-        object.__setattr__(self, "skip_layers", tuple(self.skip_layers))
-        check_range("min_weights", self.min_weights, 0, 1e12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,25 +426,25 @@ class SensitivityConfig(Config):
         min_weights: layers with fewer weights are left out of the ``prune`` sweep.
     """
 
-    mode: str = "int8"
-    sparsities: tuple[float, ...] = (0.5, 0.75, 0.9)
-    max_eval: int = 2000
-    calibration_samples: int = 500
-    data: str | None = None
-    min_weights: int = 0
+    mode: str = setting("int8", "what each layer alone gets", choices=SENSITIVITY_MODES)
+    sparsities: tuple[float, ...] = setting(
+        (0.5, 0.75, 0.9),
+        "the prune sweep (default: 0.5,0.75,0.9)",
+        metavar="A,B",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    max_eval: int = setting(2000, "eval images", low=1)
+    calibration_samples: int = setting(500, "training images for int8 calibration", low=1)
+    data: str | None = setting(None, "data spec (default: the source artifact's)", metavar="SPEC")
+    min_weights: int = setting(0, "prune: layers with fewer weights are left out", low=0)
 
     def __post_init__(self) -> None:
-        _check_choice("mode", self.mode, SENSITIVITY_MODES)
-        if not isinstance(self.sparsities, (tuple, list)) or not self.sparsities:
-            raise EdgesmithError(
-                f"sparsities must be a non-empty list. Received: {self.sparsities!r}"
-            )
-        for value in self.sparsities:
-            check_range("sparsity", value, 0.0, 1.0, high_open=True)
+        super().__post_init__()
+        if not self.sparsities:
+            raise EdgesmithError("sparsities must be a non-empty list")
         object.__setattr__(self, "sparsities", tuple(float(v) for v in self.sparsities))
-        check_positive_int("max_eval", self.max_eval)
-        check_positive_int("calibration_samples", self.calibration_samples)
-        check_range("min_weights", self.min_weights, 0, 1e12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -421,39 +465,34 @@ class AutotuneConfig(Config):
         data: data spec; None reuses the source artifact's.
     """
 
-    max_accuracy_drop: float = 1.0
-    qat: QatConfig = dataclasses.field(default_factory=QatConfig)
-    max_float_layers: int = 3
-    attempts: tuple[str, ...] = ("ptq", "qat", "float")
-    calibration_samples: int = 500
-    max_eval: int | None = None
-    data: str | None = None
+    max_accuracy_drop: float = setting(
+        1.0, "allowed drop in accuracy points (0.5 = half a point)", low=0.0, high=100.0
+    )
+    qat: QatConfig = setting(QatConfig, "", flag="", factory=True)
+    max_float_layers: int = setting(3, "most sensitive ops that may stay float", low=0)
+    attempts: tuple[str, ...] = setting(
+        ("ptq", "qat", "float"),
+        "ptq,qat,float (default: all, in that order)",
+        choices=("ptq", "qat", "float"),
+    )
+    calibration_samples: int = setting(500, "training images for int8 calibration", low=1)
+    max_eval: int | None = setting(None, "eval images per attempt (default: all)", low=1)
+    data: str | None = setting(None, "data spec (default: the source artifact's)", metavar="SPEC")
 
     def __post_init__(self) -> None:
-        check_range("max_accuracy_drop", self.max_accuracy_drop, 0.0, 100.0)
         if isinstance(self.qat, dict):
             object.__setattr__(self, "qat", QatConfig.from_dict(self.qat))
         if not isinstance(self.qat, QatConfig):
             raise EdgesmithError(f"qat must be a mapping of QAT settings. Received: {self.qat!r}")
-        check_range("max_float_layers", self.max_float_layers, 0, 1000)
-        raw = self.attempts.split(",") if isinstance(self.attempts, str) else self.attempts
-        if not isinstance(raw, (list, tuple)) or not all(isinstance(a, str) for a in raw):
+        super().__post_init__()
+        if not self.attempts:
+            raise EdgesmithError("attempts must be a list of ptq, qat, float")
+        if len(set(self.attempts)) != len(self.attempts):
             raise EdgesmithError(
-                f"attempts must be a list of ptq, qat, float. Received: {self.attempts!r}"
+                f"attempts names one kind twice. Received: {list(self.attempts)!r}"
             )
-        attempts = tuple(a.strip() for a in raw)
-        if not attempts or any(a not in ("ptq", "qat", "float") for a in attempts):
-            raise EdgesmithError(
-                f"attempts must be a list of ptq, qat, float. Received: {list(raw)!r}"
-            )
-        if len(set(attempts)) != len(attempts):
-            raise EdgesmithError(f"attempts names one kind twice. Received: {list(attempts)!r}")
-        if attempts == ("float",) and self.max_float_layers == 0:
+        if self.attempts == ("float",) and self.max_float_layers == 0:
             raise EdgesmithError(
                 "attempts float with max_float_layers 0 would try nothing; allow at least one "
                 "float layer or add ptq/qat"
             )
-        object.__setattr__(self, "attempts", attempts)
-        check_positive_int("calibration_samples", self.calibration_samples)
-        if self.max_eval is not None:
-            check_positive_int("max_eval", self.max_eval)

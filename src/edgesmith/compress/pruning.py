@@ -5,7 +5,8 @@ the target (tfmot's sparsity is whatever its last update set: with ``frequency=1
 ``end_step=128`` it stops at 0.742 instead of 0.75). Small layers and the first conv stay dense
 by default; the result is stripped of tfmot's wrappers and saved as a plain Keras model, and the
 manifest records the sparsity measured from the saved weights, per layer and overall.
-``structure="channels"`` is handed to :mod:`edgesmith.compress.channel_pruning`.
+A :class:`~edgesmith.compress.config.ChannelPruneConfig` goes to
+:mod:`edgesmith.compress.channel_pruning`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 from pathlib import Path
 
 from edgesmith.compress import finetune, measure
-from edgesmith.compress.config import PruneConfig
+from edgesmith.compress.config import ChannelPruneConfig, PruneConfig
 from edgesmith.core.artifacts import Artifact, check_output_dir
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import Reporter, stderr_reporter
@@ -153,7 +154,7 @@ def clone_wrapped(model: keras.Model, names: list[str], wrap) -> keras.Model:
 
 def prune(
     source: str | Path | Artifact,
-    config: PruneConfig,
+    config: PruneConfig | ChannelPruneConfig,
     out: str | Path,
     *,
     report: Reporter | None = None,
@@ -173,7 +174,7 @@ def prune(
     Raises:
         EdgesmithError: for bad settings, a non-Keras or QAT source, a model tfmot cannot wrap.
     """
-    if config.structure == "channels":
+    if isinstance(config, ChannelPruneConfig):
         from edgesmith.compress.channel_pruning import prune_channels
 
         return prune_channels(source, config, out, report=report)

@@ -7,7 +7,11 @@ unknown keys by name and every config validates itself in ``__post_init__``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +22,30 @@ C = TypeVar("C", bound="Config")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Base of every ``<Thing>Config``: ``to_dict``/``from_dict`` that refuse unknown keys."""
+    """Base of every ``<Thing>Config``: ``to_dict``/``from_dict`` that refuse unknown keys.
+
+    Fields declared with :func:`setting` are checked against their type, choices and range on
+    construction; a subclass's ``__post_init__`` calls ``super().__post_init__()`` and then checks
+    what involves several fields.
+    """
+
+    def __post_init__(self) -> None:
+        self.check_settings()
+
+    def check_settings(self) -> None:
+        """Refuse a field outside its :class:`Setting`; store tuples for list values.
+
+        Raises:
+            EdgesmithError: naming the field, what it accepts and the value received.
+        """
+        for name, (_, rule, hint) in settings_of(type(self)).items():
+            value = getattr(self, name)
+            base, optional = value_kind(hint)
+            if value is None and optional:
+                continue
+            checked = check_value(name, value, rule, base)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
 
     def to_dict(self) -> dict[str, Any]:
         """Return every field, defaults included, as JSON-ready values."""
@@ -107,3 +134,148 @@ def check_positive_int(name: str, value: Any) -> None:
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise EdgesmithError(f"{name} must be a whole number >= 1. Received: {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """What one config field is on the command line and which values it accepts.
+
+    The config field is the one source of a setting: its default is the dataclass default, and
+    this record holds its help, flag and range, so the CLI, recipes and the API cannot drift
+    apart. :func:`edgesmith.core.cli_args.add_settings` builds the flags from it and
+    :meth:`Config.check_settings` refuses values outside it.
+
+    Attributes:
+        help: one line for ``--help`` (the default is appended unless the text names it).
+        flag: the option string; None: ``--`` and the field name with dashes; ``""``: the
+            field is not on the command line (recipes and the API only).
+        metavar: the placeholder shown in ``--help``.
+        choices: the only values accepted (strings).
+        low: the least value (numbers; for a tuple of numbers, each item).
+        high: the greatest value (or the bound just above it with ``high_open``).
+        high_open: ``high`` itself is refused.
+        negate: a boolean field whose flag turns it off (``--no-xnnpack`` sets False).
+    """
+
+    help: str
+    flag: str | None = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    high_open: bool = False
+    negate: bool = False
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", **options: Any) -> Any:
+    """A config field with its CLI flag, help and range (see :class:`Setting`).
+
+    ``default`` may be a zero-argument callable marked by ``factory=True`` in ``options`` (a
+    nested config). A field without a default is required.
+    """
+    factory = options.pop("factory", False)
+    meta = {"setting": Setting(help, **options)}
+    if factory:
+        return dataclasses.field(default_factory=default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def settings_of(cls: type) -> dict[str, tuple[dataclasses.Field, Setting, Any]]:
+    """``name -> (field, Setting, type)`` of each field of ``cls`` declared with :func:`setting`."""
+    hints = _hints(cls)
+    return {
+        f.name: (f, f.metadata["setting"], hints[f.name])
+        for f in dataclasses.fields(cls)
+        if "setting" in f.metadata
+    }
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def value_kind(hint: Any) -> tuple[Any, bool]:
+    """``(base type, optional)``: ``float | None`` gives ``(float, True)``."""
+    args = typing.get_args(hint)
+    if type(hint) is types.UnionType or typing.get_origin(hint) is typing.Union:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else hint), type(None) in args
+    return hint, False
+
+
+def _item_type(base: Any) -> Any:
+    """``tuple[float, ...]`` -> ``float``; anything else -> None."""
+    if typing.get_origin(base) is tuple:
+        return typing.get_args(base)[0]
+    return None
+
+
+def check_value(name: str, value: Any, rule: Setting, base: Any) -> Any:
+    """Refuse ``value`` unless it fits its field's type, choices and range; return it normalised.
+
+    A comma-separated string is accepted for a tuple field (``"a,b"`` -> ``("a", "b")``), so that
+    recipes, config files and flags take the same text.
+
+    Raises:
+        EdgesmithError: one line naming the setting, what was expected and the value received.
+    """
+    item = _item_type(base)
+    if item is not None:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise EdgesmithError(f"{name} must be a list. Received: {value!r}")
+        if item is str:
+            items = [v.strip() if isinstance(v, str) else v for v in items]
+            items = [v for v in items if v != ""]
+            if not all(isinstance(v, str) for v in items):
+                raise EdgesmithError(f"{name} must be a list of names. Received: {value!r}")
+        elif item in (int, float):
+            items = [_number(name, v, item) for v in items]
+        for v in items:
+            _check_scalar(name, v, rule, item)
+        return tuple(items)
+    if base is bool:
+        if not isinstance(value, bool):
+            raise EdgesmithError(f"{name} must be true or false. Received: {value!r}")
+        return value
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            least = "" if rule.low is None else f" >= {rule.low:g}"
+            raise EdgesmithError(f"{name} must be a whole number{least}. Received: {value!r}")
+    elif base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise EdgesmithError(f"{name} must be a number. Received: {value!r}")
+    elif base is str and not isinstance(value, str):
+        raise EdgesmithError(f"{name} must be a string. Received: {value!r}")
+    _check_scalar(name, value, rule, base)
+    return value
+
+
+def _number(name: str, value: Any, kind: type) -> Any:
+    if isinstance(value, str):
+        try:
+            return kind(value.strip())
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        what = "whole numbers" if kind is int else "numbers"
+        raise EdgesmithError(f"{name} must be {what} separated by commas. Received: {value!r}")
+    return value
+
+
+def _check_scalar(name: str, value: Any, rule: Setting, base: Any) -> None:
+    if rule.choices is not None and value not in rule.choices:
+        raise EdgesmithError(
+            f"{name} must be one of {', '.join(rule.choices)}. Received: {value!r}"
+        )
+    if rule.low is None and rule.high is None:
+        return
+    if base is int and rule.high is None:
+        if value < rule.low:
+            least = f"{rule.low:g}"
+            raise EdgesmithError(f"{name} must be a whole number >= {least}. Received: {value!r}")
+        return
+    low = -math.inf if rule.low is None else rule.low
+    high = math.inf if rule.high is None else rule.high
+    check_range(name, value, low, high, high_open=rule.high_open)

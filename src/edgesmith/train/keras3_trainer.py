@@ -25,6 +25,7 @@ from edgesmith.core.model_macs import count_macs
 from edgesmith.core.normalization import Normalization
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.core.versions import tool_versions
+from edgesmith.tfkeras.model_safety import model_code_trusted
 from edgesmith.train import keras3_env, zoo
 from edgesmith.train.config import TrainConfig
 from edgesmith.train.inputs import input_record, resolve_normalization
@@ -38,7 +39,7 @@ def train_keras3(
     *,
     resume: bool = False,
     report: Reporter | None = None,
-    trust_model: bool = False,
+    trust_model: bool | None = None,
 ) -> Artifact:
     """Train with Keras 3 on ``config.backend`` and write a train artifact.
 
@@ -51,7 +52,8 @@ def train_keras3(
         resume: continue the interrupted run left in ``<out>.partial``.
         report: receives one progress line per epoch (stderr by default).
         trust_model: load ``--model``/``--teacher`` files outside Keras' safe mode (files that
-            run code when loaded, such as Lambda layers).
+            run code when loaded, such as Lambda layers); ``None`` follows
+            :func:`edgesmith.tfkeras.model_safety.trusting_model_code` (off by default).
 
     Returns:
         The written artifact.
@@ -60,6 +62,7 @@ def train_keras3(
         EdgesmithError: for bad settings, data, model or teacher, before training starts.
     """
     report = report or stderr_reporter()
+    trust_model = model_code_trusted(trust_model)
     check_output_dir(out)
     keras = keras3_env.import_keras(config.backend, config.accelerator)
     devices = keras3_env.find_devices(config.backend, config.accelerator)
