@@ -109,10 +109,10 @@ def main() -> int:
         report=say,
     )
     dense = variants[0]
-    dense_p50 = run.results[0]["latency_ms"]["p50"]
+    dense_p50 = run.results[0].latency.p50
     rows = []
     for v, result in zip(variants, run.results, strict=True):
-        p50 = result["latency_ms"]["p50"]
+        p50 = result.latency.p50
         rows.append(
             {
                 "name": v["name"],

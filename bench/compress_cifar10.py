@@ -85,27 +85,27 @@ def export_int8(keras_dir: Path, out: Path) -> dict:
             keras_dir, "tflite-int8", fresh_dir(out), report=say, allow_mismatch=True
         )
         parity = "fail"
-    metrics = artifact.manifest["metrics"]
+    metrics = artifact.metrics
     return {
         "int8_path": str(artifact.model_path),
-        "int8_accuracy": metrics["accuracy"],
-        "int8_agreement": metrics.get("agreement"),
+        "int8_accuracy": metrics.accuracy,
+        "int8_agreement": metrics.agreement,
         "int8_parity": parity,
-        "size_bytes": metrics["size_bytes"],
-        "gzip_bytes": metrics["gzip_bytes"],
+        "size_bytes": metrics.size_bytes,
+        "gzip_bytes": metrics.gzip_bytes,
     }
 
 
 def row(name: str, keras_artifact, int8: dict, seconds: float, command: str) -> dict:
-    metrics = keras_artifact.manifest["metrics"]
+    metrics = keras_artifact.metrics
     return {
         "name": name,
-        "technique": keras_artifact.manifest["technique"],
+        "technique": keras_artifact.technique,
         "keras_path": str(keras_artifact.path),
-        "keras_accuracy": metrics["accuracy"],
-        "macs": metrics["macs"],
-        "params": metrics["params"],
-        "sparsity": metrics.get("sparsity"),
+        "keras_accuracy": metrics.accuracy,
+        "macs": metrics.macs,
+        "params": metrics.params,
+        "sparsity": metrics.sparsity,
         "seconds": round(seconds, 1),
         "command": command,
         **int8,
@@ -116,7 +116,7 @@ def latency(paths: list[str]) -> list[float]:
     from edgesmith.runtime import BenchConfig, benchmark
 
     run = benchmark(paths, config=BenchConfig(threads=1, batch=1), report=say)
-    return [r["latency_ms"]["p50"] for r in run.results]
+    return [r.latency.p50 for r in run.results]
 
 
 def machine() -> dict:
@@ -159,7 +159,7 @@ def main() -> int:
     from edgesmith.core.artifacts import read_artifact
 
     source = read_artifact(args.source)
-    results["source_accuracy"] = source.manifest["metrics"]["accuracy"]
+    results["source_accuracy"] = source.metrics.accuracy
 
     def save() -> None:
         results_path.write_text(json.dumps(results, indent=1))

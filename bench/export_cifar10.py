@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--no-raw", action="store_true", help="skip the raw-input int8 run")
     args = parser.parse_args()
 
+    from edgesmith.core.artifacts import read_artifact
     from edgesmith.export import export_formats
 
     out = Path(args.out)
@@ -72,12 +73,12 @@ def main() -> int:
                     "parity": m["parity"],
                     "num_eval": m["num_eval"],
                     "seconds": result.seconds,
-                    "input": result.artifact.manifest["input"] if result.artifact else None,
+                    "input": result.artifact.input_spec.to_dict() if result.artifact else None,
                 }
             )
     total = time.perf_counter() - started
-    source = json.loads((Path(args.source) / "manifest.json").read_text())
-    checks = _targets(rows, source["metrics"]["accuracy"])
+    source = read_artifact(args.source, verify=False)
+    checks = _targets(rows, source.metrics.accuracy)
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "source": {

@@ -230,51 +230,10 @@ def _say(trial: int, name: str, r: dict) -> None:
     )
 
 
-def requantized(model, pixels, scale_factor=1.0, zero_point_shift=0):
-    """The int8 input a wrong input scale or zero point would have produced."""
-    tensor = model.input_tensor
-    q = model.prepare(pixels).astype(np.int32)
-    real = (q - tensor.zero_point) * tensor.scale
-    wrong = np.rint(real / (tensor.scale * scale_factor)) + tensor.zero_point + zero_point_shift
-    info = np.iinfo(tensor.dtype)
-    return np.clip(wrong, info.min, info.max).astype(tensor.dtype)
-
-
-def negated_tflite(data: bytes) -> bytes:
-    """One corrupted weight tensor: the largest int8 constant negated."""
-    import flatbuffers
-
-    from edgesmith.export.ops import read_tflite
-
-    model = read_tflite(data)
-    tensors = model.subgraphs[0].tensors
-    weights = [t for t in tensors if t.type == 9 and model.buffers[t.buffer].data is not None]
-    buffer = model.buffers[max(weights, key=lambda t: len(model.buffers[t.buffer].data)).buffer]
-    values = np.asarray(buffer.data, np.uint8).view(np.int8).astype(np.int16)
-    buffer.data = np.clip(-values, -127, 127).astype(np.int8).view(np.uint8)
-    builder = flatbuffers.Builder(0)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def negated_onnx(data: bytes) -> bytes:
-    """One corrupted weight tensor of a QDQ ONNX file: its largest int8 initializer negated."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load_from_string(data)
-    inits = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8]
-    target = max(inits, key=lambda i: int(np.prod(i.dims)))
-    values = numpy_helper.to_array(target).astype(np.int16)
-    target.CopyFrom(
-        numpy_helper.from_array(np.clip(-values, -127, 127).astype(np.int8), target.name)
-    )
-    return model.SerializeToString()
-
-
 def parity_cases(name, path, norm, wrong_norm, pixels, tmp: Path):
     """(case, outputs) for a good int8 file and its broken variants."""
     import edgesmith.runtime as rt
+    from edgesmith.export.faults import negated_onnx, negated_tflite, requantized
 
     cases = []
     with rt.load(path, normalization=norm, threads=1) as model:
@@ -366,14 +325,13 @@ def _full_range_onnx_int8(export: Path, tmp: Path) -> Path:
     """Re-quantise the exported float ONNX file with full 8-bit weights (the old setting)."""
     import onnx
 
+    from edgesmith.core.artifacts import read_artifact
     from edgesmith.core.datasets import load_dataset
-    from edgesmith.core.normalization import Normalization
     from edgesmith.export.onnx_quant import quantize_static_qdq
 
-    manifest = json.loads((export / "onnx-int8" / "manifest.json").read_text())
     float_file = _model_file(export / "onnx")
     model = onnx.load(str(float_file))
-    norm = Normalization.from_dict(manifest["input"]["normalization"])
+    norm = read_artifact(export / "onnx-int8", verify=False).normalization
     data = load_dataset(f"npz:{DATA / 'cifar10.npz'}?train=500&eval=1")
     calibration = norm.apply(data.x_train[:500]).astype(np.float32)
     quantised = quantize_static_qdq(model, calibration, reduce_range=False)

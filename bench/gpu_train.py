@@ -81,13 +81,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 def summarize(name: str, artifact, target: float) -> dict:
     """Accuracy, time to ``target`` (wall clock since fit began) and images/s of one run."""
     manifest = artifact.manifest
-    history = manifest["history"]
+    history = manifest.history
     reach = next((h for h in history if h["eval_accuracy"] >= target), None)
     steady = [h["images_per_second"] for h in history[1:]] or [history[0]["images_per_second"]]
     return {
         "name": name,
-        "model": manifest["config"]["model"],
-        "accuracy": manifest["metrics"]["accuracy"],
+        "model": manifest.config["model"],
+        "accuracy": manifest.metrics.accuracy,
         "best_epoch_accuracy": max(h["eval_accuracy"] for h in history),
         "epochs": len(history),
         "first_epoch_seconds": history[0]["epoch_seconds"],
@@ -97,8 +97,8 @@ def summarize(name: str, artifact, target: float) -> dict:
         "target": target,
         "time_to_target_seconds": None if reach is None else reach["elapsed_wall_seconds"],
         "epoch_reaching_target": None if reach is None else reach["epoch"],
-        "training": manifest.get("training"),
-        "config": manifest["config"],
+        "training": manifest.training.to_dict() if manifest.training else None,
+        "config": manifest.config,
         "eval_accuracy_per_epoch": [h["eval_accuracy"] for h in history],
         "artifact": str(artifact.path),
     }

@@ -51,8 +51,10 @@ def read_rows(specs: list[str]) -> list[dict]:
 
 
 def add_latency(rows: list[dict], path: str) -> None:
-    results = json.loads(Path(path).read_text())["results"]
-    p50 = {str(Path(r["path"]).resolve()): r["latency_ms"]["p50"] for r in results}
+    from edgesmith.runtime.bench_schema import read_document
+
+    results = read_document(path).results
+    p50 = {str(Path(r.path).resolve()): r.latency.p50 for r in results}
     base = p50.get(rows[0]["dir"])
     if base is None:
         sys.exit(f"plot_compress: the first row's file is not in {path}")

@@ -21,8 +21,9 @@ from pathlib import Path
 def curve(artifact: Path) -> tuple[str, list[float], list[float]]:
     """(label, wall seconds, test accuracy %) of one artifact's history."""
     history = json.loads((artifact / "history.json").read_text())
-    manifest = json.loads((artifact / "manifest.json").read_text())
-    config = manifest["config"]
+    from edgesmith.core.artifacts import read_artifact
+
+    config = read_artifact(artifact, verify=False).manifest.config
     extras = [
         word
         for word, present in (

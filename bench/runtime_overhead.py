@@ -119,7 +119,7 @@ def main() -> int:
         for _ in range(args.pairs):
             b, _ = bare_median(bare, args.runs, args.seconds)
             run = rt.benchmark([given], config=rt.BenchConfig(threads=1, timing=plan))
-            ours = run.results[0]["latency_ms"]["p50"]
+            ours = run.results[0].latency.p50
             bare_ms.append(b)
             ours_ms.append(ours)
             ratios.append(ours / b)

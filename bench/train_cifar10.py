@@ -77,16 +77,16 @@ def run(name: str, config, out: Path) -> dict:
 
 
 def summarize(name: str, artifact, wall: float) -> dict:
-    history = artifact.manifest["history"]
+    history = artifact.manifest.history
     reach = first_epoch_reaching(history, 0.85)
     epoch_times = sorted(h["epoch_seconds"] for h in history)
     return {
         "name": name,
-        "config": artifact.manifest["config"],
-        "accuracy": artifact.manifest["metrics"]["accuracy"],
+        "config": artifact.manifest.config,
+        "accuracy": artifact.metrics.accuracy,
         "best_epoch_accuracy": max(h["eval_accuracy"] for h in history),
-        "params": artifact.manifest["metrics"]["params"],
-        "macs": artifact.manifest["metrics"].get("macs"),
+        "params": artifact.metrics.params,
+        "macs": artifact.metrics.macs,
         "epochs": len(history),
         "wall_seconds": round(wall, 1),
         "median_epoch_seconds": epoch_times[len(epoch_times) // 2],
@@ -136,7 +136,7 @@ def run_recipe_rows(
     rows: list[dict] = []
 
     def done(run, artifact):
-        wall = artifact.manifest["history"][-1].get("elapsed_wall_seconds", 0.0)
+        wall = artifact.manifest.history[-1].get("elapsed_wall_seconds", 0.0)
         rows.append(summarize(run.name, artifact, wall))
 
     run_recipe(planned, out / Path(path).stem, trainer(backends.pop()), on_done=done)

@@ -29,8 +29,9 @@ from edgesmith.app.build.remote import (
     ssh_command,
     ssh_options,
 )
-from edgesmith.core.artifacts import Artifact
+from edgesmith.core.artifacts import Artifact, artifact_id
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import DatasetRecord, InputRecord, Manifest, Metrics
 from edgesmith.core.profiles import load_profile
 from edgesmith.runtime.timing import TimingPlan
 
@@ -137,11 +138,23 @@ def exported_files(tmp_path: Path, count: int = 2) -> list[Exported]:
         folder.mkdir(parents=True)
         data = f"model {i}".encode()
         (folder / "model.tflite").write_bytes(data)
-        manifest = {
-            "model_file": "model.tflite",
-            "files": {"model.tflite": hashlib.sha256(data).hexdigest()},
-        }
-        (folder / "manifest.json").write_text(json.dumps(manifest))
+        files = {"model.tflite": hashlib.sha256(data).hexdigest()}
+        manifest = Manifest(
+            id=artifact_id(files),
+            stage="export",
+            technique="tflite-int8",
+            format="tflite",
+            model_file="model.tflite",
+            files=files,
+            config={},
+            input=InputRecord(shape=(8, 8, 1)),
+            labels=("a", "b"),
+            dataset=DatasetRecord(spec="digits"),
+            metrics=Metrics(),
+            tool_versions={},
+            created="2026-01-01T00:00:00+00:00",
+        )
+        (folder / "manifest.json").write_text(json.dumps(manifest.to_dict()))
         rows.append(Exported(f"c{i}", "tflite-int8", Artifact(folder, manifest)))
     return rows
 
@@ -277,10 +290,37 @@ def test_an_empty_remote_dir_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_default_remote_timeout_matches_the_api():
-    from edgesmith.app.build import commands, remote
+def test_build_flags_come_from_the_options_fields():
+    """One source: each BuildOptions field's default is what --help shows and build() uses."""
+    from edgesmith.app.build.options import BuildOptions
+    from edgesmith.app.cli import build_parser
 
-    assert commands.DEFAULT_REMOTE_TIMEOUT_S == remote.DEFAULT_REMOTE_TIMEOUT_S
+    args = build_parser().parse_args(["build", "--device", "d", "--data", "x", "--out", "o"])
+    assert all(getattr(args, name) is None for name in BuildOptions().to_dict())
+    args = build_parser().parse_args(
+        [
+            "build",
+            "--device",
+            "d",
+            "--data",
+            "x",
+            "--out",
+            "o",
+            "--remote-timeout",
+            "60",
+            "--ssh-option",
+            "Port=2222",
+            "--ssh-option",
+            "User=pi",
+            "--from",
+            "runs/r8",
+        ]
+    )
+    from edgesmith.core.cli_args import config_from_args
+
+    options = config_from_args(BuildOptions, args)
+    assert options.remote_timeout == 60.0 and options.ssh_options == ("Port=2222", "User=pi")
+    assert options.source == "runs/r8" and options.remote_dir == BuildOptions().remote_dir
 
 
 # --- a run against the fake device ----------------------------------------------------------
@@ -323,7 +363,7 @@ def test_results_are_matched_by_sha256_not_by_position(tmp_path, device, monkeyp
     rows = exported_files(tmp_path)
     monkeypatch.setenv("FAKE_BENCH", "reverse")
     (document, _), _ = bench("pi@device", rows, tmp_path / "out", edgesmith)
-    expected = [r.artifact.manifest["files"]["model.tflite"] for r in rows]
+    expected = [r.artifact.manifest.files["model.tflite"] for r in rows]
     assert [r["sha256"] for r in document["results"]] == expected
     assert [r["latency_ms"]["p50"] for r in document["results"]] == [1.0, 2.0]
 

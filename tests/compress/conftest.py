@@ -19,6 +19,7 @@ def quiet():
 def tflite_artifact(tmp_path_factory) -> Path:
     """A published artifact whose format is tflite (compression must refuse it)."""
     from edgesmith.core.artifacts import ArtifactWriter
+    from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
 
     out = tmp_path_factory.mktemp("fake") / "tflite"
     with ArtifactWriter(out) as writer:
@@ -29,10 +30,10 @@ def tflite_artifact(tmp_path_factory) -> Path:
             technique="tflite-int8",
             fmt="tflite",
             config={},
-            input_spec={"shape": [8, 8, 1]},
+            input_spec=InputRecord(shape=(8, 8, 1)),
             labels=[str(i) for i in range(10)],
-            dataset={"spec": "digits"},
-            metrics={"accuracy": 0.9, "num_eval": 1},
+            dataset=DatasetRecord(spec="digits"),
+            metrics=Metrics(accuracy=0.9, num_eval=1),
             tool_versions={},
         )
     return out

@@ -546,16 +546,16 @@ def test_prune_channels_end_to_end(digits_artifact, tmp_path, quiet):
 
     config = ChannelPruneConfig(mac_reduction=0.5, epochs=2)
     artifact = prune(digits_artifact, config, tmp_path / "c", report=quiet)
-    metrics = artifact.manifest["metrics"]
-    assert artifact.manifest["technique"] == "prune-channels"
-    assert metrics["mac_reduction"] >= 0.5 and metrics["macs"] <= 0.5 * metrics["macs_source"]
-    assert metrics["params"] < metrics["params_source"]
+    metrics = artifact.metrics
+    assert artifact.manifest.technique == "prune-channels"
+    assert metrics.mac_reduction >= 0.5 and metrics.macs <= 0.5 * metrics.macs_source
+    assert metrics.params < metrics.params_source
     model, _ = load_keras_model(artifact.model_path)
     assert model.get_layer("stage3_block1_conv2").filters < 64
     before = (digits_artifact / "model.keras").stat().st_size
     assert artifact.model_path.stat().st_size < 0.75 * before  # smaller without gzip
-    assert metrics["accuracy"] > 0.5
-    assert artifact.manifest["config"]["channel_fraction"] == pytest.approx(0.28, abs=0.05)
+    assert metrics.accuracy > 0.5
+    assert artifact.manifest.config["channel_fraction"] == pytest.approx(0.28, abs=0.05)
 
 
 @pytest.mark.slow
@@ -580,10 +580,10 @@ def test_prune_channels_flattens_a_nested_model_artifact(tmp_path, quiet):
 
     config = ChannelPruneConfig(sparsity=0.5, epochs=1)
     artifact = prune(tmp_path / "a", config, tmp_path / "p", report=quiet)
-    pruning = artifact.manifest["pruning"]
-    assert pruning["flattened"] == [backbone.name, head.name]
-    assert pruning["kept_whole"] == {"probs": "model output"}
-    assert artifact.manifest["metrics"]["channels"] == {
+    pruning = artifact.manifest.pruning
+    assert list(pruning.flattened) == [backbone.name, head.name]
+    assert pruning.kept_whole == {"probs": "model output"}
+    assert artifact.metrics.channels == {
         "conv": [16, 8],
         f"{head.name}_conv": [32, 16],
     }

@@ -49,16 +49,26 @@ def test_logits_of_steps_over_the_softmax():
 
 
 def test_teacher_must_match_the_student():
-    from edgesmith.compress.source import check_teacher_fits
+    from types import SimpleNamespace
 
-    norm = {"name": "unit", "scale": 1 / 255, "mean": [0.0], "std": [1.0]}
-    student = {"input": {"shape": [8, 8, 1], "normalization": norm}, "labels": ["a", "b"]}
-    other_shape = {"input": {"shape": [32, 32, 3], "normalization": norm}, "labels": ["a", "b"]}
-    other_classes = {"input": {"shape": [8, 8, 1], "normalization": norm}, "labels": ["a", "c"]}
+    from edgesmith.compress.source import check_teacher_fits
+    from edgesmith.core.manifest import InputRecord
+    from edgesmith.core.normalization import Normalization
+
+    def manifest(shape, labels, norm=None):  # what the check reads of a Manifest
+        record = InputRecord(shape=shape, normalization=norm or Normalization())
+        return SimpleNamespace(input=record, labels=labels)
+
+    student = manifest((8, 8, 1), ("a", "b"))
+    other_shape = manifest((32, 32, 3), ("a", "b"))
+    other_classes = manifest((8, 8, 1), ("a", "c"))
+    other_norm = manifest((8, 8, 1), ("a", "b"), Normalization("raw", 1.0))
     with pytest.raises(EdgesmithError, match=r"takes inputs shaped \(32, 32, 3\)"):
         check_teacher_fits(other_shape, student, "t")
     with pytest.raises(EdgesmithError, match="expected the same classes"):
         check_teacher_fits(other_classes, student, "t")
+    with pytest.raises(EdgesmithError, match="expects normalization raw but the student unit"):
+        check_teacher_fits(other_norm, student, "t")
     check_teacher_fits(student, student, "t")
 
 
@@ -70,12 +80,12 @@ def test_distill_zoo_student(digits_artifact, tmp_path, quiet):
     artifact = distill(digits_artifact, config, tmp_path / "kd", report=quiet)
     manifest = artifact.manifest
     teacher = read_artifact(digits_artifact)
-    assert manifest["technique"] == "distill"
-    assert manifest["distillation"]["teacher"] == teacher.id == manifest["parent"]
-    assert manifest["metrics"]["teacher_accuracy"] == teacher.manifest["metrics"]["accuracy"]
-    assert manifest["config"]["learning_rate"] == pytest.approx(0.2)
-    assert manifest["metrics"]["accuracy"] > 0.3  # far above chance (0.1) after 2 epochs
-    assert manifest["output"]["kind"] == "probabilities"
+    assert manifest.technique == "distill"
+    assert manifest.distillation.teacher == teacher.id == manifest.parent
+    assert manifest.metrics.teacher_accuracy == teacher.metrics.accuracy
+    assert manifest.config["learning_rate"] == pytest.approx(0.2)
+    assert manifest.metrics.accuracy > 0.3  # far above chance (0.1) after 2 epochs
+    assert manifest.output.kind == "probabilities"
 
 
 def test_pruning_can_be_distilled(digits_artifact, tmp_path, quiet):
@@ -83,8 +93,8 @@ def test_pruning_can_be_distilled(digits_artifact, tmp_path, quiet):
 
     config = PruneConfig(sparsity=0.5, epochs=2, teacher=str(digits_artifact), alpha=0.5)
     artifact = prune(digits_artifact, config, tmp_path / "pkd", report=quiet)
-    assert artifact.manifest["metrics"]["sparsity"] == pytest.approx(0.5, abs=0.005)
-    assert artifact.manifest["config"]["teacher"] == str(digits_artifact)
+    assert artifact.metrics.sparsity == pytest.approx(0.5, abs=0.005)
+    assert artifact.manifest.config["teacher"] == str(digits_artifact)
 
 
 def test_student_artifact_with_other_classes_is_refused(digits_artifact, tmp_path, quiet):

@@ -41,19 +41,19 @@ def pruned(pruned_artifact):
 
 def test_unstructured_sparsity_is_measured_on_target(pruned, digits_artifact):
     artifact, lines = pruned
-    metrics = artifact.manifest["metrics"]
-    per_layer = metrics["sparsity_per_layer"]
-    pruned_layers = artifact.manifest["pruning"]["pruned_layers"]
+    metrics = artifact.metrics
+    per_layer = metrics.sparsity_per_layer
+    pruned_layers = artifact.manifest.pruning.pruned_layers
     assert len(pruned_layers) >= 5
-    layer_target = artifact.manifest["pruning"]["layer_target_sparsity"]
+    layer_target = artifact.manifest.pruning.layer_target_sparsity
     assert 0.75 < layer_target < 0.8  # the pruned layers make up for those left dense
     for name in pruned_layers:
         assert per_layer[name] == pytest.approx(layer_target, abs=0.005)
     # the first conv and the small layers stay dense by default
     assert per_layer["stem_conv"] == 0.0 and per_layer["logits"] == 0.0
-    assert "stem_conv" in artifact.manifest["pruning"]["left_dense"]
-    assert metrics["sparsity"] == pytest.approx(0.75, abs=0.005)  # over the whole model
-    assert metrics["sparsity_pruned_layers"] == pytest.approx(layer_target, abs=0.005)
+    assert "stem_conv" in artifact.manifest.pruning.left_dense
+    assert metrics.sparsity == pytest.approx(0.75, abs=0.005)  # over the whole model
+    assert metrics.sparsity_pruned_layers == pytest.approx(layer_target, abs=0.005)
     assert any(line.startswith("prune epoch 3/3") for line in lines)
 
 
@@ -66,23 +66,20 @@ def test_pruned_artifact_is_plain_and_records_its_parent(pruned, digits_artifact
     artifact, _ = pruned
     parent = read_artifact(digits_artifact)
     manifest = artifact.manifest
-    assert manifest["stage"] == "compress" and manifest["technique"] == "prune"
-    assert manifest["parent"] == parent.id
-    assert manifest["model_file"] == "model.keras"
-    assert manifest["input"] == parent.manifest["input"]
-    assert manifest["labels"] == parent.manifest["labels"]
-    assert manifest["config"]["sparsity"] == 0.75 and manifest["config"]["learning_rate"] == 0.02
+    assert manifest.stage == "compress" and manifest.technique == "prune"
+    assert manifest.parent == parent.id
+    assert manifest.model_file == "model.keras"
+    assert manifest.input == parent.input_spec
+    assert manifest.labels == parent.manifest.labels
+    assert manifest.config["sparsity"] == 0.75 and manifest.config["learning_rate"] == 0.02
     model, _ = load_keras_model(artifact.model_path)
     assert not any("prune" in layer.name for layer in model.layers)  # stripped
-    assert sparsity_report(model)["sparsity"] == manifest["metrics"]["sparsity"]
+    assert sparsity_report(model)["sparsity"] == manifest.metrics.sparsity
     from edgesmith.core.datasets import load_dataset
-    from edgesmith.core.normalization import Normalization
 
-    again = eval_metrics(
-        model, load_dataset("digits"), Normalization.from_dict(manifest["input"]["normalization"])
-    )
-    assert again["accuracy"] == pytest.approx(manifest["metrics"]["accuracy"], abs=1e-6)
-    assert manifest["metrics"]["accuracy"] > 0.5
+    again = eval_metrics(model, load_dataset("digits"), manifest.input.normalization)
+    assert again["accuracy"] == pytest.approx(manifest.metrics.accuracy, abs=1e-6)
+    assert manifest.metrics.accuracy > 0.5
 
 
 def test_pruned_weights_gzip_smaller(pruned, digits_artifact):
@@ -106,13 +103,13 @@ def test_2_by_4_pattern_verified(digits_artifact, tmp_path, quiet):
     artifact = prune(
         digits_artifact, PruneConfig(structure="2:4", epochs=1), tmp_path / "p24", report=quiet
     )
-    metrics = artifact.manifest["metrics"]
-    assert artifact.manifest["technique"] == "prune-2x4"
-    assert metrics["pattern_2x4"] is True
-    chosen = artifact.manifest["pruning"]["pruned_layers"]
-    assert set(metrics["pattern_2x4_per_layer"]) == set(chosen) and len(chosen) >= 5
+    metrics = artifact.metrics
+    assert artifact.manifest.technique == "prune-2x4"
+    assert metrics.pattern_2x4 is True
+    chosen = artifact.manifest.pruning.pruned_layers
+    assert set(metrics.pattern_2x4_per_layer) == set(chosen) and len(chosen) >= 5
     for name in chosen:
-        assert metrics["sparsity_per_layer"][name] >= 0.5 - 1e-6
+        assert metrics.sparsity_per_layer[name] >= 0.5 - 1e-6
 
 
 def test_unknown_skip_layer_named(digits_artifact, tmp_path, quiet):
@@ -145,9 +142,7 @@ def test_subclassed_model_is_refused_by_name():
 def test_manifest_is_json_round_trippable(pruned):
     artifact, _ = pruned
     again = json.loads((artifact.path / "manifest.json").read_text())
-    assert (
-        again["metrics"]["sparsity_per_layer"] == artifact.manifest["metrics"]["sparsity_per_layer"]
-    )
+    assert again["metrics"]["sparsity_per_layer"] == artifact.metrics.sparsity_per_layer
 
 
 def test_layer_scope_prunes_each_layer_to_the_target(digits_artifact, tmp_path, quiet):
@@ -155,7 +150,7 @@ def test_layer_scope_prunes_each_layer_to_the_target(digits_artifact, tmp_path, 
 
     config = PruneConfig(sparsity=0.6, sparsity_scope="layers", schedule="constant", epochs=1)
     artifact = prune(digits_artifact, config, tmp_path / "p", report=quiet)
-    per_layer = artifact.manifest["metrics"]["sparsity_per_layer"]
-    for name in artifact.manifest["pruning"]["pruned_layers"]:
+    per_layer = artifact.metrics.sparsity_per_layer
+    for name in artifact.manifest.pruning.pruned_layers:
         assert per_layer[name] == pytest.approx(0.6, abs=0.005)
-    assert artifact.manifest["metrics"]["sparsity"] < 0.6
+    assert artifact.metrics.sparsity < 0.6

@@ -19,10 +19,9 @@ def _tflite_accuracy(data, manifest):
     from ai_edge_litert.interpreter import Interpreter
 
     from edgesmith.core.datasets import load_dataset
-    from edgesmith.core.normalization import Normalization
 
     dataset = load_dataset("digits")
-    norm = Normalization.from_dict(manifest["input"]["normalization"])
+    norm = manifest.input.normalization
     interpreter = Interpreter(model_content=data)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
@@ -53,11 +52,11 @@ def test_qat_artifact_follows_the_export_contract(qat_artifact, digits_artifact)
 
     artifact, _ = qat_artifact
     manifest = artifact.manifest
-    assert manifest["technique"] == "qat" and manifest["qat"] is True
-    assert manifest["model_file"] == "model.h5"
-    assert manifest["parent"] == read_artifact(digits_artifact).id
-    assert manifest["quantization"]["float_layers"] == {}
-    assert manifest["metrics"]["macs"] == read_artifact(digits_artifact).manifest["metrics"]["macs"]
+    assert manifest.technique == "qat" and manifest.qat is True
+    assert manifest.model_file == "model.h5"
+    assert manifest.parent == read_artifact(digits_artifact).id
+    assert manifest.quantization.float_layers == {}
+    assert manifest.metrics.macs == read_artifact(digits_artifact).metrics.macs
     model, _ = load_keras_model(artifact.model_path, quantized=True)
     assert any(type(layer).__name__ == "QuantizeWrapperV2" for layer in model.layers)
 
@@ -71,7 +70,7 @@ def test_qat_graph_converts_to_full_int8(qat_artifact):
     assert in_dtype == np.int8 and out_dtype == np.int8
     # BatchNorm folded into the int8 convs: no float islands between them
     assert "DEQUANTIZE" not in ops and ops.count("CONV_2D") == 9
-    assert accuracy == pytest.approx(artifact.manifest["metrics"]["accuracy"], abs=0.03)
+    assert accuracy == pytest.approx(artifact.metrics.accuracy, abs=0.03)
 
 
 @pytest.mark.slow
@@ -91,7 +90,7 @@ def test_rescaling_layer_stays_float_and_is_named(tmp_path, quiet):
     source = import_model(tmp_path / "m.keras", "digits", tmp_path / "src", report=quiet)
     lines = []
     artifact = qat(source.path, QatConfig(epochs=1), tmp_path / "q", report=lines.append)
-    floats = artifact.manifest["quantization"]["float_layers"]
+    floats = artifact.manifest.quantization.float_layers
     assert list(floats) == ["rescale"] and "Rescaling" in floats["rescale"]
     assert any("layer 'rescale' stays float" in line for line in lines)
 
@@ -114,11 +113,11 @@ def test_pruning_preserving_qat_keeps_the_zeros(pruned_artifact, tmp_path, quiet
     kept = qat(
         source.path, QatConfig(epochs=1, preserve_sparsity=True), tmp_path / "k", report=quiet
     )
-    metrics = kept.manifest["metrics"]
-    assert metrics["sparsity"] == pytest.approx(source.manifest["metrics"]["sparsity"], abs=1e-3)
-    assert all(abs(d) < 1e-3 for d in metrics["sparsity_drift_per_layer"].values())
+    metrics = kept.metrics
+    assert metrics.sparsity == pytest.approx(source.metrics.sparsity, abs=1e-3)
+    assert all(abs(d) < 1e-3 for d in metrics.sparsity_drift_per_layer.values())
     lost = qat(source.path, QatConfig(epochs=1), tmp_path / "l", report=quiet)
-    assert lost.manifest["metrics"]["sparsity"] < metrics["sparsity"] - 0.02  # it drifts
+    assert lost.metrics.sparsity < metrics.sparsity - 0.02  # it drifts
 
 
 def test_qat_of_a_qat_artifact_is_refused(qat_artifact, tmp_path, quiet):

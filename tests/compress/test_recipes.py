@@ -54,12 +54,10 @@ def test_recipe_chains_steps_each_with_its_artifact(digits_artifact, tmp_path, c
     paths = out.split()
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["1-prune", "2-prune", "3-qat"]
     first, second, third = (read_artifact(p) for p in paths)
-    assert first.manifest["parent"] == read_artifact(digits_artifact).id
-    assert second.manifest["parent"] == first.id and third.manifest["parent"] == second.id
-    assert first.manifest["technique"] == "prune-channels"
-    assert third.manifest["qat"] is True
-    assert third.manifest["metrics"]["sparsity"] == pytest.approx(
-        second.manifest["metrics"]["sparsity"], abs=1e-3
-    )
+    assert first.manifest.parent == read_artifact(digits_artifact).id
+    assert second.manifest.parent == first.id and third.manifest.parent == second.id
+    assert first.manifest.technique == "prune-channels"
+    assert third.manifest.qat is True
+    assert third.metrics.sparsity == pytest.approx(second.metrics.sparsity, abs=1e-3)
     summary = json.loads((tmp_path / "chain" / "recipe.json").read_text())
     assert [s["technique"] for s in summary["steps"]] == ["prune", "prune", "qat"]

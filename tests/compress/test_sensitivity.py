@@ -205,6 +205,6 @@ def test_budget_float_fallback_attempt(tiny_artifact, tmp_path, quiet):
     summary = json.loads((tmp_path / "f" / SUMMARY).read_text())
     (attempt,) = summary["attempts"]
     assert attempt["name"] == "ptq-int8 with 1 float op(s)" and attempt["met"]
-    assert chosen.manifest["technique"] == "tflite-int8-mixed"
-    assert chosen.manifest["metrics"]["float_layers"] == attempt["float_layers"]
-    assert chosen.manifest["metrics"]["accuracy"] == attempt["accuracy"]
+    assert chosen.manifest.technique == "tflite-int8-mixed"
+    assert list(chosen.metrics.float_layers) == attempt["float_layers"]
+    assert chosen.metrics.accuracy == attempt["accuracy"]

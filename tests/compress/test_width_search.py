@@ -384,15 +384,15 @@ def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypat
     config = ChannelPruneConfig(max_latency_ratio=0.6, param_reduction=0.5, round_to=8, epochs=1)
     lines = []
     artifact = prune(digits_artifact, config, tmp_path / "fast", report=lines.append)
-    search = artifact.manifest["pruning"]["width_search"]
+    search = artifact.manifest.pruning.width_search
     assert sizes and sizes[0] > 1000  # the source really was converted to .tflite
-    assert search["latency_ratio"] <= 0.6
-    assert search["latency_ratio"] == search["mac_ratio"]  # the confirming measurement
-    metrics = artifact.manifest["metrics"]
-    assert metrics["mac_reduction"] == pytest.approx(1 - search["mac_ratio"], abs=1e-4)
-    assert search["param_ratio"] <= 0.5
-    assert metrics["param_reduction"] == pytest.approx(1 - search["param_ratio"], abs=1e-4)
-    widths = artifact.manifest["pruning"]["widths"]
+    assert search.latency_ratio <= 0.6
+    assert search.latency_ratio == search.mac_ratio  # the confirming measurement
+    metrics = artifact.metrics
+    assert metrics.mac_reduction == pytest.approx(1 - search.mac_ratio, abs=1e-4)
+    assert search.param_ratio <= 0.5
+    assert metrics.param_reduction == pytest.approx(1 - search.param_ratio, abs=1e-4)
+    widths = artifact.manifest.pruning.widths
     assert any(f"--widths {widths}" in line for line in lines)
     # the printed widths rebuild the same model without a search
     from edgesmith.compress import channel_pruning as cp
@@ -400,8 +400,8 @@ def test_prune_by_latency_end_to_end(digits_artifact, tmp_path, quiet, monkeypat
 
     source = load_source(digits_artifact)
     again, _ = cp.plan_for(source.model, ChannelPruneConfig(widths=widths))
-    assert again.summary() == metrics["channels"]
+    assert again.summary() == metrics.channels
     model, _ = load_keras_model(artifact.model_path)
-    channels = metrics["channels"]
+    channels = metrics.channels
     assert model.get_layer("stage3_block1_conv1").filters == channels["stage3_block1_conv1"][1]
     assert all(after % 8 == 0 for _, after in channels.values())

@@ -10,6 +10,8 @@ from edgesmith.core.artifacts import (
     read_artifact,
 )
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics, OutputRecord
+from edgesmith.core.normalization import Normalization
 
 
 def write(out, payload=b"weights", **overrides):
@@ -22,10 +24,10 @@ def write(out, payload=b"weights", **overrides):
             technique="resnet8",
             fmt="keras",
             config={"epochs": 2},
-            input_spec={"shape": [8, 8, 1]},
+            input_spec=InputRecord(shape=(8, 8, 1)),
             labels=["a", "b"],
-            dataset={"spec": "digits"},
-            metrics={"accuracy": 0.5, "num_eval": 2},
+            dataset=DatasetRecord(spec="digits"),
+            metrics=Metrics(accuracy=0.5, num_eval=2),
         )
         fields.update(overrides)
         return writer.commit(**fields)
@@ -35,20 +37,20 @@ def test_round_trip_records_every_file_and_required_key(tmp_path):
     written = write(tmp_path / "a")
     read = read_artifact(tmp_path / "a")
     assert read.manifest == written.manifest
-    assert read.manifest["schema_version"] == SCHEMA_VERSION
-    assert set(read.manifest["files"]) == {"model.bin", "notes.txt"}
+    assert read.manifest.schema_version == SCHEMA_VERSION
+    assert set(read.manifest.files) == {"model.bin", "notes.txt"}
     assert read.model_path == tmp_path / "a" / "model.bin"
     assert read.labels == ["a", "b"]
-    assert read.manifest["tool_versions"]["python"]
+    assert read.manifest.tool_versions["python"]
     assert not (tmp_path / "a.partial").exists()
 
 
 def test_id_depends_on_model_files_only(tmp_path):
     first = write(tmp_path / "a")
-    second = write(tmp_path / "b", metrics={"accuracy": 0.9, "num_eval": 2})
+    second = write(tmp_path / "b", metrics=Metrics(accuracy=0.9, num_eval=2))
     third = write(tmp_path / "c", payload=b"other weights")
     assert first.id == second.id != third.id
-    assert first.id == artifact_id({"model.bin": first.manifest["files"]["model.bin"]})
+    assert first.id == artifact_id({"model.bin": first.manifest.files["model.bin"]})
 
 
 def test_failure_leaves_nothing_behind(tmp_path):
@@ -209,33 +211,44 @@ def test_malformed_manifests_exit_2_in_info(tmp_path, capsys, change, message):
     assert message in capsys.readouterr().err
 
 
-def test_info_prints_odd_nested_values_instead_of_crashing(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"metrics": {"accuracy": "high"}}, "metrics.accuracy must be a number. Received: 'high'"),
+        ({"metrics": {"params": "many"}}, "metrics.params must be a non-negative integer"),
+        ({"dataset": {"spec": "digits", "fingerprint": 12}}, "dataset.fingerprint must be a str"),
+        (
+            {"input": {"shape": [8, 8, 1], "normalization": {"name": "unit", "scale": "x"}}},
+            "input.normalization must be a normalization record",
+        ),
+        ({"output": {"kind": "scores"}}, "output.kind must be one of"),
+        ({"qat": "yes"}, "qat must be true or false. Received: 'yes'"),
+        ({"metrics": {"acuracy": 0.5}}, "unknown key metrics.acuracy"),
+        ({"sections": {}}, "unknown key sections"),
+    ],
+)
+def test_odd_nested_values_are_named_in_one_line(tmp_path, capsys, change, message):
+    """Nested values are typed now: a wrong one exits 2 naming its key (it used to print)."""
     from edgesmith.app.cli import main
 
-    write(
-        tmp_path / "a",
-        metrics={"accuracy": "high", "num_eval": 2, "params": "many", "macs": None},
-        input_spec={"shape": [8, 8, 1], "normalization": {"name": "unit", "scale": "x"}},
-        dataset={"spec": "digits", "fingerprint": 12},
-    )
-    assert main(["info", str(tmp_path / "a")]) == 0
-    out = capsys.readouterr().out
-    assert "'high' on 2 eval images" in out and "'many'" in out
+    write(tmp_path / "a")
+    rewrite_manifest(tmp_path / "a", lambda m: m.update(change))
+    assert main(["info", str(tmp_path / "a"), "--no-verify"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_typed_accessors(tmp_path):
     artifact = write(
         tmp_path / "a",
-        input_spec={
-            "shape": [8, 8, 1],
-            "normalization": {"name": "unit", "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
-        },
-        extra={"output": {"kind": "logits"}, "qat": True},
+        input_spec=InputRecord(shape=(8, 8, 1), normalization=Normalization()),
+        output=OutputRecord(kind="logits"),
+        qat=True,
         parent="abc",
     )
     assert artifact.stage == "train" and artifact.technique == "resnet8"
     assert artifact.parent == "abc" and artifact.kind == "logits" and artifact.is_qat
-    assert artifact.input_spec["shape"] == [8, 8, 1]
+    assert artifact.input_spec.shape == (8, 8, 1)
     assert artifact.normalization.to_dict()["name"] == "unit"
     assert artifact.trusted_model_code is False
     bare = write(tmp_path / "b")

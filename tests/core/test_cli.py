@@ -146,6 +146,6 @@ def test_a_bad_flag_value_is_one_line_naming_it():
     )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == (
-        "edgesmith bench: error: argument --threads: expected a whole number >= 1. "
+        "edgesmith: error: argument --threads: expected a whole number >= 1. "
         "Received: 'abc' (see edgesmith bench --help)"
     )

@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 from edgesmith.app.cli import main
 from edgesmith.core.artifacts import MANIFEST_NAME, ArtifactWriter, read_artifact
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
+from edgesmith.core.normalization import Normalization
 
 FIXTURES = Path(__file__).resolve().parents[1] / "runtime" / "fixtures"
 SETTINGS = settings(
@@ -129,14 +131,10 @@ def valid_artifact(workdir):
             technique="resnet8",
             fmt="keras",
             config={"epochs": 2},
-            input_spec={
-                "shape": [8, 8, 1],
-                "dtype": "float32",
-                "normalization": {"name": "unit", "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
-            },
+            input_spec=InputRecord(shape=(8, 8, 1), dtype="float32", normalization=Normalization()),
             labels=["a", "b"],
-            dataset={"spec": "digits", "fingerprint": "f" * 64, "num_train": 2, "num_eval": 2},
-            metrics={"accuracy": 0.5, "num_eval": 2, "params": 10, "macs": 100},
+            dataset=DatasetRecord(spec="digits", fingerprint="f" * 64, num_train=2, num_eval=2),
+            metrics=Metrics(accuracy=0.5, num_eval=2, params=10, macs=100),
         )
     return out
 

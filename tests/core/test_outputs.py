@@ -10,6 +10,7 @@ import pytest
 
 from edgesmith.core.artifacts import ArtifactWriter, read_artifact
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
 from edgesmith.core.outputs import (
     MARKER_NAME,
     OutputLock,
@@ -30,10 +31,10 @@ def commit(writer, name="model.bin"):
         technique="resnet8",
         fmt="keras",
         config={},
-        input_spec={"shape": [8, 8, 1]},
+        input_spec=InputRecord(shape=(8, 8, 1)),
         labels=["a", "b"],
-        dataset={"spec": "digits"},
-        metrics={"accuracy": 0.5, "num_eval": 2},
+        dataset=DatasetRecord(spec="digits"),
+        metrics=Metrics(accuracy=0.5, num_eval=2),
     )
 
 
@@ -146,7 +147,7 @@ def test_an_interrupted_partial_of_ours_is_cleaned_up(tmp_path):
         (writer.dir / "model.bin").write_bytes(b"whole")
         artifact = commit(writer)
     assert artifact.model_path.read_bytes() == b"whole"
-    assert MARKER_NAME not in artifact.manifest["files"]
+    assert MARKER_NAME not in artifact.manifest.files
 
 
 @pytest.mark.parametrize("out", [".", ".."])

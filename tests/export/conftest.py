@@ -32,6 +32,7 @@ def logits_artifact(tmp_path_factory) -> Path:
     """
     from edgesmith.core.artifacts import ArtifactWriter
     from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics, OutputRecord
     from edgesmith.core.normalization import parse_normalization
     from edgesmith.tfkeras.backend import keras
 
@@ -66,15 +67,15 @@ def logits_artifact(tmp_path_factory) -> Path:
             technique="tiny",
             fmt="keras",
             config={},
-            input_spec={
-                "shape": list(data.input_shape),
-                "layout": "NHWC",
-                "dtype": "float32",
-                "normalization": norm.to_dict(),
-                "quantization": None,
-            },
+            input_spec=InputRecord(
+                shape=tuple(data.input_shape),
+                layout="NHWC",
+                dtype="float32",
+                normalization=norm,
+                quantization=None,
+            ),
             labels=list(data.labels),
-            dataset=data.describe(),
-            metrics={"accuracy": accuracy, "num_eval": len(data.y_eval)},
-            extra={"output": {"kind": "logits", "shape": [data.num_classes]}},
+            dataset=DatasetRecord.from_dict(data.describe()),
+            metrics=Metrics(accuracy=accuracy, num_eval=len(data.y_eval)),
+            output=OutputRecord(kind="logits", shape=(data.num_classes,)),
         ).path

@@ -106,19 +106,17 @@ def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, run_
     # the file is checked by the interpreter it is made for, when that is installed
     from edgesmith.runtime import tflm_available
 
-    runner = artifact.manifest["metrics"].get("parity_runner")
+    runner = artifact.metrics.parity_runner
     assert runner == ("tflm" if tflm_available() else None)
-    target = artifact.manifest["target"]
-    assert (
-        target["verdict"] == "pass"
-        and target["flash_bytes"] == artifact.manifest["metrics"]["size_bytes"]
-    )
+    target = artifact.manifest.target
+    assert target.verdict == "pass" and target.flash_bytes == artifact.metrics.size_bytes
     # TFLM (the mcu extra) measures the arena; without it the record keeps a labelled estimate.
-    key = "arena_bytes" if target["arena_source"] == "measured" else "arena_bytes_estimate"
-    assert target[key] > 0
+    key = "arena_bytes" if target.arena_source == "measured" else "arena_bytes_estimate"
+    assert getattr(target, key) > 0
     source = (out / "tflite-int8" / "model_data.cc").read_text()
     assert read_c_array(source) == artifact.model_path.read_bytes()
-    assert "model_data.cc" in artifact.manifest["files"]
+    assert "model_data.cc" in artifact.manifest.files
+    assert artifact.manifest.c_array.symbol == "g_model_data"
 
 
 def test_cli_target_failure_exits_1_without_publishing(digits_artifact, tmp_path, run_cli):
@@ -211,8 +209,8 @@ def test_data_option_replaces_the_source_data(digits_artifact, tmp_path, run_cli
     (artifact,) = export(
         digits_artifact, "onnx", tmp_path / "d", data="digits?eval=40", report=silent
     )
-    assert artifact.manifest["metrics"]["num_eval"] == 40
-    assert artifact.manifest["config"]["data"] == "digits?eval=40"
+    assert artifact.metrics.num_eval == 40
+    assert artifact.manifest.config["data"] == "digits?eval=40"
     code, _, err = run_cli(
         "export",
         "--from",

@@ -34,34 +34,34 @@ def test_every_format_exports_and_passes_parity(exported_all, digits_artifact, n
     manifest = artifact.manifest
     fmt = FORMATS[name]
     assert artifact.path.name == name
-    assert (manifest["stage"], manifest["technique"], manifest["format"]) == (
+    assert (manifest.stage, manifest.technique, manifest.format) == (
         "export",
         name,
         fmt.file_format,
     )
-    assert manifest["parent"] == source.id
+    assert manifest.parent == source.id
     assert artifact.model_path.name == f"model.{fmt.file_format}"
-    assert manifest["labels"] == source.labels
-    assert manifest["dataset"] == source.manifest["dataset"]
-    assert manifest["output"] == source.manifest["output"]
-    metrics = manifest["metrics"]
-    assert CONTRACT_METRICS <= set(metrics)
-    assert metrics["parity"] == "pass"
-    assert metrics["num_eval"] == source.manifest["dataset"]["num_eval"]
-    assert metrics["agreement"] >= fmt.tolerance.min_agreement
-    assert metrics["macs"] == source.manifest["metrics"]["macs"]
+    assert list(manifest.labels) == source.labels
+    assert manifest.dataset == source.manifest.dataset
+    assert manifest.output == source.manifest.output
+    metrics = manifest.metrics
+    assert CONTRACT_METRICS <= set(metrics.to_dict())
+    assert metrics.parity == "pass"
+    assert metrics.num_eval == source.manifest.dataset.num_eval
+    assert metrics.agreement >= fmt.tolerance.min_agreement
+    assert metrics.macs == source.metrics.macs
     if fmt.tolerance.max_abs_diff is None:
         # quantised: judged on accuracy, not on a chance agreement rate; the verdict is the
         # accuracy test's (drop beyond 1 point shown at p < 0.05), recorded with its numbers
-        test = metrics["accuracy_test"]
+        test = metrics.accuracy_test
         assert test["verdict"] == "pass" and test["p_value"] >= 0.05
-        assert test["n"] == metrics["num_eval"] and test["max_drop_points"] == 1.0
+        assert test["n"] == metrics.num_eval and test["max_drop_points"] == 1.0
     else:
         # float formats compute what the source computes: at most one image in 359 may flip
-        assert abs(metrics["accuracy"] - source.manifest["metrics"]["accuracy"]) <= 2 / 359
+        assert abs(metrics.accuracy - source.metrics.accuracy) <= 2 / 359
     size = artifact.model_path.stat().st_size
-    assert metrics["size_bytes"] == size and 0 < metrics["gzip_bytes"] < size
-    assert manifest["ops"]["operators"]
+    assert metrics.size_bytes == size and 0 < metrics.gzip_bytes < size
+    assert manifest.ops.operators
 
 
 @pytest.mark.parametrize("name", list(FORMATS))
@@ -73,8 +73,8 @@ def test_input_record_matches_the_file_and_is_embedded(
     from edgesmith import runtime
 
     artifact = exported_all[name].artifact
-    record = artifact.manifest["input"]
-    source_input = read_artifact(digits_artifact).manifest["input"]
+    record = artifact.input_spec.to_dict()
+    source_input = read_artifact(digits_artifact).input_spec.to_dict()
     assert set(record) == {
         "shape",
         "layout",
@@ -94,13 +94,13 @@ def test_input_record_matches_the_file_and_is_embedded(
     assert record["quantization"] == model.input_spec["quantization"]
     embedded = read_file_metadata(alone)
     assert embedded["input"] == record
-    assert embedded["labels"] == artifact.manifest["labels"]
-    assert embedded["output"] == artifact.manifest["output"]
-    assert embedded["macs"] == artifact.manifest["metrics"]["macs"]
+    assert embedded["labels"] == artifact.labels
+    assert embedded["output"] == artifact.output_spec.to_dict()
+    assert embedded["macs"] == artifact.metrics.macs
 
 
 def test_file_dtypes_per_format(exported_all):
-    dtypes = {name: r.artifact.manifest["input"]["dtype"] for name, r in exported_all.items()}
+    dtypes = {name: r.artifact.input_spec.dtype for name, r in exported_all.items()}
     assert dtypes == {
         "tflite-fp32": "float32",
         "tflite-fp16": "float32",
@@ -111,11 +111,9 @@ def test_file_dtypes_per_format(exported_all):
         "onnx-int8": "float32",
         "onnx-from-tflite": "float32",
     }
-    quant = exported_all["tflite-int8"].artifact.manifest["input"]["quantization"]
-    assert quant["scale"] > 0 and -128 <= quant["zero_point"] <= 127
-    assert (
-        exported_all["tflite-int16x8"].artifact.manifest["input"]["quantization"]["zero_point"] == 0
-    )
+    quant = exported_all["tflite-int8"].artifact.input_spec.quantization
+    assert quant.scale > 0 and -128 <= quant.zero_point <= 127
+    assert exported_all["tflite-int16x8"].artifact.input_spec.quantization.zero_point == 0
 
 
 def test_sizes_rank_as_expected(exported_all):
@@ -137,7 +135,7 @@ def test_exported_file_reproduces_the_recorded_accuracy(exported_all, digits_art
         artifact = exported_all[name].artifact
         with runtime.load(artifact.path) as model:
             accuracy = float(np.mean(model.predict(data.x_eval).argmax(1) == data.y_eval))
-        assert accuracy == pytest.approx(artifact.manifest["metrics"]["accuracy"], abs=1e-6)
+        assert accuracy == pytest.approx(artifact.metrics.accuracy, abs=1e-6)
 
 
 def test_float_formats_match_keras_to_rounding(exported_all):
@@ -148,10 +146,10 @@ def test_float_formats_match_keras_to_rounding(exported_all):
 
 
 def test_manifest_records_resolved_config(exported_all):
-    config = exported_all["onnx"].artifact.manifest["config"]
+    config = exported_all["onnx"].artifact.manifest.config
     assert config["opset"] == 17 and config["format"] == "onnx" and config["data"] == "digits"
     assert config["calibration_samples"] == 500 and config["raw_input"] is False
-    json.dumps(exported_all["onnx"].artifact.manifest)  # JSON-clean
+    json.dumps(exported_all["onnx"].artifact.manifest.to_dict())  # JSON-clean
 
 
 def test_onnx_int8_weights_are_7_bit_against_u8s8_saturation(exported_all):

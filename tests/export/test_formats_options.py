@@ -57,9 +57,9 @@ def test_options_round_trip_and_reject_unknown_keys():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"io_dtype": "int4"}, "--io-dtype must be one of int8, uint8. Received: 'int4'"),
-        ({"calibration_samples": 0}, "--calibration-samples must be a whole number >= 1"),
-        ({"target": "edgetpu"}, "--target must be one of int8-only, tflm"),
+        ({"io_dtype": "int4"}, "io_dtype must be one of int8, uint8. Received: 'int4'"),
+        ({"calibration_samples": 0}, "calibration_samples must be a whole number >= 1"),
+        ({"target": "edgetpu"}, "target must be one of int8-only, tflm"),
         ({"opset": 99}, "--opset 99 cannot be written"),
         ({"opset": 11}, "expected 13.."),
     ],

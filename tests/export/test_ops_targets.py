@@ -35,12 +35,12 @@ def test_tflm_refuses_float16_and_hybrid_files(exported_all):
 
 
 def test_onnx_qdq_report_counts_wrapped_ops_as_integer(exported_all):
-    ops = exported_all["onnx-from-tflite"].artifact.manifest["ops"]
-    assert ops["format"] == "onnx" and ops["opset"] == 17
-    assert ops["operators"]["QuantizeLinear"] > 0 and ops["operators"]["Conv"] == 9
-    float_ops = exported_all["onnx"].artifact.manifest["ops"]
-    assert float_ops["num_float_ops"] == sum(float_ops["operators"].values())
-    assert ops["num_float_ops"] < float_ops["num_float_ops"]
+    ops = exported_all["onnx-from-tflite"].artifact.manifest.ops
+    assert ops.format == "onnx" and ops.opset == 17
+    assert ops.operators["QuantizeLinear"] > 0 and ops.operators["Conv"] == 9
+    float_ops = exported_all["onnx"].artifact.manifest.ops
+    assert float_ops.num_float_ops == sum(float_ops.operators.values())
+    assert ops.num_float_ops < float_ops.num_float_ops
 
 
 def _chain_report(sizes):

@@ -5,6 +5,7 @@ import pytest
 
 from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.progress import silent
+from edgesmith.export.faults import negated_onnx, negated_tflite, requantized
 from edgesmith.export.formats import FLOAT, QUANTIZED
 from edgesmith.export.parity import accuracy_drop_test, binomial_sf, check_parity, compare
 
@@ -148,50 +149,8 @@ def test_allow_mismatch_publishes_and_records_fail(digits_artifact, tmp_path, co
     (artifact,) = export(
         digits_artifact, "tflite-fp32", tmp_path / "o", allow_mismatch=True, max_eval=100, **QUIET
     )
-    metrics = artifact.manifest["metrics"]
-    assert metrics["parity"] == "fail" and metrics["parity_failures"]
-
-
-def _requantized(model, pixels, scale_factor=1.0, zero_point_shift=0):
-    """The file's int8 input as a wrong input scale or zero point would have produced it."""
-    tensor = model.input_tensor
-    q = model.prepare(pixels).astype(np.int32)
-    real = (q - tensor.zero_point) * tensor.scale
-    wrong = np.rint(real / (tensor.scale * scale_factor)) + tensor.zero_point + zero_point_shift
-    info = np.iinfo(tensor.dtype)
-    return np.clip(wrong, info.min, info.max).astype(tensor.dtype)
-
-
-def _negated_weights_tflite(data: bytes) -> bytes:
-    """One corrupted weight tensor: the largest int8 constant negated, the rest untouched."""
-    import flatbuffers
-
-    from edgesmith.export.ops import read_tflite
-
-    model = read_tflite(data)
-    tensors = model.subgraphs[0].tensors
-    weights = [t for t in tensors if t.type == 9 and model.buffers[t.buffer].data is not None]
-    buffer = model.buffers[max(weights, key=lambda t: len(model.buffers[t.buffer].data)).buffer]
-    values = np.asarray(buffer.data, np.uint8).view(np.int8).astype(np.int16)
-    buffer.data = np.clip(-values, -127, 127).astype(np.int8).view(np.uint8)
-    builder = flatbuffers.Builder(0)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def _negated_weights_onnx(data: bytes) -> bytes:
-    """One corrupted weight tensor of a QDQ ONNX file: its largest int8 initializer negated."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load_from_string(data)
-    inits = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8]
-    target = max(inits, key=lambda i: int(np.prod(i.dims)))
-    values = numpy_helper.to_array(target).astype(np.int16)
-    target.CopyFrom(
-        numpy_helper.from_array(np.clip(-values, -127, 127).astype(np.int8), target.name)
-    )
-    return model.SerializeToString()
+    metrics = artifact.metrics
+    assert metrics.parity == "fail" and metrics.parity_failures
 
 
 @pytest.fixture(scope="module")
@@ -221,13 +180,13 @@ def test_int8_files_pass_and_broken_ones_fail_on_accuracy(
         good = verdict(model.predict(data.x_eval))
         broken = {}
         if name == "tflite-int8":  # the int8 input tensor carries a scale and a zero point
-            broken["input scale x4"] = model.run(_requantized(model, data.x_eval, 4.0))
-            broken["zero point +128"] = model.run(_requantized(model, data.x_eval, 1.0, 128))
+            broken["input scale x4"] = model.run(requantized(model, data.x_eval, 4.0))
+            broken["zero point +128"] = model.run(requantized(model, data.x_eval, 1.0, 128))
     assert good["parity"] == "pass", good
     with runtime.load(path, normalization="raw") as model:  # 0..255 where 0..1 was trained
         broken["raw pixels"] = model.predict(data.x_eval)
     corrupt = tmp_path / path.name
-    negate = _negated_weights_tflite if name == "tflite-int8" else _negated_weights_onnx
+    negate = negated_tflite if name == "tflite-int8" else negated_onnx
     corrupt.write_bytes(negate(path.read_bytes()))
     with runtime.load(corrupt) as model:
         broken["one weight tensor negated"] = model.predict(data.x_eval)
@@ -262,12 +221,12 @@ def test_mlcommons_int8_resnet8_passes_and_its_broken_copies_fail(tmp_path):
     quant = folder / "pretrainedResnet_quant.tflite"
     with runtime.load(quant, normalization="raw") as model:
         good = verdict(model.predict(pixels))
-        scale = verdict(model.run(_requantized(model, pixels, 4.0)))
-        zero_point = verdict(model.run(_requantized(model, pixels, 1.0, 128)))
+        scale = verdict(model.run(requantized(model, pixels, 4.0)))
+        zero_point = verdict(model.run(requantized(model, pixels, 1.0, 128)))
     with runtime.load(quant, normalization="unit") as model:
         normalisation = verdict(model.predict(pixels))
     corrupt = tmp_path / "corrupt.tflite"
-    corrupt.write_bytes(_negated_weights_tflite(quant.read_bytes()))
+    corrupt.write_bytes(negated_tflite(quant.read_bytes()))
     with runtime.load(corrupt, normalization="raw") as model:
         weights = verdict(model.predict(pixels))
     assert good["parity"] == "pass" and 0.96 < good["agreement"] < 0.99

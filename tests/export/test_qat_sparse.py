@@ -5,8 +5,9 @@ from edgesmith.core.progress import silent
 QUIET = {"report": silent}
 
 
-def _artifact_from(model, source_dir, out, technique, filename="model.keras", **extra):
+def _artifact_from(model, source_dir, out, technique, filename="model.keras", **sections):
     from edgesmith.core.artifacts import ArtifactWriter, read_artifact
+    from edgesmith.core.manifest import Metrics
 
     source = read_artifact(source_dir).manifest
     with ArtifactWriter(out) as writer:
@@ -17,12 +18,13 @@ def _artifact_from(model, source_dir, out, technique, filename="model.keras", **
             technique=technique,
             fmt="keras",
             config={},
-            input_spec=source["input"],
-            labels=source["labels"],
-            dataset=source["dataset"],
-            metrics={"accuracy": 0.0, "num_eval": 0},
-            parent=source["id"],
-            extra={"output": source["output"], **extra},
+            input_spec=source.input,
+            labels=source.labels,
+            dataset=source.dataset,
+            metrics=Metrics(accuracy=0.0, num_eval=0),
+            parent=source.id,
+            output=source.output,
+            **sections,
         ).path
 
 
@@ -46,10 +48,10 @@ def test_qat_model_converts_to_int8_directly(digits_artifact, tmp_path):
         source, "tflite-int8,onnx-from-tflite", tmp_path / "out", calibration_samples=100, **QUIET
     )
     for artifact in artifacts:
-        metrics = artifact.manifest["metrics"]
-        assert metrics["parity"] == "pass" and metrics["agreement"] >= 0.98
-        assert metrics["accuracy"] > 0.5
-    assert artifacts[0].manifest["input"]["dtype"] == "int8"
+        metrics = artifact.metrics
+        assert metrics.parity == "pass" and metrics.agreement >= 0.98
+        assert metrics.accuracy > 0.5
+    assert artifacts[0].input_spec.dtype == "int8"
 
 
 def test_qat_model_refuses_float_formats(digits_artifact, tmp_path, capsys):
@@ -84,11 +86,11 @@ def test_sparse_encoding_of_a_pruned_model(digits_artifact, exported_all, tmp_pa
     int8, fp32 = export(
         pruned, "tflite-int8,tflite-fp32", tmp_path / "sparse", sparse=True, max_eval=100, **QUIET
     )
-    assert int8.manifest["sparse"]["encoded_tensors"] > 0
-    assert int8.manifest["sparse"]["xnnpack"] is False  # sparse int8 fails under XNNPACK: builtins
-    assert fp32.manifest["sparse"]["xnnpack"] is True
-    assert int8.manifest["metrics"]["parity"] == "pass"
-    assert fp32.manifest["metrics"]["parity"] == "pass"
+    assert int8.manifest.sparse.encoded_tensors > 0
+    assert int8.manifest.sparse.xnnpack is False  # sparse int8 fails under XNNPACK: builtins
+    assert fp32.manifest.sparse.xnnpack is True
+    assert int8.metrics.parity == "pass"
+    assert fp32.metrics.parity == "pass"
     dense = exported_all["tflite-int8"].metrics["size_bytes"]  # same architecture, dense
-    assert int8.manifest["metrics"]["size_bytes"] < 0.8 * dense
-    assert "DENSIFY" in int8.manifest["ops"]["operators"]
+    assert int8.metrics.size_bytes < 0.8 * dense
+    assert "DENSIFY" in int8.manifest.ops.operators

@@ -13,7 +13,7 @@ def raw_int8(digits_artifact, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("raw") / "int8"
     return {
-        a.manifest["technique"]: a
+        a.technique: a
         for a in export(
             digits_artifact, "tflite-int8,tflite-fp32,onnx", out, raw_input=True, **QUIET
         )
@@ -25,12 +25,12 @@ def test_raw_int8_takes_pixel_minus_128_like_mlperf(raw_int8, exported_all):
     from edgesmith.core.datasets import load_dataset
 
     artifact = raw_int8["tflite-int8"]
-    record = artifact.manifest["input"]
-    assert record["raw_input"] is True and record["dtype"] == "int8"
-    assert record["quantization"] == {"scale": 1.0, "zero_point": -128}
-    assert artifact.manifest["raw_input_fold"] == "kernel:stem_conv"  # unit: exact, no extra op
-    assert "MUL" not in artifact.manifest["ops"]["operators"]
-    assert artifact.manifest["metrics"]["parity"] == "pass"
+    record = artifact.input_spec
+    assert record.raw_input is True and record.dtype == "int8"
+    assert record.quantization.to_dict() == {"scale": 1.0, "zero_point": -128}
+    assert artifact.manifest.raw_input_fold == "kernel:stem_conv"  # unit: exact, no extra op
+    assert "MUL" not in artifact.manifest.ops.operators
+    assert artifact.metrics.parity == "pass"
     # A device feeds pixel - 128 straight into the tensor: no float anywhere.
     data = load_dataset("digits")
     with runtime.load(artifact.model_path) as model:
@@ -48,12 +48,11 @@ def test_raw_float_formats_take_float_pixels(raw_int8):
     data = load_dataset("digits")
     for name in ("tflite-fp32", "onnx"):
         artifact = raw_int8[name]
-        assert artifact.manifest["input"]["raw_input"] is True
-        assert artifact.manifest["metrics"]["max_abs_diff"] < 1e-4
+        assert artifact.input_spec.raw_input is True
+        assert artifact.metrics.max_abs_diff < 1e-4
         with runtime.load(artifact.model_path) as model:
             out = model.run(data.x_eval[:16].astype(np.float32))  # pixels 0..255 as they are
-        source = read_artifact(artifact.path).manifest["metrics"]
-        assert source["parity"] == "pass"
+        assert read_artifact(artifact.path).metrics.parity == "pass"
         assert out.shape == (16, 10)
 
 
@@ -69,11 +68,11 @@ def test_raw_uint8_input_has_zero_point_0(digits_artifact, tmp_path):
         max_eval=120,
         **QUIET,
     )
-    record = artifact.manifest["input"]
-    assert record["dtype"] == "uint8"
-    assert record["quantization"] == {"scale": 1.0, "zero_point": 0}
-    assert artifact.manifest["metrics"]["parity"] == "pass"
-    assert artifact.manifest["metrics"]["num_eval"] == 120
+    record = artifact.input_spec
+    assert record.dtype == "uint8"
+    assert record.quantization.to_dict() == {"scale": 1.0, "zero_point": 0}
+    assert artifact.metrics.parity == "pass"
+    assert artifact.metrics.num_eval == 120
 
 
 def test_non_zero_mean_folds_as_an_affine_layer_and_logits_hold_1e4(logits_artifact, tmp_path):
@@ -82,21 +81,21 @@ def test_non_zero_mean_folds_as_an_affine_layer_and_logits_hold_1e4(logits_artif
     artifacts = export(
         logits_artifact, "tflite-fp32,onnx,tflite-int8", tmp_path / "x", raw_input=True, **QUIET
     )
-    by_name = {a.manifest["technique"]: a for a in artifacts}
+    by_name = {a.technique: a for a in artifacts}
     for name in ("tflite-fp32", "onnx"):
-        metrics = by_name[name].manifest["metrics"]
-        assert metrics["tolerance"] == {
+        metrics = by_name[name].metrics
+        assert metrics.tolerance == {
             "min_agreement": 0.999,
             "max_abs_diff": 1e-4,
             "compared": "logits",
         }
-        assert metrics["max_abs_diff"] <= 1e-4 and metrics["parity"] == "pass"
-        assert by_name[name].manifest["raw_input_fold"] == "affine"
-    assert by_name["tflite-int8"].manifest["input"]["quantization"] == {
+        assert metrics.max_abs_diff <= 1e-4 and metrics.parity == "pass"
+        assert by_name[name].manifest.raw_input_fold == "affine"
+    assert by_name["tflite-int8"].input_spec.quantization.to_dict() == {
         "scale": 1.0,
         "zero_point": -128,
     }
-    assert by_name["tflite-int8"].manifest["metrics"]["agreement"] >= 0.98
+    assert by_name["tflite-int8"].metrics.agreement >= 0.98
 
 
 def test_folding_reproduces_the_source_model():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgesmith.core.errors import CheckFailed, EdgesmithError
+from edgesmith.core.manifest import Target, Vela
 from edgesmith.export.c_array import read_c_array
 from edgesmith.export.ops import tflite_op_report
 from edgesmith.export.targets import check_target, check_tflm
@@ -52,7 +53,8 @@ def test_float_fixture_falls_back_to_the_cpu_op_by_op(tmp_path):
         "FULLY_CONNECTED": 1,
         "SOFTMAX": 1,
     }
-    verdicts = target_verdicts({"vela": record}, {"min_npu_ops": 0.9, "max_sram_kb": 384})
+    target = Target(target="ethos-u55-128", verdict="pass", vela=Vela.from_dict(record))
+    verdicts = target_verdicts(target, {"min_npu_ops": 0.9, "max_sram_kb": 384})
     assert verdicts["min_npu_ops"]["ok"] is False
     assert verdicts["min_npu_ops"]["source"] == LABEL
 
@@ -126,7 +128,7 @@ def test_tflm_target_records_the_measured_arena_beside_the_estimate(tmp_path):
     assert record["arena_bytes"] == record["arena_head_bytes"] + record["arena_tail_bytes"]
     # TFLM's bookkeeping (the tail) is what the activation-only estimate leaves out.
     assert record["arena_bytes"] > record["arena_bytes_former_estimate"]
-    verdict = target_verdicts(record, {"max_arena_kb": 192})["max_arena_kb"]
+    verdict = target_verdicts(Target.from_dict(record), {"max_arena_kb": 192})["max_arena_kb"]
     assert verdict["ok"] is True and verdict["source"] == "measured by TFLM"
 
 
@@ -139,5 +141,5 @@ def test_tflm_target_without_tflm_keeps_a_labelled_estimate(monkeypatch):
     record = check_tflm(report, model.stat().st_size, "tflite-int8", model)
     assert record["arena_source"] == "estimate" and "arena_bytes" not in record
     assert "edgesmith[mcu]" in record["arena_note"]
-    verdict = target_verdicts(record, {"max_arena_kb": 192})["max_arena_kb"]
+    verdict = target_verdicts(Target.from_dict(record), {"max_arena_kb": 192})["max_arena_kb"]
     assert verdict["source"] == "estimate"

@@ -7,7 +7,8 @@ import pytest
 
 import edgesmith.runtime as rt
 from edgesmith.app.cli import main
-from edgesmith.runtime.bench import SCHEMA, BenchConfig, benchmark
+from edgesmith.runtime.bench import BenchConfig, benchmark
+from edgesmith.runtime.bench_schema import SCHEMA
 from edgesmith.runtime.bench_schema import parse_document
 from edgesmith.runtime.machine import parse_cpus
 from edgesmith.runtime.plots import pareto_front, plots_available
@@ -24,37 +25,38 @@ def test_benchmark_two_formats_interleaved(fixtures, digits, fast_plan):
     paths = [fixtures / "int8.tflite", fixtures / "raw.onnx"]
     run = benchmark(paths, data="digits", config=BenchConfig(threads=1, timing=fast_plan))
     doc = run.document
-    assert doc["schema"] == SCHEMA and doc["data"] == "digits"
+    assert doc.data == "digits" and doc.to_dict()["schema"] == SCHEMA
     assert len(run.rounds) == 2 and len(run.rounds[0]) == len(run.rounds[1])
     for path, record in zip(paths, run.results, strict=True):
-        assert SCHEMA_KEYS <= set(record)
-        lat = record["latency_ms"]
-        assert lat["runs"] >= fast_plan.min_runs
-        assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
-        assert record["size_bytes"] == path.stat().st_size
-        assert record["gzip_bytes"] == len(gzip.compress(path.read_bytes(), 9, mtime=0))
-        assert record["throughput_ips"] == pytest.approx(1000.0 / lat["mean"])
-        assert record["gmacs_per_s"] == pytest.approx(record["macs"] / (lat["p50"] / 1e3) / 1e9)
-        assert record["threads"] == 1 and record["batch"] == 1
+        assert SCHEMA_KEYS <= set(record.to_dict())
+        lat = record.latency
+        assert lat.runs >= fast_plan.min_runs
+        assert lat.min <= lat.p50 <= lat.p90 <= lat.p99 <= lat.max
+        assert record.size_bytes == path.stat().st_size
+        assert record.gzip_bytes == len(gzip.compress(path.read_bytes(), 9, mtime=0))
+        assert record.throughput_ips == pytest.approx(1000.0 / lat.mean)
+        assert record.gmacs_per_s == pytest.approx(record.macs / (lat.p50 / 1e3) / 1e9)
+        assert record.threads == 1 and record.batch == 1
         # accuracy from the same runner equals what predict() gives
         model = rt.load(path, threads=1)
         expected = float((model.predict(digits.x_eval).argmax(1) == digits.y_eval).mean())
-        assert record["accuracy"] == pytest.approx(expected)
-        assert record["num_eval"] == len(digits.y_eval) == np.sum(record["confusion"])
-        confusion = np.array(record["confusion"])
+        assert record.accuracy == pytest.approx(expected)
+        assert record.num_eval == len(digits.y_eval) == np.sum(record.confusion)
+        confusion = np.array(record.confusion)
         assert np.trace(confusion) / confusion.sum() == pytest.approx(expected)
-        assert set(record["per_class"]) == set(digits.labels)
-        assert record["peak_rss_mb"] > 0 and record["machine"]["cores"] >= 1
-    assert run.results[0]["runtime"] == "litert" and run.results[1]["runtime"] == "onnxruntime"
-    json.dumps(doc)  # JSON-ready throughout
+        assert set(record.per_class) == set(digits.labels)
+        assert record.peak_rss_mb > 0 and record.machine["cores"] >= 1
+    assert run.results[0].runtime == "litert" and run.results[1].runtime == "onnxruntime"
+    # written and read back through the one schema: the same document
+    assert parse_document(json.loads(json.dumps(doc.to_dict()))) == doc
 
 
 def test_batch_timing_without_data_uses_noise_and_reports_no_accuracy(fixtures, fast_plan):
     run = benchmark([fixtures / "foreign.tflite"], config=BenchConfig(batch=4, timing=fast_plan))
     record = run.results[0]
-    assert record["batch"] == 4 and record["accuracy"] is None and record["macs"] is None
-    assert record["throughput_ips"] == pytest.approx(4000.0 / record["latency_ms"]["mean"])
-    assert any("no edgesmith metadata" in note for note in record["notes"])
+    assert record.batch == 4 and record.accuracy is None and record.macs is None
+    assert record.throughput_ips == pytest.approx(4000.0 / record.latency.mean)
+    assert any("no edgesmith metadata" in note for note in record.notes)
 
 
 def test_reports_render_every_model(fixtures, fast_plan, tmp_path):
@@ -163,10 +165,21 @@ def test_device_profile_sets_the_runtime_and_judges_the_budgets(fixtures, tmp_pa
     assert "fits the budgets" in capsys.readouterr().out
 
 
+def _result(**fields):
+    from edgesmith.runtime.bench_schema import BenchResult, Latency
+
+    values = {
+        "path": "m.tflite", "model_file": "m.tflite", "sha256": "0" * 64, "format": "tflite",
+        "provider": "cpu", "threads": 1, "batch": 1, "accuracy": None, "num_eval": 0,
+        "latency": Latency(p50=3.0, p90=3.0, p99=3.0, mean=3.0, min=3.0, max=3.0, runs=10),
+    }  # fmt: skip
+    return BenchResult(**{**values, **fields})
+
+
 def test_budget_verdicts_without_accuracy():
     from edgesmith.runtime.budgets import budget_verdicts, describe
 
-    record = {"size_bytes": 2048, "latency_ms": {"p50": 3.0}, "peak_rss_mb": 100, "accuracy": None}
+    record = _result(size_bytes=2048, peak_rss_mb=100.0, accuracy=None)
     verdicts = budget_verdicts(
         record, {"max_latency_ms": 2.0, "min_accuracy": 0.8, "max_ram_mb": None}
     )
@@ -180,7 +193,7 @@ def test_budget_verdicts_without_accuracy():
 def test_same_named_artifacts_keep_their_parent_in_the_table():
     from edgesmith.runtime.report import display_name
 
-    results = [{"path": "a/tflite-int8"}, {"path": "b/tflite-int8"}, {"path": "b/onnx"}]
+    results = [_result(path=p) for p in ("a/tflite-int8", "b/tflite-int8", "b/onnx")]
     assert [display_name(r, results) for r in results] == ["a/tflite-int8", "b/tflite-int8", "onnx"]
     assert display_name(results[0]) == "tflite-int8"
 

@@ -59,8 +59,7 @@ def test_bench_of_a_keras_artifact_says_to_export_first(tmp_path, fixtures, caps
 
 def test_argument_errors_exit_2(fixtures, capsys):
     assert main(["bench", str(fixtures / "int8.tflite"), "--threads", "0"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("edgesmith bench: error: argument --threads") and err.count("\n") == 1
+    assert "argument --threads" in one_line_error(capsys)
 
 
 def _write(path, data: bytes) -> str:

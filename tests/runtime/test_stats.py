@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgesmith.runtime.regression import accuracy_status, latency_status
+from edgesmith.runtime.regression import Status, accuracy_status, latency_status
 from edgesmith.runtime.stats import paired_ratio, ratio_to_stored, summarize
 
 
@@ -80,8 +80,10 @@ def test_paired_ratio_needs_paired_rounds():
 
 def test_accuracy_verdicts():
     # percentages and a tolerance in percentage points
-    assert accuracy_status(90.0, 90.5, 1.0) == "ok"
-    assert accuracy_status(89.0, 90.5, 1.0) == "regression"
-    assert accuracy_status(89.5, 90.5, 1.0) == "ok"  # exactly at the limit passes
-    assert accuracy_status(None, 90.0, 1.0).startswith("skipped")
-    assert accuracy_status(90.0, None, 1.0).startswith("skipped (the baseline has no accuracy")
+    assert accuracy_status(90.0, 90.5, 1.0) == (Status.OK, "")
+    assert accuracy_status(89.0, 90.5, 1.0) == (Status.REGRESSION, "")
+    assert accuracy_status(89.5, 90.5, 1.0) == (Status.OK, "")  # exactly at the limit passes
+    assert accuracy_status(None, 90.0, 1.0) == (Status.SKIPPED, "not measured")
+    status, reason = accuracy_status(90.0, None, 1.0)
+    assert status is Status.SKIPPED and reason.startswith("the baseline has no accuracy")
+    assert not status.decided and Status.NOT_ASKED.decided

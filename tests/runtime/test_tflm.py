@@ -77,11 +77,11 @@ def test_bench_record_carries_the_arena_and_labels_the_latency(fixtures, fast_pl
         report=silent,
     )
     record = run.results[0]
-    assert record["runtime"] == "tflm" and record["provider"] == PROVIDER_LABEL
-    assert record["tflm"]["arena_bytes"] > 0
-    assert "not device time" in record["tflm"]["latency_note"]
-    assert record["accuracy"] > 0.8  # the same accuracy path as LiteRT's (digits eval split)
-    json.dumps(record)
+    assert record.runtime == "tflm" and record.provider == PROVIDER_LABEL
+    assert record.tflm["arena_bytes"] > 0
+    assert "not device time" in record.tflm["latency_note"]
+    assert record.accuracy > 0.8  # the same accuracy path as LiteRT's (digits eval split)
+    assert json.loads(json.dumps(record.to_dict()))["tflm"] == record.tflm
 
 
 def _with_unknown_op(source: bytes) -> bytes:

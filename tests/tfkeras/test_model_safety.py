@@ -164,6 +164,8 @@ def test_import_refuses_a_lambda_h5_before_tensorflow_with_exit_2(tmp_path, caps
 @pytest.fixture
 def hostile_artifact(tmp_path):
     from edgesmith.core.artifacts import ArtifactWriter
+    from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
+    from edgesmith.core.normalization import Normalization
 
     with ArtifactWriter(tmp_path / "art") as writer:
         write_h5(writer.dir / "model.h5", LAMBDA)
@@ -173,14 +175,11 @@ def hostile_artifact(tmp_path):
             technique="import",
             fmt="keras",
             config={},
-            input_spec={
-                "shape": [8, 8, 1],
-                "normalization": {"name": "unit", "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
-            },
+            input_spec=InputRecord(shape=(8, 8, 1), normalization=Normalization()),
             labels=[str(i) for i in range(10)],
-            dataset={"spec": "digits"},
-            metrics={"accuracy": 0.5, "num_eval": 2},
-            extra={"trusted_model_code": True},  # a manifest never grants trust by itself
+            dataset=DatasetRecord(spec="digits"),
+            metrics=Metrics(accuracy=0.5, num_eval=2),
+            trusted_model_code=True,  # a manifest never grants trust by itself
         )
     return tmp_path / "art"
 

@@ -36,7 +36,7 @@ def test_two_workers_on_loopback_finish_with_identical_weights(tmp_path):
     digests = [re.search(r"weights sha256 ([0-9a-f]{64})", r.stderr).group(1) for r in results]
     assert digests[0] == digests[1]
     manifest = read_artifact(tmp_path / "mw").manifest  # the chief's artifact
-    assert manifest["config"]["strategy"] == "multiworker"
+    assert manifest.config["strategy"] == "multiworker"
     assert "worker 1 of 2" in results[1].stderr
 
 
@@ -66,8 +66,8 @@ def test_mixed_precision_and_xla_train_on_cpu_and_save_float32(
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     out = model(np.zeros((2, 8, 8, 1), np.float32)).numpy()
     assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
-    assert artifact.manifest["config"]["precision"] == precision
-    assert artifact.manifest["input_pipeline"]["augment_on"] == augment_on
+    assert artifact.manifest.config["precision"] == precision
+    assert artifact.manifest.input_pipeline.augment_on == augment_on
 
 
 def test_bad_precision_is_refused_before_work():

@@ -30,10 +30,10 @@ def test_imports_tf_keras_files_unchanged(tmp_path, name):
     trust = name == "saved"
     artifact = import_model(path, "digits", tmp_path / "out", trust_model=trust, **QUIET)
     m = read_artifact(artifact.path).manifest
-    assert m["trusted_model_code"] is trust
-    assert m["technique"] == "import" and m["config"]["loaded_as"] == "tf_keras"
-    assert m["output"]["kind"] == "probabilities" and m["metrics"]["num_eval"] == 359
-    assert 0.0 <= m["metrics"]["accuracy"] <= 1.0
+    assert m.trusted_model_code is trust
+    assert m.technique == "import" and m.config["loaded_as"] == "tf_keras"
+    assert m.output.kind == "probabilities" and m.metrics.num_eval == 359
+    assert 0.0 <= m.metrics.accuracy <= 1.0
     if name.endswith((".h5", ".keras")):
         assert artifact.model_path.read_bytes() == path.read_bytes()
 
@@ -62,8 +62,8 @@ def test_keras3_file_is_rebuilt_in_tf_keras_with_identical_outputs(tmp_path):
         rebuilt(x, training=False).numpy(), np.asarray(source(x, training=False)), atol=1e-5
     )
     artifact = import_model(tmp_path / "k3.keras", "digits", tmp_path / "out", **QUIET)
-    assert artifact.manifest["output"]["kind"] == "logits"
-    assert artifact.manifest["model_file"] == "model.keras"
+    assert artifact.manifest.output.kind == "logits"
+    assert artifact.manifest.model_file == "model.keras"
 
 
 def test_keras3_sequential(tmp_path):
@@ -120,8 +120,8 @@ def test_recorded_accuracy_matches_a_direct_evaluation(tmp_path):
     )
     data = load_dataset("digits")
     direct = model.predict(data.x_eval.astype(np.float32), verbose=0).argmax(1) == data.y_eval
-    assert artifact.manifest["metrics"]["accuracy"] == pytest.approx(direct.mean(), abs=1e-6)
-    assert artifact.manifest["input"]["normalization"]["name"] == "raw"
+    assert artifact.metrics.accuracy == pytest.approx(direct.mean(), abs=1e-6)
+    assert artifact.input_spec.normalization.name == "raw"
 
 
 def hostile_model(marker):
@@ -158,7 +158,7 @@ def test_a_lambda_model_runs_nothing_without_trust_model(tmp_path, capsys, name)
     assert main([*argv, "--trust-model", "--quiet"]) == 0
     assert marker.exists()  # trusted: its code ran, as the user chose
     manifest = read_artifact(tmp_path / "out").manifest
-    assert manifest["trusted_model_code"] is True
+    assert manifest.trusted_model_code is True
     marker.unlink()
     # the artifact carries the same code: using it again needs the flag again
     from edgesmith.compress.source import read_keras_source
@@ -173,7 +173,7 @@ def test_artifacts_edgesmith_wrote_from_zoo_models_need_no_trust(digits_artifact
     from edgesmith.export import read_source
 
     manifest = read_artifact(digits_artifact).manifest
-    assert manifest["trusted_model_code"] is False
+    assert manifest.trusted_model_code is False
     read_keras_source(digits_artifact)
     read_source(digits_artifact)
     model, how = load_keras_model(read_artifact(digits_artifact).model_path)

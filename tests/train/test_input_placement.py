@@ -220,7 +220,7 @@ def test_device_mode_learns_like_host_mode_and_saves_the_same_model(tmp_path):
         lines = []
         artifact = train(config, tmp_path / place, report=lines.append)
         runs[place] = (
-            read_artifact(artifact.path).manifest,
+            read_artifact(artifact.path).manifest.to_dict(),
             load_keras_model(artifact.model_path)[0],
         )
         assert any(f"augment_on {place}" in line for line in lines)
@@ -266,7 +266,7 @@ def test_device_mode_resumes_and_refuses_a_changed_placement(tmp_path):
     resumed = []
     artifact = train(config, tmp_path / "run", resume=True, report=resumed.append)
     assert [line.split()[1] for line in resumed if line.startswith("epoch")] == ["2/2"]
-    assert artifact.manifest["config"]["augment_on"] == "device"
+    assert artifact.manifest.config["augment_on"] == "device"
 
 
 @pytest.mark.slow
@@ -284,9 +284,9 @@ def test_batches_prefetched_to_a_device_train(tmp_path, monkeypatch):
     monkeypatch.setattr(devices, "plan_input", cpu_as_accelerator)
     config = TrainConfig(data=SYNTH, model="seed_cnn", epochs=2, batch_size=16, augment_on="device")
     artifact = train(config, tmp_path / "run", report=silent)
-    assert artifact.manifest["input_pipeline"]["prefetch_target"] == "/device:CPU:0"
-    assert [h["epoch"] for h in artifact.manifest["history"]] == [1, 2]
-    assert artifact.manifest["metrics"]["num_eval"] > 0
+    assert artifact.manifest.input_pipeline.prefetch_target == "/device:CPU:0"
+    assert [h["epoch"] for h in artifact.manifest.history] == [1, 2]
+    assert artifact.metrics.num_eval > 0
 
 
 def test_prefetched_batches_arrive_on_the_target_device():
@@ -364,7 +364,8 @@ def test_cli_refuses_an_unknown_placement_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == (
-        "edgesmith: error: augment_on must be one of auto, host, device. Received: 'gpu'"
+        "edgesmith: error: argument --augment-on: augment_on must be one of auto, host, "
+        "device. Received: 'gpu' (see edgesmith train --help)"
     )
     assert not (tmp_path / "a").exists()
 
@@ -415,5 +416,5 @@ def test_on_a_gpu_batches_and_augmentation_live_on_it(tmp_path):
     artifact = train(
         TrainConfig(data=SYNTH, model="seed_cnn", epochs=1), tmp_path / "g", report=silent
     )
-    assert artifact.manifest["input_pipeline"]["augment_on"] == "device"
-    assert artifact.manifest["input_pipeline"]["prefetch_to_device"] is True
+    assert artifact.manifest.input_pipeline.augment_on == "device"
+    assert artifact.manifest.input_pipeline.prefetch_to_device is True

@@ -54,8 +54,8 @@ def test_defaults_keep_the_tf_keras_trainer_and_the_plain_recipe():
         ({"augment": "crop,erase"}, "augment erase needs a Keras 3 backend"),
         ({"backend": "jax", "ema": 1.0}, "ema must be in [0.0, 1.0)"),
         ({"backend": "jax", "ema": -0.1}, "ema must be in"),
-        ({"backend": "jax", "distill_alpha": 1.5}, "distill_alpha must be in [0.0, 1.0]"),
-        ({"backend": "jax", "distill_temperature": 0.0}, "distill_temperature must be in"),
+        ({"backend": "jax", "alpha": 1.5}, "alpha must be in [0.0, 1.0]"),
+        ({"backend": "jax", "temperature": 0.0}, "temperature must be in"),
         ({"backend": "jax", "teacher": ""}, "teacher must be a model file"),
         ({"backend": "jax", "augment": "crop,mixup"}, "crop, flip, erase"),
         ({"backend": "jax", "strategy": "multiworker"}, "tf_keras only"),
@@ -75,8 +75,8 @@ def test_keras3_levers_are_accepted_on_a_keras3_backend():
         augment="crop,flip,erase",
         ema=0.999,
         teacher="runs/teacher",
-        distill_alpha=0.3,
-        distill_temperature=2.0,
+        alpha=0.3,
+        temperature=2.0,
     )
     assert config.augmentations(flip_ok=True) == ("crop", "flip", "erase")
     assert TrainConfig.from_dict(config.to_dict()) == config
@@ -381,7 +381,9 @@ def test_a_finished_run_of_another_seed_is_refused_not_reused(tmp_path, monkeypa
     monkeypatch.setattr(
         keras3_runs,
         "read_artifact",
-        lambda path: SimpleNamespace(path=path, manifest={"config": finished[Path(path).name]}),
+        lambda path: SimpleNamespace(
+            path=path, manifest=SimpleNamespace(config=finished[Path(path).name])
+        ),
     )
     trained = []
     with pytest.raises(EdgesmithError, match="holds a finished run with seed 0, but the recipe"):

@@ -63,7 +63,7 @@ def test_a_teacher_distils_with_ema_and_a_left_partial_needs_resume(tmp_path):
     student = tmp_path / "student"
     args = (
         "train", "--backend", "jax", "--data", "digits", "--model", "seed_cnn", "--epochs", "3",
-        "--accelerator", "cpu", "--teacher", str(teacher), "--distill-alpha", "0.5",
+        "--accelerator", "cpu", "--teacher", str(teacher), "--alpha", "0.5",
         "--ema", "0.5", "--out", str(student),
     )  # fmt: skip
     partial = Path(str(student) + ".partial")
@@ -75,7 +75,7 @@ def test_a_teacher_distils_with_ema_and_a_left_partial_needs_resume(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((student / "manifest.json").read_text())
     assert manifest["config"]["teacher"] == str(teacher)
-    assert manifest["config"]["ema"] == 0.5 and manifest["config"]["distill_alpha"] == 0.5
+    assert manifest["config"]["ema"] == 0.5 and manifest["config"]["alpha"] == 0.5
     assert manifest["metrics"]["accuracy"] > 0.3  # 3 epochs from a ~0.7 teacher: ~0.5
 
 
@@ -101,7 +101,7 @@ except Stop:
     pass
 resumed = train_keras3(config, out, resume=True, report=silent)
 whole = train_keras3(config, out + "-whole", report=silent)
-print(json.dumps([resumed.manifest["history"], whole.manifest["history"]]))
+print(json.dumps([resumed.manifest.history, whole.manifest.history]))
 """
 
 

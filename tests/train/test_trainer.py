@@ -14,29 +14,29 @@ QUIET = staticmethod(silent)
 def test_digits_artifact_is_complete_and_learned(digits_artifact):
     artifact = read_artifact(digits_artifact)
     m = artifact.manifest
-    assert m["stage"] == "train" and m["technique"] == "resnet8" and m["format"] == "keras"
-    assert m["input"]["shape"] == [8, 8, 1] and m["input"]["normalization"]["name"] == "unit"
-    assert m["dataset"]["spec"] == "digits" and m["dataset"]["num_eval"] == 359
-    assert m["metrics"]["num_eval"] == 359 and m["metrics"]["accuracy"] > 0.3  # chance is 0.1
-    assert m["metrics"]["params"] == 78_378 and m["metrics"]["macs"] > 0
-    assert len(m["history"]) == 2 and m["config"]["learning_rate"] == pytest.approx(0.2)
-    assert m["output"]["kind"] == "probabilities" and m["labels"][0] == "0"
+    assert m.stage == "train" and m.technique == "resnet8" and m.format == "keras"
+    assert m.input.shape == (8, 8, 1) and m.input.normalization.name == "unit"
+    assert m.dataset.spec == "digits" and m.dataset.num_eval == 359
+    assert m.metrics.num_eval == 359 and m.metrics.accuracy > 0.3  # chance is 0.1
+    assert m.metrics.params == 78_378 and m.metrics.macs > 0
+    assert len(m.history) == 2 and m.config["learning_rate"] == pytest.approx(0.2)
+    assert m.output.kind == "probabilities" and m.labels[0] == "0"
+    assert m.input_pipeline.augment_on == "host" and m.trusted_model_code is False
     assert (digits_artifact / "logs").is_dir()  # TensorBoard
     assert not (digits_artifact / "backup").exists()
 
 
 def test_saved_model_reproduces_the_recorded_accuracy(digits_artifact):
     from edgesmith.core.datasets import load_dataset
-    from edgesmith.core.normalization import Normalization
     from edgesmith.tfkeras.evaluate import predict
     from edgesmith.tfkeras.model_io import load_keras_model
 
     artifact = read_artifact(digits_artifact)
     model, _ = load_keras_model(artifact.model_path)
     data = load_dataset("digits")
-    norm = Normalization.from_dict(artifact.manifest["input"]["normalization"])
+    norm = artifact.normalization
     accuracy = (predict(model, data.x_eval, norm).argmax(1) == data.y_eval).mean()
-    assert accuracy == pytest.approx(artifact.manifest["metrics"]["accuracy"], abs=1e-6)
+    assert accuracy == pytest.approx(artifact.metrics.accuracy, abs=1e-6)
 
 
 @pytest.mark.slow
@@ -78,7 +78,7 @@ def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
     artifact = train(config, tmp_path / "run", resume=True, report=resumed.append)
     epochs_run = [line.split()[1] for line in resumed if line.startswith("epoch")]
     assert epochs_run == ["2/3", "3/3"]
-    assert [h["epoch"] for h in artifact.manifest["history"]] == [1, 2, 3]
+    assert [h["epoch"] for h in artifact.manifest.history] == [1, 2, 3]
     assert not (tmp_path / "run.partial").exists()
 
 
@@ -106,9 +106,9 @@ def test_fine_tunes_a_user_model_file_with_logits(tmp_path):
         report=silent,
     )
     m = artifact.manifest
-    assert m["technique"] == "finetune" and m["output"]["kind"] == "logits"
-    assert m["input"]["normalization"]["name"] == "standard"
-    assert m["metrics"]["accuracy"] > 0.5
+    assert m.technique == "finetune" and m.output.kind == "logits"
+    assert m.input.normalization.name == "standard"
+    assert m.metrics.accuracy > 0.5
     history = json.loads((artifact.path / "history.json").read_text())
     assert history[0]["images_per_second"] > 0
 
@@ -130,7 +130,7 @@ def test_user_model_that_does_not_fit_the_data(tmp_path):
 
 
 def test_flip_is_not_applied_to_digits_by_default(digits_artifact):
-    config = read_artifact(digits_artifact).manifest["config"]
+    config = read_artifact(digits_artifact).manifest.config
     assert config["augment"] == "crop"
 
 

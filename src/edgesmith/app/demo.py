@@ -153,8 +153,8 @@ def run_demo(
     run = benchmark(files, data=DATA, config=config, report=report)
     document = run.document
     document["demo"] = {
-        "keras_accuracy": {n: a.metrics["accuracy"] for n, a in candidates.items()},
-        "teacher_accuracy": teacher.metrics["accuracy"],
+        "keras_accuracy": {n: a.metrics.accuracy for n, a in candidates.items()},
+        "teacher_accuracy": teacher.metrics.accuracy,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
     (out / "bench.json").write_text(json.dumps(document, indent=1))

@@ -36,62 +36,60 @@ def _file_size(path: Path) -> int:
 def describe_artifact(artifact: Artifact) -> str:
     """Render the manifest as aligned ``key: value`` lines, most useful first.
 
-    The manifest has been validated (:func:`edgesmith.core.artifacts.validate_manifest`: top-level
-    types, file names inside the folder); nested informative values of the wrong type are
-    shown as written rather than raising.
+    The manifest has been validated (:meth:`edgesmith.core.manifest.Manifest.from_dict`: every
+    value typed, file names inside the folder); values a stage did not record print as ``None``.
     """
     m = artifact.manifest
-    files = [(name, _file_size(artifact.path / name)) for name in m["files"]]
+    files = [(name, _file_size(artifact.path / name)) for name in m.files]
     model_bytes = sum(
-        size
-        for name, size in files
-        if name == m["model_file"] or name.startswith(m["model_file"] + "/")
+        size for name, size in files if name == m.model_file or name.startswith(m.model_file + "/")
     )
-    spec = m["input"]
-    norm = spec.get("normalization") if isinstance(spec.get("normalization"), dict) else {}
-    metrics = m["metrics"]
-    dataset = m["dataset"]
-    fingerprint = dataset.get("fingerprint")
+    spec = m.input
+    norm = spec.normalization
+    metrics = m.metrics
+    dataset = m.dataset
+    fingerprint = dataset.fingerprint
+    norm_text = (
+        f"{norm.name} (scale {_num(norm.scale, '.6g')}, mean {list(norm.mean)}, "
+        f"std {list(norm.std)})"
+        if norm is not None
+        else "? (scale 1, mean None, std None)"
+    )
+    quantization = spec.quantization.to_dict() if spec.quantization is not None else None
     rows = [
         ("artifact", str(artifact.path)),
-        ("id", m["id"][:16]),
-        ("stage", f"{m['stage']} ({m['technique']}), format {m['format']}"),
-        ("parent", (m["parent"] or "none")[:16]),
-        ("model file", f"{m['model_file']} ({_size(model_bytes)})"),
-        (
-            "input",
-            f"{spec.get('shape')} {spec.get('dtype')}, normalization "
-            f"{norm.get('name', '?')} (scale {_num(norm.get('scale', 1), '.6g')}, "
-            f"mean {norm.get('mean')}, std {norm.get('std')})",
-        ),
-        ("quantization", str(spec.get("quantization"))),
-        ("labels", ", ".join(m["labels"][:12]) + (" ..." if len(m["labels"]) > 12 else "")),
+        ("id", m.id[:16]),
+        ("stage", f"{m.stage} ({m.technique}), format {m.format}"),
+        ("parent", (m.parent or "none")[:16]),
+        ("model file", f"{m.model_file} ({_size(model_bytes)})"),
+        ("input", f"{list(spec.shape)} {spec.dtype}, normalization {norm_text}"),
+        ("quantization", str(quantization)),
+        ("labels", ", ".join(m.labels[:12]) + (" ..." if len(m.labels) > 12 else "")),
         (
             "dataset",
-            f"{dataset.get('spec')} ({dataset.get('num_train')} train, "
-            f"{dataset.get('num_eval')} eval; "
-            f"{fingerprint[:12] if isinstance(fingerprint, str) else ''})",
+            f"{dataset.spec} ({dataset.num_train} train, "
+            f"{dataset.num_eval} eval; "
+            f"{fingerprint[:12] if fingerprint is not None else ''})",
         ),
         (
             "accuracy",
-            f"{_num(metrics.get('accuracy', float('nan')), '.4f')} on "
-            f"{metrics.get('num_eval')} eval images",
+            f"{_num(metrics.accuracy if metrics.accuracy is not None else float('nan'), '.4f')}"
+            f" on {metrics.num_eval} eval images",
         ),
     ]
-    if "params" in metrics:
-        rows.append(("params", _num(metrics["params"], ",")))
-    if "macs" in metrics:
-        rows.append(("MACs", f"{_num(metrics['macs'], '.2f', 1e6)} M"))
-    if "train_seconds" in metrics:
+    if metrics.params is not None:
+        rows.append(("params", _num(metrics.params, ",")))
+    if metrics.macs is not None:
+        rows.append(("MACs", f"{_num(metrics.macs, '.2f', 1e6)} M"))
+    if metrics.train_seconds is not None:
         rows.append(
             (
                 "training",
-                f"{metrics.get('epochs')} epochs, {_num(metrics['train_seconds'], '.1f')} s, "
-                f"{_num(metrics.get('images_per_second', 0), '.0f')} img/s",
+                f"{metrics.epochs} epochs, {_num(metrics.train_seconds, '.1f')} s, "
+                f"{_num(metrics.images_per_second or 0, '.0f')} img/s",
             )
         )
-    versions = m["tool_versions"]
-    rows.append(("tools", ", ".join(f"{k} {v}" for k, v in versions.items())))
-    rows.append(("created", m["created"]))
+    rows.append(("tools", ", ".join(f"{k} {v}" for k, v in m.tool_versions.items())))
+    rows.append(("created", m.created))
     width = max(len(key) for key, _ in rows)
     return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)

@@ -14,6 +14,7 @@ sub-directory per attempt's artifact and ``autotune.json``, and appears by one r
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -24,6 +25,7 @@ from edgesmith.compress import finetune
 from edgesmith.compress.config import AutotuneConfig
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir, read_artifact
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import DatasetRecord, Metrics
 from edgesmith.core.outputs import mark_owned_dir, remove_owned
 from edgesmith.core.progress import Reporter, stderr_reporter
 
@@ -77,7 +79,7 @@ def quantize_within_budget(
                 "accuracy": round(accuracy, 6),
                 "drop_points": drop,
                 "met": met,
-                "size_bytes": artifact.metrics.get("size_bytes"),
+                "size_bytes": artifact.metrics.size_bytes,
                 **more,
             }
         )
@@ -117,7 +119,7 @@ def quantize_within_budget(
                 "qat-int8",
                 qat_int8,
                 _file_accuracy(qat_int8, src, config),
-                keras_accuracy=qat_keras.metrics["accuracy"],
+                keras_accuracy=qat_keras.metrics.accuracy,
             )
         if not done and "float" in config.attempts and config.max_float_layers:
             calibration = sensitivity.calibration_inputs(
@@ -137,7 +139,7 @@ def quantize_within_budget(
                 done = judge(
                     f"ptq-int8 with {count} float op(s)",
                     mixed,
-                    mixed.metrics["accuracy"],
+                    mixed.metrics.accuracy,
                     float_layers=[e["layer"] for e in chosen],
                 )
                 if done:
@@ -224,17 +226,17 @@ def _write_mixed(
                 "calibration_samples": config.calibration_samples,
                 "source": str(src.artifact.path),
             },
-            input_spec={**src.artifact.input_spec, "quantization": None},
+            input_spec=dataclasses.replace(src.artifact.input_spec, quantization=None),
             labels=src.artifact.labels,
-            dataset=src.dataset.describe(),
-            metrics={
-                "accuracy": round(accuracy, 6),
-                "num_eval": int(len(src.dataset.y_eval[: config.max_eval])),
-                "size_bytes": len(data),
-                "gzip_bytes": len(gzip.compress(data)),
-                "macs": src.artifact.metrics.get("macs"),
-                "float_layers": [e["layer"] for e in chosen],
-            },
+            dataset=DatasetRecord.from_dict(src.dataset.describe()),
+            metrics=Metrics(
+                accuracy=round(accuracy, 6),
+                num_eval=int(len(src.dataset.y_eval[: config.max_eval])),
+                size_bytes=len(data),
+                gzip_bytes=len(gzip.compress(data)),
+                macs=src.artifact.metrics.macs,
+                float_layers=tuple(e["layer"] for e in chosen),
+            ),
             parent=src.artifact.id,
-            extra={"output": src.artifact.output_spec or None},
+            output=src.artifact.output_spec,
         )

@@ -35,6 +35,7 @@ from edgesmith.compress.config import ChannelPruneConfig
 from edgesmith.compress.width_search import SearchResult
 from edgesmith.core.artifacts import Artifact, check_output_dir
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import ChannelPruning, WidthSearch
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras
 from edgesmith.tfkeras.model_stats import count_macs, count_params
@@ -552,34 +553,34 @@ def prune_channels(
         }
     )
     fixed = kept_whole(plan)
-    extra = {
-        "pruning": {
-            "structure": "channels",
-            "channel_fraction": fraction,
-            "ranking": config.ranking,
-            "groups": {
-                plan.groups[i].name: {
-                    "producers": plan.groups[i].producers,
-                    "members": plan.groups[i].members,
-                    "consumers": [c for c, _ in plan.groups[i].consumers],
-                }
-                for i in plan.prunable()
-            },
-            "kept_whole": fixed,
-            "flattened": plan.flattened,
-            "widths": widths_flag(plan),
-        }
-    }
+    searched = None
     if search is not None:
-        extra["pruning"]["width_search"] = {
-            "max_latency_ratio": config.max_latency_ratio,
-            "latency_ratio": round(search.latency_ratio, 4),
-            "mac_ratio": round(search.mac_ratio, 4),
-            "param_ratio": None if search.param_ratio is None else round(search.param_ratio, 4),
-            "threads": config.latency_threads,
-            "seconds": search_seconds,
-            "steps": search.steps,
-        }
+        searched = WidthSearch(
+            max_latency_ratio=config.max_latency_ratio,
+            latency_ratio=round(search.latency_ratio, 4),
+            mac_ratio=round(search.mac_ratio, 4),
+            param_ratio=None if search.param_ratio is None else round(search.param_ratio, 4),
+            threads=config.latency_threads,
+            seconds=search_seconds,
+            steps=tuple(search.steps),
+        )
+    record = ChannelPruning(
+        structure="channels",
+        channel_fraction=fraction,
+        ranking=config.ranking,
+        groups={
+            plan.groups[i].name: {
+                "producers": plan.groups[i].producers,
+                "members": plan.groups[i].members,
+                "consumers": [c for c, _ in plan.groups[i].consumers],
+            }
+            for i in plan.prunable()
+        },
+        kept_whole=fixed,
+        flattened=tuple(plan.flattened),
+        widths=widths_flag(plan),
+        width_search=searched,
+    )
     return finetune.publish(
         out,
         thin,
@@ -587,7 +588,7 @@ def prune_channels(
         technique="prune-channels",
         config=finetune.resolved_config(config, src, channel_fraction=fraction),
         metrics=metrics,
-        extra=extra,
+        pruning=record,
         history=history,
         report=report,
     )

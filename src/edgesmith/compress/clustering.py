@@ -15,6 +15,7 @@ from edgesmith.compress.config import ClusterConfig
 from edgesmith.compress.pruning import clone_wrapped, select_layers
 from edgesmith.core.artifacts import Artifact, check_output_dir
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import Clustering
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.tfmot import tfmot
 
@@ -100,7 +101,7 @@ def cluster(
         technique="cluster",
         config=finetune.resolved_config(config, src),
         metrics=metrics,
-        extra={"clustering": {"clustered_layers": chosen, "left_alone": left}},
+        clustering=Clustering(clustered_layers=tuple(chosen), left_alone=dict(left)),
         history=history,
         report=report,
     )

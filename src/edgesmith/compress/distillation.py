@@ -17,6 +17,7 @@ from edgesmith.compress.config import DistillConfig
 from edgesmith.compress.source import read_keras_source
 from edgesmith.core.artifacts import Artifact, check_output_dir
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import Distillation
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras, tf
 from edgesmith.tfkeras.model_safety import trusting_model_code
@@ -242,15 +243,13 @@ def distill(
         technique="distill",
         config=resolved,
         metrics=metrics,
-        extra={
-            "distillation": {
-                "teacher": teacher_artifact.id,
-                "teacher_path": str(teacher_artifact.path),
-                "student": config.student,
-                "alpha": config.alpha,
-                "temperature": config.temperature,
-            }
-        },
+        distillation=Distillation(
+            teacher=teacher_artifact.id,
+            teacher_path=str(teacher_artifact.path),
+            student=config.student,
+            alpha=config.alpha,
+            temperature=config.temperature,
+        ),
         history=history,
         report=report,
     )

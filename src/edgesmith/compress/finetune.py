@@ -18,6 +18,16 @@ from edgesmith.compress.config import FinetuneConfig
 from edgesmith.compress.source import check_teacher_fits, read_keras_source
 from edgesmith.core.artifacts import Artifact, ArtifactWriter
 from edgesmith.core.datasets import Dataset, load_dataset
+from edgesmith.core.manifest import (
+    ChannelPruning,
+    Clustering,
+    DatasetRecord,
+    Distillation,
+    Metrics,
+    OutputRecord,
+    Pruning,
+    Quantization,
+)
 from edgesmith.core.normalization import Normalization
 from edgesmith.core.progress import Reporter
 from edgesmith.tfkeras import model_io
@@ -51,7 +61,7 @@ class Source:
     @property
     def accuracy(self) -> float | None:
         """The source's recorded eval accuracy (valid when the data was not overridden)."""
-        return self.artifact.metrics.get("accuracy")
+        return self.artifact.metrics.accuracy
 
 
 def load_source(
@@ -288,12 +298,20 @@ def publish(
     technique: str,
     config: dict,
     metrics: dict,
-    extra: dict | None = None,
     model_file: str = KERAS_FILE,
     history: list[dict] | None = None,
+    distillation: Distillation | None = None,
+    clustering: Clustering | None = None,
+    qat: bool | None = None,
+    quantization: Quantization | None = None,
+    pruning: Pruning | ChannelPruning | None = None,
     report: Reporter,
 ) -> Artifact:
     """Save the model and publish the artifact with the source's input, output and labels.
+
+    ``metrics`` is validated as the manifest's :class:`~edgesmith.core.manifest.Metrics`; the
+    technique's own section (``distillation``, ``clustering``, ``qat`` with ``quantization``,
+    ``pruning``) goes to the manifest as given.
 
     Raises:
         EdgesmithError: if ``out`` is taken.
@@ -310,14 +328,16 @@ def publish(
             config=config,
             input_spec=source.artifact.input_spec,
             labels=source.artifact.labels,
-            dataset=source.dataset.describe(),
-            metrics=metrics,
+            dataset=DatasetRecord.from_dict(source.dataset.describe()),
+            metrics=Metrics.from_dict(metrics),
             parent=source.artifact.id,
-            extra={
-                "output": {"kind": source.kind, "shape": [source.dataset.num_classes]},
-                **({"history": history} if history is not None else {}),
-                **(extra or {}),
-            },
+            output=OutputRecord(kind=source.kind, shape=(source.dataset.num_classes,)),
+            history=history,
+            distillation=distillation,
+            clustering=clustering,
+            qat=qat,
+            quantization=quantization,
+            pruning=pruning,
         )
     drop = metrics.get("accuracy_drop")
     drop_text = f" ({-drop:+.2f} points)" if drop is not None else ""

@@ -18,6 +18,7 @@ from edgesmith.compress import finetune, measure
 from edgesmith.compress.config import ChannelPruneConfig, PruneConfig
 from edgesmith.core.artifacts import Artifact, check_output_dir
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import Pruning, PruningSteps
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras
 from edgesmith.tfkeras.tfmot import tfmot
@@ -225,18 +226,16 @@ def prune(
     )
     metrics.update(sparsity)
     metrics["sparsity_pruned_layers"] = round(pruned_zeros / max(1, pruned_weights), 6)
-    extra = {
-        "pruning": {
-            "structure": config.structure,
-            "target_sparsity": config.target_sparsity,
-            "sparsity_scope": config.sparsity_scope,
-            "layer_target_sparsity": layer_target,
-            "schedule": config.schedule,
-            "steps": plan.to_dict(),
-            "pruned_layers": chosen,
-            "left_dense": left,
-        }
-    }
+    record = Pruning(
+        structure=config.structure,
+        target_sparsity=config.target_sparsity,
+        sparsity_scope=config.sparsity_scope,
+        layer_target_sparsity=layer_target,
+        schedule=config.schedule,
+        steps=PruningSteps(**plan.to_dict()),
+        pruned_layers=tuple(chosen),
+        left_dense=dict(left),
+    )
     if config.structure == "2:4":
         pattern = measure.pattern_report(stripped, chosen)
         metrics["pattern_2x4_per_layer"] = pattern
@@ -256,7 +255,7 @@ def prune(
         technique="prune-2x4" if config.structure == "2:4" else "prune",
         config=finetune.resolved_config(config, src),
         metrics=metrics,
-        extra=extra,
+        pruning=record,
         history=history,
         report=report,
     )

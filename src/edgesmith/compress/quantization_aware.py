@@ -20,6 +20,7 @@ from edgesmith.compress.pruning import check_wrappable
 from edgesmith.compress.source import source_sparsity
 from edgesmith.core.artifacts import Artifact, check_output_dir
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import Quantization
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras.backend import keras
 from edgesmith.tfkeras.model_stats import count_macs, count_params
@@ -171,16 +172,13 @@ def qat(
             f"qat: sparsity {before['sparsity']:.3f} before, {after['sparsity']:.3f} after "
             f"(largest drift {min(drift.values(), default=0.0):+.4f})"
         )
-    extra = {
-        "qat": True,
-        "quantization": {
-            "scheme": "tfmot default 8-bit"
-            + (" (pruning-preserving)" if config.preserve_sparsity else ""),
-            "weights": "int8 symmetric, per-channel for convolutions, per-tensor for dense",
-            "activations": "int8 asymmetric per-tensor, ranges learned in training",
-            "float_layers": floats,
-        },
-    }
+    scheme = Quantization(
+        scheme="tfmot default 8-bit"
+        + (" (pruning-preserving)" if config.preserve_sparsity else ""),
+        weights="int8 symmetric, per-channel for convolutions, per-tensor for dense",
+        activations="int8 asymmetric per-tensor, ranges learned in training",
+        float_layers=dict(floats),
+    )
     return finetune.publish(
         out,
         model,
@@ -188,7 +186,8 @@ def qat(
         technique="qat",
         config=finetune.resolved_config(config, src),
         metrics=metrics,
-        extra=extra,
+        qat=True,
+        quantization=scheme,
         model_file=finetune.H5_FILE,
         history=history,
         report=report,

@@ -111,7 +111,7 @@ def run_recipe(
                 "config": config.to_dict(),
                 "path": target.name if artifact.path == target else str(artifact.path),
                 "id": artifact.id,
-                "accuracy": artifact.metrics.get("accuracy"),
+                "accuracy": artifact.metrics.accuracy,
             }
         )
         (out / SUMMARY).write_text(json.dumps(record, indent=2) + "\n")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from edgesmith.core.artifacts import Artifact, read_artifact
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import Manifest
 from edgesmith.tfkeras.model_safety import check_model_file
 
 
@@ -58,34 +59,36 @@ def read_keras_source(
 
 def source_sparsity(artifact: Artifact) -> float:
     """The overall sparsity a pruned ancestor recorded (0.0 for a dense artifact)."""
-    return float(artifact.manifest.get("metrics", {}).get("sparsity", 0.0) or 0.0)
+    return float(artifact.metrics.sparsity or 0.0)
 
 
-def check_teacher_fits(teacher: dict, student: dict, where: str | Path) -> None:
+def check_teacher_fits(teacher: Manifest, student: Manifest, where: str | Path) -> None:
     """Refuse a teacher whose input shape, class list or normalisation differ from the student's.
 
     Args:
         teacher: the teacher's manifest.
-        student: the student's manifest (or a manifest-like dict with ``input`` and ``labels``).
+        student: the student's manifest (anything with its ``input`` and ``labels``).
         where: the teacher's path, for the message.
 
     Raises:
         EdgesmithError: naming the mismatch.
     """
-    t_shape, s_shape = teacher["input"]["shape"], student["input"]["shape"]
-    if list(t_shape) != list(s_shape):
+    t_shape, s_shape = teacher.input.shape, student.input.shape
+    if tuple(t_shape) != tuple(s_shape):
         raise EdgesmithError(
             f"--teacher {where} takes inputs shaped {tuple(t_shape)} but the student takes "
             f"{tuple(s_shape)}; expected the same input shape"
         )
-    if list(teacher["labels"]) != list(student["labels"]):
+    t_labels, s_labels = list(teacher.labels), list(student.labels)
+    if t_labels != s_labels:
         raise EdgesmithError(
-            f"--teacher {where} has {len(teacher['labels'])} classes {teacher['labels'][:5]}... "
-            f"but the student has {len(student['labels'])} {student['labels'][:5]}...; "
+            f"--teacher {where} has {len(t_labels)} classes {t_labels[:5]}... "
+            f"but the student has {len(s_labels)} {s_labels[:5]}...; "
             "expected the same classes in the same order"
         )
-    if teacher["input"]["normalization"] != student["input"]["normalization"]:
+    t_norm, s_norm = teacher.input.normalization, student.input.normalization
+    if t_norm != s_norm:
         raise EdgesmithError(
-            f"--teacher {where} expects normalization {teacher['input']['normalization']['name']} "
-            f"but the student {student['input']['normalization']['name']}; expected the same"
+            f"--teacher {where} expects normalization {t_norm.name if t_norm else None} "
+            f"but the student {s_norm.name if s_norm else None}; expected the same"
         )

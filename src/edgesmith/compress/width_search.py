@@ -342,5 +342,5 @@ class TfliteTimer:
             min_runs=100, min_seconds=self.min_seconds, warmup_runs=10, warmup_seconds=0.1
         )
         run = benchmark(paths, config=BenchConfig(threads=self.threads, batch=1, timing=timing))
-        p50 = [result["latency_ms"]["p50"] for result in run.results]
+        p50 = [result.latency.p50 for result in run.results]
         return [ms / p50[0] for ms in p50[1:]]

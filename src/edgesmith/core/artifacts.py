@@ -15,36 +15,58 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import (
+    FORMATS,
+    MANIFEST_NAME,
+    REQUIRED_KEYS,
+    SCHEMA_VERSION,
+    STAGES,
+    CArray,
+    ChannelPruning,
+    Clustering,
+    DatasetRecord,
+    Distillation,
+    InputPipeline,
+    InputRecord,
+    Manifest,
+    Metrics,
+    Ops,
+    OutputRecord,
+    Pruning,
+    Quantization,
+    Sparse,
+    Target,
+    Training,
+    check_member_name,
+)
 from edgesmith.core.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
 
 if TYPE_CHECKING:
     from edgesmith.core.normalization import Normalization
 
-SCHEMA_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-STAGES = ("train", "compress", "export")
-FORMATS = ("keras", "tflite", "onnx")
-REQUIRED_KEYS = (
-    "schema_version",
-    "id",
-    "parent",
-    "stage",
-    "technique",
-    "format",
-    "files",
-    "model_file",
-    "config",
-    "input",
-    "labels",
-    "dataset",
-    "metrics",
-    "tool_versions",
-    "created",
-)
+__all__ = [
+    "FORMATS",
+    "MANIFEST_NAME",
+    "REQUIRED_KEYS",
+    "SCHEMA_VERSION",
+    "STAGES",
+    "Artifact",
+    "ArtifactWriter",
+    "Manifest",
+    "artifact_id",
+    "check_inside",
+    "check_member_name",
+    "check_output_dir",
+    "read_artifact",
+    "sha256_file",
+    "validate_manifest",
+    "verify_files",
+]
+
 # Sub-directories that hold run by-products (TensorBoard logs, resume checkpoints), not the model.
 UNHASHED_DIRS = ("logs", "backup")
 
@@ -71,76 +93,68 @@ class Artifact:
     """A finished artifact directory and its manifest (as read from disk)."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def id(self) -> str:
         """The content address (sha256 over the model files)."""
-        return self.manifest["id"]
+        return self.manifest.id
 
     @property
     def format(self) -> str:
         """``keras``, ``tflite`` or ``onnx``."""
-        return self.manifest["format"]
+        return self.manifest.format
 
     @property
     def model_path(self) -> Path:
         """The main model file (or SavedModel directory) inside the artifact."""
-        return self.path / self.manifest["model_file"]
+        return self.path / self.manifest.model_file
 
     @property
     def labels(self) -> list[str]:
         """Class names, in output order."""
-        return list(self.manifest["labels"])
+        return list(self.manifest.labels)
 
     @property
     def stage(self) -> str:
         """``train``, ``compress`` or ``export``."""
-        return self.manifest["stage"]
+        return self.manifest.stage
 
     @property
     def technique(self) -> str:
         """What produced the artifact (``resnet8``, ``import``, ``prune``, ``tflite-int8``...)."""
-        return self.manifest["technique"]
+        return self.manifest.technique
 
     @property
     def parent(self) -> str | None:
         """The id of the artifact this one came from (``None`` for a trained or imported one)."""
-        return self.manifest["parent"]
+        return self.manifest.parent
 
     @property
-    def input_spec(self) -> dict[str, Any]:
+    def input_spec(self) -> InputRecord:
         """The input record: ``shape``, ``dtype``, ``normalization``, ``quantization``."""
-        return dict(self.manifest["input"])
+        return self.manifest.input
 
     @property
     def normalization(self) -> Normalization:
         """The input normalisation the model expects from raw pixels.
 
         Raises:
-            EdgesmithError: when the manifest's input record has none, or a malformed one.
+            EdgesmithError: when the manifest's input record has none.
         """
-        from edgesmith.core.normalization import Normalization
-
-        record = self.manifest["input"].get("normalization")
-        if not isinstance(record, dict):
+        norm = self.manifest.input.normalization
+        if norm is None:
             raise EdgesmithError(
                 f"{self.path}: the manifest's input record has no normalization; re-create the "
                 "artifact with this edgesmith"
             )
-        try:
-            return Normalization.from_dict(record)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise EdgesmithError(
-                f"{self.path}: the manifest's input normalization is malformed ({exc})"
-            ) from None
+        return norm
 
     @property
     def kind(self) -> str:
         """What the model outputs: ``probabilities`` (the default) or ``logits``."""
-        output = self.manifest.get("output")
-        kind = output.get("kind") if isinstance(output, dict) else None
-        return kind if isinstance(kind, str) else "probabilities"
+        output = self.manifest.output
+        return output.kind if output is not None else "probabilities"
 
     @property
     def is_qat(self) -> bool:
@@ -149,33 +163,31 @@ class Artifact:
         The one place this is decided: a ``qat`` technique, a ``qat`` flag in the manifest (what
         compress writes after QAT, also for pruning-preserving QAT) or in its config.
         """
-        config = self.manifest.get("config")
         return (
-            self.manifest.get("technique") == "qat"
-            or bool(self.manifest.get("qat"))
-            or (isinstance(config, dict) and bool(config.get("qat")))
+            self.manifest.technique == "qat"
+            or bool(self.manifest.qat)
+            or bool(self.manifest.config.get("qat"))
         )
 
     @property
-    def output_spec(self) -> dict[str, Any]:
-        """The output record (``kind``, ``shape``), or an empty one for older manifests."""
-        output = self.manifest.get("output")
-        return dict(output) if isinstance(output, dict) else {}
+    def output_spec(self) -> OutputRecord | None:
+        """The output record (``kind``, ``shape``), or None for older manifests."""
+        return self.manifest.output
 
     @property
     def data_spec(self) -> str:
         """The data spec the model was trained or evaluated on (``dataset.spec``)."""
-        return str(self.manifest["dataset"]["spec"])
+        return self.manifest.dataset.spec
 
     @property
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> Metrics:
         """The recorded metrics (``accuracy`` is a fraction of ``num_eval`` images)."""
-        return dict(self.manifest["metrics"])
+        return self.manifest.metrics
 
     @property
     def files(self) -> dict[str, str]:
         """The hashed files: relative name -> sha256 (``model_file`` is one of them)."""
-        return dict(self.manifest["files"])
+        return dict(self.manifest.files)
 
     @property
     def trusted_model_code(self) -> bool:
@@ -183,7 +195,7 @@ class Artifact:
 
         Informative only: a manifest is never taken as permission to run code.
         """
-        return self.manifest.get("trusted_model_code") is True
+        return self.manifest.trusted_model_code is True
 
 
 def check_output_dir(out: str | Path) -> Path:
@@ -230,7 +242,7 @@ class ArtifactWriter:
         self.dir = self.out.with_name(self.out.name + ".partial")
         self.keep_on_error = keep_on_error
         self.resume = resume
-        self.manifest: dict[str, Any] | None = None
+        self.manifest: Manifest | None = None
         self._lock = OutputLock(self.out)
 
     def __enter__(self) -> ArtifactWriter:
@@ -276,15 +288,33 @@ class ArtifactWriter:
         technique: str,
         fmt: str,
         config: dict[str, Any],
-        input_spec: dict[str, Any],
+        input_spec: InputRecord,
         labels: list[str],
-        dataset: dict[str, Any],
-        metrics: dict[str, Any],
+        dataset: DatasetRecord,
+        metrics: Metrics,
         parent: str | None = None,
         tool_versions: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
+        output: OutputRecord | None = None,
+        c_array: CArray | None = None,
+        target: Target | None = None,
+        sparse: Sparse | None = None,
+        raw_input_fold: str | None = None,
+        ops: Ops | None = None,
+        input_pipeline: InputPipeline | None = None,
+        training: Training | None = None,
+        history: list[dict[str, Any]] | None = None,
+        trusted_model_code: bool | None = None,
+        distillation: Distillation | None = None,
+        clustering: Clustering | None = None,
+        qat: bool | None = None,
+        quantization: Quantization | None = None,
+        pruning: Pruning | ChannelPruning | None = None,
     ) -> Artifact:
         """Hash the files, write ``manifest.json`` atomically, and publish the directory.
+
+        The manifest is built as a :class:`~edgesmith.core.manifest.Manifest` and read back
+        through :meth:`~edgesmith.core.manifest.Manifest.from_dict` before it is written, so
+        nothing is published that a reader would refuse.
 
         Args:
             model_files: relative names of the files that make up the model (the first is the
@@ -299,13 +329,31 @@ class ArtifactWriter:
             metrics: at least ``accuracy`` and ``num_eval``.
             parent: id of the artifact this one came from.
             tool_versions: package versions; collected from the environment when omitted.
-            extra: further manifest keys.
+            output: what the model outputs (kind, shape).
+            c_array: export ``--c-array``: the C source and header.
+            target: export ``--target``: the device check and its budget.
+            sparse: export ``--sparse``: the sparse encoding.
+            raw_input_fold: export ``--raw-input``: how normalisation was folded in.
+            ops: export: the file's op report.
+            input_pipeline: train: where augmentation ran, how batches travelled.
+            training: Keras 3 train: framework and devices.
+            history: train and compress: one record per epoch.
+            trusted_model_code: train/import: whether model code was accepted.
+            distillation: distill: the teacher and the loss mix.
+            clustering: cluster: the layers clustered and left alone.
+            qat: qat: the model holds fake-quantisation layers.
+            quantization: qat: the scheme trained with.
+            pruning: prune or prune-channels: what was pruned, how.
+
+            The sections are optional (None leaves one out);
+            :class:`~edgesmith.core.manifest.Manifest` documents their fields.
 
         Returns:
             The published artifact.
 
         Raises:
-            EdgesmithError: for an unknown stage or format, or a model file that is missing.
+            EdgesmithError: for an unknown stage or format, a model file that is missing, or a
+                section value the manifest's reader would refuse.
         """
         from edgesmith.core.versions import tool_versions as collect_versions
 
@@ -323,26 +371,41 @@ class ArtifactWriter:
             if not matches:
                 raise EdgesmithError(f"model file {name!r} was not written to {self.dir}")
             model_hashes.update(matches)
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "id": artifact_id(model_hashes),
-            "parent": parent,
-            "stage": stage,
-            "technique": technique,
-            "format": fmt,
-            "model_file": model_files[0],
-            "files": files,
-            "config": config,
-            "input": input_spec,
-            "labels": list(labels),
-            "dataset": dataset,
-            "metrics": metrics,
-            "tool_versions": tool_versions if tool_versions is not None else collect_versions(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            **(extra or {}),
-        }
+        built = Manifest(
+            id=artifact_id(model_hashes),
+            parent=parent,
+            stage=stage,
+            technique=technique,
+            format=fmt,
+            model_file=model_files[0],
+            files=files,
+            config=config,
+            input=input_spec,
+            labels=tuple(labels),
+            dataset=dataset,
+            metrics=metrics,
+            tool_versions=tool_versions if tool_versions is not None else collect_versions(),
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            output=output,
+            c_array=c_array,
+            target=target,
+            sparse=sparse,
+            raw_input_fold=raw_input_fold,
+            ops=ops,
+            input_pipeline=input_pipeline,
+            training=training,
+            history=tuple(history) if history is not None else None,
+            trusted_model_code=trusted_model_code,
+            distillation=distillation,
+            clustering=clustering,
+            qat=qat,
+            quantization=quantization,
+            pruning=pruning,
+        )
+        document = built.to_dict()
+        manifest = Manifest.from_dict(document, where=f"{self.out}: the manifest to write")
         tmp = self.dir / (MANIFEST_NAME + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         os.replace(tmp, self.dir / MANIFEST_NAME)
         try:
             if self.out.is_dir():  # an empty directory the user created beforehand
@@ -405,132 +468,20 @@ def read_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as exc:
         raise EdgesmithError(f"{manifest_path} is corrupt: {exc}") from None
-    validate_manifest(manifest, where=str(manifest_path))
-    artifact = Artifact(path, manifest)
+    artifact = Artifact(path, Manifest.from_dict(manifest, where=str(manifest_path)))
     check_inside(artifact)
     if verify:
         verify_files(artifact)
     return artifact
 
 
-def validate_manifest(manifest: Any, *, where: str = "manifest") -> None:
-    """Check a manifest's shape and schema version.
+def validate_manifest(manifest: Any, *, where: str = "manifest") -> Manifest:
+    """Check a parsed manifest (:meth:`Manifest.from_dict`) and return it typed.
 
     Raises:
         EdgesmithError: naming what is wrong and where.
     """
-    from edgesmith import __version__
-
-    if not isinstance(manifest, dict) or "schema_version" not in manifest:
-        raise EdgesmithError(f"{where} is not an edgesmith manifest: it has no schema_version")
-    version = manifest["schema_version"]
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise EdgesmithError(
-            f"{where}: schema_version must be a positive integer. Received: {version!r}"
-        )
-    if version > SCHEMA_VERSION:
-        raise EdgesmithError(
-            f"{where} has schema_version {version}, written by a newer edgesmith; this one "
-            f"({__version__}) reads up to {SCHEMA_VERSION}: pip install -U edgesmith"
-        )
-    missing = [key for key in REQUIRED_KEYS if key not in manifest]
-    if missing:
-        raise EdgesmithError(f"{where} lacks required key(s): {', '.join(missing)}")
-    if manifest["format"] not in FORMATS:
-        raise EdgesmithError(
-            f"{where}: format must be one of {FORMATS}. Received: {manifest['format']!r}"
-        )
-    for key, kind, expected in _FIELD_TYPES:
-        if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
-            raise EdgesmithError(
-                f"{where}: {key} must be {expected}. Received: {_short(manifest[key])}"
-            )
-    if manifest["parent"] is not None and not isinstance(manifest["parent"], str):
-        raise EdgesmithError(
-            f"{where}: parent must be an artifact id or null. "
-            f"Received: {_short(manifest['parent'])}"
-        )
-    bad_labels = [label for label in manifest["labels"] if not isinstance(label, str)]
-    if bad_labels:
-        raise EdgesmithError(
-            f"{where}: labels must be a list of class names. Received: {_short(bad_labels[0])}"
-        )
-    shape = manifest["input"].get("shape")
-    if shape is not None and not (
-        isinstance(shape, list)
-        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-    ):
-        raise EdgesmithError(
-            f"{where}: input.shape must be a list of positive integers. Received: {_short(shape)}"
-        )
-    for name, digest in manifest["files"].items():
-        check_member_name(name, where=where)
-        if not (isinstance(digest, str) and _is_sha256(digest)):
-            raise EdgesmithError(
-                f"{where}: files[{name!r}] must be a sha256 hex digest. Received: {_short(digest)}"
-            )
-    model_file = manifest["model_file"]
-    check_member_name(model_file, where=where, key="model_file")
-    if not any(
-        name == model_file or name.startswith(model_file + "/") for name in manifest["files"]
-    ):
-        raise EdgesmithError(
-            f"{where}: model_file {model_file!r} is not among the hashed files; a manifest may "
-            "only point at files it lists with their sha256"
-        )
-
-
-_FIELD_TYPES = (
-    ("id", str, "a string"),
-    ("stage", str, "a string"),
-    ("technique", str, "a string"),
-    ("files", dict, "an object mapping names to sha256 digests"),
-    ("model_file", str, "a file name"),
-    ("config", dict, "an object"),
-    ("input", dict, "an object (shape, dtype, normalization)"),
-    ("labels", list, "a list of class names"),
-    ("dataset", dict, "an object"),
-    ("metrics", dict, "an object"),
-    ("tool_versions", dict, "an object"),
-    ("created", str, "a timestamp string"),
-)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
-
-
-def check_member_name(name: Any, *, where: str = "manifest", key: str = "files") -> str:
-    """Refuse a file name that could reach outside its artifact folder.
-
-    A name must be a relative POSIX path, normalised (no ``.``, ``..`` or empty parts), without
-    backslashes or NUL bytes, and not the manifest itself.
-
-    Raises:
-        EdgesmithError: naming the key and the name.
-    """
-    if not isinstance(name, str) or not name:
-        raise EdgesmithError(f"{where}: {key} names must be non-empty strings. Received: {name!r}")
-    parts = name.split("/")
-    if (
-        name.startswith("/")
-        or "\\" in name
-        or "\0" in name
-        or any(part in ("", ".", "..") for part in parts)
-        or PurePosixPath(name).is_absolute()
-        or (len(parts[0]) >= 2 and parts[0][1] == ":")  # C:... on Windows
-        or parts[0] == MANIFEST_NAME
-    ):
-        raise EdgesmithError(
-            f"{where}: {key} name {_short(name)} must be a relative, normalised path inside the "
-            "artifact folder"
-        )
-    return name
+    return Manifest.from_dict(manifest, where=where)
 
 
 def check_inside(artifact: Artifact) -> None:
@@ -540,7 +491,7 @@ def check_inside(artifact: Artifact) -> None:
         EdgesmithError: naming the first such file.
     """
     root = artifact.path.resolve()
-    for name in artifact.manifest["files"]:
+    for name in artifact.manifest.files:
         target = (artifact.path / name).resolve()
         if target != root and root not in target.parents:
             raise EdgesmithError(
@@ -555,7 +506,7 @@ def verify_files(artifact: Artifact) -> None:
     Raises:
         EdgesmithError: naming the first missing or changed file.
     """
-    for name, expected in artifact.manifest["files"].items():
+    for name, expected in artifact.manifest.files.items():
         file = artifact.path / name
         if not file.is_file():
             raise EdgesmithError(f"artifact {artifact.path} is missing its file {name}")

@@ -38,8 +38,8 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        """Print ``PROG: error: MESSAGE (see PROG --help)`` and exit 2."""
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        """Print ``edgesmith: error: MESSAGE (see PROG --help)`` and exit 2."""
+        print(f"edgesmith: error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
 
 
@@ -231,7 +231,7 @@ def add_trust_flag(parser: argparse.ArgumentParser) -> None:
 def print_artifact(args: argparse.Namespace, artifact) -> int:
     """Print a written artifact's path, or its manifest with ``--json``; return exit code 0."""
     if args.json:
-        print(json.dumps(artifact.manifest, indent=2))
+        print(json.dumps(artifact.manifest.to_dict(), indent=2))
     else:
         print(artifact.path)
     return 0

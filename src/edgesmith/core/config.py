@@ -75,7 +75,18 @@ class Config:
             raise EdgesmithError(f"{cls.__name__}: {exc}") from None
 
     def replace(self: C, **changes: Any) -> C:
-        """Return a copy with some fields changed (validated again)."""
+        """Return a copy with some fields changed (validated again).
+
+        Raises:
+            EdgesmithError: for a name that is not a field, or a value the config refuses.
+        """
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise EdgesmithError(
+                f"unknown {type(self).__name__} setting(s): {', '.join(unknown)}. "
+                f"Valid: {', '.join(sorted(known))}"
+            )
         return dataclasses.replace(self, **changes)
 
 
@@ -271,10 +282,10 @@ def _check_scalar(name: str, value: Any, rule: Setting, base: Any) -> None:
         )
     if rule.low is None and rule.high is None:
         return
-    if base is int and rule.high is None:
-        if value < rule.low:
-            least = f"{rule.low:g}"
-            raise EdgesmithError(f"{name} must be a whole number >= {least}. Received: {value!r}")
+    if rule.high is None:  # a floor only: whole numbers, or finite numbers
+        if not rule.low <= value < math.inf:
+            what = "a whole number" if base is int else "a number"
+            raise EdgesmithError(f"{name} must be {what} >= {rule.low:g}. Received: {value!r}")
         return
     low = -math.inf if rule.low is None else rule.low
     high = math.inf if rule.high is None else rule.high

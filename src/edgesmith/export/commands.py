@@ -10,10 +10,10 @@ import argparse
 import json
 from typing import Any
 
-from edgesmith.core.cli_args import formatter
+from edgesmith.core.cli_args import add_output_flags, add_settings, config_from_args, formatter
 from edgesmith.core.errors import CheckFailed
-from edgesmith.export.formats import FORMATS, IO_DTYPES, TARGETS
-from edgesmith.export.options import DEFAULT_OPSET
+from edgesmith.export.formats import FORMATS
+from edgesmith.export.options import ExportOptions
 
 EPILOG = """\
 examples:
@@ -60,85 +60,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--from", dest="source", required=True, metavar="DIR", help="Keras artifact directory"
     )
     parser.add_argument(
-        "--format",
-        dest="formats",
-        required=True,
-        metavar="F[,F...]",
-        help="formats to write (see below)",
+        "--format", dest="formats", required=True, metavar="F[,F...]", help="formats (see below)"
     )
-    parser.add_argument(
-        "--out", required=True, metavar="DIR", help="directory for one sub-directory per format"
-    )
-    parser.add_argument(
-        "--raw-input",
-        action="store_true",
-        help="fold the input normalisation in: the file takes raw pixels",
-    )
-    parser.add_argument(
-        "--io-dtype",
-        choices=IO_DTYPES,
-        default="int8",
-        help="tflite-int8 input/output dtype (default: int8)",
-    )
-    parser.add_argument(
-        "--calibration-samples",
-        type=int,
-        default=500,
-        metavar="N",
-        help="training images for int8 calibration (default: 500)",
-    )
-    parser.add_argument(
-        "--data", metavar="SPEC", help="calibrate and check on this data instead of the source's"
-    )
-    parser.add_argument(
-        "--max-eval",
-        type=int,
-        metavar="N",
-        help="check parity on the first N eval images (default: all)",
-    )
-    parser.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})"
-    )
-    parser.add_argument(
-        "--max-accuracy-drop",
-        type=float,
-        default=1.0,
-        metavar="POINTS",
-        help="int8 files: most accuracy, in percentage points 0..100, a file may lose against "
-        "its source before parity fails (McNemar exact test, p < 0.05; default: 1.0)",
-    )
-    parser.add_argument(
-        "--allow-mismatch",
-        action="store_true",
-        help="publish files that fail parity (manifest says fail), exit 0",
-    )
-    parser.add_argument(
-        "--target",
-        choices=TARGETS,
-        help="fail files that this target cannot run (int8-only: no float op; "
-        "tflm: TFLite Micro runs it, reports flash and its measured arena; ethos-u55-128, "
-        "ethos-u55-256, ethos-u65-256, ethos-u85-256: Arm Vela compiles it and estimates "
-        "NPU/CPU ops, SRAM, flash and time)",
-    )
-    parser.add_argument(
-        "--c-array",
-        action="store_true",
-        help="also write model_data.cc/.h (TFLite formats), as xxd -i",
-    )
-    parser.add_argument(
-        "--sparse",
-        action="store_true",
-        help="sparse weight encoding for pruned models (tflite-fp32, tflite-int8)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument(
-        "--json", action="store_true", help="print the written manifests as a JSON list on stdout"
-    )
-    parser.add_argument(
-        "--trust-model",
-        dest="trust_model",
-        action="store_true",
-        help="load a --from model file that runs code when loaded (see SECURITY.md)",
+    add_settings(parser, ExportOptions)
+    add_output_flags(
+        parser,
+        out="directory for one sub-directory per format",
+        config=False,
+        json_help="print the written manifests as a JSON list on stdout",
     )
     parser.set_defaults(handler=cmd_export)
 
@@ -146,32 +75,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """``edgesmith export``: returns 0, or 1 when a file failed its checks."""
     from edgesmith.core.progress import stderr_reporter
-    from edgesmith.export.options import ExportOptions
 
-    options = ExportOptions(
-        raw_input=args.raw_input,
-        io_dtype=args.io_dtype,
-        calibration_samples=args.calibration_samples,
-        opset=args.opset,
-        allow_mismatch=args.allow_mismatch,
-        target=args.target,
-        c_array=args.c_array,
-        sparse=args.sparse,
-        data=args.data,
-        max_eval=args.max_eval,
-        max_accuracy_drop=args.max_accuracy_drop,
-    )
+    options = config_from_args(ExportOptions, args)
     from edgesmith.export.exporter import export_formats
-    from edgesmith.tfkeras.model_safety import trusting_model_code
 
-    with trusting_model_code(args.trust_model):
-        results = export_formats(
-            args.source,
-            args.formats,
-            args.out,
-            report=stderr_reporter(args.quiet),
-            **options.to_dict(),
-        )
+    results = export_formats(
+        args.source, args.formats, args.out, report=stderr_reporter(args.quiet), **options.to_dict()
+    )
     if args.json:
         print(json.dumps([_json_record(r) for r in results], indent=2))
     else:
@@ -184,7 +94,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _json_record(result) -> dict[str, Any]:
     if result.artifact is not None:
-        return {"path": str(result.artifact.path), **result.artifact.manifest}
+        return {"path": str(result.artifact.path), **result.artifact.manifest.to_dict()}
     return {
         "technique": result.name,
         "path": None,

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.core.errors import CheckFailed, EdgesmithError
+from edgesmith.core.manifest import CArray, InputRecord, Metrics, Ops, OutputRecord, Sparse, Target
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.export.formats import FORMATS, QAT_FORMATS, ExportFormat, parse_formats
 from edgesmith.export.options import ExportOptions
@@ -194,7 +195,7 @@ def _run(
     )
     model = load_source_model(source)
     report(
-        f"source {source.artifact.path} ({source.artifact.manifest['technique']}); data "
+        f"source {source.artifact.path} ({source.artifact.technique}); data "
         f"{data.spec}: {len(data.calibration)} calibration / {len(data.x_eval)} eval images"
     )
     reference = _reference_outputs(model, data.x_eval, source)
@@ -227,9 +228,9 @@ def _reference_outputs(model, pixels: np.ndarray, source: SourceInfo) -> np.ndar
 
 
 def _model_stats(model, source: SourceInfo) -> dict[str, int]:
-    metrics = source.artifact.manifest.get("metrics", {})
-    if "macs" in metrics and "params" in metrics:
-        return {"macs": int(metrics["macs"]), "params": int(metrics["params"])}
+    metrics = source.artifact.metrics
+    if metrics.macs is not None and metrics.params is not None:
+        return {"macs": metrics.macs, "params": metrics.params}
     from edgesmith.tfkeras.model_stats import count_macs, count_params
 
     return {"macs": count_macs(model), "params": count_params(model)}
@@ -263,42 +264,39 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
     from edgesmith.export.parity import check_parity
     from edgesmith.export.sizes import sizes
 
-    manifest = source.artifact.manifest
-    output = {"kind": source.output_kind, "shape": [source.num_classes]}
+    output = OutputRecord(kind=source.output_kind, shape=(source.num_classes,))
     with ArtifactWriter(out / fmt.name) as writer:
-        model_bytes, ops_report, input_spec = _finish_file(built, fmt, source, opts, output, stats)
+        model_bytes, ops_report, input_spec = _finish_file(
+            built, fmt, source, opts, output.to_dict(), stats
+        )
         model_path = writer.dir / fmt.model_file
         model_path.write_bytes(model_bytes)
         files = [fmt.model_file]
-        extra: dict[str, Any] = {"output": output}
+        c_array = None
         if opts.c_array and fmt.file_format == "tflite":
             from edgesmith.export.c_array import write_c_array
 
             files += write_c_array(model_bytes, writer.dir)
-            extra["c_array"] = {
-                "source": "model_data.cc",
-                "header": "model_data.h",
-                "symbol": "g_model_data",
-            }
+            c_array = CArray(source="model_data.cc", header="model_data.h", symbol="g_model_data")
         try:
             target = _check_target(ops_report, model_path, fmt, opts)
         except CheckFailed as exc:
             report(str(exc))
             failed = FormatResult(fmt.name, sizes(model_bytes), failure=str(exc))
             raise _Unpublished(failed) from None
+        target_record = None
         if target is not None:
             files += target.pop("files", [])  # Ethos-U: the Vela-compiled file
-            extra["target"] = target
+            target_record = Target.from_dict(target)
         encoded = int(ops_report.get("sparse_tensors", 0)) if opts.sparse else 0
         builtin_only = bool(encoded and fmt.integer)
+        sparse = None
         if opts.sparse:
-            extra["sparse"] = {
-                "encoded_tensors": encoded,
-                "xnnpack": not builtin_only,
-                "runtime": _sparse_note(encoded, builtin_only),
-            }
-        if fold is not None:
-            extra["raw_input_fold"] = fold
+            sparse = Sparse(
+                encoded_tensors=encoded,
+                xnnpack=not builtin_only,
+                runtime=_sparse_note(encoded, builtin_only),
+            )
         runner = _parity_runner(opts, fmt)
         report(f"{fmt.name}: parity check on {len(data.x_eval)} images ({runner or 'default'})")
         metrics = check_parity(
@@ -316,7 +314,7 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             metrics["parity_runner"] = runner
         metrics.update(sizes(model_bytes))
         metrics.update(stats)
-        metrics["source_accuracy"] = manifest.get("metrics", {}).get("accuracy")
+        metrics["source_accuracy"] = source.artifact.metrics.accuracy
         result = FormatResult(fmt.name, metrics)
         _report_line(fmt.name, metrics, report)
         if metrics["parity"] == "fail":
@@ -326,7 +324,6 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             )
             if not opts.allow_mismatch:
                 raise _Unpublished(result)
-        extra["ops"] = _public_ops(ops_report)
         result.artifact = writer.commit(
             model_files=files,
             stage="export",
@@ -338,12 +335,17 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
                 "source": str(source.artifact.path),
                 "data": data.spec,
             },
-            input_spec=input_spec,
+            input_spec=InputRecord.from_dict(input_spec),
             labels=source.artifact.labels,
-            dataset=manifest["dataset"],
-            metrics=metrics,
+            dataset=source.artifact.manifest.dataset,
+            metrics=Metrics.from_dict(metrics),
             parent=source.artifact.id,
-            extra=extra,
+            output=output,
+            c_array=c_array,
+            target=target_record,
+            sparse=sparse,
+            raw_input_fold=fold,
+            ops=Ops.from_dict(_public_ops(ops_report)),
         )
         if opts.allow_mismatch:
             result.failure = None

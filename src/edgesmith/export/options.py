@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesmith.core.config import Config, check_positive_int, check_range
+from edgesmith.core.config import Config, setting
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.export.formats import IO_DTYPES, TARGETS
 
@@ -39,32 +39,43 @@ class ExportOptions(Config):
             exact test, see ``export/parity.py``).
     """
 
-    raw_input: bool = False
-    io_dtype: str = "int8"
-    calibration_samples: int = 500
-    opset: int = DEFAULT_OPSET
-    allow_mismatch: bool = False
-    target: str | None = None
-    c_array: bool = False
-    sparse: bool = False
-    data: str | None = None
-    max_eval: int | None = None
-    vela: dict | None = None
-    max_accuracy_drop: float = 1.0
+    raw_input: bool = setting(False, "fold the input normalisation in: the file takes raw pixels")
+    io_dtype: str = setting("int8", "tflite-int8 input/output dtype", choices=IO_DTYPES)
+    calibration_samples: int = setting(500, "training images for int8 calibration", low=1)
+    opset: int = setting(DEFAULT_OPSET, "ONNX opset (the installed onnx and tf2onnx bound it)")
+    allow_mismatch: bool = setting(
+        False, "publish files that fail parity (manifest says fail), exit 0"
+    )
+    target: str | None = setting(
+        None,
+        "fail files that this target cannot run (int8-only: no float op; tflm: TFLite Micro "
+        "runs it, reports flash and its measured arena; ethos-u55-128, ethos-u55-256, "
+        "ethos-u65-256, ethos-u85-256: Arm Vela compiles it and estimates NPU/CPU ops, SRAM, "
+        "flash and time)",
+        choices=TARGETS,
+    )
+    c_array: bool = setting(False, "also write model_data.cc/.h (TFLite formats), as xxd -i")
+    sparse: bool = setting(
+        False, "sparse weight encoding for pruned models (tflite-fp32, tflite-int8)"
+    )
+    data: str | None = setting(
+        None, "calibrate and check on this data instead of the source's", metavar="SPEC"
+    )
+    max_eval: int | None = setting(
+        None, "check parity on the first N eval images (default: all)", low=1
+    )
+    vela: dict | None = setting(None, "", flag="")
+    max_accuracy_drop: float = setting(
+        1.0,
+        "int8 files: most accuracy, in percentage points, a file may lose against its source "
+        "before parity fails (McNemar exact test, p < 0.05)",
+        metavar="POINTS",
+        low=0.0,
+        high=100.0,
+    )
 
     def __post_init__(self) -> None:
-        if self.io_dtype not in IO_DTYPES:
-            raise EdgesmithError(
-                f"--io-dtype must be one of {', '.join(IO_DTYPES)}. Received: {self.io_dtype!r}"
-            )
-        check_positive_int("--calibration-samples", self.calibration_samples)
-        check_range("--max-accuracy-drop", self.max_accuracy_drop, 0.0, 100.0)
-        if self.max_eval is not None:
-            check_positive_int("max_eval", self.max_eval)
-        if self.target is not None and self.target not in TARGETS:
-            raise EdgesmithError(
-                f"--target must be one of {', '.join(TARGETS)}. Received: {self.target!r}"
-            )
+        super().__post_init__()
         check_opset(self.opset)
         if self.vela is not None:
             from edgesmith.export.vela import VelaConfig

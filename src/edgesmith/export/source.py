@@ -66,25 +66,20 @@ def read_source(path: str | Path, *, trust_model: bool | None = None) -> SourceI
             f"--from {artifact.path} holds a {artifact.format} model ({artifact.stage}"
             f" stage); export needs a Keras artifact (from edgesmith train, import or compress)"
         )
-    record = artifact.input_spec
-    if "shape" not in record:
-        raise EdgesmithError(
-            f"{artifact.path}: the manifest's input record lacks shape; "
-            "re-create the artifact with this edgesmith"
-        )
     norm = artifact.normalization
     kind = artifact.kind
     if kind not in ("probabilities", "logits"):
         raise EdgesmithError(
             f"{artifact.path}: output kind must be probabilities or logits. Received: {kind!r}"
         )
-    shape = tuple(int(d) for d in record["shape"])
+    shape = artifact.input_spec.shape
     if len(shape) != 3:
         raise EdgesmithError(
             f"{artifact.path}: export handles image models with inputs (H, W, C). "
             f"Received input shape {list(shape)}"
         )
-    num_classes = int((artifact.output_spec.get("shape") or [len(artifact.labels)])[-1])
+    output = artifact.output_spec
+    num_classes = (output.shape if output and output.shape else (len(artifact.labels),))[-1]
     qat = artifact.is_qat
     check_model_file(artifact.model_path, trust_model=trust_model)
     return SourceInfo(artifact, norm, shape, kind, num_classes, qat)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from pathlib import Path
 from edgesmith.runtime import quiet  # noqa: F401  (silences the runtimes before they load)
 from edgesmith.runtime.accuracy import evaluate
 from edgesmith.runtime.bench import BenchConfig, BenchRun, benchmark, save_baseline
-from edgesmith.runtime.bench_schema import BenchDocument
+from edgesmith.runtime.bench_schema import BenchDocument, BenchResult
 from edgesmith.runtime.bench_schema import parse_document as parse_bench_document
 from edgesmith.runtime.embedded_metadata import (
     onnx_with_metadata,
@@ -47,6 +47,7 @@ def measure_tflm_arena(path: str | Path) -> dict[str, int]:
 __all__ = [
     "BenchConfig",
     "BenchDocument",
+    "BenchResult",
     "BenchRun",
     "MetadataWarning",
     "Model",

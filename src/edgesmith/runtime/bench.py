@@ -23,10 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.core.artifacts import sha256_file
+from edgesmith.core.config import Config, setting
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.accuracy import evaluate
-from edgesmith.runtime.bench_schema import SCHEMA, SCHEMA_VERSION
+from edgesmith.runtime.bench_schema import (
+    SCHEMA_VERSION,
+    BenchDocument,
+    BenchResult,
+    BenchSettings,
+    Latency,
+)
 from edgesmith.runtime.machine import (
     available_cpus,
     machine_info,
@@ -42,7 +49,7 @@ from edgesmith.runtime.timing import Step, TimingPlan, measure
 
 
 @dataclasses.dataclass(frozen=True)
-class BenchConfig:
+class BenchConfig(Config):
     """How to load and drive the models (the timing minimums are in :class:`TimingPlan`).
 
     Attributes:
@@ -58,20 +65,35 @@ class BenchConfig:
             carry metadata keep their own.
     """
 
-    threads: int | None = 1
-    batch: int = 1
-    provider: str | None = None
-    xnnpack: bool = True
-    affinity: str | None = None
-    eval_batch: int = 64
-    timing: TimingPlan = dataclasses.field(default_factory=TimingPlan)
-    foreign_normalization: str | None = None
+    threads: int | None = setting(1, "runtime threads", low=1)
+    batch: int = setting(1, "images per timed inference", metavar="B", low=1)
+    provider: str | None = setting(
+        None,
+        "onnx: cpu|cuda|tensorrt|auto (cuda/tensorrt fail where absent; auto takes the best "
+        "present); tflite: cpu|xnnpack|delegate:/path/lib.so|compiled|compiled:gpu|tflm (tflm: "
+        "TFLite Micro's interpreter, measured arena, host reference-kernel latency; default: cpu)",
+        metavar="P",
+    )
+    xnnpack: bool = setting(
+        True, "LiteRT builtin kernels instead of XNNPACK", flag="--no-xnnpack", negate=True
+    )
+    affinity: str | None = setting(
+        None, "pin to CPUs, taskset style: 0 | 0,1 | 0-3", metavar="CPUS"
+    )
+    eval_batch: int = setting(64, "images per accuracy call", metavar="B", low=1)
+    timing: TimingPlan = setting(TimingPlan, "", flag="", factory=True)
+    foreign_normalization: str | None = setting(
+        None,
+        "for files without edgesmith metadata (e.g. MLCommons' ResNet-8): how pixels 0..255 map "
+        "to the model input: raw, unit or scale=S,mean=..,std=..",
+        flag="--normalization",
+        metavar="NORM",
+    )
 
     def __post_init__(self) -> None:
-        for name in ("batch", "eval_batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise EdgesmithError(f"{name} must be a whole number >= 1. Received: {value!r}")
+        if isinstance(self.timing, dict):
+            object.__setattr__(self, "timing", TimingPlan.from_dict(self.timing))
+        super().__post_init__()
         if self.affinity is not None:
             parse_cpus(self.affinity)
         if self.foreign_normalization is not None:
@@ -79,11 +101,18 @@ class BenchConfig:
 
             parse_normalization(self.foreign_normalization)  # a typo fails before any load
 
-    def to_dict(self) -> dict:
-        """A JSON-ready record of the settings (stored in the bench document)."""
-        record = dataclasses.asdict(self)
-        record["timing"] = self.timing.to_dict()
-        return record
+    def settings(self) -> BenchSettings:
+        """The settings record of the bench document."""
+        return BenchSettings(
+            threads=self.threads,
+            batch=self.batch,
+            provider=self.provider,
+            xnnpack=self.xnnpack,
+            foreign_normalization=self.foreign_normalization,
+            affinity=self.affinity,
+            eval_batch=self.eval_batch,
+            timing=self.timing,
+        )
 
 
 @dataclasses.dataclass
@@ -103,13 +132,13 @@ class Loaded:
 class BenchRun:
     """The bench document plus each model's per-round samples (for plots and the gate)."""
 
-    document: dict
+    document: BenchDocument
     rounds: list[list[np.ndarray]]
 
     @property
-    def results(self) -> list[dict]:
-        """Per-model result records."""
-        return self.document["results"]
+    def results(self) -> tuple[BenchResult, ...]:
+        """Per-model results."""
+        return self.document.results
 
 
 def timing_images(model: Model, pixels: np.ndarray | None, batch: int) -> np.ndarray:
@@ -194,45 +223,40 @@ def open_model(
     return Loaded(given, model, load_ms, first_ms, rss_mb() - before, notes, step)
 
 
-def result_record(loaded: Loaded, rounds: list[np.ndarray], config: BenchConfig) -> dict:
-    """The bench schema's record for one model (accuracy filled in later)."""
+def result_record(loaded: Loaded, rounds: list[np.ndarray], config: BenchConfig) -> BenchResult:
+    """The bench document's result for one model (accuracy and machine filled in later)."""
     model = loaded.model
-    samples = np.concatenate(rounds)
-    latency = summarize(samples)
+    latency = summarize(np.concatenate(rounds))
     data = model.path.read_bytes()
     macs = model.macs
-    p50_s = latency["p50"] / 1000.0
-    record = {
-        "path": loaded.given,
-        "model_file": str(model.path),
-        "sha256": sha256_file(model.path),
-        "format": model.format,
-        "runtime": model.runtime,
-        "provider": model.provider_used,
-        "threads": model.threads,
-        "batch": config.batch,
-        "size_bytes": len(data),
-        "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)),
-        "load_ms": loaded.load_ms,
-        "first_inference_ms": loaded.first_inference_ms,
-        "latency_ms": latency,
-        "rounds": len(rounds),
-        "throughput_ips": config.batch * 1000.0 / latency["mean"],
-        "accuracy": None,
-        "num_eval": 0,
-        "macs": macs,
-        "gmacs_per_s": (macs * config.batch / p50_s / 1e9) if macs else None,
-        "peak_rss_mb": None,
-        "load_rss_mb": loaded.load_rss_mb,
-        "input": model.input_spec,
-        "labels": model.labels,
-        "metadata": model.metadata,
-        "notes": loaded.notes,
-    }
     extra = getattr(model.runner, "record_extra", None)  # TFLM: measured arena, latency's meaning
-    if extra is not None:
-        record.update(extra())
-    return record
+    return BenchResult(
+        path=loaded.given,
+        model_file=str(model.path),
+        sha256=sha256_file(model.path),
+        format=model.format,
+        runtime=model.runtime,
+        provider=model.provider_used,
+        threads=model.threads,
+        batch=config.batch,
+        size_bytes=len(data),
+        gzip_bytes=len(gzip.compress(data, compresslevel=9, mtime=0)),
+        load_ms=loaded.load_ms,
+        first_inference_ms=loaded.first_inference_ms,
+        latency=Latency(**latency),
+        rounds=len(rounds),
+        throughput_ips=config.batch * 1000.0 / latency["mean"],
+        accuracy=None,
+        num_eval=0,
+        macs=macs,
+        gmacs_per_s=(macs * config.batch / (latency["p50"] / 1000.0) / 1e9) if macs else None,
+        load_rss_mb=loaded.load_rss_mb,
+        input=model.input_spec,
+        labels=None if model.labels is None else tuple(model.labels),
+        metadata=model.metadata,
+        notes=tuple(loaded.notes),
+        tflm=None if extra is None else extra()["tflm"],
+    )
 
 
 def benchmark(
@@ -252,7 +276,8 @@ def benchmark(
         report: progress lines (stderr in the CLI).
 
     Returns:
-        A :class:`BenchRun`; its ``document`` is the JSON written by ``--json``.
+        A :class:`BenchRun`; its ``document`` (a :class:`BenchDocument`) is what ``--json``
+        writes (``document.to_dict()``).
 
     Raises:
         EdgesmithError: for bad paths, data, settings, or data that does not fit a model.
@@ -296,7 +321,7 @@ def _benchmark(
     rounds = measure([o.step for o in opened], plan, report)
     results = [result_record(o, r, config) for o, r in zip(opened, rounds, strict=True)]
     if dataset is not None:
-        for loaded, record in zip(opened, results, strict=True):
+        for index, loaded in enumerate(opened):
             report(f"accuracy of {loaded.given} on {data} ({len(dataset.y_eval)} images)")
             scores = evaluate(
                 loaded.model,
@@ -306,23 +331,21 @@ def _benchmark(
                 batch_size=config.eval_batch,
                 report=report,
             )
-            record.update(scores)
+            results[index] = dataclasses.replace(results[index], **scores)
     machine = machine_info()
     peak = peak_rss_mb()
-    for record in results:
-        record["peak_rss_mb"] = peak
-        record["machine"] = machine
+    results = [dataclasses.replace(r, peak_rss_mb=peak, machine=machine) for r in results]
     for loaded in opened:
         loaded.model.close()
-    document = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "data": data,
-        "settings": config.to_dict(),
-        "machine": machine,
-        "results": results,
-    }
+    document = BenchDocument(
+        schema_version=SCHEMA_VERSION,
+        data=data,
+        settings=config.settings(),
+        machine=machine,
+        results=tuple(results),
+        store=None,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     return BenchRun(document, rounds)
 
 
@@ -331,7 +354,7 @@ def store_name(json_path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", json_path.stem or "bench") + ".models"
 
 
-def save_baseline(document: dict, json_path: str | Path) -> Path:
+def save_baseline(document: BenchDocument, json_path: str | Path) -> Path:
     """Write the bench JSON and a content-addressed copy of each model file beside it.
 
     Each benched file is copied to ``<store>/<sha256>.<format>`` (``base.json`` ->
@@ -350,21 +373,20 @@ def save_baseline(document: dict, json_path: str | Path) -> Path:
     store = json_path.parent / store_name(json_path)
     try:
         store.mkdir(parents=True, exist_ok=True)
-        for record in document["results"]:
-            target = store / f"{record['sha256']}.{record['format']}"
-            if target.is_file() and sha256_file(target) == record["sha256"]:
+        for result in document.results:
+            target = store / f"{result.sha256}.{result.format}"
+            if target.is_file() and sha256_file(target) == result.sha256:
                 continue
             tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(record["model_file"], tmp)
-            if sha256_file(tmp) != record["sha256"]:
+            shutil.copyfile(result.model_file, tmp)
+            if sha256_file(tmp) != result.sha256:
                 tmp.unlink()
                 raise EdgesmithError(
-                    f"{record['model_file']} changed while it was benched (sha256 differs); "
+                    f"{result.model_file} changed while it was benched (sha256 differs); "
                     "bench it again"
                 )
             os.replace(tmp, target)
-        document["store"] = store.name
-        text = json.dumps(document, indent=2) + "\n"
+        text = json.dumps(document.replace(store=store.name).to_dict(), indent=2) + "\n"
         tmp_json = json_path.with_name(json_path.name + ".tmp")
         tmp_json.write_text(text, encoding="utf-8")
         os.replace(tmp_json, json_path)

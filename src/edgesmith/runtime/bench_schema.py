@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.runtime.timing import TimingPlan
 
 SCHEMA = "edgesmith.bench"
 SCHEMA_VERSION = 2
@@ -38,13 +39,24 @@ MAX_LATENCY_MS = 3_600_000.0
 MAX_DOCUMENT_BYTES = 64 * 2**20
 LATENCY_KEYS = ("p50", "p90", "p99", "mean", "min", "max")
 FORMATS = ("tflite", "onnx")
+_RESULT_ORDER = (
+    "path", "model_file", "sha256", "format", "runtime", "provider", "threads", "batch",
+    "size_bytes", "gzip_bytes", "load_ms", "first_inference_ms", "latency", "rounds",
+    "throughput_ips", "accuracy", "num_eval", "macs", "gmacs_per_s", "peak_rss_mb",
+    "load_rss_mb", "input", "labels", "metadata", "notes", "tflm", "per_class", "confusion",
+    "machine", "budgets",
+)  # fmt: skip
+_WRITTEN_WHEN_SET = ("tflm", "per_class", "confusion", "budgets")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STORE = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclasses.dataclass(frozen=True)
 class Latency:
-    """Latency percentiles of one model, in milliseconds, over ``runs`` timed runs."""
+    """Latency percentiles of one model, in milliseconds, over ``runs`` timed runs.
+
+    ``std`` is their standard deviation.
+    """
 
     p50: float
     p90: float
@@ -53,6 +65,11 @@ class Latency:
     min: float
     max: float
     runs: int
+    std: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``latency_ms`` record."""
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +87,25 @@ class BenchResult:
         latency: the latency summary.
         accuracy: fraction correct on ``num_eval`` images, or None without data.
         num_eval: images behind ``accuracy`` (0 without data).
+        runtime: ``litert``, ``onnxruntime`` or ``tflm``.
+        size_bytes: the model file's size; ``gzip_bytes`` gzipped (level 9): what pruning buys
+            on the wire.
+        load_ms: load time; ``first_inference_ms`` the first (untimed) inference's.
+        rounds: interleaved timing rounds.
+        throughput_ips: images per second at ``batch`` (from the mean latency).
+        macs: multiply-accumulates per image (from the embedded metadata), or None.
+        gmacs_per_s: achieved GMAC/s at the median latency, or None without ``macs``.
+        peak_rss_mb: the bench process's peak resident memory; ``load_rss_mb`` what loading
+            this model added.
+        input: the model's input record (shape, dtype, normalisation) as the runtime read it.
+        labels: class names in output order, when the file carries them.
+        metadata: where the input record came from (``embedded``, ``artifact``, ``none``).
+        notes: what a user must know about the numbers (fall-backs, missing metadata).
+        per_class: accuracy per class name; ``confusion`` the confusion matrix (with data).
+        machine: the ``machine`` record it was measured on.
+        tflm: TFLite Micro's measured arena and what its host latency means (``--provider
+            tflm``).
+        budgets: the device profile's verdicts (``--device``): budget -> record with ``ok``.
     """
 
     path: str
@@ -82,6 +118,41 @@ class BenchResult:
     latency: Latency
     accuracy: float | None
     num_eval: int
+    runtime: str | None = None
+    size_bytes: int | None = None
+    gzip_bytes: int | None = None
+    load_ms: float | None = None
+    first_inference_ms: float | None = None
+    rounds: int | None = None
+    throughput_ips: float | None = None
+    macs: int | None = None
+    gmacs_per_s: float | None = None
+    peak_rss_mb: float | None = None
+    load_rss_mb: float | None = None
+    input: dict[str, Any] | None = None
+    labels: tuple[str, ...] | None = None
+    metadata: str | None = None
+    notes: tuple[str, ...] = ()
+    per_class: dict[str, Any] | None = None
+    confusion: list[list[int]] | None = None
+    machine: dict[str, Any] | None = None
+    tflm: dict[str, Any] | None = None
+    budgets: dict[str, dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result's JSON record (the keys ``edgesmith bench`` has always written)."""
+        record: dict[str, Any] = {}
+        for name in _RESULT_ORDER:
+            value = getattr(self, name)
+            if name in _WRITTEN_WHEN_SET and value is None:
+                continue
+            if name == "latency":
+                record["latency_ms"] = value.to_dict()
+            elif isinstance(value, tuple):
+                record[name] = list(value)
+            else:
+                record[name] = value
+        return record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +168,15 @@ class BenchSettings:
     provider: str | None
     xnnpack: bool
     foreign_normalization: str | None = None
+    affinity: str | None = None
+    eval_batch: int = 64
+    timing: TimingPlan | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``settings`` record."""
+        record = dataclasses.asdict(self)
+        record["timing"] = None if self.timing is None else self.timing.to_dict()
+        return record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +191,10 @@ class BenchDocument:
         results: one entry per model.
         store: the store folder's name beside the JSON file, or None (version 1, or JSON that
             went to stdout).
+        created: when it was measured (ISO 8601, UTC).
+        device: the device profile it was judged against (``--device``), or None.
+        host: the device it was measured on over SSH (``edgesmith build --host``), or None
+            for this machine.
     """
 
     schema_version: int
@@ -119,6 +203,32 @@ class BenchDocument:
     machine: dict[str, Any]
     results: tuple[BenchResult, ...]
     store: str | None
+    created: str | None = None
+    device: dict[str, Any] | None = None
+    host: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as ``edgesmith bench --json`` writes it."""
+        record: dict[str, Any] = {
+            "schema": SCHEMA,
+            "schema_version": self.schema_version,
+            "created": self.created,
+            "data": self.data,
+            "settings": self.settings.to_dict(),
+            "machine": self.machine,
+            "results": [r.to_dict() for r in self.results],
+        }
+        if self.store is not None:
+            record["store"] = self.store
+        if self.device is not None:
+            record["device"] = self.device
+        if self.host is not None:
+            record["host"] = self.host
+        return record
+
+    def replace(self, **changes: Any) -> BenchDocument:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
 
 def read_document(path: str | Path) -> BenchDocument:
@@ -178,7 +288,12 @@ def parse_document(document: object, where: str = "bench document") -> BenchDocu
             f"Received: {_short(store)}"
         )
     parsed = tuple(_result(r, f"{where}: results[{i}]") for i, r in enumerate(results))
-    return BenchDocument(version, data, settings, machine, parsed, store)
+    device = document.get("device")
+    if device is not None and not isinstance(device, dict):
+        raise EdgesmithError(f"{where}: device must be an object or null")
+    created = _optional_str(document.get("created"), f"{where}: created")
+    host = _optional_str(document.get("host"), f"{where}: host")
+    return BenchDocument(version, data, settings, machine, parsed, store, created, device, host)
 
 
 def _settings(record: object, where: str) -> BenchSettings:
@@ -197,7 +312,21 @@ def _settings(record: object, where: str) -> BenchSettings:
         foreign_normalization=_optional_str(
             record.get("foreign_normalization"), f"{where}.foreign_normalization"
         ),
+        affinity=_optional_str(record.get("affinity"), f"{where}.affinity"),
+        eval_batch=_positive_int(record.get("eval_batch", 64), f"{where}.eval_batch"),
+        timing=_timing(record.get("timing"), f"{where}.timing"),
     )
+
+
+def _timing(record: object, where: str) -> TimingPlan | None:
+    if record is None:
+        return None
+    if not isinstance(record, dict):
+        raise EdgesmithError(f"{where} must be an object or null")
+    try:
+        return TimingPlan.from_dict(record)
+    except EdgesmithError as exc:
+        raise EdgesmithError(f"{where}: {exc}") from None
 
 
 def _result(record: object, where: str) -> BenchResult:
@@ -244,7 +373,64 @@ def _result(record: object, where: str) -> BenchResult:
         latency=_latency(record.get("latency_ms"), f"{where}.latency_ms"),
         accuracy=None if accuracy is None else float(accuracy),
         num_eval=num_eval,
+        runtime=_optional_str(record.get("runtime"), f"{where}.runtime"),
+        size_bytes=_optional_number(record.get("size_bytes"), f"{where}.size_bytes", int),
+        gzip_bytes=_optional_number(record.get("gzip_bytes"), f"{where}.gzip_bytes", int),
+        load_ms=_optional_number(record.get("load_ms"), f"{where}.load_ms"),
+        first_inference_ms=_optional_number(
+            record.get("first_inference_ms"), f"{where}.first_inference_ms"
+        ),
+        rounds=_optional_number(record.get("rounds"), f"{where}.rounds", int),
+        throughput_ips=_optional_number(record.get("throughput_ips"), f"{where}.throughput_ips"),
+        macs=_optional_number(record.get("macs"), f"{where}.macs", int),
+        gmacs_per_s=_optional_number(record.get("gmacs_per_s"), f"{where}.gmacs_per_s"),
+        peak_rss_mb=_optional_number(record.get("peak_rss_mb"), f"{where}.peak_rss_mb"),
+        load_rss_mb=_optional_number(
+            record.get("load_rss_mb"), f"{where}.load_rss_mb", low=-math.inf
+        ),
+        input=_optional_object(record.get("input"), f"{where}.input"),
+        labels=_optional_names(record.get("labels"), f"{where}.labels"),
+        metadata=_optional_str(record.get("metadata"), f"{where}.metadata"),
+        notes=_optional_names(record.get("notes"), f"{where}.notes") or (),
+        per_class=_optional_object(record.get("per_class"), f"{where}.per_class"),
+        confusion=_optional_list(record.get("confusion"), f"{where}.confusion"),
+        machine=_optional_object(record.get("machine"), f"{where}.machine"),
+        tflm=_optional_object(record.get("tflm"), f"{where}.tflm"),
+        budgets=_optional_object(record.get("budgets"), f"{where}.budgets"),
     )
+
+
+def _optional_number(
+    value: object, where: str, kind: type = float, low: float = 0.0
+) -> int | float | None:
+    if value is None:
+        return None
+    whole = kind is int and isinstance(value, int)
+    if not _finite(value) or (kind is int and not whole) or value < low:
+        what = "a whole number" if kind is int else "a finite number"
+        floor = "" if low == -math.inf else f" >= {low:g}"
+        raise EdgesmithError(f"{where} must be {what}{floor} or null. Received: {_short(value)}")
+    return value if kind is int else float(value)
+
+
+def _optional_object(value: object, where: str) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise EdgesmithError(f"{where} must be an object or null. Received: {_short(value)}")
+    return value
+
+
+def _optional_list(value: object, where: str) -> list | None:
+    if value is not None and not isinstance(value, list):
+        raise EdgesmithError(f"{where} must be a list or null. Received: {_short(value)}")
+    return value
+
+
+def _optional_names(value: object, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise EdgesmithError(f"{where} must be a list of strings. Received: {_short(value)}")
+    return tuple(value)
 
 
 def _latency(record: object, where: str) -> Latency:
@@ -270,7 +456,8 @@ def _latency(record: object, where: str) -> Latency:
             f"<= max. Received: {', '.join(f'{k} {values[k]:g}' for k in LATENCY_KEYS)}"
         )
     runs = _positive_int(record.get("runs"), f"{where}.runs")
-    return Latency(runs=runs, **values)
+    std = _optional_number(record.get("std", 0.0), f"{where}.std")
+    return Latency(runs=runs, std=std or 0.0, **values)
 
 
 def _finite(value: object) -> bool:

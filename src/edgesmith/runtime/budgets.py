@@ -7,16 +7,24 @@ comparison per budget, recorded beside the numbers.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
+from edgesmith.core.errors import CheckFailed, EdgesmithError
+from edgesmith.core.manifest import Target
+from edgesmith.core.profiles import DeviceProfile
+from edgesmith.runtime.bench_schema import BenchDocument, BenchResult
+
 # budget name -> (how to read the measured value from a bench record, True if it is a ceiling)
 CHECKS = {
-    "max_size_kb": (lambda r: r["size_bytes"] / 1024, True),
-    "max_latency_ms": (lambda r: r["latency_ms"]["p50"], True),
-    "max_ram_mb": (lambda r: r.get("peak_rss_mb"), True),
-    "min_accuracy": (lambda r: r.get("accuracy"), False),
+    "max_size_kb": (lambda r: None if r.size_bytes is None else r.size_bytes / 1024, True),
+    "max_latency_ms": (lambda r: r.latency.p50, True),
+    "max_ram_mb": (lambda r: r.peak_rss_mb, True),
+    "min_accuracy": (lambda r: r.accuracy, False),
 }
 
 
-def budget_verdicts(record: dict, budgets: dict) -> dict[str, dict]:
+def budget_verdicts(record: BenchResult, budgets: dict) -> dict[str, dict]:
     """``{budget: {"limit", "value", "ok"}}`` for each budget the profile sets and bench measured.
 
     Budgets the bench cannot measure (a TFLM arena, Vela's SRAM and flash: see
@@ -34,7 +42,7 @@ def budget_verdicts(record: dict, budgets: dict) -> dict[str, dict]:
     return verdicts
 
 
-def target_verdicts(target: dict | None, budgets: dict) -> dict[str, dict]:
+def target_verdicts(target: Target | None, budgets: dict) -> dict[str, dict]:
     """Verdicts for the budgets the export's target check measured, not the bench.
 
     A TFLM target record holds the arena TFLM allocated (``arena_bytes``) or, where TFLM was
@@ -42,19 +50,18 @@ def target_verdicts(target: dict | None, budgets: dict) -> dict[str, dict]:
     estimate, which replaces the host's latency for ``max_latency_ms`` (the host does not run
     the NPU). The verdict's ``source`` says which it is.
     """
-    target = target or {}
     values: dict[str, tuple[float | None, str]] = {}
-    if "arena_bytes" in target:
-        values["max_arena_kb"] = (target["arena_bytes"] / 1024, "measured by TFLM")
-    elif "arena_bytes_estimate" in target:
-        values["max_arena_kb"] = (target["arena_bytes_estimate"] / 1024, "estimate")
-    vela = target.get("vela")
-    if vela:
-        label = vela.get("label", "Vela estimate")
-        values["max_latency_ms"] = (vela["inference_ms"], label)
-        values["max_sram_kb"] = (vela["sram_kb"], label)
-        values["max_flash_kb"] = (vela["flash_kb"] + vela.get("dram_kb", 0.0), label)
-        values["min_npu_ops"] = (vela["npu_fraction"], label)
+    if target is not None and target.arena_bytes is not None:
+        values["max_arena_kb"] = (target.arena_bytes / 1024, "measured by TFLM")
+    elif target is not None and target.arena_bytes_estimate is not None:
+        values["max_arena_kb"] = (target.arena_bytes_estimate / 1024, "estimate")
+    vela = target.vela if target is not None else None
+    if vela is not None:
+        label = vela.label
+        values["max_latency_ms"] = (vela.inference_ms, label)
+        values["max_sram_kb"] = (vela.sram_kb, label)
+        values["max_flash_kb"] = (vela.flash_kb + vela.dram_kb, label)
+        values["min_npu_ops"] = (vela.npu_fraction, label)
     verdicts = {}
     for name in ("max_arena_kb", "max_latency_ms", "max_sram_kb", "max_flash_kb", "min_npu_ops"):
         limit = budgets.get(name)
@@ -82,3 +89,61 @@ def describe(name: str, verdicts: dict[str, dict]) -> str:
     if unknown:
         text += f" (not measured: {', '.join(unknown)})"
     return text
+
+
+def judge(document: BenchDocument, profile: DeviceProfile) -> BenchDocument:
+    """The document with the device profile recorded and each result's budget verdicts."""
+    budgets = profile.budgets.to_dict()
+    results = tuple(
+        dataclasses.replace(r, budgets=budget_verdicts(r, budgets)) for r in document.results
+    )
+    return document.replace(device=profile.to_dict(), results=results)
+
+
+def describe_all(document: BenchDocument, device: str) -> str:
+    """``device NAME:`` and one :func:`describe` line per judged result."""
+    from edgesmith.runtime.report import display_name
+
+    lines = [f"device {device}:"]
+    for record in document.results:
+        lines.append(f"  {describe(display_name(record, document.results), record.budgets or {})}")
+    return "\n".join(lines)
+
+
+def raise_over_budget(results: Sequence[BenchResult], device: str) -> None:
+    """Exit 1 (:class:`CheckFailed`, like every failed check) when a model misses a budget.
+
+    A budget that could not be measured (accuracy without ``--data``) is reported, not failed.
+
+    Raises:
+        CheckFailed: naming the models over budget.
+    """
+    from edgesmith.runtime.report import display_name
+
+    over = [
+        display_name(record, results)
+        for record in results
+        if any(v["ok"] is False for v in (record.budgets or {}).values())
+    ]
+    if over:
+        raise CheckFailed(
+            f"{len(over)} of {len(results)} model(s) over the budgets of device {device}: "
+            + ", ".join(over)
+        )
+
+
+def check_profile_formats(paths: Sequence[str], profile: DeviceProfile) -> None:
+    """Refuse models a profile's runtime cannot run (a .onnx file for a LiteRT device).
+
+    Raises:
+        EdgesmithError: naming the file and the profile's runtime.
+    """
+    from edgesmith.runtime.source import locate
+
+    wanted = "tflite" if profile.runtime == "litert" else "onnx"
+    for path in paths:
+        fmt = locate(path).format
+        if fmt != wanted:
+            raise EdgesmithError(
+                f"device {profile.name} runs {profile.runtime} ({wanted} files); {path} is {fmt}"
+            )

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.runtime.bench_schema import BenchDocument
 from edgesmith.runtime.report import display_name
 
 INSTALL_HINT = "plots need matplotlib: pip install matplotlib"
@@ -52,12 +53,12 @@ def _figure(width: float, height: float):
     return figure
 
 
-def tradeoff_plot(document: dict, out: Path) -> Path:
+def tradeoff_plot(document: BenchDocument, out: Path) -> Path:
     """Accuracy against p50 latency, marker area by file size, Pareto front joined."""
-    results = document["results"]
-    latencies = [r["latency_ms"]["p50"] for r in results]
-    accuracies = [r.get("accuracy") for r in results]
-    sizes = np.array([r["size_bytes"] for r in results], dtype=float)
+    results = document.results
+    latencies = [r.latency.p50 for r in results]
+    accuracies = [r.accuracy for r in results]
+    sizes = np.array([r.size_bytes or 0 for r in results], dtype=float)
     figure = _figure(7, 4.5)
     axes = figure.add_subplot()
     have = [i for i, a in enumerate(accuracies) if a is not None]
@@ -86,9 +87,7 @@ def tradeoff_plot(document: dict, out: Path) -> Path:
     axes.margins(x=0.15, y=0.3)  # room for the labels beside the outermost points
     axes.set_xlabel("latency p50 (ms, lower is better)")
     axes.set_ylabel("top-1 accuracy (%)")
-    axes.set_title(
-        f"accuracy vs latency vs size (marker area ~ file size), data {document['data']}"
-    )
+    axes.set_title(f"accuracy vs latency vs size (marker area ~ file size), data {document.data}")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     path = out / "tradeoff.png"
@@ -96,9 +95,9 @@ def tradeoff_plot(document: dict, out: Path) -> Path:
     return path
 
 
-def latency_plot(document: dict, rounds: list[list[np.ndarray]], out: Path) -> Path:
+def latency_plot(document: BenchDocument, rounds: list[list[np.ndarray]], out: Path) -> Path:
     """Each model's latency distribution (box from p5 to p95 whiskers, p99 marked)."""
-    results = document["results"]
+    results = document.results
     samples = [np.concatenate(r) for r in rounds]
     figure = _figure(7, 1.2 + 0.6 * len(results))
     axes = figure.add_subplot()
@@ -107,15 +106,15 @@ def latency_plot(document: dict, rounds: list[list[np.ndarray]], out: Path) -> P
     except TypeError:  # matplotlib < 3.10 has no orientation argument
         axes.boxplot(samples, vert=False, whis=(5, 95), showfliers=False)
     for i, record in enumerate(results, start=1):
-        p99 = record["latency_ms"]["p99"]
+        p99 = record.latency.p99
         axes.plot([p99], [i], "rx")
     axes.set_yticks(
         range(1, len(results) + 1), [display_name(r, results) for r in results], fontsize=8
     )
     axes.set_xlabel("latency per inference (ms); box p25-p75, whiskers p5-p95, x = p99")
     axes.set_title(
-        f"latency distribution, batch {document['settings']['batch']}, "
-        f"threads {document['settings']['threads']}"
+        f"latency distribution, batch {document.settings.batch}, "
+        f"threads {document.settings.threads}"
     )
     axes.grid(alpha=0.3, axis="x")
     figure.tight_layout()
@@ -124,7 +123,9 @@ def latency_plot(document: dict, rounds: list[list[np.ndarray]], out: Path) -> P
     return path
 
 
-def write_plots(document: dict, rounds: list[list[np.ndarray]], out: str | Path) -> list[Path]:
+def write_plots(
+    document: BenchDocument, rounds: list[list[np.ndarray]], out: str | Path
+) -> list[Path]:
     """Write both plots into ``out`` (created if needed).
 
     Raises:

@@ -25,10 +25,13 @@ refused unless the caller passes that same provider.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edgesmith.core.artifacts import sha256_file
+from edgesmith.core.config import Config, setting
 from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.bench import BenchConfig, open_model
@@ -37,39 +40,124 @@ from edgesmith.runtime.machine import machine_info, same_machine
 from edgesmith.runtime.stats import RatioEstimate, paired_ratio, ratio_to_stored
 from edgesmith.runtime.timing import Step, TimingPlan, measure
 
-DEFAULT_MAX_SLOWDOWN = 1.10
-DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
 CHECK_TIMING = TimingPlan(min_runs=500, min_seconds=5.0, warmup_runs=10, warmup_seconds=0.5)
-# Statuses that are a decision; any other (skipped, unverified, noisy) means "not compared".
-DECIDED = ("ok", "regression", "not asked")
 # Providers whose value names native code to load into this process.
 NATIVE_PROVIDER_PREFIXES = ("delegate:",)
 
 
-def latency_status(estimate: RatioEstimate, max_slowdown: float) -> str:
-    """``regression``, ``ok`` or ``noisy`` for a paired latency ratio estimate.
+class Status(str, enum.Enum):
+    """The outcome of one comparison; why, when it was not decided, is a separate reason."""
 
-    ``regression``: the ratio is above ``max_slowdown`` and its interval lies wholly above 1.0.
-    ``noisy``: the ratio is above ``max_slowdown`` but the interval reaches 1.0 (cannot call
-    it either way: not a pass). ``ok`` otherwise.
+    OK = "ok"
+    REGRESSION = "regression"
+    NOT_ASKED = "not asked"
+    NOISY = "noisy"
+    UNVERIFIED = "unverified"
+    SKIPPED = "skipped"
+
+    @property
+    def decided(self) -> bool:
+        """A decision was made (ok, regression, or the user did not ask for it)."""
+        return self in (Status.OK, Status.REGRESSION, Status.NOT_ASKED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckOptions(Config):
+    """How the gate compares: the limits, how long to time, and what to do when it cannot.
+
+    Attributes:
+        max_slowdown: allowed latency ratio (1.10 allows 10% slower).
+        max_accuracy_drop: allowed accuracy drop in percentage points (1.0 allows one point).
+        timing: how long candidate and reference are timed (interleaved).
+        any_machine: without the reference file, compare with the stored median of a baseline
+            from another kind of machine anyway (it can catch a regression, never pass one).
+        allow_skip: pass comparisons that cannot be made instead of failing them.
+        skip_accuracy: gate latency only.
+        data: data spec for the accuracy check, in place of the baseline's.
+        provider: re-measure with this provider instead of the baseline's (required to use a
+            baseline's native-code provider: a baseline file never loads native code by itself).
+    """
+
+    max_slowdown: float = setting(
+        1.10, "allowed latency ratio (1.10 = 10%% slower)", metavar="R", low=1.0
+    )
+    max_accuracy_drop: float = setting(
+        1.0,
+        "allowed accuracy drop in percentage points, 0..100 (1.0 = one point)",
+        metavar="POINTS",
+        low=0.0,
+        high=100.0,
+    )
+    timing: TimingPlan = setting(lambda: CHECK_TIMING, "", flag="", factory=True)
+    any_machine: bool = setting(
+        False,
+        "without the reference file, compare with the stored median of a baseline from another "
+        "kind of machine anyway (it can catch a regression, not pass one)",
+    )
+    allow_skip: bool = setting(
+        False,
+        "pass comparisons that cannot be made (no reference file, another machine, no accuracy "
+        "in the baseline, too noisy) instead of exiting 1",
+    )
+    skip_accuracy: bool = setting(
+        False, "gate latency only (no dataset needed)", flag="--no-accuracy"
+    )
+    data: str | None = setting(
+        None, "data for the accuracy check (default: the baseline's)", metavar="SPEC"
+    )
+    provider: str | None = setting(
+        None,
+        "re-measure with this provider instead of the baseline's (required to use a baseline's "
+        "delegate:/x.so: a baseline file never loads native code by itself)",
+        metavar="P",
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.timing, dict):
+            object.__setattr__(self, "timing", TimingPlan.from_dict(self.timing))
+        super().__post_init__()
+
+
+DEFAULT_MAX_SLOWDOWN = CheckOptions().max_slowdown
+DEFAULT_MAX_ACCURACY_DROP = CheckOptions().max_accuracy_drop  # percentage points
+
+
+def latency_status(estimate: RatioEstimate, max_slowdown: float) -> Status:
+    """``REGRESSION``, ``OK`` or ``NOISY`` for a paired latency ratio estimate.
+
+    ``REGRESSION``: the ratio is above ``max_slowdown`` and its interval lies wholly above 1.0.
+    ``NOISY``: the ratio is above ``max_slowdown`` but the interval reaches 1.0 (cannot call
+    it either way: not a pass). ``OK`` otherwise.
     """
     if estimate.ratio <= max_slowdown:
-        return "ok"
-    return "regression" if estimate.low > 1.0 else "noisy"
+        return Status.OK
+    return Status.REGRESSION if estimate.low > 1.0 else Status.NOISY
 
 
 def accuracy_status(
     candidate_percent: float | None, baseline_percent: float | None, max_drop_points: float
-) -> str:
-    """``regression`` when accuracy fell by more than ``max_drop_points``; ``ok``; or why not.
+) -> tuple[Status, str]:
+    """``REGRESSION`` when accuracy fell by more than ``max_drop_points``, ``OK``, or skipped.
 
     Both accuracies are percentages (0..100), the drop is in percentage points.
+
+    Returns:
+        The status and, for a skipped comparison, why.
     """
     if baseline_percent is None:
-        return "skipped (the baseline has no accuracy: record it with bench --data)"
+        return Status.SKIPPED, "the baseline has no accuracy: record it with bench --data"
     if candidate_percent is None:
-        return "skipped (not measured)"
-    return "regression" if baseline_percent - candidate_percent > max_drop_points + 1e-9 else "ok"
+        return Status.SKIPPED, "not measured"
+    if baseline_percent - candidate_percent > max_drop_points + 1e-9:
+        return Status.REGRESSION, ""
+    return Status.OK, ""
+
+
+def _said(status: Status, reason: str) -> str:
+    return f"{status.value} ({reason})" if reason else status.value
 
 
 @dataclasses.dataclass
@@ -84,24 +172,26 @@ class Verdict:
     reference: str
     mode: str  # "paired" (both re-measured here), "stored" (baseline's numbers) or "none"
     latency: RatioEstimate | None
-    latency_status: str
+    latency_status: Status
     accuracy_percent: float | None
     baseline_accuracy_percent: float | None
-    accuracy_status: str
+    accuracy_status: Status
     max_slowdown: float
     max_accuracy_drop_points: float
     allow_skip: bool = False
     notes: list[str] = dataclasses.field(default_factory=list)
+    latency_reason: str = ""
+    accuracy_reason: str = ""
 
     @property
     def regressed(self) -> bool:
         """True when latency or accuracy was compared and found worse than allowed."""
-        return "regression" in (self.latency_status, self.accuracy_status)
+        return Status.REGRESSION in (self.latency_status, self.accuracy_status)
 
     @property
     def compared(self) -> bool:
         """True when every requested comparison was made (nothing skipped, noisy, unverified)."""
-        return self.latency_status in DECIDED and self.accuracy_status in DECIDED
+        return self.latency_status.decided and self.accuracy_status.decided
 
     @property
     def ok(self) -> bool:
@@ -121,12 +211,13 @@ class Verdict:
             e = self.latency
             lines.append(
                 f"  latency p50 ratio {e.ratio:.3f} ({e.confidence:.0%} CI {e.low:.3f}-"
-                f"{e.high:.3f}), allowed <= {self.max_slowdown:.2f}: {self.latency_status}"
+                f"{e.high:.3f}), allowed <= {self.max_slowdown:.2f}: "
+                f"{_said(self.latency_status, self.latency_reason)}"
             )
         else:
-            lines.append(f"  latency: {self.latency_status}")
+            lines.append(f"  latency: {_said(self.latency_status, self.latency_reason)}")
         if self.accuracy_percent is None or self.baseline_accuracy_percent is None:
-            lines.append(f"  accuracy: {self.accuracy_status}")
+            lines.append(f"  accuracy: {_said(self.accuracy_status, self.accuracy_reason)}")
         else:
             drop = self.baseline_accuracy_percent - self.accuracy_percent
             lines.append(
@@ -147,9 +238,15 @@ class Verdict:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """A JSON-ready record."""
+        """A JSON-ready record (statuses as their values, reasons beside them)."""
         record = dataclasses.asdict(self)
-        record.update(ok=self.ok, regressed=self.regressed, compared=self.compared)
+        record.update(
+            latency_status=self.latency_status.value,
+            accuracy_status=self.accuracy_status.value,
+            ok=self.ok,
+            regressed=self.regressed,
+            compared=self.compared,
+        )
         return record
 
 
@@ -259,7 +356,7 @@ def compare_latency(
     plan: TimingPlan = CHECK_TIMING,
     max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
     report: Reporter | None = None,
-) -> tuple[RatioEstimate, str]:
+) -> tuple[RatioEstimate, Status]:
     """Time a candidate against a reference (paired rounds) or against a stored median.
 
     The steps are what is timed (see ``Runner.step``); taking them rather than models lets a
@@ -282,53 +379,26 @@ def compare_latency(
     return estimate, latency_status(estimate, max_slowdown)
 
 
-def _check_limits(max_slowdown: float, max_accuracy_drop: float) -> None:
-    if (
-        isinstance(max_slowdown, bool)
-        or not isinstance(max_slowdown, (int, float))
-        or not 1.0 <= max_slowdown < float("inf")
-    ):
-        raise EdgesmithError(
-            f"max_slowdown is a latency ratio >= 1.0 (1.10 allows 10% slower). "
-            f"Received: {max_slowdown!r}"
-        )
-    if (
-        isinstance(max_accuracy_drop, bool)
-        or not isinstance(max_accuracy_drop, (int, float))
-        or not 0.0 <= max_accuracy_drop <= 100.0
-    ):
-        raise EdgesmithError(
-            "max_accuracy_drop is in percentage points, 0 to 100 (1.0 allows one point). "
-            f"Received: {max_accuracy_drop!r}"
-        )
-
-
 def check_one(
     candidate: str,
     baseline: BenchDocument,
+    options: CheckOptions,
     *,
-    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-    plan: TimingPlan = CHECK_TIMING,
-    any_machine: bool = False,
-    allow_skip: bool = False,
-    report: Reporter | None = None,
     base_dir: Path | None = None,
-    data_override: str | None = None,
-    skip_accuracy: bool = False,
-    provider: str | None = None,
+    report: Reporter | None = None,
 ) -> Verdict:
     """Gate one candidate model against its baseline entry (see the module docstring).
 
     ``base_dir`` is the baseline JSON's directory, where its store and a relative reference path
-    are looked up. Accuracy is measured on the baseline's data spec, or ``data_override``; not
-    at all with ``skip_accuracy`` (status ``not asked``).
+    are looked up. Accuracy is measured on the baseline's data spec, or ``options.data``; not
+    at all with ``options.skip_accuracy`` (status ``NOT_ASKED``).
     """
     from edgesmith.runtime.accuracy import evaluate
 
     report = report or (lambda line: None)
     entry = match_entry(candidate, baseline)
-    config = settings_of(baseline, entry, provider)
+    config = settings_of(baseline, entry, options.provider)
+    plan, data_override, skip_accuracy = options.timing, options.data, options.skip_accuracy
     notes: list[str] = []
     data = None if skip_accuracy else baseline.data
     if not skip_accuracy and data_override is not None:
@@ -353,6 +423,7 @@ def check_one(
     differs = same_machine(baseline.machine, machine_info())
     ref = None
     estimate: RatioEstimate | None = None
+    reason = ""
     if ref_file is not None:
         mode = "paired"
         ref = open_model(str(ref_file), config, pixels, data)
@@ -364,9 +435,10 @@ def check_one(
                 "the baseline was recorded on another machine (" + ", ".join(differs) + " differ);"
                 " both files were re-measured here, so the ratio stands"
             )
-    elif differs and not any_machine:
+    elif differs and not options.any_machine:
         mode = "none"
-        status = "skipped (no reference file, and the baseline is from another machine)"
+        status = Status.SKIPPED
+        reason = "no reference file, and the baseline is from another machine"
         notes.append(
             "the baseline's model file is not at hand and the baseline was recorded on another "
             "machine (" + ", ".join(differs) + " differ): its stored latency says nothing about "
@@ -386,12 +458,12 @@ def check_one(
             ref.step if ref else None,
             stored_p50_ms=entry.latency.p50,
             plan=plan,
-            max_slowdown=max_slowdown,
+            max_slowdown=options.max_slowdown,
             report=report,
         )
-        if mode == "stored" and status != "regression":
-            status = "unverified (stored numbers only)"
-        if status == "noisy":
+        if mode == "stored" and status != Status.REGRESSION:
+            status, reason = Status.UNVERIFIED, "stored numbers only"
+        if status == Status.NOISY:
             notes.append("too noisy to call either way: rerun with a larger --min-seconds")
         if plan.min_seconds < 1.0:
             notes.append(
@@ -408,11 +480,14 @@ def check_one(
             opened.model.close()
     baseline_accuracy = None if entry.accuracy is None else 100.0 * entry.accuracy
     if skip_accuracy:
-        acc_status = "not asked"
+        acc_status, acc_reason = Status.NOT_ASKED, ""
     elif baseline_accuracy is not None and not data:
-        acc_status = "skipped (the baseline names no data to measure accuracy on: pass --data)"
+        acc_status = Status.SKIPPED
+        acc_reason = "the baseline names no data to measure accuracy on: pass --data"
     else:
-        acc_status = accuracy_status(accuracy, baseline_accuracy, max_accuracy_drop)
+        acc_status, acc_reason = accuracy_status(
+            accuracy, baseline_accuracy, options.max_accuracy_drop
+        )
     return Verdict(
         candidate=candidate,
         reference=f"{entry.path} [sha256 {entry.sha256[:12]}]",
@@ -422,58 +497,42 @@ def check_one(
         accuracy_percent=accuracy,
         baseline_accuracy_percent=baseline_accuracy,
         accuracy_status=acc_status,
-        max_slowdown=max_slowdown,
-        max_accuracy_drop_points=max_accuracy_drop,
-        allow_skip=allow_skip,
+        max_slowdown=options.max_slowdown,
+        max_accuracy_drop_points=options.max_accuracy_drop,
+        allow_skip=options.allow_skip,
         notes=notes,
+        latency_reason=reason,
+        accuracy_reason=acc_reason,
     )
 
 
 def check(
     candidates: Sequence[str | Path],
     baseline: str | Path | dict,
+    options: CheckOptions | None = None,
     *,
-    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-    plan: TimingPlan = CHECK_TIMING,
-    any_machine: bool = False,
-    allow_skip: bool = False,
     report: Reporter | None = None,
-    data: str | None = None,
-    skip_accuracy: bool = False,
-    provider: str | None = None,
+    **settings: Any,
 ) -> list[Verdict]:
     """Gate each candidate against the baseline; returns the verdicts (never raises on FAIL).
 
-    ``max_accuracy_drop`` is in percentage points. ``data`` replaces the baseline's data spec
-    for the accuracy check (the same images under another path, say); ``skip_accuracy`` gates
-    latency only; ``allow_skip`` passes comparisons that could not be made; ``provider``
-    replaces the baseline's provider (and is required to use a native-code one).
+    Args:
+        candidates: model files or artifact directories.
+        baseline: a bench document (``bench --json-out``): its path, or the parsed mapping.
+        options: the limits and timing (:class:`CheckOptions`).
+        report: progress lines.
+        **settings: :class:`CheckOptions` fields over ``options`` (``max_slowdown=1.05`` ...).
 
     Raises:
         EdgesmithError: for a bad baseline, limits, paths, data or provider.
     """
-    _check_limits(max_slowdown, max_accuracy_drop)
+    options = (options or CheckOptions()).replace(**settings)
     if not candidates:
         raise EdgesmithError("check needs at least one candidate model path")
     document = read_baseline(baseline)
     base_dir = None if isinstance(baseline, dict) else Path(baseline).parent
     return [
-        check_one(
-            str(c),
-            document,
-            max_slowdown=max_slowdown,
-            max_accuracy_drop=max_accuracy_drop,
-            plan=plan,
-            any_machine=any_machine,
-            allow_skip=allow_skip,
-            report=report,
-            base_dir=base_dir,
-            data_override=data,
-            skip_accuracy=skip_accuracy,
-            provider=provider,
-        )
-        for c in candidates
+        check_one(str(c), document, options, base_dir=base_dir, report=report) for c in candidates
     ]
 
 
@@ -503,18 +562,15 @@ def assert_no_regression(
     candidate: str | Path | Sequence[str | Path],
     baseline: str | Path | dict,
     *,
-    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-    min_runs: int = CHECK_TIMING.min_runs,
-    min_seconds: float = CHECK_TIMING.min_seconds,
-    any_machine: bool = False,
-    allow_skip: bool = False,
-    skip_accuracy: bool = False,
+    min_runs: int | None = None,
+    min_seconds: float | None = None,
+    **settings: Any,
 ) -> list[Verdict]:
     """A pytest-friendly gate: raise ``AssertionError`` with the verdict text unless all pass.
 
-    ``max_accuracy_drop`` is in percentage points. Like ``edgesmith check``, a comparison that
-    could not be made fails unless ``allow_skip``.
+    Takes :class:`CheckOptions` fields as keywords (``max_accuracy_drop`` is in percentage
+    points), plus the timing's ``min_runs`` and ``min_seconds``. Like ``edgesmith check``, a
+    comparison that could not be made fails unless ``allow_skip``.
 
     Example::
 
@@ -529,17 +585,9 @@ def assert_no_regression(
         EdgesmithError: for bad input (a missing file, an invalid baseline).
     """
     candidates = [candidate] if isinstance(candidate, (str, Path)) else list(candidate)
-    plan = dataclasses.replace(CHECK_TIMING, min_runs=min_runs, min_seconds=min_seconds)
-    verdicts = check(
-        candidates,
-        baseline,
-        max_slowdown=max_slowdown,
-        max_accuracy_drop=max_accuracy_drop,
-        plan=plan,
-        any_machine=any_machine,
-        allow_skip=allow_skip,
-        skip_accuracy=skip_accuracy,
-    )
+    timing = {"min_runs": min_runs, "min_seconds": min_seconds}
+    plan = CHECK_TIMING.replace(**{k: v for k, v in timing.items() if v is not None})
+    verdicts = check(candidates, baseline, CheckOptions(timing=plan).replace(**settings))
     if not all(v.ok for v in verdicts):
         raise AssertionError("\n".join(v.text() for v in verdicts))
     return verdicts

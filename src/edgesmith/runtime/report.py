@@ -6,7 +6,10 @@ The same rows serve both, so what the terminal shows and what the report file sa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+
+from edgesmith.runtime.bench_schema import BenchDocument, BenchResult
 
 COLUMNS = (
     ("model", "model"),
@@ -24,18 +27,22 @@ COLUMNS = (
 )
 
 
-def display_name(record: dict, results: list[dict] | None = None) -> str:
+def display_name(record: BenchResult, results: Sequence[BenchResult] | None = None) -> str:
     """A short name for a result: the artifact directory's or the file's name.
 
     When another result in ``results`` has the same name (``a/tflite-int8``, ``b/tflite-int8``),
     the parent directory is kept too, so that the rows stay tellable apart.
     """
-    path = Path(record["path"])
+    path = Path(record.path)
     name = path.name or str(path)
-    others = [Path(r["path"]).name for r in results or [] if r is not record]
+    others = [Path(r.path).name for r in results or [] if r is not record]
     if name in others and path.parent.name:
         return f"{path.parent.name}/{name}"
     return name
+
+
+def _kb(size: int | None) -> float | None:
+    return None if size is None else size / 1024
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -46,30 +53,30 @@ def _latency_digits(value: float) -> int:
     return 4 if value < 0.1 else 3 if value < 10 else 1
 
 
-def row(record: dict, results: list[dict] | None = None) -> dict[str, str]:
+def row(record: BenchResult, results: Sequence[BenchResult] | None = None) -> dict[str, str]:
     """One result as display strings, keyed like :data:`COLUMNS`."""
-    latency = record["latency_ms"]
-    digits = _latency_digits(latency["p50"])
-    accuracy = record.get("accuracy")
+    latency = record.latency
+    digits = _latency_digits(latency.p50)
+    accuracy = record.accuracy
     return {
         "model": display_name(record, results),
-        "runtime": f"{record['runtime']}/{record['provider']}",
-        "size_kb": _num(record["size_bytes"] / 1024, 1),
-        "gzip_kb": _num(record["gzip_bytes"] / 1024, 1),
-        "load_ms": _num(record["load_ms"], 1),
-        "p50": _num(latency["p50"], digits),
-        "p90": _num(latency["p90"], digits),
-        "p99": _num(latency["p99"], digits),
-        "runs": f"{latency['runs']:,}",
-        "ips": _num(record["throughput_ips"], 0),
-        "gmacs": _num(record.get("gmacs_per_s"), 1),
+        "runtime": f"{record.runtime}/{record.provider}",
+        "size_kb": _num(_kb(record.size_bytes), 1),
+        "gzip_kb": _num(_kb(record.gzip_bytes), 1),
+        "load_ms": _num(record.load_ms, 1),
+        "p50": _num(latency.p50, digits),
+        "p90": _num(latency.p90, digits),
+        "p99": _num(latency.p99, digits),
+        "runs": f"{latency.runs:,}",
+        "ips": _num(record.throughput_ips, 0),
+        "gmacs": _num(record.gmacs_per_s, 1),
         "accuracy": _num(None if accuracy is None else 100 * accuracy, 2),
     }
 
 
-def terminal_table(document: dict) -> str:
+def terminal_table(document: BenchDocument) -> str:
     """The results as an aligned plain-text table, with the settings on a line below."""
-    rows = [row(r, document["results"]) for r in document["results"]]
+    rows = [row(r, document.results) for r in document.results]
     widths = {k: max(len(title), *(len(r[k]) for r in rows)) for k, title in COLUMNS}
     left = {"model", "runtime"}
 
@@ -86,20 +93,25 @@ def terminal_table(document: dict) -> str:
     return "\n".join(out)
 
 
-def settings_line(document: dict) -> str:
+def settings_line(document: BenchDocument) -> str:
     """Threads, batch, timing minimums, data and machine in one line."""
-    s = document["settings"]
-    t = s["timing"]
-    m = document["machine"]
+    s = document.settings
+    timing = (
+        f">= {s.timing.min_runs} runs and >= {s.timing.min_seconds:g} s per model"
+        if s.timing is not None
+        else "timed"
+    )
+    m = document.machine
+    data = f"data {document.data}" if document.data else "no data (seeded noise inputs)"
     return (
-        f"threads {s['threads']}, batch {s['batch']}, >= {t['min_runs']} runs and "
-        f">= {t['min_seconds']:g} s per model in interleaved rounds; "
-        f"{'data ' + document['data'] if document['data'] else 'no data (seeded noise inputs)'}; "
-        f"{m['cpu']} ({m['usable_cores']}/{m['cores']} cores), {m['os']}"
+        f"threads {s.threads}, batch {s.batch}, {timing} in interleaved rounds; {data}; "
+        f"{m.get('cpu')} ({m.get('usable_cores')}/{m.get('cores')} cores), {m.get('os')}"
     )
 
 
-def markdown(document: dict, plots: list[Path] | None = None, base: Path | None = None) -> str:
+def markdown(
+    document: BenchDocument, plots: list[Path] | None = None, base: Path | None = None
+) -> str:
     """A Markdown report: the table, per-model notes, per-class accuracy, the plots.
 
     Args:
@@ -107,24 +119,23 @@ def markdown(document: dict, plots: list[Path] | None = None, base: Path | None 
         plots: PNG files to embed.
         base: the report's directory, so that plot links are relative to it.
     """
-    rows = [row(r, document["results"]) for r in document["results"]]
+    rows = [row(r, document.results) for r in document.results]
     lines = [
         "# edgesmith bench",
         "",
-        f"{document['created']} · {settings_line(document)}",
+        f"{document.created} · {settings_line(document)}",
         "",
         "| " + " | ".join(title for _, title in COLUMNS) + " |",
         "|" + "|".join("---" if k in ("model", "runtime") else "---:" for k, _ in COLUMNS) + "|",
     ]
     lines += ["| " + " | ".join(r[k] for k, _ in COLUMNS) + " |" for r in rows]
-    versions = document["machine"].get("runtime_versions", {})
+    versions = document.machine.get("runtime_versions", {})
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
-    for record in document["results"]:
-        notes = record.get("notes") or []
-        per_class = record.get("per_class")
+    for record in document.results:
+        notes, per_class = record.notes, record.per_class
         if not notes and not per_class:
             continue
-        lines += [f"## {display_name(record, document['results'])}", ""]
+        lines += [f"## {display_name(record, document.results)}", ""]
         lines += [f"- note: {note}" for note in notes]
         if per_class:
             cells = ", ".join(

@@ -67,10 +67,10 @@ def locate(path: str | Path) -> ModelSource:
                 "files: edgesmith export --from DIR --format tflite-int8,onnx --out OUT"
             )
         records = {
-            "labels": manifest.get("labels"),
-            "input": manifest.get("input"),
-            "output": manifest.get("output"),
-            "macs": (manifest.get("metrics") or {}).get("macs"),
+            "labels": list(manifest.labels),
+            "input": manifest.input.to_dict(),
+            "output": manifest.output.to_dict() if manifest.output is not None else None,
+            "macs": manifest.metrics.macs,
         }
         return ModelSource(artifact.model_path, artifact.format, records, artifact.path)
     return ModelSource(path, _format_of(path))
@@ -89,7 +89,7 @@ def expand_paths(paths: list[str]) -> list[str]:
             inner = sorted(
                 child
                 for child in path.iterdir()
-                if (child / MANIFEST_NAME).is_file() and _exported(child / MANIFEST_NAME)
+                if (child / MANIFEST_NAME).is_file() and _exported(child)
             )
             if inner:
                 expanded += [str(child) for child in inner]
@@ -98,10 +98,8 @@ def expand_paths(paths: list[str]) -> list[str]:
     return expanded
 
 
-def _exported(manifest: Path) -> bool:
-    import json
-
+def _exported(folder: Path) -> bool:
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("format") in ("tflite", "onnx")
-    except (OSError, ValueError, AttributeError):
+        return read_artifact(folder, verify=False).format in SUFFIX_FORMATS.values()
+    except (OSError, EdgesmithError):
         return False  # not readable as a manifest: the directory is not expanded into it

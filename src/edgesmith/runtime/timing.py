@@ -17,14 +17,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from edgesmith.core.config import Config, setting
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import Reporter
 
 Step = Callable[[], object]
+# A monotonic clock in whole nanoseconds: ``time.perf_counter_ns``, or a test's fake one.
+Clock = Callable[[], int]
 
 
 @dataclasses.dataclass(frozen=True)
-class TimingPlan:
+class TimingPlan(Config):
     """How long to measure.
 
     Attributes:
@@ -35,34 +38,20 @@ class TimingPlan:
         rounds: interleaved rounds to aim for (more rounds, finer pairing; at least 2).
     """
 
-    min_runs: int = 1000
-    min_seconds: float = 10.0
-    warmup_runs: int = 10
-    warmup_seconds: float = 0.5
-    rounds: int = 30
+    min_runs: int = setting(1000, "timed runs per model", low=0)
+    min_seconds: float = setting(10.0, "timed seconds per model", metavar="S", low=0.0)
+    warmup_runs: int = setting(10, "untimed runs per model first", low=0)
+    warmup_seconds: float = setting(0.5, "untimed seconds per model first", metavar="S", low=0.0)
+    rounds: int = setting(30, "interleaved rounds to aim for", flag="", low=2)
 
     def __post_init__(self) -> None:
-        for name in ("min_runs", "warmup_runs", "rounds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise EdgesmithError(f"{name} must be a whole number >= 0. Received: {value!r}")
-        if self.rounds < 2:
-            raise EdgesmithError(f"rounds must be >= 2. Received: {self.rounds}")
-        for name in ("min_seconds", "warmup_seconds"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
-                raise EdgesmithError(f"{name} must be a number >= 0. Received: {value!r}")
+        super().__post_init__()
         if self.min_runs < 1 and self.min_seconds <= 0:
             raise EdgesmithError("give min_runs >= 1 or min_seconds > 0: nothing would be timed")
 
-    def to_dict(self) -> dict:
-        """A JSON-ready record (stored with bench results)."""
-        return dataclasses.asdict(self)
 
-
-def time_block(step: Step, runs: int) -> np.ndarray:
-    """Time ``runs`` calls of ``step`` one by one; milliseconds, float64."""
-    clock = time.perf_counter_ns
+def time_block(step: Step, runs: int, clock: Clock = time.perf_counter_ns) -> np.ndarray:
+    """Time ``runs`` calls of ``step`` one by one on ``clock``; milliseconds, float64."""
     out = np.empty(runs, dtype=np.int64)
     for i in range(runs):
         start = clock()
@@ -71,16 +60,18 @@ def time_block(step: Step, runs: int) -> np.ndarray:
     return out / 1e6
 
 
-def warm_up(step: Step, runs: int, seconds: float) -> np.ndarray:
-    """Run untimed-for-the-record until both ``runs`` and ``seconds`` are reached.
+def warm_up(
+    step: Step, runs: int, seconds: float, clock: Clock = time.perf_counter_ns
+) -> np.ndarray:
+    """Run untimed-for-the-record until both ``runs`` and ``seconds`` (on ``clock``) are reached.
 
     Returns:
         The warm-up latencies (ms): the second half estimates the steady state.
     """
     samples = []
-    start = time.perf_counter()
-    while len(samples) < max(runs, 1) or time.perf_counter() - start < seconds:
-        samples.append(time_block(step, 1)[0])
+    start = clock()
+    while len(samples) < max(runs, 1) or (clock() - start) / 1e9 < seconds:
+        samples.append(time_block(step, 1, clock)[0])
     return np.asarray(samples)
 
 
@@ -105,7 +96,11 @@ def block_size(
 
 
 def measure(
-    steps: Sequence[Step], plan: TimingPlan, report: Reporter | None = None
+    steps: Sequence[Step],
+    plan: TimingPlan,
+    report: Reporter | None = None,
+    *,
+    clock: Clock = time.perf_counter_ns,
 ) -> list[list[np.ndarray]]:
     """Time several models in interleaved rounds.
 
@@ -113,6 +108,8 @@ def measure(
         steps: one zero-argument inference call per model (see ``Runner.step``).
         plan: warm-up and minimums.
         report: progress lines (every few seconds).
+        clock: what the runs, the warm-up and the minimum seconds are timed on (a test passes
+            a fake clock that its steps advance, so that a verdict never rests on this CPU).
 
     Returns:
         For each model, its per-round blocks of latencies in milliseconds; each model has at
@@ -122,13 +119,13 @@ def measure(
     report = report or (lambda line: None)
     estimates = []
     for step in steps:
-        warm = warm_up(step, plan.warmup_runs, plan.warmup_seconds)
+        warm = warm_up(step, plan.warmup_runs, plan.warmup_seconds, clock)
         estimates.append(float(np.median(warm[len(warm) // 2 :])))
     rounds: list[list[np.ndarray]] = [[] for _ in steps]
     counts = [0] * len(steps)
     totals = [0.0] * len(steps)
     order = list(range(len(steps)))
-    last_report = time.perf_counter()
+    last_report = clock()
     enabled = gc.isenabled()
     gc.collect()
     gc.disable()  # a collection inside a timed run is the harness's noise, not the model's
@@ -148,13 +145,13 @@ def measure(
                     ms_done=totals[index],
                     rounds_done=len(rounds[index]),
                 )
-                block = time_block(steps[index], size)
+                block = time_block(steps[index], size, clock)
                 rounds[index].append(block)
                 counts[index] += block.size
                 totals[index] += float(block.sum())
             order.reverse()
-            if time.perf_counter() - last_report > 3.0:
-                last_report = time.perf_counter()
+            if (clock() - last_report) / 1e9 > 3.0:
+                last_report = clock()
                 done = min(
                     min(c / max(plan.min_runs, 1) for c in counts),
                     min(t / max(plan.min_seconds * 1000.0, 1e-9) for t in totals),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from edgesmith.core.config import Config, check_positive_int, check_range
+from edgesmith.core.config import Config, check_range, setting
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.tfkeras import MODEL_SUFFIXES
 from edgesmith.train.devices import ACCELERATOR_CHOICES, AUGMENT_ON_CHOICES, STRATEGY_CHOICES
@@ -93,97 +93,92 @@ class TrainConfig(Config):
             model holds the averaged weights. None: no averaging. Keras 3 backends only.
         teacher: a Keras 3 model file or train artifact directory to distil from (frozen).
             Keras 3 backends only.
-        distill_alpha: weight of the hard-label loss when a teacher is set; ``1 - alpha`` goes
-            to ``T^2 * KL(teacher_T || student_T)`` (the compress stage's convention).
-        distill_temperature: softening temperature ``T`` of the distillation loss.
+        alpha: weight of the hard-label loss when a teacher is set; ``1 - alpha`` goes to
+            ``T^2 * KL(teacher_T || student_T)`` (the same names and loss as the compress
+            stage's distillation).
+        temperature: softening temperature ``T`` of the distillation loss.
     """
 
-    data: str = "digits"
-    model: str = "resnet8"
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    learning_rate: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 2.5e-3
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    augment: str = "auto"
-    augment_on: str = "auto"
-    normalization: str = "unit"
-    seed: int = 0
-    accelerator: str = "auto"
-    strategy: str = "auto"
-    precision: str = "float32"
-    xla: bool = False
-    backend: str = "tf_keras"
-    ema: float | None = None
-    teacher: str | None = None
-    distill_alpha: float = 0.5
-    distill_temperature: float = 4.0
+    data: str = setting("digits", "data spec", metavar="SPEC")
+    model: str = setting("resnet8", "zoo name or model file", metavar="NAME|FILE")
+    epochs: int = setting(30, "passes over the data", low=1)
+    batch_size: int = setting(128, "images per step", low=1)
+    optimizer: str = setting("sgd", "sgd (Nesterov momentum) or adam", choices=OPTIMIZERS)
+    learning_rate: float | None = setting(
+        None,
+        "peak learning rate (default: 0.2 x batch/128 for sgd, 1e-3 adam)",
+        flag="--lr",
+        low=1e-8,
+        high=10.0,
+    )
+    momentum: float = setting(0.9, "SGD momentum", low=0.0, high=1.0, high_open=True)
+    weight_decay: float = setting(
+        2.5e-3,
+        "decoupled weight decay per unit learning rate, BatchNorm and biases excluded",
+        low=0.0,
+        high=1.0,
+    )
+    schedule: str = setting("cosine", "learning-rate schedule", choices=SCHEDULES)
+    warmup_epochs: float = setting(1.0, "linear warm-up epochs of the cosine schedule", low=0.0)
+    label_smoothing: float = setting(
+        0.1, "label smoothing of the cross-entropy", low=0.0, high=1.0, high_open=True
+    )
+    augment: str = setting("auto", "auto, none, or a comma list of crop, flip, erase (Keras 3)")
+    augment_on: str = setting(
+        "auto",
+        "where to normalise and augment: host (tf.data) or device (in the training step, on the "
+        "GPU if training on one); auto: device on a GPU",
+        choices=AUGMENT_ON_CHOICES,
+    )
+    normalization: str = setting(
+        "unit", "unit, raw, standard or scale=S,mean=a,b,c,std=a,b,c", metavar="NORM"
+    )
+    seed: int = setting(0, "seeds weights, shuffling and augmentation", low=0)
+    accelerator: str = setting(
+        "auto", "what trains; auto: a GPU when present", choices=ACCELERATOR_CHOICES
+    )
+    strategy: str = setting(
+        "auto", "multiworker: train with the machines TF_CONFIG lists", choices=STRATEGY_CHOICES
+    )
+    precision: str = setting(
+        "float32", "compute precision; the saved model is float32", choices=PRECISIONS
+    )
+    xla: bool = setting(False, "compile the training step with XLA")
+    backend: str = setting(
+        "tf_keras",
+        "tf_keras: the tf_keras trainer; jax, torch or tensorflow: Keras 3 on that backend "
+        "(pip install 'edgesmith[train-jax]' or '[train-torch]'), augmenting on the "
+        "accelerator; the artifact is the same",
+        choices=BACKENDS,
+    )
+    ema: float | None = setting(
+        None,
+        "average the weights with this decay (e.g. 0.999); the saved model is the average "
+        "(Keras 3)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    teacher: str | None = setting(
+        None, "Keras 3 .keras file or train artifact to distil from (Keras 3)", metavar="PATH"
+    )
+    alpha: float = setting(0.5, "hard-label loss weight with --teacher", low=0.0, high=1.0)
+    temperature: float = setting(4.0, "distillation temperature", low=0.1, high=100.0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
             raise EdgesmithError(
                 f"unknown model {self.model!r}: expected one of {', '.join(MODEL_NAMES)} "
                 "or the path of a Keras model file (.keras, .h5 or a SavedModel directory)"
             )
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        if self.optimizer not in OPTIMIZERS:
-            raise EdgesmithError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: {self.optimizer!r}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise EdgesmithError(
-                f"schedule must be one of {', '.join(SCHEDULES)}. Received: {self.schedule!r}"
-            )
-        if self.learning_rate is not None:
-            check_range("learning_rate", self.learning_rate, 1e-8, 10.0)
-        check_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
-        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise EdgesmithError(f"seed must be a whole number >= 0. Received: {self.seed!r}")
-        if self.augment_on not in AUGMENT_ON_CHOICES:
-            raise EdgesmithError(
-                f"augment_on must be one of {', '.join(AUGMENT_ON_CHOICES)}. "
-                f"Received: {self.augment_on!r}"
-            )
-        if self.accelerator not in ACCELERATOR_CHOICES:
-            raise EdgesmithError(
-                f"accelerator must be one of {', '.join(ACCELERATOR_CHOICES)}. "
-                f"Received: {self.accelerator!r}"
-            )
-        if self.strategy not in STRATEGY_CHOICES:
-            raise EdgesmithError(
-                f"strategy must be one of {', '.join(STRATEGY_CHOICES)}. "
-                f"Received: {self.strategy!r}"
-            )
-        if self.precision not in PRECISIONS:
-            raise EdgesmithError(
-                f"precision must be one of {', '.join(PRECISIONS)}. Received: {self.precision!r}"
-            )
-        if not isinstance(self.xla, bool):
-            raise EdgesmithError(f"xla must be true or false. Received: {self.xla!r}")
         self.augmentations(flip_ok=True)  # validates the text
         self._check_keras3_levers()
 
     def _check_keras3_levers(self) -> None:
-        if self.backend not in BACKENDS:
-            raise EdgesmithError(
-                f"backend must be one of {', '.join(BACKENDS)}. Received: {self.backend!r}"
-            )
-        if self.ema is not None:
-            check_range("ema", self.ema, 0.0, 1.0, high_open=True)
-        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
-            raise EdgesmithError(
-                f"teacher must be a model file or artifact directory. Received: {self.teacher!r}"
-            )
-        check_range("distill_alpha", self.distill_alpha, 0.0, 1.0)
-        check_range("distill_temperature", self.distill_temperature, 0.1, 100.0)
+        if self.teacher == "":
+            raise EdgesmithError("teacher must be a model file or artifact directory")
         if self.backend == "tf_keras":
             used = [
                 name

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.core.datasets import load_dataset
+from edgesmith.core.manifest import DatasetRecord, Metrics, OutputRecord
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.evaluate import eval_metrics
@@ -80,12 +81,10 @@ def import_model(
             },
             input_spec=input_record(dataset, norm),
             labels=list(dataset.labels),
-            dataset=dataset.describe(),
-            metrics=metrics,
-            extra={
-                "output": {"kind": kind, "shape": [dataset.num_classes]},
-                "trusted_model_code": trusted_code,
-            },
+            dataset=DatasetRecord.from_dict(dataset.describe()),
+            metrics=Metrics.from_dict(metrics),
+            output=OutputRecord(kind=kind, shape=(dataset.num_classes,)),
+            trusted_model_code=trusted_code,
         )
     report(
         f"eval accuracy {metrics['accuracy']:.4f} on {metrics['num_eval']} images; "

@@ -6,6 +6,7 @@ Framework-free, so the tf_keras trainer, the Keras 3 trainer and ``import`` shar
 from __future__ import annotations
 
 from edgesmith.core.datasets import Dataset
+from edgesmith.core.manifest import InputRecord
 from edgesmith.core.normalization import Normalization, parse_normalization
 
 
@@ -19,12 +20,12 @@ def resolve_normalization(text: str, dataset: Dataset) -> Normalization:
     return norm
 
 
-def input_record(dataset: Dataset, norm: Normalization) -> dict:
+def input_record(dataset: Dataset, norm: Normalization) -> InputRecord:
     """The manifest's ``input`` record for a float Keras model."""
-    return {
-        "shape": list(dataset.input_shape),
-        "layout": "NHWC",
-        "dtype": "float32",
-        "normalization": norm.to_dict(),
-        "quantization": None,
-    }
+    return InputRecord(
+        shape=tuple(dataset.input_shape),
+        layout="NHWC",
+        dtype="float32",
+        normalization=norm,
+        quantization=None,
+    )

@@ -141,7 +141,7 @@ backend, batch) may differ for a run trained elsewhere, e.g. a teacher trained o
 
 def _check_same_run(artifact: Artifact, planned: TrainConfig, target: Path) -> None:
     """Refuse a finished run whose model, epochs or seed differ from what the recipe asks."""
-    config = artifact.manifest.get("config", {})
+    config = artifact.manifest.config
     for key in IDENTITY:
         if key in config and config[key] != getattr(planned, key):
             raise EdgesmithError(

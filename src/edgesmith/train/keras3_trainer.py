@@ -21,6 +21,7 @@ import numpy as np
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir, read_artifact
 from edgesmith.core.datasets import Dataset, load_dataset
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import DatasetRecord, InputPipeline, Metrics, OutputRecord, Training
 from edgesmith.core.model_macs import count_macs
 from edgesmith.core.normalization import Normalization
 from edgesmith.core.progress import Reporter, stderr_reporter
@@ -114,8 +115,8 @@ def train_keras3(
                 model_logits=kind == "logits",
                 teacher=teacher,
                 teacher_logits=teacher_kind == "logits",
-                alpha=config.distill_alpha,
-                temperature=config.distill_temperature,
+                alpha=config.alpha,
+                temperature=config.temperature,
             )
             trainee(dataset.x_train[:2], training=False)  # builds the wrapper's variables
             trainee.compile(
@@ -206,22 +207,20 @@ def train_keras3(
             config=resolved,
             input_spec=input_record(dataset, norm),
             labels=list(dataset.labels),
-            dataset=dataset.describe(),
-            metrics=metrics,
+            dataset=DatasetRecord.from_dict(dataset.describe()),
+            metrics=Metrics.from_dict(metrics),
             tool_versions={**tool_versions(), **keras3_env.keras3_versions()},
-            extra={
-                "output": {"kind": kind, "shape": [dataset.num_classes]},
-                "input_pipeline": {"augment_on": "device", "feed": "uint8"},
-                "training": {
-                    "keras": keras.__version__,
-                    "backend": config.backend,
-                    "device_kind": devices.kind,
-                    "devices": list(devices.devices),
-                    "precision": config.precision,
-                    "data_parallel": parallel,
-                },
-                "history": history,
-            },
+            output=OutputRecord(kind=kind, shape=(dataset.num_classes,)),
+            input_pipeline=InputPipeline(augment_on="device", feed="uint8"),
+            training=Training(
+                keras=keras.__version__,
+                backend=config.backend,
+                device_kind=devices.kind,
+                devices=tuple(devices.devices),
+                precision=config.precision,
+                data_parallel=parallel,
+            ),
+            history=history,
         )
     report(
         f"eval accuracy {metrics['accuracy']:.4f} on {metrics['num_eval']} images; "
@@ -301,10 +300,10 @@ def load_teacher(
     path = Path(where)
     if path.is_dir():
         artifact = read_artifact(path)
-        recorded = (artifact.manifest.get("input") or {}).get("normalization")
-        if recorded is not None and recorded != norm.to_dict():
+        recorded = artifact.input_spec.normalization
+        if recorded is not None and recorded != norm:
             raise EdgesmithError(
-                f"--teacher {where} expects inputs normalised as {recorded}; this run "
+                f"--teacher {where} expects inputs normalised as {recorded.to_dict()}; this run "
                 f"normalises as {norm.to_dict()}: train both with the same --normalization"
             )
         path = artifact.model_path

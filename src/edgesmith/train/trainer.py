@@ -15,6 +15,7 @@ import numpy as np
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.core.datasets import Dataset, load_dataset
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.manifest import DatasetRecord, InputPipeline, Metrics, OutputRecord
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.augment import DeviceAugmenter, crop_padding
@@ -250,14 +251,12 @@ def train(
             config=resolved,
             input_spec=input_record(dataset, norm),
             labels=list(dataset.labels),
-            dataset=dataset.describe(),
-            metrics=metrics,
-            extra={
-                "output": {"kind": kind, "shape": [dataset.num_classes]},
-                "input_pipeline": placement.to_dict(),
-                "history": history,
-                "trusted_model_code": trusted_code,
-            },
+            dataset=DatasetRecord.from_dict(dataset.describe()),
+            metrics=Metrics.from_dict(metrics),
+            output=OutputRecord(kind=kind, shape=(dataset.num_classes,)),
+            input_pipeline=InputPipeline.from_dict(placement.to_dict()),
+            history=history,
+            trusted_model_code=trusted_code,
         )
     report(
         f"eval accuracy {metrics['accuracy']:.4f} on {metrics['num_eval']} images; "

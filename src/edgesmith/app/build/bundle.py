@@ -19,6 +19,7 @@ from pathlib import Path
 from edgesmith.app.build.folders import fresh_stage, publish_dir
 from edgesmith.core.artifacts import MANIFEST_NAME, Artifact
 from edgesmith.core.profiles import DeviceProfile
+from edgesmith.runtime import BenchDocument
 
 INFER_TEMPLATE = '''\
 """Classify images with the model in this bundle: python infer.py IMAGE [IMAGE ...].
@@ -103,19 +104,19 @@ VELA_TEXT = """\
 
 def _npu_text(chosen: Artifact) -> str:
     """The README lines for the Vela-compiled files an Ethos-U export adds, or nothing."""
-    vela = (chosen.manifest.get("target") or {}).get("vela")
-    if not vela:
+    target = chosen.manifest.target
+    vela = target.vela if target is not None else None
+    if vela is None:
         return ""
-    config = vela["config"]
     return VELA_TEXT.format(
-        version=vela.get("vela_version") or "",
-        accelerator=config["accelerator"],
-        system=config["system_config"],
-        memory=config["memory_mode"],
-        npu=vela["npu_ops"],
-        cpu=vela["cpu_ops"],
-        sram=vela["sram_kb"],
-        ms=vela["inference_ms"],
+        version=vela.vela_version or "",
+        accelerator=vela.config.accelerator,
+        system=vela.config.system_config,
+        memory=vela.config.memory_mode,
+        npu=vela.npu_ops,
+        cpu=vela.cpu_ops,
+        sram=vela.sram_kb,
+        ms=vela.inference_ms,
     )
 
 
@@ -126,7 +127,7 @@ def write_bundle(
     *,
     profile: DeviceProfile,
     data: str,
-    document: dict,
+    document: BenchDocument,
     report_md: str,
     plots: list[Path],
     candidates: dict,
@@ -156,7 +157,7 @@ def write_bundle(
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(chosen.path / name, target)
         (stage / "labels.txt").write_text("\n".join(chosen.labels) + "\n", encoding="utf-8")
-        (stage / "bench.json").write_text(json.dumps(document, indent=2) + "\n")
+        (stage / "bench.json").write_text(json.dumps(document.to_dict(), indent=2) + "\n")
         (stage / "candidates.json").write_text(json.dumps(candidates, indent=2) + "\n")
         (stage / "candidates.md").write_text(candidates_md, encoding="utf-8")
         if plots:
@@ -174,10 +175,11 @@ def write_bundle(
     return out
 
 
-def _readme(chosen: Artifact, row: dict, profile: DeviceProfile, data: str, document: dict) -> str:
+def _readme(
+    chosen: Artifact, row: dict, profile: DeviceProfile, data: str, document: BenchDocument
+) -> str:
     accuracy = "-" if row["accuracy"] is None else f"{100 * row['accuracy']:.2f}%"
-    host = document.get("host")
-    machine = document.get("machine", {})
+    host, machine = document.host, document.machine
     where = f"measured on {host}" if host else f"measured on this machine, {machine.get('cpu')}"
     return README_TEMPLATE.format(
         device=profile.name,
@@ -191,6 +193,6 @@ def _readme(chosen: Artifact, row: dict, profile: DeviceProfile, data: str, docu
         where=where,
         model_file=chosen.model_path.name,
         runtime=profile.runtime,
-        c_array=(C_ARRAY_TEXT if "c_array" in chosen.manifest else "") + _npu_text(chosen),
+        c_array=(C_ARRAY_TEXT if chosen.manifest.c_array is not None else "") + _npu_text(chosen),
         device_arg=profile.name,
     )

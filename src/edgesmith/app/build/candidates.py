@@ -211,7 +211,7 @@ def _read(path: Path) -> Artifact | None:
 
 
 def _accuracy(artifact: Artifact) -> str:
-    value = (artifact.manifest.get("metrics") or {}).get("accuracy")
+    value = artifact.metrics.accuracy
     return "-" if value is None else f"{value:.4f}"
 
 

@@ -6,10 +6,15 @@ import argparse
 import json
 import sys
 
-from edgesmith.core.cli_args import formatter, positive_int, seconds
-from edgesmith.tfkeras.model_safety import trusting_handler
-
-DEFAULT_REMOTE_TIMEOUT_S = 1800.0  # the same as edgesmith.app.build.remote's (kept light here)
+from edgesmith.app.build.options import DEFAULT_TIMING, BuildOptions
+from edgesmith.core.cli_args import (
+    add_settings,
+    add_trust_flag,
+    config_from_args,
+    formatter,
+    given_settings,
+)
+from edgesmith.runtime.timing import TimingPlan
 
 BUILD_EPILOG = """\
 examples:
@@ -57,110 +62,39 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", required=True, metavar="PROFILE", help="profile name or YAML")
     parser.add_argument("--data", required=True, metavar="SPEC", help="data spec (e.g. digits)")
     parser.add_argument("--out", required=True, metavar="DIR", help="build directory")
-    parser.add_argument("--recipe", metavar="FILE", help="build recipe (default: the shipped one)")
-    parser.add_argument("--model", metavar="NAME", help="overrides the recipe's train.model")
-    parser.add_argument(
-        "--epochs", type=positive_int, metavar="N", help="overrides the recipe's train.epochs"
-    )
-    parser.add_argument(
-        "--from",
-        dest="source",
-        metavar="DIR",
-        help="start from this trained Keras artifact instead of training",
-    )
-    parser.add_argument(
-        "--host",
-        metavar="USER@DEVICE[:PORT]",
-        help="bench on this device over SSH (scp + ssh); [user@]host[:port]",
-    )
-    parser.add_argument(
-        "--remote-edgesmith",
-        default="edgesmith",
-        metavar="PATH",
-        help="the edgesmith command on the device (default: edgesmith)",
-    )
-    parser.add_argument(
-        "--remote-dir",
-        default="edgesmith-build",
-        metavar="DIR",
-        help="where each run makes its own staging folder on the device, removed afterwards "
-        "(default: ~/edgesmith-build)",
-    )
-    parser.add_argument(
-        "--remote-timeout",
-        type=seconds,
-        default=DEFAULT_REMOTE_TIMEOUT_S,
-        metavar="S",
-        help="longest the copy, the bench and the fetch on the device may each take "
-        f"(default: {DEFAULT_REMOTE_TIMEOUT_S:g})",
-    )
+    add_settings(parser, BuildOptions)
     parser.add_argument(
         "--ssh-option",
+        dest="ssh_options",
         action="append",
-        default=[],
         metavar="OPT",
         help="extra ssh/scp -o option, repeatable (e.g. Port=2222)",
     )
-    parser.add_argument(
-        "--min-runs",
-        type=positive_int,
-        default=300,
-        metavar="N",
-        help="timed runs per model (default: 300)",
-    )
-    parser.add_argument(
-        "--min-seconds",
-        type=seconds,
-        default=1.0,
-        metavar="S",
-        help="timed seconds per model (default: 1)",
+    add_settings(
+        parser, TimingPlan, skip=("warmup_runs", "warmup_seconds"), defaults=DEFAULT_TIMING
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--json", action="store_true", help="print candidates.json on stdout instead of the table"
     )
-    parser.add_argument(
-        "--trust-model",
-        action="store_true",
-        help="load model files that run code when loaded (Lambda layers, custom objects, "
-        "SavedModels); off by default, see SECURITY.md",
-    )
-    parser.add_argument(
-        "--allow-delegate",
-        action="store_true",
-        help="load the delegate library (native code) the device profile names; see SECURITY.md",
-    )
-    parser.set_defaults(handler=trusting_handler(cmd_build))
+    add_trust_flag(parser)
+    parser.set_defaults(handler=cmd_build)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``edgesmith build``."""
-    from edgesmith.app.build.pipeline import DEFAULT_TIMING, build
+    from edgesmith.app.build.pipeline import build
     from edgesmith.core.errors import CheckFailed
     from edgesmith.core.progress import stderr_reporter
-    from edgesmith.runtime.timing import TimingPlan
 
-    timing = TimingPlan(
-        min_runs=args.min_runs,
-        min_seconds=args.min_seconds,
-        warmup_runs=DEFAULT_TIMING.warmup_runs,
-        warmup_seconds=DEFAULT_TIMING.warmup_seconds,
-    )
+    options = config_from_args(BuildOptions, args)
+    timing = DEFAULT_TIMING.replace(**given_settings(args, TimingPlan))
     try:
         result = build(
             args.device,
             args.data,
             args.out,
-            recipe=args.recipe,
-            model=args.model,
-            epochs=args.epochs,
-            source=args.source,
-            host=args.host,
-            remote_edgesmith=args.remote_edgesmith,
-            remote_dir=args.remote_dir,
-            ssh_options=tuple(args.ssh_option),
-            remote_timeout=args.remote_timeout,
-            allow_delegate=args.allow_delegate,
+            options,
             timing=timing,
             report=stderr_reporter(args.quiet),
         )

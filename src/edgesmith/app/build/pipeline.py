@@ -29,17 +29,17 @@ from edgesmith.app.build.folders import (
     publish_dir,
     write_text,
 )
+from edgesmith.app.build.options import DEFAULT_TIMING, BuildOptions
 from edgesmith.app.build.recipe import BuildRecipe, load_recipe
-from edgesmith.app.build.remote import DEFAULT_REMOTE_TIMEOUT_S
 from edgesmith.app.build.select import candidate_row, choose, nothing_fits, table
 from edgesmith.core.artifacts import Artifact, read_artifact
 from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.outputs import OutputLock
 from edgesmith.core.profiles import DeviceProfile, load_profile
 from edgesmith.core.progress import Reporter, stderr_reporter
+from edgesmith.runtime import BenchDocument
 from edgesmith.runtime.timing import TimingPlan
 
-DEFAULT_TIMING = TimingPlan(min_runs=300, min_seconds=1.0)
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 
 
@@ -60,7 +60,7 @@ class BuildResult:
     rows: list[dict]
     chosen: dict | None
     bundle: Path | None
-    document: dict
+    document: BenchDocument | None
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,8 +70,8 @@ class BuildResult:
             "chosen": None if self.chosen is None else self.chosen["name"],
             "bundle": None if self.bundle is None else str(self.bundle),
             "seconds": round(self.seconds, 1),
-            "data": self.document.get("data"),
-            "host": self.document.get("host"),
+            "data": None if self.document is None else self.document.data,
+            "host": None if self.document is None else self.document.host,
             "candidates": self.rows,
         }
 
@@ -84,19 +84,11 @@ def build(
     device: str | Path | DeviceProfile,
     data: str,
     out: str | Path,
+    options: BuildOptions | None = None,
     *,
-    recipe: str | Path | dict | BuildRecipe | None = None,
-    model: str | None = None,
-    epochs: int | None = None,
-    source: str | Path | None = None,
-    host: str | None = None,
-    remote_edgesmith: str = "edgesmith",
-    remote_dir: str = "edgesmith-build",
-    ssh_options: tuple[str, ...] = (),
-    remote_timeout: float = DEFAULT_REMOTE_TIMEOUT_S,
-    allow_delegate: bool = False,
     timing: TimingPlan = DEFAULT_TIMING,
     report: Reporter | None = None,
+    **settings: Any,
 ) -> BuildResult:
     """Build the best model for a device and write its bundle to ``OUT/bundle``.
 
@@ -106,20 +98,11 @@ def build(
         out: the build directory (work under ``out/work``, the bundle in ``out/bundle``):
             new, empty, or an earlier build's; re-using the same ``out`` reuses the finished
             work. Nothing in it that edgesmith did not write is ever replaced or deleted.
-        recipe: a shipped recipe name, a recipe file or mapping; None for the default.
-        model: overrides the recipe's ``train.model``.
-        epochs: overrides the recipe's ``train.epochs``.
-        source: a trained Keras artifact to start from instead of training.
-        host: ``[user@]device[:port]``: bench on that device over SSH instead of here.
-        remote_edgesmith: the ``edgesmith`` command on the device.
-        remote_dir: where each run makes (and afterwards removes) its own staging directory
-            on the device; relative paths are under the device user's home.
-        ssh_options: extra ssh ``-o`` options (``IdentityFile=~/.ssh/pi``).
-        remote_timeout: the longest the copy, the remote bench and the fetch may each take.
-        allow_delegate: load the delegate library a profile names when benching; a profile is
-            a file anyone may hand over, so this is never implied (``--allow-delegate``).
+        options: the build's settings (:class:`~edgesmith.app.build.options.BuildOptions`:
+            recipe, model, epochs, source, host, remote settings, allow_delegate).
         timing: bench timing minimums per model.
         report: progress lines (stderr by default).
+        **settings: :class:`BuildOptions` fields, over ``options`` (``recipe=``, ``host=`` ...).
 
     Returns:
         The :class:`BuildResult`; ``OUT/candidates.json`` holds the same table.
@@ -132,13 +115,16 @@ def build(
     """
     started = time.perf_counter()
     report = report or stderr_reporter()
+    opts = (options or BuildOptions()).replace(**settings)
+    recipe, source, host, allow_delegate = opts.recipe, opts.source, opts.host, opts.allow_delegate
+    remote_dir, ssh_options, remote_timeout = opts.remote_dir, opts.ssh_options, opts.remote_timeout
     profile = device if isinstance(device, DeviceProfile) else load_profile(device)
     profile.runtime_options(allow_delegate=allow_delegate)  # a delegate needs consent, first
     spec = recipe if isinstance(recipe, BuildRecipe) else load_recipe(recipe)
     from edgesmith.core.datasets import parse_spec
 
     parse_spec(data)
-    train_config = spec.train_config(data=data, model=model, epochs=epochs)
+    train_config = spec.train_config(data=data, model=opts.model, epochs=opts.epochs)
     start = read_artifact(source) if source is not None else None
     if start is not None and start.format != "keras":
         raise EdgesmithError(
@@ -174,7 +160,7 @@ def build(
         measured = [e for e in exported if e.artifact is not None]
         if not measured:
             rows = [candidate_row(e, None, profile.budgets.to_dict()) for e in exported]
-            _write_table(out, BuildResult(profile.name, rows, None, None, {}, 0.0))
+            _write_table(out, BuildResult(profile.name, rows, None, None, None, 0.0))
             raise nothing_fits(rows, profile.name)
         bench_dir = work / "bench"
         stage = fresh_stage(bench_dir, "edgesmith build bench")
@@ -189,7 +175,7 @@ def build(
                     profile=profile,
                     plan=timing,
                     out=stage,
-                    remote_edgesmith=remote_edgesmith,
+                    remote_edgesmith=opts.remote_edgesmith,
                     remote_dir=remote_dir,
                     options=tuple(ssh_options),
                     timeout=remote_timeout,
@@ -206,7 +192,7 @@ def build(
             raise
         plots = sorted((bench_dir / "plots").glob("*.png"))
         report_md = _read_text(bench_dir / "report.md")
-        records = dict(zip((e.name for e in measured), document["results"], strict=True))
+        records = dict(zip((e.name for e in measured), document.results, strict=True))
         budgets = profile.budgets.to_dict()
         rows = [candidate_row(e, records.get(e.name), budgets) for e in exported]
         chosen = choose(rows)
@@ -284,8 +270,7 @@ def _bench_here(
             f"{lines[-1] if lines else 'no message'}"
         )
     document = parse_bench_output(result.stdout, len(measured), "here")
-    document["results"] = match_results(document, measured, "here")
-    return document
+    return document.replace(results=match_results(document, measured, "here"))
 
 
 def _read_text(path: Path) -> str:
@@ -306,7 +291,7 @@ def _write_table(out: Path, result: BuildResult) -> str:
 
 
 def _acc(artifact: Artifact) -> str:
-    value = (artifact.manifest.get("metrics") or {}).get("accuracy")
+    value = artifact.metrics.accuracy
     return "-" if value is None else f"{value:.4f}"
 
 

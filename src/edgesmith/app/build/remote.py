@@ -29,15 +29,16 @@ import tempfile
 from pathlib import Path
 
 from edgesmith.app.build.candidates import Exported
+from edgesmith.app.build.options import DEFAULT_REMOTE_TIMEOUT_S
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.profiles import DeviceProfile
 from edgesmith.core.progress import Reporter
+from edgesmith.runtime import BenchDocument, BenchResult
 from edgesmith.runtime.timing import TimingPlan
 
 CONNECT_TIMEOUT_S = 10
 SERVER_ALIVE_INTERVAL_S = 15  # a device that stops answering is given up after 4 intervals
 SHORT_STEP_S = 60  # connect check, mktemp, cleanup: seconds, never minutes
-DEFAULT_REMOTE_TIMEOUT_S = 1800.0
 LIMIT_HINT = " (--remote-timeout sets the limit for the copy, the bench and the fetch)"
 UNREACHABLE = 255  # ssh's exit status for its own failures (connection, authentication)
 STAGING_PREFIX = "edgesmith-bench."
@@ -265,7 +266,7 @@ def bench_args(
     ]  # fmt: skip
 
 
-def parse_bench_output(stdout: str, expected: int, where: str) -> dict:
+def parse_bench_output(stdout: str, expected: int, where: str) -> BenchDocument:
     """The bench document printed by ``--json``, checked to hold one record per model.
 
     Raises:
@@ -277,16 +278,17 @@ def parse_bench_output(stdout: str, expected: int, where: str) -> dict:
         raise EdgesmithError(
             f"edgesmith bench {where} did not print its JSON: {_last_line(stdout)}"
         ) from None
-    results = document.get("results") if isinstance(document, dict) else None
-    if not isinstance(results, list) or len(results) != expected:
-        raise EdgesmithError(f"edgesmith bench {where} returned results for other models")
     from edgesmith.runtime import parse_bench_document
 
-    parse_bench_document(document, f"the bench document from {where}")  # exit 2 if malformed
-    return document
+    parsed = parse_bench_document(document, f"the bench document from {where}")  # exit 2 if bad
+    if len(parsed.results) != expected:
+        raise EdgesmithError(f"edgesmith bench {where} returned results for other models")
+    return parsed
 
 
-def match_results(document: dict, exported: list[Exported], where: str) -> list[dict]:
+def match_results(
+    document: BenchDocument, exported: list[Exported], where: str
+) -> tuple[BenchResult, ...]:
     """Each exported file's bench record, found by the sha256 of its model file.
 
     A bench may list its records in any order, and a device could measure a file other than
@@ -300,20 +302,19 @@ def match_results(document: dict, exported: list[Exported], where: str) -> list[
     Raises:
         EdgesmithError: naming the first file no record measured (exit code 2).
     """
-    records = [r for r in document.get("results", []) if isinstance(r, dict)]
     matched = []
     for item in exported:
         manifest = item.artifact.manifest
-        expected = manifest["files"][manifest["model_file"]]
-        same = [r for r in records if r.get("sha256") == expected]
-        named = [r for r in same if r.get("path") == staged_name(item)]
+        expected = manifest.files[manifest.model_file]
+        same = [r for r in document.results if r.sha256 == expected]
+        named = [r for r in same if r.path == staged_name(item)]
         if not same:
             raise EdgesmithError(
                 f"edgesmith bench {where} returned no result for {item.name} "
                 f"(sha256 {expected[:12]}...): the measured files are not the ones sent"
             )
         matched.append((named or same)[0])
-    return matched
+    return tuple(matched)
 
 
 def staged_name(exported: Exported) -> str:
@@ -470,8 +471,8 @@ def _bench_in(
             f"{_last_line(result.stderr)}"
         )
     document = parse_bench_output(result.stdout, len(exported), f"on {host.text}")
-    document["results"] = match_results(document, exported, f"on {host.text}")
-    document["host"] = host.text
+    results = match_results(document, exported, f"on {host.text}")
+    document = document.replace(results=results, host=host.text)
     out.mkdir(parents=True, exist_ok=True)
     sources = [host.remote(f"{staging}/report.md"), host.remote(f"{staging}/plots")]
     fetched = _run(

@@ -14,6 +14,7 @@ from typing import Any
 
 from edgesmith.app.build.candidates import Exported
 from edgesmith.core.errors import CheckFailed
+from edgesmith.runtime import BenchResult
 from edgesmith.runtime.budgets import budget_verdicts, target_verdicts
 
 UNITS = {
@@ -28,7 +29,7 @@ UNITS = {
 }
 
 
-def candidate_row(exported: Exported, record: dict | None, budgets: dict[str, Any]) -> dict:
+def candidate_row(exported: Exported, record: BenchResult | None, budgets: dict[str, Any]) -> dict:
     """One table row: the numbers a choice rests on and each budget's verdict.
 
     Args:
@@ -53,18 +54,18 @@ def candidate_row(exported: Exported, record: dict | None, budgets: dict[str, An
     if record is None:
         return row
     row.update(
-        accuracy=record.get("accuracy"),
-        size_bytes=record["size_bytes"],
-        p50_ms=record["latency_ms"]["p50"],
-        peak_rss_mb=record.get("peak_rss_mb"),
-        runtime=record.get("runtime"),
-        provider=record.get("provider"),
+        accuracy=record.accuracy,
+        size_bytes=record.size_bytes,
+        p50_ms=record.latency.p50,
+        peak_rss_mb=record.peak_rss_mb,
+        runtime=record.runtime,
+        provider=record.provider,
     )
     verdicts = budget_verdicts(record, budgets)
-    target = exported.artifact.manifest.get("target") or {} if exported.artifact else {}
+    target = exported.artifact.manifest.target if exported.artifact else None
     verdicts.update(target_verdicts(target, budgets))  # TFLM's arena, Vela's estimate
-    if target.get("vela"):
-        row["vela"] = target["vela"]
+    if target is not None and target.vela is not None:
+        row["vela"] = target.vela.to_dict()
     row["budgets"] = verdicts
     row["fits"] = row["failure"] is None and all(v["ok"] is True for v in verdicts.values())
     return row
