@@ -8,8 +8,7 @@ import pytest
 import edgesmith.runtime as rt
 from edgesmith.app.cli import main
 from edgesmith.runtime.bench import BenchConfig, benchmark
-from edgesmith.runtime.bench_schema import SCHEMA
-from edgesmith.runtime.bench_schema import parse_document
+from edgesmith.runtime.bench_schema import SCHEMA, parse_document
 from edgesmith.runtime.machine import parse_cpus
 from edgesmith.runtime.plots import pareto_front, plots_available
 from edgesmith.runtime.report import markdown, terminal_table

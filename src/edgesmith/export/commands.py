@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from edgesmith.core.cli_args import add_output_flags, add_settings, config_from_args, formatter
 from edgesmith.core.errors import CheckFailed
@@ -78,71 +77,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     options = config_from_args(ExportOptions, args)
     from edgesmith.export.exporter import export_formats
+    from edgesmith.export.summary import json_record, summary_table
 
     results = export_formats(
         args.source, args.formats, args.out, report=stderr_reporter(args.quiet), **options.to_dict()
     )
     if args.json:
-        print(json.dumps([_json_record(r) for r in results], indent=2))
+        print(json.dumps([json_record(r) for r in results], indent=2))
     else:
         print(summary_table(results))
     failed = [r.failure for r in results if r.failure and r.artifact is None]
     if failed:  # exit 1 through the one mechanism every failed check uses
         raise CheckFailed("; ".join(failed))
     return 0
-
-
-def _json_record(result) -> dict[str, Any]:
-    if result.artifact is not None:
-        return {"path": str(result.artifact.path), **result.artifact.manifest.to_dict()}
-    return {
-        "technique": result.name,
-        "path": None,
-        "metrics": result.metrics,
-        "failure": result.failure,
-    }
-
-
-def summary_table(results) -> str:
-    """One row per format: size raw/gzip, accuracy, agreement, max abs diff, verdict, path."""
-    header = (
-        "format",
-        "size B",
-        "gzip B",
-        "accuracy",
-        "agreement",
-        "max abs diff",
-        "parity",
-        "path",
-    )
-    rows = []
-    for r in results:
-        m = r.metrics
-        verdict = (
-            m.get("parity", "-")
-            if r.failure is None or "parity" in (r.failure or "")
-            else "target fail"
-        )
-        rows.append(
-            (
-                r.name,
-                f"{m['size_bytes']:,}" if "size_bytes" in m else "-",
-                f"{m['gzip_bytes']:,}" if "gzip_bytes" in m else "-",
-                f"{m['accuracy']:.4f}" if "accuracy" in m else "-",
-                f"{m['agreement']:.4f}" if "agreement" in m else "-",
-                f"{m['max_abs_diff']:.3g}" if "max_abs_diff" in m else "-",
-                verdict,
-                str(r.artifact.path) if r.artifact is not None else "(not written)",
-            )
-        )
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    right = {1, 2, 3, 4, 5}
-
-    def line(row) -> str:
-        cells = [
-            str(c).rjust(widths[i]) if i in right else str(c).ljust(widths[i])
-            for i, c in enumerate(row)
-        ]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])

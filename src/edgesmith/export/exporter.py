@@ -11,6 +11,7 @@ nothing behind.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ def _sparse_note(encoded: int, builtin_only: bool) -> str:
     return SPARSE_INT8_NOTE if builtin_only else SPARSE_FLOAT_NOTE
 
 
+class FailedCheck(str, enum.Enum):
+    """Which check a format failed (its message says how)."""
+
+    PARITY = "parity"
+    TARGET = "target"
+
+
 @dataclasses.dataclass
 class FormatResult:
     """The outcome of one format: its published artifact, or why it was not published.
@@ -51,6 +59,7 @@ class FormatResult:
             ``allow_mismatch``).
         failure: the failed check's message, or None.
         seconds: wall time of conversion, checks and writing.
+        failed_check: which check failed (also with ``allow_mismatch``), or None.
     """
 
     name: str
@@ -58,6 +67,7 @@ class FormatResult:
     artifact: Artifact | None = None
     failure: str | None = None
     seconds: float = 0.0
+    failed_check: FailedCheck | None = None
 
 
 def export(
@@ -282,7 +292,9 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             target = _check_target(ops_report, model_path, fmt, opts)
         except CheckFailed as exc:
             report(str(exc))
-            failed = FormatResult(fmt.name, sizes(model_bytes), failure=str(exc))
+            failed = FormatResult(
+                fmt.name, sizes(model_bytes), failure=str(exc), failed_check=FailedCheck.TARGET
+            )
             raise _Unpublished(failed) from None
         target_record = None
         if target is not None:
@@ -318,6 +330,7 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
         result = FormatResult(fmt.name, metrics)
         _report_line(fmt.name, metrics, report)
         if metrics["parity"] == "fail":
+            result.failed_check = FailedCheck.PARITY
             result.failure = (
                 f"{fmt.name} fails its parity check against the source: "
                 f"{', '.join(metrics['parity_failures'])} (pass --allow-mismatch to keep it)"

@@ -25,6 +25,7 @@ import numpy as np
 from edgesmith.core.artifacts import sha256_file
 from edgesmith.core.config import Config, setting
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.outputs import record_written
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.accuracy import evaluate
 from edgesmith.runtime.bench_schema import (
@@ -390,6 +391,7 @@ def save_baseline(document: BenchDocument, json_path: str | Path) -> Path:
         tmp_json = json_path.with_name(json_path.name + ".tmp")
         tmp_json.write_text(text, encoding="utf-8")
         os.replace(tmp_json, json_path)
+        record_written(json_path)
     except OSError as exc:
         raise EdgesmithError(f"cannot write {json_path}: {exc.strerror or exc}") from None
     return store

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgesmith.core.cli_args import add_settings, config_from_args, formatter, given_settings
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.outputs import record_written
 from edgesmith.runtime.bench import BenchConfig
 from edgesmith.runtime.regression import CHECK_TIMING, CheckOptions
 from edgesmith.runtime.timing import TimingPlan
@@ -107,6 +108,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--report", metavar="FILE", help="write a Markdown report")
     bench.add_argument("--plots", metavar="DIR", help="write PNG plots (needs matplotlib)")
+    _overwrite(bench)
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
     bench.set_defaults(handler=cmd_bench)
 
@@ -125,14 +127,45 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_settings(check, TimingPlan, skip=("warmup_runs", "warmup_seconds"), defaults=CHECK_TIMING)
     check.add_argument("--json", action="store_true", help="print the verdicts as JSON on stdout")
     check.add_argument("--json-out", metavar="FILE", help="write the verdicts as JSON to FILE")
+    _overwrite(check)
     check.add_argument("--quiet", action="store_true", help="no progress lines")
     check.set_defaults(handler=cmd_check)
+
+
+def _overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files edgesmith did not write (by default refused, exit 2)",
+    )
 
 
 def _paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="artifact directories or .tflite/.onnx files"
     )
+
+
+def claim_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, to write over a file edgesmith did not write or through a link.
+
+    ``--overwrite`` replaces such files (never folders or links); files edgesmith wrote and
+    nobody changed since are replaced without it.
+
+    Raises:
+        EdgesmithError: naming the flag and the first path that is not ours to replace.
+    """
+    from edgesmith.core.outputs import check_files_writable
+
+    overwrite = args.overwrite
+    for flag, value in (("--json-out", args.json_out), ("--report", getattr(args, "report", None))):
+        if value:
+            check_files_writable([Path(value)], overwrite=overwrite, flag=flag)
+    if getattr(args, "plots", None):
+        from edgesmith.runtime.plots import PLOT_FILES
+
+        plots = [Path(args.plots) / name for name in PLOT_FILES]
+        check_files_writable(plots, overwrite=overwrite, flag="--plots")
 
 
 def write_json(document: object, target: str) -> None:
@@ -151,6 +184,7 @@ def write_json(document: object, target: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+        record_written(path)
     except OSError as exc:
         raise EdgesmithError(f"cannot write {target}: {exc.strerror or exc}") from None
 
@@ -174,6 +208,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgesmith.runtime.source import expand_paths
 
     report = stderr_reporter(args.quiet)
+    claim_outputs(args)
     args.paths = expand_paths(args.paths)
     profile = None
     if args.device:
@@ -216,6 +251,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(markdown(document, plots, base=path.parent), encoding="utf-8")
+            record_written(path)
         except OSError as exc:
             raise EdgesmithError(f"cannot write {path}: {exc.strerror or exc}") from None
     out = sys.stderr if args.json else sys.stdout
@@ -234,6 +270,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edgesmith.runtime.regression import check, raise_on_failure
     from edgesmith.runtime.source import expand_paths
 
+    claim_outputs(args)
     timing = CHECK_TIMING.replace(**given_settings(args, TimingPlan))
     options = config_from_args(CheckOptions, args, timing=timing)
     verdicts = check(

@@ -14,8 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.outputs import record_written
 from edgesmith.runtime.bench_schema import BenchDocument
 from edgesmith.runtime.report import display_name
+
+PLOT_FILES = ("tradeoff.png", "latency.png")
+"""What ``write_plots`` writes into its folder (and nothing else)."""
 
 INSTALL_HINT = "plots need matplotlib: pip install matplotlib"
 
@@ -90,7 +94,7 @@ def tradeoff_plot(document: BenchDocument, out: Path) -> Path:
     axes.set_title(f"accuracy vs latency vs size (marker area ~ file size), data {document.data}")
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    path = out / "tradeoff.png"
+    path = out / PLOT_FILES[0]
     figure.savefig(path)
     return path
 
@@ -118,7 +122,7 @@ def latency_plot(document: BenchDocument, rounds: list[list[np.ndarray]], out: P
     )
     axes.grid(alpha=0.3, axis="x")
     figure.tight_layout()
-    path = out / "latency.png"
+    path = out / PLOT_FILES[1]
     figure.savefig(path)
     return path
 
@@ -137,4 +141,7 @@ def write_plots(
     if out.exists() and not out.is_dir():
         raise EdgesmithError(f"--plots {out} is a file; expected a directory")
     out.mkdir(parents=True, exist_ok=True)
-    return [tradeoff_plot(document, out), latency_plot(document, rounds, out)]
+    written = [tradeoff_plot(document, out), latency_plot(document, rounds, out)]
+    for path in written:
+        record_written(path)
+    return written

@@ -1,0 +1,60 @@
+"""What ``edgesmith export`` prints: a table of the formats, or their manifests as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgesmith.export.exporter import FailedCheck, FormatResult
+
+
+def json_record(result: FormatResult) -> dict[str, Any]:
+    """A format's ``--json`` record: the written manifest, or what failed."""
+    if result.artifact is not None:
+        return {"path": str(result.artifact.path), **result.artifact.manifest.to_dict()}
+    return {
+        "technique": result.name,
+        "path": None,
+        "metrics": result.metrics,
+        "failure": result.failure,
+    }
+
+
+def summary_table(results: list[FormatResult]) -> str:
+    """One row per format: size raw/gzip, accuracy, agreement, max abs diff, verdict, path."""
+    header = (
+        "format",
+        "size B",
+        "gzip B",
+        "accuracy",
+        "agreement",
+        "max abs diff",
+        "parity",
+        "path",
+    )
+    rows = []
+    for r in results:
+        m = r.metrics
+        verdict = "target fail" if r.failed_check is FailedCheck.TARGET else m.get("parity", "-")
+        rows.append(
+            (
+                r.name,
+                f"{m['size_bytes']:,}" if "size_bytes" in m else "-",
+                f"{m['gzip_bytes']:,}" if "gzip_bytes" in m else "-",
+                f"{m['accuracy']:.4f}" if "accuracy" in m else "-",
+                f"{m['agreement']:.4f}" if "agreement" in m else "-",
+                f"{m['max_abs_diff']:.3g}" if "max_abs_diff" in m else "-",
+                verdict,
+                str(r.artifact.path) if r.artifact is not None else "(not written)",
+            )
+        )
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    right = {1, 2, 3, 4, 5}
+
+    def line(row) -> str:
+        cells = [
+            str(c).rjust(widths[i]) if i in right else str(c).ljust(widths[i])
+            for i, c in enumerate(row)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
