@@ -76,8 +76,10 @@ for source in map(local, sources):
 FAKE_EDGESMITH = """\
 import hashlib, json, os, sys, time
 mode = os.environ.get("FAKE_BENCH", "ok")
-if mode == "sleep":
+if mode == "sleep":  # hung: says who it is, and that it finished if it is ever let finish
+    open(os.environ["FAKE_BENCH_PID"], "w").write(str(os.getpid()))
     time.sleep(60)
+    open(os.environ["FAKE_BENCH_PID"] + ".finished", "w").write("")
 if mode == "fail":  # exit 3: a crash (exit 1 is a model over a budget, judged by the build)
     sys.stderr.write("edgesmith: error: the runtime crashed\\n")
     sys.exit(3)
@@ -105,6 +107,15 @@ open("report.md", "w").write("# edgesmith bench\\n")
 print(json.dumps({"schema": "edgesmith.bench", "schema_version": 2, "data": "digits",
                   "settings": {}, "machine": {}, "results": results}))
 """
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` is alive (a killed one may linger a moment as a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def script(path: Path, body: str) -> Path:
@@ -386,11 +397,15 @@ def test_a_failed_bench_still_removes_the_staging_folder(tmp_path, device, monke
 
 def test_a_hung_bench_is_stopped_by_the_timeout(tmp_path, device, monkeypatch):
     home, edgesmith, _ = device
+    pid_file = tmp_path / "bench.pid"
     monkeypatch.setenv("FAKE_BENCH", "sleep")
-    started = time.perf_counter()
+    monkeypatch.setenv("FAKE_BENCH_PID", str(pid_file))
     with pytest.raises(EdgesmithError) as caught:
         bench("pi@device", exported_files(tmp_path), tmp_path / "out", edgesmith, timeout=1.0)
-    assert time.perf_counter() - started < 20  # the fake bench sleeps 60 s
+    # stopped, neither waited for (it would have finished its 60 s) nor left running
+    assert not Path(f"{pid_file}.finished").exists()
+    if pid_file.exists():  # else it was killed before it even started
+        assert not running(int(pid_file.read_text()))
     message = str(caught.value)
     assert message.startswith("running the bench on pi@device took longer than 1 s")
     assert "--remote-timeout" in message and "\n" not in message
