@@ -137,7 +137,7 @@ def in_place_trial(model: Path, baseline: Path, slowdown: float, plan, max_slowd
 
     with injected(model, slowdown) as seen:
         (verdict,) = check(
-            [model], baseline, plan=plan, max_slowdown=max_slowdown, skip_accuracy=True
+            [model], baseline, timing=plan, max_slowdown=max_slowdown, skip_accuracy=True
         )
     record = _record(
         slowdown, seen.get("extra", 0.0), verdict.latency, verdict.latency_status, not verdict.ok

@@ -350,8 +350,8 @@ def test_each_run_stages_in_its_own_folder_and_removes_it(tmp_path, device):
     rows = exported_files(tmp_path)
     out = tmp_path / "out"
     (document, plots), lines = bench("pi@device", rows, out, edgesmith, remote_dir=str(home))
-    assert [r["path"] for r in document["results"]] == ["c0__tflite-int8", "c1__tflite-int8"]
-    assert document["host"] == "pi@device"
+    assert [r.path for r in document.results] == ["c0__tflite-int8", "c1__tflite-int8"]
+    assert document.host == "pi@device"
     assert [p.name for p in plots] == ["latency.png"] and (out / "report.md").is_file()
     assert (mine / "notes.txt").read_text() == "the user's"
     assert (home / "photo.jpg").read_text() == "the user's"
@@ -375,8 +375,8 @@ def test_results_are_matched_by_sha256_not_by_position(tmp_path, device, monkeyp
     monkeypatch.setenv("FAKE_BENCH", "reverse")
     (document, _), _ = bench("pi@device", rows, tmp_path / "out", edgesmith)
     expected = [r.artifact.manifest.files["model.tflite"] for r in rows]
-    assert [r["sha256"] for r in document["results"]] == expected
-    assert [r["latency_ms"]["p50"] for r in document["results"]] == [1.0, 2.0]
+    assert [r.sha256 for r in document.results] == expected
+    assert [r.latency.p50 for r in document.results] == [1.0, 2.0]
 
 
 def test_a_result_for_another_file_is_refused(tmp_path, device, monkeypatch):

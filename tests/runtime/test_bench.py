@@ -128,9 +128,9 @@ def test_affinity_applies_during_the_run_and_is_restored(fixtures, fast_plan, mo
     seen = []
     original = timing.time_block
 
-    def spy(step, runs):
+    def spy(step, runs, *clock):
         seen.append(os.sched_getaffinity(0))
-        return original(step, runs)
+        return original(step, runs, *clock)
 
     monkeypatch.setattr(timing, "time_block", spy)
     benchmark([fixtures / "int8.tflite"], config=BenchConfig(affinity="0", timing=fast_plan))
