@@ -31,7 +31,19 @@ BAD = [
         + ["--widths", "stem_conv=8"],
         "max_latency_ratio searches every width itself; leave out widths",
     ),
-    (["prune", "--from", "{src}", "--max-latency-ratio", "0.5"], "applies to channel pruning"),
+    (
+        ["prune", "--from", "{src}", "--max-latency-ratio", "0.5"],
+        "--max-latency-ratio does not apply to --structure unstructured",
+    ),
+    (  # channel pruning never reads skip_layers: refused, not recorded as used
+        ["prune", "--from", "{src}", "--structure", "channels", "--sparsity", "0.3"]
+        + ["--skip-layers", "head"],
+        "--skip-layers does not apply to --structure channels",
+    ),
+    (
+        ["prune", "--from", "{src}", "--structure", "channels", "--mac-reduction", "1.5"],
+        "mac_reduction must be in [0.0, 1.0)",
+    ),
     (
         ["prune", "--from", "{src}", "--structure", "channels", "--param-reduction", "0.5"],
         "param_reduction is a target of the width search; give max_latency_ratio too",
