@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from edgesmith.app.build.candidates import Exported
 from edgesmith.app.build.select import candidate_row, choose, nothing_fits, table
+from edgesmith.runtime.bench_schema import BenchResult, Latency
 
 
-def record(accuracy: float, size_kb: float, p50: float) -> dict:
-    return {
-        "accuracy": accuracy,
-        "size_bytes": int(size_kb * 1024),
-        "latency_ms": {"p50": p50},
-        "peak_rss_mb": 60.0,
-    }
+def record(accuracy: float, size_kb: float, p50: float) -> BenchResult:
+    return BenchResult(
+        path="m.tflite",
+        model_file="m.tflite",
+        sha256="0" * 64,
+        format="tflite",
+        provider="xnnpack",
+        threads=1,
+        batch=1,
+        latency=Latency(p50=p50, p90=p50, p99=p50, mean=p50, min=p50, max=p50, runs=100),
+        accuracy=accuracy,
+        num_eval=1000,
+        size_bytes=int(size_kb * 1024),
+        peak_rss_mb=60.0,
+    )
 
 
 def rows(budgets: dict) -> list[dict]:

@@ -8,7 +8,7 @@ import pytest
 import edgesmith.runtime as rt
 from edgesmith.app.cli import main
 from edgesmith.runtime.bench import BenchConfig, benchmark
-from edgesmith.runtime.bench_schema import SCHEMA, parse_document
+from edgesmith.runtime.bench_schema import SCHEMA, BudgetVerdict, parse_document
 from edgesmith.runtime.machine import parse_cpus
 from edgesmith.runtime.plots import pareto_front, plots_available
 from edgesmith.runtime.report import markdown, terminal_table
@@ -44,7 +44,7 @@ def test_benchmark_two_formats_interleaved(fixtures, digits, fast_plan):
         confusion = np.array(record.confusion)
         assert np.trace(confusion) / confusion.sum() == pytest.approx(expected)
         assert set(record.per_class) == set(digits.labels)
-        assert record.peak_rss_mb > 0 and record.machine["cores"] >= 1
+        assert record.peak_rss_mb > 0 and record.machine.cores >= 1
     assert run.results[0].runtime == "litert" and run.results[1].runtime == "onnxruntime"
     # written and read back through the one schema: the same document
     assert parse_document(json.loads(json.dumps(doc.to_dict()))) == doc
@@ -182,8 +182,8 @@ def test_budget_verdicts_without_accuracy():
     verdicts = budget_verdicts(
         record, {"max_latency_ms": 2.0, "min_accuracy": 0.8, "max_ram_mb": None}
     )
-    assert verdicts["max_latency_ms"] == {"limit": 2.0, "value": 3.0, "ok": False}
-    assert verdicts["min_accuracy"]["ok"] is None and "max_ram_mb" not in verdicts
+    assert verdicts["max_latency_ms"] == BudgetVerdict(limit=2.0, value=3.0, ok=False)
+    assert verdicts["min_accuracy"].ok is None and "max_ram_mb" not in verdicts
     assert describe("m", verdicts) == (
         "m: over budget: max_latency_ms 3 vs 2 (not measured: min_accuracy)"
     )

@@ -11,6 +11,7 @@ import pytest
 import edgesmith.runtime as rt
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import silent
+from edgesmith.runtime.bench_schema import BenchResult
 from edgesmith.runtime.providers import plan_tflite
 from edgesmith.runtime.tflm_runner import (
     LATENCY_NOTE,
@@ -78,10 +79,12 @@ def test_bench_record_carries_the_arena_and_labels_the_latency(fixtures, fast_pl
     )
     record = run.results[0]
     assert record.runtime == "tflm" and record.provider == PROVIDER_LABEL
-    assert record.tflm["arena_bytes"] > 0
-    assert "not device time" in record.tflm["latency_note"]
+    assert record.tflm.arena_bytes > 0
+    assert "not device time" in record.tflm.latency_note
     assert record.accuracy > 0.8  # the same accuracy path as LiteRT's (digits eval split)
-    assert json.loads(json.dumps(record.to_dict()))["tflm"] == record.tflm
+    written = json.loads(json.dumps(record.to_dict()))
+    assert written["tflm"] == record.tflm.to_dict()
+    assert BenchResult.from_dict(written) == record
 
 
 def _with_unknown_op(source: bytes) -> bytes:

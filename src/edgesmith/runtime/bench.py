@@ -34,6 +34,9 @@ from edgesmith.runtime.bench_schema import (
     BenchResult,
     BenchSettings,
     Latency,
+    Machine,
+    ModelInput,
+    TflmRecord,
 )
 from edgesmith.runtime.machine import (
     available_cpus,
@@ -227,10 +230,11 @@ def open_model(
 def result_record(loaded: Loaded, rounds: list[np.ndarray], config: BenchConfig) -> BenchResult:
     """The bench document's result for one model (accuracy and machine filled in later)."""
     model = loaded.model
-    latency = summarize(np.concatenate(rounds))
+    latency = Latency(**summarize(np.concatenate(rounds)))
     data = model.path.read_bytes()
     macs = model.macs
     extra = getattr(model.runner, "record_extra", None)  # TFLM: measured arena, latency's meaning
+    tflm = None if extra is None else TflmRecord.from_dict(extra()["tflm"], f"{model.path}: tflm")
     return BenchResult(
         path=loaded.given,
         model_file=str(model.path),
@@ -244,19 +248,19 @@ def result_record(loaded: Loaded, rounds: list[np.ndarray], config: BenchConfig)
         gzip_bytes=len(gzip.compress(data, compresslevel=9, mtime=0)),
         load_ms=loaded.load_ms,
         first_inference_ms=loaded.first_inference_ms,
-        latency=Latency(**latency),
+        latency=latency,
         rounds=len(rounds),
-        throughput_ips=config.batch * 1000.0 / latency["mean"],
+        throughput_ips=config.batch * 1000.0 / latency.mean,
         accuracy=None,
         num_eval=0,
         macs=macs,
-        gmacs_per_s=(macs * config.batch / (latency["p50"] / 1000.0) / 1e9) if macs else None,
+        gmacs_per_s=(macs * config.batch / (latency.p50 / 1000.0) / 1e9) if macs else None,
         load_rss_mb=loaded.load_rss_mb,
-        input=model.input_spec,
+        input=ModelInput.from_dict(model.input_spec, f"{model.path}: input"),
         labels=None if model.labels is None else tuple(model.labels),
         metadata=model.metadata,
         notes=tuple(loaded.notes),
-        tflm=None if extra is None else extra()["tflm"],
+        tflm=tflm,
     )
 
 
@@ -333,7 +337,7 @@ def _benchmark(
                 report=report,
             )
             results[index] = dataclasses.replace(results[index], **scores)
-    machine = machine_info()
+    machine = Machine.from_dict(machine_info())
     peak = peak_rss_mb()
     results = [dataclasses.replace(r, peak_rss_mb=peak, machine=machine) for r in results]
     for loaded in opened:

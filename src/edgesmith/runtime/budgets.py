@@ -8,12 +8,12 @@ comparison per budget, recorded beside the numbers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.manifest import Target
 from edgesmith.core.profiles import DeviceProfile
-from edgesmith.runtime.bench_schema import BenchDocument, BenchResult
+from edgesmith.runtime.bench_schema import BenchDocument, BenchResult, BudgetVerdict
 
 # budget name -> (how to read the measured value from a bench record, True if it is a ceiling)
 CHECKS = {
@@ -24,8 +24,8 @@ CHECKS = {
 }
 
 
-def budget_verdicts(record: BenchResult, budgets: dict) -> dict[str, dict]:
-    """``{budget: {"limit", "value", "ok"}}`` for each budget the profile sets and bench measured.
+def budget_verdicts(record: BenchResult, budgets: dict) -> dict[str, BudgetVerdict]:
+    """``{budget: BudgetVerdict}`` for each budget the profile sets and bench measured.
 
     Budgets the bench cannot measure (a TFLM arena, Vela's SRAM and flash: see
     :func:`target_verdicts`) or left unset (``None``) are skipped; an accuracy budget without
@@ -38,7 +38,7 @@ def budget_verdicts(record: BenchResult, budgets: dict) -> dict[str, dict]:
             continue
         value = read(record)
         ok = None if value is None else (value <= limit if ceiling else value >= limit)
-        verdicts[name] = {"limit": limit, "value": value, "ok": ok}
+        verdicts[name] = BudgetVerdict(limit=limit, value=value, ok=ok)
     return verdicts
 
 
@@ -77,14 +77,12 @@ def target_verdicts(target: Target | None, budgets: dict) -> dict[str, dict]:
     return verdicts
 
 
-def describe(name: str, verdicts: dict[str, dict]) -> str:
+def describe(name: str, verdicts: Mapping[str, BudgetVerdict]) -> str:
     """One line: ``name fits`` or which budgets it misses, with the numbers."""
     missed = [
-        f"{budget} {v['value']:.4g} vs {v['limit']:g}"
-        for budget, v in verdicts.items()
-        if v["ok"] is False
+        f"{budget} {v.value:.4g} vs {v.limit:g}" for budget, v in verdicts.items() if v.ok is False
     ]
-    unknown = [budget for budget, v in verdicts.items() if v["ok"] is None]
+    unknown = [budget for budget, v in verdicts.items() if v.ok is None]
     text = f"{name}: " + ("over budget: " + "; ".join(missed) if missed else "fits the budgets")
     if unknown:
         text += f" (not measured: {', '.join(unknown)})"
@@ -97,7 +95,7 @@ def judge(document: BenchDocument, profile: DeviceProfile) -> BenchDocument:
     results = tuple(
         dataclasses.replace(r, budgets=budget_verdicts(r, budgets)) for r in document.results
     )
-    return document.replace(device=profile.to_dict(), results=results)
+    return document.replace(device=profile, results=results)
 
 
 def describe_all(document: BenchDocument, device: str) -> str:
@@ -123,7 +121,7 @@ def raise_over_budget(results: Sequence[BenchResult], device: str) -> None:
     over = [
         display_name(record, results)
         for record in results
-        if any(v["ok"] is False for v in (record.budgets or {}).values())
+        if any(v.ok is False for v in (record.budgets or {}).values())
     ]
     if over:
         raise CheckFailed(

@@ -105,7 +105,7 @@ def settings_line(document: BenchDocument) -> str:
     data = f"data {document.data}" if document.data else "no data (seeded noise inputs)"
     return (
         f"threads {s.threads}, batch {s.batch}, {timing} in interleaved rounds; {data}; "
-        f"{m.get('cpu')} ({m.get('usable_cores')}/{m.get('cores')} cores), {m.get('os')}"
+        f"{m.cpu} ({m.usable_cores}/{m.cores} cores), {m.os}"
     )
 
 
@@ -129,7 +129,7 @@ def markdown(
         "|" + "|".join("---" if k in ("model", "runtime") else "---:" for k, _ in COLUMNS) + "|",
     ]
     lines += ["| " + " | ".join(r[k] for k, _ in COLUMNS) + " |" for r in rows]
-    versions = document.machine.get("runtime_versions", {})
+    versions = document.machine.runtime_versions
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
     for record in document.results:
         notes, per_class = record.notes, record.per_class

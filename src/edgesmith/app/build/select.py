@@ -61,7 +61,7 @@ def candidate_row(exported: Exported, record: BenchResult | None, budgets: dict[
         runtime=record.runtime,
         provider=record.provider,
     )
-    verdicts = budget_verdicts(record, budgets)
+    verdicts = {name: v.to_dict() for name, v in budget_verdicts(record, budgets).items()}
     target = exported.artifact.manifest.target if exported.artifact else None
     verdicts.update(target_verdicts(target, budgets))  # TFLM's arena, Vela's estimate
     if target is not None and target.vela is not None:
