@@ -83,8 +83,8 @@ def main() -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "source": {
             "path": args.source,
-            "id": source["id"],
-            "accuracy": source["metrics"]["accuracy"],
+            "id": source.id,
+            "accuracy": source.metrics.accuracy,
         },
         "machine": {
             "cpu": _cpu(),
@@ -98,7 +98,7 @@ def main() -> int:
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(rows, source["metrics"]["accuracy"]))
+    print(markdown(rows, source.metrics.accuracy))
     print()
     for check in checks:
         print(f"- {check['what']}: {check['value']} -> {'PASS' if check['pass'] else 'FAIL'}")

@@ -14,7 +14,6 @@ together (p50 ratios are taken against the first row's file in that run).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -31,20 +30,22 @@ def parse_args() -> argparse.Namespace:
 
 
 def read_rows(specs: list[str]) -> list[dict]:
+    from edgesmith.core.artifacts import read_artifact
+
     rows = []
     for spec in specs:
         label, sep, directory = spec.partition("=")
         manifest = Path(directory) / "manifest.json"
         if not sep or not manifest.is_file():
             sys.exit(f"plot_compress: --row {spec!r}: expected LABEL=DIR with DIR/manifest.json")
-        metrics = json.loads(manifest.read_text())["metrics"]
+        metrics = read_artifact(directory, verify=False).metrics
         rows.append(
             {
                 "label": label,
                 "dir": str(Path(directory).resolve()),
-                "accuracy": 100 * metrics["accuracy"],
-                "gzip_kb": metrics["gzip_bytes"] / 1000,
-                "size_kb": metrics["size_bytes"] / 1000,
+                "accuracy": 100 * metrics.accuracy,
+                "gzip_kb": metrics.gzip_bytes / 1000,
+                "size_kb": metrics.size_bytes / 1000,
             }
         )
     return rows
