@@ -49,7 +49,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Return every field, defaults included, as JSON-ready values."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: json_ready(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls: type[C], values: dict[str, Any]) -> C:
@@ -90,13 +90,17 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Config):
+def json_ready(value: Any) -> Any:
+    """A frozen record's value as JSON data, copied so that the record's own data stays as is.
+
+    Records (anything with ``to_dict``) become objects, tuples lists, mappings fresh mappings.
+    """
+    if hasattr(value, "to_dict"):
         return value.to_dict()
-    if isinstance(value, dict):  # a copy: the frozen config's own dict stays unchanged
-        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
     return value
 
 

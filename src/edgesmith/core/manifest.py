@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, TypeVar
 
+from edgesmith.core.config import json_ready
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.normalization import Normalization
 
@@ -215,19 +216,6 @@ def _field(
     return dataclasses.field(default=None, metadata=metadata)
 
 
-def _plain(value: Any) -> Any:
-    """A record's value as JSON data: records as objects, tuples as lists, copies throughout."""
-    if isinstance(value, _Record):
-        return value.to_dict()
-    if isinstance(value, Normalization):
-        return value.to_dict()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def _fields(cls: type) -> list[dataclasses.Field]:
     """A record's JSON fields (those declared with :func:`_field`)."""
     return [f for f in dataclasses.fields(cls) if "check" in f.metadata]
@@ -287,7 +275,7 @@ class _Record:
             value = getattr(self, f.name)
             if value is None and not (f.metadata["required"] or self._keeps_null(f)):
                 continue
-            out[f.name] = _plain(value)
+            out[f.name] = json_ready(value)
         return out
 
     def _keeps_null(self, field: dataclasses.Field) -> bool:
@@ -784,7 +772,7 @@ class Manifest:
             "format": self.format,
             "model_file": self.model_file,
             "files": dict(self.files),
-            "config": _plain(self.config),
+            "config": json_ready(self.config),
             "input": self.input.to_dict(),
             "labels": list(self.labels),
             "dataset": self.dataset.to_dict(),
@@ -795,7 +783,7 @@ class Manifest:
         for name in _SECTIONS:
             value = getattr(self, name)
             if value is not None:
-                out[name] = _plain(value)
+                out[name] = json_ready(value)
         return out
 
     @classmethod

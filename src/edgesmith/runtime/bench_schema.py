@@ -51,6 +51,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from edgesmith.core.config import json_ready
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.manifest import TensorQuantization
 from edgesmith.core.normalization import Normalization
@@ -460,7 +461,7 @@ class BenchResult:
             value = getattr(self, name)
             if name in _WRITTEN_WHEN_SET and value is None:
                 continue
-            record["latency_ms" if name == "latency" else name] = _plain(value)
+            record["latency_ms" if name == "latency" else name] = json_ready(value)
         return record
 
     @classmethod
@@ -746,17 +747,6 @@ def parse_document(document: object, where: str = "bench document") -> BenchDocu
         EdgesmithError: one line naming the first invalid key and what was expected.
     """
     return BenchDocument.from_dict(document, where)
-
-
-def _plain(value: Any) -> Any:
-    """A field's value as JSON data: records as objects, tuples as lists."""
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _optional(cls: Any, value: object, where: str) -> Any:
