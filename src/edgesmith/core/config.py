@@ -105,26 +105,39 @@ def json_ready(value: Any) -> Any:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON or YAML config file into a dict.
+    """Read a JSON or YAML config file (a regular file of at most 1 MiB) into a dict.
+
+    YAML is read with the safe loader and may not use anchors or aliases: a few hundred bytes
+    of nested aliases expand to millions of values.
 
     Raises:
-        EdgesmithError: if the file is missing, unreadable, or not a mapping.
+        EdgesmithError: if the file is missing, not a regular file (a FIFO, a device), too
+            large, unparsable, uses YAML aliases, or is not a mapping (one short line each).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise EdgesmithError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".json":
-            values = json.loads(text)
-        else:
-            import yaml
+    from edgesmith.core.safe_files import (
+        MAX_CONFIG_BYTES,
+        load_yaml_text,
+        one_line,
+        read_bounded_bytes,
+        short,
+    )
 
-            values = yaml.safe_load(text)
-    except Exception as exc:  # json/yaml parse errors carry line numbers worth showing
-        raise EdgesmithError(f"cannot parse config file {path}: {exc}") from None
+    path = Path(path)
+    data = read_bounded_bytes(path, "config file", MAX_CONFIG_BYTES)
+    where = f"config file {short(path)}"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EdgesmithError(f"{where} is not UTF-8 text (byte {exc.start})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            values = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # the message carries the line number
+            raise EdgesmithError(one_line(f"cannot parse {where}: {exc}")) from None
+    else:
+        values = load_yaml_text(text, where)
     if not isinstance(values, dict):
-        raise EdgesmithError(f"config file {path} must hold a mapping of settings at the top")
+        raise EdgesmithError(f"{where} must hold a mapping of settings at the top")
     return values
 
 

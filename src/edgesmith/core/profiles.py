@@ -7,12 +7,15 @@ to their own. Profiles are validated field by field before any work, so a typo n
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from edgesmith.core.config import Config, check_positive_int, load_config_file
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.safe_files import clip, short
 
 RUNTIMES = ("litert", "onnxruntime")
 PROVIDERS = {
@@ -27,6 +30,20 @@ ETHOS_U_TARGETS = ("ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85
 TARGETS = ("int8-only", "tflm", *ETHOS_U_TARGETS)
 # A profile's ``vela`` mapping: what Vela compiles for, beside the target's accelerator.
 VELA_FIELDS = ("system_config", "memory_mode", "clock_mhz")
+MAX_MESSAGE = 190
+"""Longest error line about a profile; a longer one (a hostile key) loses its middle."""
+THREADS_PER_CPU = 4
+"""A profile's ``threads`` may be at most this many times the CPUs here (100,000 threads crash)."""
+
+
+def cpu_count() -> int:
+    """CPUs of this machine (1 when unknown)."""
+    return os.cpu_count() or 1
+
+
+def max_threads() -> int:
+    """The most runtime threads a profile may ask for: ``THREADS_PER_CPU`` x the CPUs here."""
+    return THREADS_PER_CPU * cpu_count()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +80,14 @@ class Budgets(Config):
             value = getattr(self, field.name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value < math.inf  # NaN fails this too
+            ):
                 raise EdgesmithError(
-                    f"budget {field.name} must be a positive number or null. Received: {value!r}"
+                    f"budget {field.name} must be a positive number or null (not NaN or infinity). "
+                    f"Received: {short(value)}"
                 )
         for name in ("min_accuracy", "min_npu_ops"):
             value = getattr(self, name)
@@ -105,10 +127,11 @@ class DeviceProfile(Config):
     budgets: Budgets = dataclasses.field(default_factory=Budgets)
 
     def __post_init__(self) -> None:
-        where = f"device profile {self.name!r}"
+        where = f"device profile {short(self.name)}"
         if self.runtime not in RUNTIMES:
             raise EdgesmithError(
-                f"{where}: runtime must be one of {', '.join(RUNTIMES)}. Received: {self.runtime!r}"
+                f"{where}: runtime must be one of {', '.join(RUNTIMES)}. "
+                f"Received: {short(self.runtime)}"
             )
         known = PROVIDERS[self.runtime]
         if self.provider is None:  # the runtime's usual CPU path
@@ -119,17 +142,27 @@ class DeviceProfile(Config):
             extra = " or delegate:/path/lib.so" if self.runtime == "litert" else ""
             raise EdgesmithError(
                 f"{where}: provider for {self.runtime} must be one of {', '.join(known)}{extra}. "
-                f"Received: {self.provider!r}"
+                f"Received: {short(self.provider)}"
             )
-        formats = tuple(self.formats or ())
-        bad = [f for f in formats if f not in FORMATS[self.runtime]]
-        if not formats or bad:
+        formats = self.formats
+        if isinstance(formats, (list, tuple)):
+            formats = tuple(formats)
+        if (
+            not isinstance(formats, tuple)
+            or not formats
+            or any(not isinstance(f, str) or f not in FORMATS[self.runtime] for f in formats)
+        ):
             raise EdgesmithError(
                 f"{where}: formats for {self.runtime} must be among "
-                f"{', '.join(FORMATS[self.runtime])}. Received: {list(self.formats)}"
+                f"{', '.join(FORMATS[self.runtime])}. Received: {short(self.formats)}"
             )
         object.__setattr__(self, "formats", formats)
         check_positive_int(f"{where}: threads", self.threads)
+        if self.threads > max_threads():
+            raise EdgesmithError(
+                f"{where}: threads must be at most {max_threads()} ({THREADS_PER_CPU} x the "
+                f"{cpu_count()} CPUs here). Received: {self.threads}"
+            )
         if self.affinity is not None:
             cores = tuple(self.affinity)
             if not cores or any(
@@ -137,19 +170,21 @@ class DeviceProfile(Config):
             ):
                 raise EdgesmithError(
                     f"{where}: affinity must be a list of core numbers >= 0. "
-                    f"Received: {self.affinity!r}"
+                    f"Received: {short(self.affinity)}"
                 )
             object.__setattr__(self, "affinity", cores)
         if self.target is not None and self.target not in TARGETS:
             raise EdgesmithError(
                 f"{where}: target must be one of {', '.join(TARGETS)} or null. "
-                f"Received: {self.target!r}"
+                f"Received: {short(self.target)}"
             )
         self._check_vela(where)
         if isinstance(self.budgets, dict):
             object.__setattr__(self, "budgets", Budgets.from_dict(self.budgets))
         elif not isinstance(self.budgets, Budgets):
-            raise EdgesmithError(f"{where}: budgets must be a mapping. Received: {self.budgets!r}")
+            raise EdgesmithError(
+                f"{where}: budgets must be a mapping. Received: {short(self.budgets)}"
+            )
 
     def _check_vela(self, where: str) -> None:
         if self.vela is None:
@@ -157,26 +192,29 @@ class DeviceProfile(Config):
         if self.target not in ETHOS_U_TARGETS:
             raise EdgesmithError(
                 f"{where}: vela settings need an Ethos-U target ({', '.join(ETHOS_U_TARGETS)}). "
-                f"Received target: {self.target!r}"
+                f"Received target: {short(self.target)}"
             )
         if not isinstance(self.vela, dict) or set(self.vela) - set(VELA_FIELDS):
             raise EdgesmithError(
                 f"{where}: vela must be a mapping of {', '.join(VELA_FIELDS)}. "
-                f"Received: {self.vela!r}"
+                f"Received: {short(self.vela)}"
             )
         for name in ("system_config", "memory_mode"):
             value = self.vela.get(name)
             if value is not None and not (isinstance(value, str) and value.isidentifier()):
                 raise EdgesmithError(
                     f"{where}: vela {name} must be a section name of Vela's vela.ini. "
-                    f"Received: {value!r}"
+                    f"Received: {short(value)}"
                 )
         clock = self.vela.get("clock_mhz")
         if clock is not None and (
-            isinstance(clock, bool) or not isinstance(clock, (int, float)) or clock <= 0
+            isinstance(clock, bool)
+            or not isinstance(clock, (int, float))
+            or not 0 < clock < math.inf  # NaN fails this too
         ):
             raise EdgesmithError(
-                f"{where}: vela clock_mhz must be a positive number. Received: {clock!r}"
+                f"{where}: vela clock_mhz must be a positive finite number. "
+                f"Received: {short(clock)}"
             )
 
     def runtime_options(self, *, allow_delegate: bool = False) -> dict[str, Any]:
@@ -196,7 +234,7 @@ class DeviceProfile(Config):
             if self.provider.startswith("delegate:"):
                 if not allow_delegate:
                     raise EdgesmithError(
-                        f"device profile {self.name!r} names the delegate library "
+                        f"device profile {short(self.name)} names the delegate library "
                         f"{self.provider.partition(':')[2]}: it is native code loaded into this "
                         "process, so pass --allow-delegate (allow_delegate=True) to load it"
                     )
@@ -233,4 +271,10 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
             values = load_config_file(file)
     if not isinstance(values.get("name"), str):
         values = {**values, "name": path.stem}
-    return DeviceProfile.from_dict(values)
+    try:
+        return DeviceProfile.from_dict(values)
+    except EdgesmithError as exc:  # a hostile key or value must not make a megabyte-long line
+        message = str(exc)
+        if "\n" in message or len(message) > MAX_MESSAGE:
+            raise type(exc)(clip(message, MAX_MESSAGE)) from None
+        raise

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from edgesmith.core.datasets.dataset import MAX_CLASSES, Dataset, make_dataset, stratified_split
 from edgesmith.core.datasets.spec import DataSpec
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.safe_files import (
+    clip,
+    human_bytes,
+    one_line,
+    open_regular_file,
+    require_memory,
+    short,
+)
 
 CIFAR10_LABELS = (
     "airplane",
@@ -90,28 +100,98 @@ def load_keras_set(spec: DataSpec) -> Dataset:
 def read_npz(path: Path, where: str) -> tuple[np.ndarray, ...]:
     """Read the four split arrays (and ``labels`` if present) from an npz file.
 
+    Each member's ``.npy`` header (shape and dtype) is read first, and the file is refused
+    when its arrays would not fit in the memory available, or hold Python objects: a header
+    of a few bytes may declare terabytes.
+
     Raises:
-        EdgesmithError: for a missing file, a file that is not an npz, or missing arrays.
+        EdgesmithError: for a missing file, one that is not a regular file (a FIFO, a device)
+            or not an npz, missing arrays, object arrays, or arrays larger than the memory.
     """
-    if not path.is_file():
-        raise EdgesmithError(f"{where}: file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in NPZ_KEYS if key not in data.files]
-            if missing:
-                raise EdgesmithError(
-                    f"{where}: {path} lacks array(s) {', '.join(missing)}; expected "
-                    f"{', '.join(NPZ_KEYS)} (found: {', '.join(data.files) or 'none'})"
+    where = clip(where)
+    with open_regular_file(path, f"{where}: file") as file:
+        try:
+            with zipfile.ZipFile(file) as archive:
+                keys = _checked_npz_keys(archive, where, path)
+            file.seek(0)
+            with np.load(file, allow_pickle=False) as data:
+                arrays = tuple(data[key] for key in NPZ_KEYS)
+                labels = data["labels"] if "labels" in keys else None
+        except EdgesmithError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise EdgesmithError(
+                one_line(
+                    f"{where}: {short(path)} is not a readable .npz file "
+                    f"({type(exc).__name__}: {exc})"
                 )
-            arrays = tuple(data[key] for key in NPZ_KEYS)
-            labels = data["labels"] if "labels" in data.files else None
-    except EdgesmithError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise EdgesmithError(
-            f"{where}: {path} is not a readable .npz file ({type(exc).__name__}: {exc})"
-        ) from None
+            ) from None
     return (*arrays, labels)
+
+
+def _checked_npz_keys(archive: zipfile.ZipFile, where: str, path: Path) -> list[str]:
+    """The keys of the arrays to read, after checking each one's ``.npy`` header.
+
+    ``np.load`` names the member ``x_train.npy`` ``x_train``. The arrays' sizes together are
+    checked against the memory available, before any data is read.
+
+    Raises:
+        EdgesmithError: for a missing array, a malformed header, an object dtype, or arrays
+            larger than the memory available.
+    """
+    members = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in archive.namelist()}
+    missing = [key for key in NPZ_KEYS if key not in members]
+    if missing:
+        found = ", ".join(sorted(members)) or "none"
+        raise EdgesmithError(
+            f"{where}: {short(path)} lacks array(s) {', '.join(missing)}; expected "
+            f"{', '.join(NPZ_KEYS)} (found: {short(found)})"
+        )
+    keys = [key for key in (*NPZ_KEYS, "labels") if key in members]
+    total, largest = 0, (-1, "", (), None)
+    for key in keys:
+        with archive.open(members[key]) as member:
+            shape, dtype = _npy_header(member, where, key)
+        nbytes = math.prod(shape) * dtype.itemsize
+        total += nbytes
+        largest = max(largest, (nbytes, key, shape, dtype), key=lambda item: item[0])
+    nbytes, key, shape, dtype = largest
+    array = f"array {key} {short(shape, 40)} {clip(str(dtype), 40)}"
+    if total > nbytes:
+        array += f" ({human_bytes(nbytes)}) and the others"
+    require_memory(total, f"{where}: {array}")
+    return keys
+
+
+def _npy_header(member: IO[bytes], where: str, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header, read from the member's stream (no data read).
+
+    Raises:
+        EdgesmithError: for a malformed header, a negative side or an object dtype.
+    """
+    try:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+        elif version == (3, 0) and hasattr(np.lib.format, "_read_array_header"):
+            shape, _, dtype = np.lib.format._read_array_header(member, version)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except (OSError, ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise EdgesmithError(
+            one_line(f"{where}: array {key} has no valid .npy header ({type(exc).__name__}: {exc})")
+        ) from None
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise EdgesmithError(f"{where}: array {key} declares a negative shape {short(shape, 40)}")
+    if dtype.hasobject:
+        raise EdgesmithError(
+            f"{where}: array {key} has dtype object (Python objects, read only by unpickling); "
+            "expected numbers"
+        )
+    return shape, dtype
 
 
 def load_npz(spec: DataSpec) -> Dataset:
@@ -163,57 +243,105 @@ def _class_dirs(root: Path, where: str) -> list[str]:
 
 
 def _read_images(root: Path, labels: list[str], size, grayscale: bool, where: str):
+    """Every image under ``root/<label>/`` as one (N, H, W, C) uint8 array, and the labels.
+
+    The headers are read before any pixels: images whose sides differ are refused (unless
+    ``size`` resizes them) and the decoded total (N x H x W x C, twice while stacking) is
+    checked against the memory available.
+
+    Raises:
+        EdgesmithError: for a missing class folder, no images, images of differing sizes, a
+            file that is not a regular file, an unreadable image or too little memory.
+    """
     try:
         from PIL import Image
     except ImportError:
         raise EdgesmithError("folder datasets need Pillow: pip install pillow") from None
-    images, targets, first = [], [], None
+    found = []
     for index, name in enumerate(labels):
         folder = root / name
         if not folder.is_dir():
-            raise EdgesmithError(f"{where}: class folder {folder} is missing")
+            raise EdgesmithError(f"{where}: class folder {short(folder)} is missing")
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for file in files:
-            array = _read_image(Image, file, size, grayscale, where)
-            if first is None:
-                first = (file, array.shape)
-            elif array.shape != first[1]:
+        found.extend((file, index) for file in files)
+    if not found:
+        raise EdgesmithError(
+            f"{where}: no images ({', '.join(IMAGE_SUFFIXES)}) under {short(root)}"
+        )
+    first = found[0][0]
+    height, width = tuple(size) if size is not None else _image_size(Image, first, where)
+    channels = 1 if grayscale else 3
+    total = len(found) * height * width * channels
+    require_memory(
+        2 * total,
+        f"{where}: {len(found):,} images of {height}x{width}x{channels}, held twice while stacked",
+    )
+    images = []
+    for file, _ in found:
+        if size is None and file != first:
+            sides = _image_size(Image, file, where)
+            if sides != (height, width):
                 raise EdgesmithError(
-                    f"{where}: images differ in size ({first[1][:2]} in {first[0]}, "
-                    f"{array.shape[:2]} in {file}); add ?size=HxW to resize them all"
+                    f"{where}: images differ in size ({(height, width)} in {short(first)}, "
+                    f"{sides} in {short(file)}); add ?size=HxW to resize them all"
                 )
-            images.append(array)
-            targets.append(index)
-    if not images:
-        raise EdgesmithError(f"{where}: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
-    return np.stack(images), np.asarray(targets)
+        images.append(_read_image(Image, file, size, grayscale, where))
+    return np.stack(images), np.asarray([index for _, index in found])
+
+
+def _image_size(image_module, file: Path, where: str) -> tuple[int, int]:
+    """(height, width) from an image's header, without decoding its pixels.
+
+    Raises:
+        EdgesmithError: as :func:`_with_image`.
+    """
+    return _with_image(image_module, file, where, lambda img: (int(img.height), int(img.width)))
 
 
 def _read_image(image_module, file: Path, size, grayscale: bool, where: str) -> np.ndarray:
-    """One image as uint8 pixels; a decompression bomb or a malformed file exits 2.
+    """One image as uint8 pixels, resized to ``size`` (H, W) if given.
+
+    Raises:
+        EdgesmithError: as :func:`_with_image`.
+    """
+
+    def decode(img):
+        img = img.convert("L" if grayscale else "RGB")
+        if size is not None:
+            img = img.resize((size[1], size[0]), image_module.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
+
+    return _with_image(image_module, file, where, decode)
+
+
+def _with_image(image_module, file: Path, where: str, action):
+    """``action(img)`` on the opened image; a decompression bomb or a malformed file exits 2.
 
     Pillow refuses images over twice ``Image.MAX_IMAGE_PIXELS`` (about 179 M pixels) and only
     warns above it; here the warning is an error too, so a small file cannot expand to
     gigabytes. Pillow's parsers raise many exception types for hostile files: all mean
-    "unreadable".
+    "unreadable". Only a regular file is opened (a FIFO would block, a device never end).
+
+    Raises:
+        EdgesmithError: for a file that is not a regular file, a bomb, or an unreadable image.
     """
     Image = image_module  # noqa: N806 - the PIL module, passed in to keep the import lazy
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as img:
-                img = img.convert("L" if grayscale else "RGB")
-                if size is not None:
-                    img = img.resize((size[1], size[0]), Image.BILINEAR)
-                return np.asarray(img, dtype=np.uint8)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise EdgesmithError(
-            f"{where}: {file} is a decompression bomb ({exc}); refusing to decode it"
-        ) from None
-    except Exception as exc:  # OSError, ValueError, SyntaxError, struct.error... from Pillow
-        raise EdgesmithError(
-            f"{where}: cannot read image {file}: {type(exc).__name__}: {exc}"
-        ) from None
+    with open_regular_file(file, f"{where}: image") as handle:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(handle) as img:
+                    return action(img)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise EdgesmithError(
+                one_line(
+                    f"{where}: {short(file)} is a decompression bomb ({exc}); refusing to decode it"
+                )
+            ) from None
+        except Exception as exc:  # OSError, ValueError, SyntaxError, struct.error... from Pillow
+            raise EdgesmithError(
+                one_line(f"{where}: cannot read image {short(file)}: {type(exc).__name__}: {exc}")
+            ) from None
 
 
 MAX_SYNTHETIC_VALUES = 1 << 27

@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.safe_files import short
 
 NAMED = ("digits", "cifar10", "mnist", "fashion_mnist", "synthetic")
 PREFIXED = ("npz", "folder")
 # Options every spec takes, plus those of single sources.
 COMMON_OPTIONS = ("train", "eval")
 MAX_DIM = 4096
-"""Largest image side (and channel count) a spec may ask for: ``?size=``/``?shape=``."""
+"""Largest image side (and channel count) ``synthetic?shape=`` may ask for."""
+MAX_IMAGE_SIDE = 1024
+"""Largest side ``folder:...?size=HxW`` may resize to: 1024x1024 RGB is 3 MiB an image."""
 TRUE_WORDS = ("1", "true", "yes")
 FALSE_WORDS = ("0", "false", "no")
 SOURCE_OPTIONS = {
@@ -26,7 +29,7 @@ data specs:
                       $EDGESMITH_DATA_DIR/<name>.npz if present, else downloaded once
   npz:PATH            arrays x_train, y_train, x_test, y_test (optional: labels)
   folder:PATH         one sub-folder of images per class (train/ and test/ inside: used as the
-                      split; else 20% held out); ?size=HxW resizes
+                      split; else 20% held out); ?size=HxW resizes (each side 1..1024)
   synthetic           learnable stripes for tests; ?classes=4&shape=16x16x3&n=512
   any spec + ?train=N&eval=M uses the first N training and M eval images"""
 
@@ -101,12 +104,14 @@ class DataSpec:
         if key not in self.options:
             return default
         parts = self.options[key].lower().split("x")
+        largest = MAX_IMAGE_SIDE if key == "size" else MAX_DIM
         if not all(
-            p.isascii() and p.isdigit() and len(p) <= 6 and 0 < int(p) <= MAX_DIM for p in parts
+            p.isascii() and p.isdigit() and len(p) <= 6 and 0 < int(p) <= largest for p in parts
         ):
+            example = "32x32" if key == "size" else "32x32 or 32x32x3"
             raise EdgesmithError(
-                f"data spec {self.text!r}: {key} must look like 32x32 or 32x32x3, each side "
-                f"1..{MAX_DIM}. Received: {self.options[key]!r}"
+                f"data spec {short(self.text)}: {key} must look like {example}, each side "
+                f"1..{largest}. Received: {short(self.options[key])}"
             )
         return tuple(int(p) for p in parts)
 
