@@ -208,3 +208,18 @@ def test_quantize_never_removes_a_partial_it_did_not_create(digits_artifact, tmp
     with pytest.raises(EdgesmithError, match="q.partial is a folder edgesmith did not write"):
         quantize_within_budget(digits_artifact, config, tmp_path / "q", report=silent)
     assert (user_partial / "notes.txt").read_text() == "mine"
+
+
+def test_sensitivity_never_writes_into_the_source_artifact(tmp_path, capsys):
+    from edgesmith.app.cli import main
+
+    artifact = tmp_path / "r8"
+    artifact.mkdir()
+    (artifact / "manifest.json").write_text("{}")
+    (artifact / "NOTES.md").write_text("mine")
+    for out in ("manifest.json", "NOTES.json"):
+        args = ["compress", "sensitivity", "--from", str(artifact), "--out", str(artifact / out)]
+        assert main([*args, "--overwrite"]) == 2
+        assert "inside the artifact" in capsys.readouterr().err
+    assert (artifact / "manifest.json").read_text() == "{}"
+    assert (artifact / "NOTES.md").read_text() == "mine"

@@ -46,3 +46,15 @@ def test_check_json_out_keeps_a_users_file(fixtures, tmp_path):
     args = ["check", str(fixtures / "int8.tflite"), "--baseline", str(baseline), *FAST[:4]]
     assert main([*args, "--no-accuracy", "--json-out", str(verdicts), "--quiet"]) == 2
     assert verdicts.read_text() == "mine"
+
+
+def test_nothing_is_written_inside_an_artifact(fixtures, tmp_path, capsys):
+    """An artifact folder is edgesmith's, but only its stage writes it: no report lands in it."""
+    artifact = tmp_path / "r8"
+    artifact.mkdir()
+    manifest = artifact / "manifest.json"
+    manifest.write_text("{}")
+    for flag in ("--report", "--json-out"):
+        assert bench(fixtures, flag, str(manifest), "--overwrite") == 2
+        assert "inside the artifact" in capsys.readouterr().err
+    assert manifest.read_text() == "{}"

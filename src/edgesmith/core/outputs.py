@@ -155,13 +155,20 @@ def check_files_writable(
         flag: the option that named them, for the message.
 
     Raises:
-        EdgesmithError: naming the first path that is a folder or a link, or that exists and
-            edgesmith did not write (unless ``overwrite``).
+        EdgesmithError: naming the first path that is a folder or a link, inside an artifact
+            directory, or that exists and edgesmith did not write (unless ``overwrite``).
     """
+    from edgesmith.core.artifacts import MANIFEST_NAME
+
     for path in paths:
         path = Path(path)
         if path.is_symlink() or path.is_dir():
             raise EdgesmithError(f"{flag}: {path} is a folder or a link; expected a file to write")
+        if (path.parent / MANIFEST_NAME).is_file():  # --overwrite does not reach into artifacts
+            raise EdgesmithError(
+                f"{flag}: {path} is inside the artifact {path.parent}; an artifact is written "
+                "whole by the stage that made it, never added to: choose a path outside it"
+            )
         if not overwrite:
             check_replaceable(path, flag=flag, hint="; pass --overwrite to replace it")
 
