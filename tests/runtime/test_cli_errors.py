@@ -65,3 +65,28 @@ def test_argument_errors_exit_2(fixtures, capsys):
 def _write(path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--threads", "100000"), ("--batch", str(10**12)), ("--min-runs", "1e12")]
+)
+def test_absurd_sizes_are_refused_before_any_work(fixtures, capsys, flag, value):
+    """A thread count that crashed a runtime, a batch that took 21 GB: one line, exit 2."""
+    assert main(["bench", str(fixtures / "int8.tflite"), flag, value]) == 2
+    assert f"argument {flag}" in one_line_error(capsys)
+
+
+def test_a_baseline_asking_an_absurd_batch_is_refused(fixtures, tmp_path, capsys):
+    import json
+
+    from edgesmith.runtime.bench import BenchConfig, benchmark
+    from edgesmith.runtime.timing import TimingPlan
+
+    plan = TimingPlan(min_runs=3, min_seconds=0, warmup_runs=1, warmup_seconds=0)
+    document = benchmark([fixtures / "int8.tflite"], config=BenchConfig(timing=plan)).document
+    record = document.to_dict()
+    record["results"][0]["batch"] = 10**12
+    baseline = tmp_path / "base.json"
+    baseline.write_text(json.dumps(record))
+    assert main(["check", str(fixtures / "int8.tflite"), "--baseline", str(baseline)]) == 2
+    assert "batch must be in [1, 4096]" in one_line_error(capsys)

@@ -82,9 +82,11 @@ def test_block_size_spreads_the_remaining_work_over_the_remaining_rounds():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"min_runs": -1}, "min_runs must be a whole number"),
-        ({"rounds": 1}, "rounds must be a whole number >= 2"),
-        ({"min_seconds": -0.5}, "min_seconds must be a number >= 0"),
+        ({"min_runs": -1}, r"min_runs must be in \[0, 10000000\]"),
+        ({"min_runs": 1.5}, "min_runs must be a whole number"),
+        ({"rounds": 1}, r"rounds must be in \[2, 10000\]"),
+        ({"min_seconds": -0.5}, r"min_seconds must be in \[0.0, 86400.0\]"),
+        ({"min_seconds": 10**9}, r"min_seconds must be in \[0.0, 86400.0\]"),
         ({"min_runs": 0, "min_seconds": 0}, "nothing would be timed"),
     ],
 )

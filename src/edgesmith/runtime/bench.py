@@ -51,6 +51,11 @@ from edgesmith.runtime.source import locate
 from edgesmith.runtime.stats import summarize
 from edgesmith.runtime.timing import Step, TimingPlan, measure
 
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+"""More threads than this only oversubscribe the CPUs (and 100,000 crashed a runtime)."""
+MAX_BATCH = 4096
+"""Images per call: far past any edge batch, and far below what would exhaust memory."""
+
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig(Config):
@@ -69,8 +74,8 @@ class BenchConfig(Config):
             carry metadata keep their own.
     """
 
-    threads: int | None = setting(1, "runtime threads", low=1)
-    batch: int = setting(1, "images per timed inference", metavar="B", low=1)
+    threads: int | None = setting(1, "runtime threads", low=1, high=MAX_THREADS)
+    batch: int = setting(1, "images per timed inference", metavar="B", low=1, high=MAX_BATCH)
     provider: str | None = setting(
         None,
         "onnx: cpu|cuda|tensorrt|auto (cuda/tensorrt fail where absent; auto takes the best "
@@ -84,7 +89,7 @@ class BenchConfig(Config):
     affinity: str | None = setting(
         None, "pin to CPUs, taskset style: 0 | 0,1 | 0-3", metavar="CPUS"
     )
-    eval_batch: int = setting(64, "images per accuracy call", metavar="B", low=1)
+    eval_batch: int = setting(64, "images per accuracy call", metavar="B", low=1, high=MAX_BATCH)
     timing: TimingPlan = setting(TimingPlan, "", flag="", factory=True)
     foreign_normalization: str | None = setting(
         None,

@@ -38,11 +38,15 @@ class TimingPlan(Config):
         rounds: interleaved rounds to aim for (more rounds, finer pairing; at least 2).
     """
 
-    min_runs: int = setting(1000, "timed runs per model", low=0)
-    min_seconds: float = setting(10.0, "timed seconds per model", metavar="S", low=0.0)
-    warmup_runs: int = setting(10, "untimed runs per model first", low=0)
-    warmup_seconds: float = setting(0.5, "untimed seconds per model first", metavar="S", low=0.0)
-    rounds: int = setting(30, "interleaved rounds to aim for", flag="", low=2)
+    min_runs: int = setting(1000, "timed runs per model", low=0, high=10_000_000)
+    min_seconds: float = setting(
+        10.0, "timed seconds per model", metavar="S", low=0.0, high=86_400.0
+    )
+    warmup_runs: int = setting(10, "untimed runs per model first", low=0, high=10_000_000)
+    warmup_seconds: float = setting(
+        0.5, "untimed seconds per model first", metavar="S", low=0.0, high=86_400.0
+    )
+    rounds: int = setting(30, "interleaved rounds to aim for", flag="", low=2, high=10_000)
 
     def __post_init__(self) -> None:
         super().__post_init__()
