@@ -90,3 +90,15 @@ def test_a_baseline_asking_an_absurd_batch_is_refused(fixtures, tmp_path, capsys
     baseline.write_text(json.dumps(record))
     assert main(["check", str(fixtures / "int8.tflite"), "--baseline", str(baseline)]) == 2
     assert "batch must be in [1, 4096]" in one_line_error(capsys)
+
+
+def test_a_fifo_or_a_device_as_model_is_refused_at_once(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "m.tflite"
+    os.mkfifo(fifo)  # reading it would block forever
+    device = tmp_path / "zero.onnx"
+    device.symlink_to("/dev/zero")  # reading it would never end
+    for path, kind in ((fifo, "FIFO"), (device, "character device")):
+        assert main(["bench", str(path)]) == 2
+        assert f"is a {kind}, not a regular file" in one_line_error(capsys)

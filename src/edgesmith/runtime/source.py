@@ -13,8 +13,12 @@ from typing import Any
 
 from edgesmith.core.artifacts import MANIFEST_NAME, read_artifact
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.safe_files import check_regular_file
 
 SUFFIX_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
+
+MAX_MODEL_BYTES = 2 * 2**30
+"""A .tflite or .onnx file past 2 GiB is no edge model (and protobuf stops at 2 GiB)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +64,9 @@ def locate(path: str | Path) -> ModelSource:
         artifact = read_artifact(path)
         manifest = artifact.manifest
         if in_artifact and artifact.model_path.resolve() != path.resolve():
-            return ModelSource(path, _format_of(path))
+            fmt = _format_of(path)
+            check_regular_file(path, "model", MAX_MODEL_BYTES)
+            return ModelSource(path, fmt)
         if artifact.format not in SUFFIX_FORMATS.values():
             raise EdgesmithError(
                 f"{artifact.path} holds a {artifact.format} model; the runtime runs exported "
@@ -72,8 +78,11 @@ def locate(path: str | Path) -> ModelSource:
             "output": manifest.output.to_dict() if manifest.output is not None else None,
             "macs": manifest.metrics.macs,
         }
+        check_regular_file(artifact.model_path, "model", MAX_MODEL_BYTES)
         return ModelSource(artifact.model_path, artifact.format, records, artifact.path)
-    return ModelSource(path, _format_of(path))
+    fmt = _format_of(path)
+    check_regular_file(path, "model", MAX_MODEL_BYTES)  # not a FIFO, a device, /dev/zero
+    return ModelSource(path, fmt)
 
 
 def expand_paths(paths: list[str]) -> list[str]:
