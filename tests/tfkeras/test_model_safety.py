@@ -118,11 +118,16 @@ def test_keras_ops_and_keras_modules_are_fine(tmp_path):
     assert check_model_file(write_zip(tmp_path / "m.keras", config)).reasons == ()
 
 
-def test_unknown_layer_classes_count_as_code_when_the_loader_says_so(tmp_path):
-    config = functional(layer("InputLayer", "in"), layer("MyBlock", "b"))
-    path = write_h5(tmp_path / "m.h5", config)
-    assert check_model_file(path).reasons == ()  # without the loader's list: nothing to say
-    with pytest.raises(EdgesmithError, match="layer class 'MyBlock'"):
+def test_unknown_layer_classes_are_refused_and_the_loader_can_refuse_more(tmp_path):
+    path = write_h5(tmp_path / "m.h5", functional(layer("InputLayer", "in"), layer("MyBlock", "b")))
+    with pytest.raises(EdgesmithError, match=r"model > layers\[1\]: MyBlock 'b' is not one of"):
+        check_model_file(path)  # not on the allowlist: custom code
+    # on the allowlist (a Keras 3 layer) but not in this loader: the loader's list refuses it
+    path = write_h5(
+        tmp_path / "k.h5", functional(layer("InputLayer", "in"), layer("RMSNormalization", "r"))
+    )
+    assert check_model_file(path).reasons == ()
+    with pytest.raises(EdgesmithError, match="layer class 'RMSNormalization'"):
         check_model_file(path, known_layer=lambda name: name == "InputLayer")
 
 
@@ -225,3 +230,158 @@ def test_the_trust_flag_and_scope_reach_the_checks(hostile_artifact):
         ["compress", "recipe", "--from", "a", "--recipe", "r.yaml", "--out", "o", "--trust-model"],
     ):
         assert build_parser().parse_args(argv).trust_model is True
+
+
+# -- the allowlist: everything in the config, at any depth ---------------------------------------
+
+BYTECODE = "4wIAAAAAAAAAAAAAAAQAAAADAAAA81gAAACXAHQBAAAAAAAAAAAAAGQBZAKmAgAAqwIAAAAAAAAA\n"
+"""The start of what tf_keras' ``func_dump`` writes for a two-argument lambda (base64 marshal)."""
+
+
+def keras_obj(class_name, config, module="keras.layers", registered=None):
+    return {
+        "module": module,
+        "class_name": class_name,
+        "config": config,
+        "registered_name": registered,
+    }
+
+
+def rnn_with(cell):
+    return functional(
+        layer("InputLayer", "in"), layer("Dense", "d"), layer("RNN", "rnn", cell=cell)
+    )
+
+
+def residual(**fields):
+    cell = keras_obj("SimpleRNNCell", {"name": "c", "units": 8, "activation": "tanh"})
+    return keras_obj(
+        "ResidualWrapper",
+        {"name": "w", "cell": cell, **fields},
+        module="tf_keras.src.layers.rnn.cell_wrappers",
+        registered="ResidualWrapper",
+    )
+
+
+@pytest.mark.parametrize("name", ["m.h5", "renamed.keras"])
+def test_a_cell_wrappers_residual_fn_is_refused_naming_its_path(tmp_path, name):
+    """The bug: a ResidualWrapper keeps a marshalled lambda under ``cell``, not ``layers``."""
+    evil = residual(residual_fn=[BYTECODE, None, None], residual_fn_type="lambda")
+    path = write_h5(tmp_path / name, rnn_with(evil))
+    message = r"model > layers\[2\] > cell > residual_fn: holds a Python lambda .*--trust-model"
+    with pytest.raises(EdgesmithError, match=message):
+        check_model_file(path)
+    report = check_model_file(path, trust_model=True)
+    assert len(report.reasons) == 1  # its *_type and *_module siblings say the same thing
+    # without a residual_fn, the wrapper is a built-in like any other
+    assert check_model_file(write_h5(tmp_path / "ok.h5", rnn_with(residual()))).reasons == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"residual_fn": "system", "residual_fn_type": "function", "residual_fn_module": "os"},
+            r"residual_fn: names the Python function 'system' from the module 'os'",
+        ),
+        ({"residual_fn_type": "lambda"}, "residual_fn_type: says 'lambda'"),
+        ({"dropout_fn": [BYTECODE, None, None]}, "dropout_fn: holds a Python function"),
+        ({"output_shape_type": "function"}, "output_shape_type: says 'function'"),
+        ({"mask_module": "__main__"}, "mask_module: names the Python module '__main__'"),
+        ({"note": ["x", {"deep": [BYTECODE]}]}, r"note\[1\] > deep\[0\]: holds marshalled"),
+    ],
+)
+def test_callable_fields_are_refused_wherever_they_are(tmp_path, fields, message):
+    path = write_h5(tmp_path / "m.h5", rnn_with(residual(**fields)))
+    with pytest.raises(EdgesmithError, match=r"model > layers\[2\] > cell > " + message):
+        check_model_file(path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (layer("Dense", "d", activation="my_act"), " > activation: the activation 'my_act' is not"),
+        (
+            layer("Dense", "d", activation=keras_obj("function", "evil", module="__main__")),
+            " > activation: the function 'evil' names the Python module '__main__'",
+        ),
+        (
+            layer("Dense", "d", activation=keras_obj("function", "get_file", "keras.utils")),
+            " > activation: the function 'get_file' .* is not a Keras built-in",
+        ),
+        (
+            layer("Dense", "d", kernel_initializer={"class_name": "EvilInit", "config": {}}),
+            " > kernel_initializer: 'EvilInit' is not one of the Keras built-ins",
+        ),
+        (
+            layer("Conv2D", "c", kernel_regularizer="my_penalty"),
+            " > kernel_regularizer: the regularizer 'my_penalty' is not",
+        ),
+        (keras_obj("GetItem", {"name": "g"}), ": GetItem 'g' is not one of"),  # an op, not a layer
+        (keras_obj("Dense", {"name": "d"}, registered="Other"), ": Dense 'd' is the custom object"),
+        (layer("ClassMethod", "m", cls_symbol="io.gfile.GFile"), ": ClassMethod 'm' is not one"),
+        (layer("TFSMLayer", "s", filepath="/x"), ": TFSMLayer 's' is not one of"),
+        (
+            keras_obj("Lambda", {"name": "k3", "function": {"class_name": "__lambda__"}}),
+            ": layer 'k3' is a Lambda",
+        ),
+        (
+            layer("Dense", "d", dtype={"class_name": "__typespec__"}),
+            " > dtype: '__typespec__' is not one of",
+        ),
+    ],
+)
+def test_anything_off_the_allowlist_is_refused_with_its_path(tmp_path, entry, message):
+    path = write_zip(tmp_path / "m.keras", functional(layer("InputLayer", "in"), entry), "3.10.0")
+    with pytest.raises(EdgesmithError, match=r"m.keras: model > layers\[1\]" + message):
+        check_model_file(path)
+
+
+def test_keras3_files_may_name_keras_modules_only(tmp_path):
+    config = functional(keras_obj("Functional", {"name": "n", "layers": []}, "tf_keras.src"))
+    assert check_model_file(write_zip(tmp_path / "k2.keras", config)).reasons == ()
+    with pytest.raises(EdgesmithError, match="names the Python module 'tf_keras.src'"):
+        check_model_file(write_zip(tmp_path / "k3.keras", config, version="3.10.0"))
+
+
+def test_built_ins_of_every_family_are_accepted(tmp_path):
+    policy = keras_obj("DTypePolicy", {"name": "mixed_float16"}, module="keras")
+    tensor = {"class_name": "__keras_tensor__", "config": {"shape": [None, 4], "keras_history": []}}
+    config = functional(
+        keras_obj("InputLayer", {"name": "in", "batch_shape": [None, 4], "dtype": policy}),
+        keras_obj(
+            "Dense",
+            {
+                "name": "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4",  # base64-looking, yet not bytecode
+                "activation": keras_obj("function", "gelu", "keras.activations", "gelu"),
+                "kernel_initializer": "he_normal",
+                "bias_initializer": keras_obj("Constant", {"value": 0.1}, "keras.initializers"),
+                "kernel_regularizer": keras_obj("L1L2", {"l1": 0.0}, "keras.regularizers"),
+                "kernel_constraint": "max_norm",
+            },
+        ),
+        keras_obj("Add", {"name": "add"}, "keras.src.ops.numpy", "Add"),  # x + y in Keras 3
+        keras_obj("GetItem", {"name": "g"}, "keras.src.ops.numpy", "GetItem"),
+        layer(
+            "Bidirectional",
+            "bi",
+            layer=layer("LSTM", "l", activation="tanh", recurrent_activation="sigmoid"),
+        ),
+        layer("RNN", "r", cell=layer("StackedRNNCells", "s", cells=[layer("GRUCell", "g")])),
+        layer("LeakyReLU", "lr", negative_slope=0.2),
+        keras_obj("Dense", {"name": "o"}, registered="Dense"),
+    )
+    config["config"]["layers"][2]["inbound_nodes"] = [{"args": [tensor], "kwargs": {}}]
+    report = check_model_file(write_zip(tmp_path / "m.keras", config, version="3.10.0"))
+    assert report.reasons == ()
+
+
+def test_an_rnn_cell_wrapper_model_is_refused_by_import_before_tensorflow(tmp_path, capsys):
+    from edgesmith.app.cli import main
+
+    evil = residual(residual_fn=[BYTECODE, None, None], residual_fn_type="lambda")
+    path = write_h5(tmp_path / "evil.h5", rnn_with(evil))
+    code = main(["import", "--model", str(path), "--data", "digits", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "model > layers[2] > cell > residual_fn" in err and "--trust-model" in err
+    assert not (tmp_path / "o").exists()
