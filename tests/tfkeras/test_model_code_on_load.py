@@ -68,28 +68,15 @@ def test_a_residual_fn_runs_nothing_without_trust_model(hostile_files, tmp_path,
     assert how == "tf_keras" and marker.exists()
 
 
-def test_an_artifact_holding_it_runs_nothing_on_export(hostile_files, tmp_path, capsys):
+def test_an_artifact_holding_it_runs_nothing_on_export(
+    hostile_files, tmp_path, capsys, keras_artifact
+):
     """The artifact's model is checked at every later load too (export reran the payload)."""
     from edgesmith.app.cli import main
-    from edgesmith.core.artifacts import ArtifactWriter
-    from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
-    from edgesmith.core.normalization import Normalization
 
     marker, files = hostile_files
-    with ArtifactWriter(tmp_path / "art") as writer:
-        (writer.dir / "model.h5").write_bytes(files["evil.h5"].read_bytes())
-        writer.commit(
-            model_files=["model.h5"],
-            stage="train",
-            technique="import",
-            fmt="keras",
-            config={},
-            input_spec=InputRecord(shape=(8, 8, 1), normalization=Normalization()),
-            labels=[str(i) for i in range(10)],
-            dataset=DatasetRecord(spec="digits"),
-            metrics=Metrics(accuracy=0.5, num_eval=2),
-            trusted_model_code=False,  # what the buggy import recorded
-        )
+    # trusted_model_code False: what the buggy import recorded
+    keras_artifact(tmp_path / "art", files["evil.h5"].read_bytes(), trusted_model_code=False)
     out = tmp_path / "exported"
     argv = ["export", "--from", tmp_path / "art", "--format", "tflite-fp32", "--out", out]
     assert main([str(a) for a in argv]) == 2

@@ -167,26 +167,11 @@ def test_import_refuses_a_lambda_h5_before_tensorflow_with_exit_2(tmp_path, caps
 
 
 @pytest.fixture
-def hostile_artifact(tmp_path):
-    from edgesmith.core.artifacts import ArtifactWriter
-    from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
-    from edgesmith.core.normalization import Normalization
-
-    with ArtifactWriter(tmp_path / "art") as writer:
-        write_h5(writer.dir / "model.h5", LAMBDA)
-        writer.commit(
-            model_files=["model.h5"],
-            stage="train",
-            technique="import",
-            fmt="keras",
-            config={},
-            input_spec=InputRecord(shape=(8, 8, 1), normalization=Normalization()),
-            labels=[str(i) for i in range(10)],
-            dataset=DatasetRecord(spec="digits"),
-            metrics=Metrics(accuracy=0.5, num_eval=2),
-            trusted_model_code=True,  # a manifest never grants trust by itself
-        )
-    return tmp_path / "art"
+def hostile_artifact(tmp_path, keras_artifact):
+    model = tmp_path / "lambda.h5"
+    write_h5(model, LAMBDA)
+    # trusted_model_code True: a manifest never grants trust by itself
+    return keras_artifact(tmp_path / "art", model.read_bytes(), trusted_model_code=True)
 
 
 @pytest.mark.parametrize(

@@ -112,16 +112,8 @@ class BenchConfig(Config):
 
     def settings(self) -> BenchSettings:
         """The settings record of the bench document."""
-        return BenchSettings(
-            threads=self.threads,
-            batch=self.batch,
-            provider=self.provider,
-            xnnpack=self.xnnpack,
-            foreign_normalization=self.foreign_normalization,
-            affinity=self.affinity,
-            eval_batch=self.eval_batch,
-            timing=self.timing,
-        )
+        names = (f.name for f in dataclasses.fields(BenchSettings))
+        return BenchSettings(**{name: getattr(self, name) for name in names})
 
 
 @dataclasses.dataclass
