@@ -25,6 +25,8 @@ from edgesmith.runtime.bench_schema import (
     BenchResult,
     BenchSettings,
     BudgetVerdict,
+    Emulation,
+    Instructions,
     Latency,
     Machine,
     ModelInput,
@@ -122,6 +124,9 @@ def full_document() -> BenchDocument:
             arena_source="measured",
             latency_note="host time, not device time",
         ),
+        instructions=Instructions(
+            per_inference=4131641.0, runs=40, overhead=73600, tool="valgrind callgrind", scope="x"
+        ),
         budgets={
             "max_size_kb": BudgetVerdict(limit=512, value=0.9765625, ok=True),
             "min_accuracy": BudgetVerdict(limit=0.9, value=0.75, ok=False),
@@ -146,6 +151,7 @@ def full_document() -> BenchDocument:
         created="2025-01-01T00:00:00+00:00",
         device=load_profile("cpu-x86"),
         host="pi@device",
+        emulation=Emulation(target="x86-64-avx2", emulator="qemu -cpu Haswell", note="emulated"),
     )
 
 
@@ -187,14 +193,18 @@ def test_the_written_keys_are_the_documented_ones():
     written = json_round_trip(full_document())
     assert list(written) == [
         "schema", "schema_version", "created", "data", "settings", "machine", "results",
-        "store", "device", "host",
+        "store", "device", "host", "emulation",
     ]  # fmt: skip
     assert written["schema"] == SCHEMA and written["schema_version"] == 2
     assert list(written["settings"]) == SETTINGS_KEYS
     assert list(written["machine"]) == MACHINE_KEYS
     record = written["results"][0]
     notes = RESULT_KEYS.index("notes") + 1
-    assert list(record) == [*RESULT_KEYS[:notes], "tflm", *RESULT_KEYS[notes:], "budgets"]
+    assert list(record) == [
+        *RESULT_KEYS[:notes], "tflm", "instructions", *RESULT_KEYS[notes:], "budgets",
+    ]  # fmt: skip
+    assert record["instructions"]["per_inference"] == 4131641.0
+    assert written["emulation"]["target"] == "x86-64-avx2"
     assert list(record["latency_ms"]) == LATENCY_KEYS
     assert list(record["input"]) == INPUT_KEYS
     assert record["input"]["quantization"] == {"scale": 0.5, "zero_point": -128}
@@ -307,6 +317,20 @@ MALFORMED = [
     (lambda d: _result(d)["tflm"].update(arena_bytes=-1), "results[0].tflm.arena_bytes must be"),
     (lambda d: _result(d)["tflm"].update(latency_note=5), "results[0].tflm.latency_note must be"),
     (lambda d: _result(d).update(budgets=[]), "results[0].budgets must be an object"),
+    (lambda d: _result(d).update(instructions=5), "results[0].instructions must be an object"),
+    (
+        lambda d: _result(d)["instructions"].update(per_inference=float("nan")),
+        "results[0].instructions.per_inference must be a number in (0, 1e+15]",
+    ),
+    (
+        lambda d: _result(d)["instructions"].update(per_inference=0),
+        "results[0].instructions.per_inference must be",
+    ),
+    (lambda d: _result(d)["instructions"].update(runs=0), "results[0].instructions.runs must"),
+    (lambda d: _result(d)["instructions"].update(tool=3), "results[0].instructions.tool must"),
+    (lambda d: d.update(emulation="qemu"), "emulation must be an object"),
+    (lambda d: d["emulation"].update(target=""), "emulation.target must be a non-empty string"),
+    (lambda d: d["emulation"].update(emulator=None), "emulation.emulator must be a non-empty"),
     (lambda d: _result(d)["budgets"].update(max_size_kb=1), "results[0].budgets.max_size_kb must"),
     (
         lambda d: _result(d)["budgets"]["max_size_kb"].update(ok="yes"),

@@ -38,6 +38,7 @@ from edgesmith.runtime.bench_schema import (
     ModelInput,
     TflmRecord,
 )
+from edgesmith.runtime.emulation import TARGETS as EMULATION_TARGETS
 from edgesmith.runtime.machine import (
     available_cpus,
     machine_info,
@@ -72,6 +73,9 @@ class BenchConfig(Config):
         foreign_normalization: how raw pixels map to the input of a file that carries no
             edgesmith metadata (``raw``, ``unit``, ``scale=..,mean=..,std=..``); files that
             carry metadata keep their own.
+        emulate: the CPU to bench on by emulation (``x86-64-avx2``), or ``None`` for this one.
+        measure: ``latency`` (wall-clock, always recorded) or ``instructions`` (also counts
+            instructions per inference, under valgrind on this machine).
     """
 
     threads: int | None = setting(1, "runtime threads", low=1, high=MAX_THREADS)
@@ -97,6 +101,19 @@ class BenchConfig(Config):
         "to the model input: raw, unit or scale=S,mean=..,std=..",
         flag="--normalization",
         metavar="NORM",
+    )
+    emulate: str | None = setting(
+        None,
+        "bench on an emulated CPU (qemu-user): x86-64-avx2 = AVX2 without VNNI; accuracy is "
+        "the target's, latency only the emulator's",
+        metavar="TARGET",
+        choices=EMULATION_TARGETS,
+    )
+    measure: str = setting(
+        "latency",
+        "latency = wall-clock; instructions = also instructions per inference (valgrind, "
+        "deterministic; needs --threads 1)",
+        choices=("latency", "instructions"),
     )
 
     def __post_init__(self) -> None:

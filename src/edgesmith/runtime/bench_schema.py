@@ -8,7 +8,7 @@ validation); :func:`benchmark` returns a :class:`BenchDocument` and readers use 
 never the JSON's keys.
 
     BenchDocument   schema, schema_version, created, data, settings, machine, results, store,
-                    device (a DeviceProfile), host
+                    device (a DeviceProfile), host, emulation
     BenchSettings   threads, batch, provider, xnnpack, foreign_normalization, affinity,
                     eval_batch, timing (a TimingPlan)
     Machine         cpu, isa, cores, usable_cores, os, arch, python, runtime_versions
@@ -16,12 +16,14 @@ never the JSON's keys.
                     (size_bytes, gzip_bytes), timing (load_ms, first_inference_ms, latency_ms,
                     rounds, throughput_ips, macs, gmacs_per_s), memory (peak_rss_mb,
                     load_rss_mb), accuracy (accuracy, num_eval, per_class, confusion), input,
-                    labels, metadata, notes, machine, tflm, budgets
+                    labels, metadata, notes, machine, tflm, instructions, budgets
     Latency         latency_ms: p50, p90, p99, mean, min, max, runs, std
     ModelInput      input: shape, layout, dtype, normalization, raw_input, quantization
     TflmRecord      tflm: arena_bytes, arena_head_bytes, arena_tail_bytes, arena_source,
                     latency_note
     BudgetVerdict   budgets.<name>: limit, value, ok
+    Instructions    instructions: per_inference, runs, overhead, tool, scope
+    Emulation       emulation: target, emulator, note
 
 A document read from disk (or from another machine over SSH) is input like any other: it may be
 stale, hand-edited or hostile. :func:`parse_document` turns it into these records or raises one
@@ -34,7 +36,9 @@ are never passed through unchecked.
 
 Version history: 1, the first bench document; 2 adds ``store`` (the content-addressed copies of
 the benched model files, ``<store>/<sha256>.<format>`` beside the JSON) and this validation.
-Version 1 documents are still read (they have no store).
+Version 1 documents are still read (they have no store). Version 2 documents may carry the
+optional ``instructions`` (per result) and ``emulation`` (per document) records; an edgesmith
+that predates them ignores them, as it ignores every key it does not know.
 
 Units: ``latency_ms`` in milliseconds; ``accuracy`` is the fraction of eval images classified
 correctly (0..1), as in every manifest; every accuracy *tolerance* in edgesmith is in
@@ -71,10 +75,12 @@ _RESULT_ORDER = (
     "path", "model_file", "sha256", "format", "runtime", "provider", "threads", "batch",
     "size_bytes", "gzip_bytes", "load_ms", "first_inference_ms", "latency", "rounds",
     "throughput_ips", "accuracy", "num_eval", "macs", "gmacs_per_s", "peak_rss_mb",
-    "load_rss_mb", "input", "labels", "metadata", "notes", "tflm", "per_class", "confusion",
-    "machine", "budgets",
+    "load_rss_mb", "input", "labels", "metadata", "notes", "tflm", "instructions", "per_class",
+    "confusion", "machine", "budgets",
 )  # fmt: skip
-_WRITTEN_WHEN_SET = ("tflm", "per_class", "confusion", "budgets")
+_WRITTEN_WHEN_SET = ("tflm", "instructions", "per_class", "confusion", "budgets")
+# Far above any model an edge device runs (ResNet-8 int8: 4.1 M per inference).
+MAX_INSTRUCTIONS = 10**15
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STORE = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -330,6 +336,103 @@ class TflmRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class Instructions:
+    """The ``instructions`` record: instructions per inference, counted, not timed.
+
+    A count is deterministic where wall-clock is not, so a gate on it sees a 2% change that
+    noise hides; it compares like with like only (an int8 file runs more instructions than its
+    float twin and is still faster), which is why it is recorded beside latency, never for it.
+
+    Attributes:
+        per_inference: instructions per inference (one timed step: set input, invoke, read
+            output), the difference of two counted loops divided by their difference in runs,
+            so start-up and the loop's own fixed cost cancel.
+        runs: inferences in the longer counted loop.
+        overhead: the fixed instructions outside the per-inference cost (the counting loop's
+            entry), recorded to show it is not in ``per_inference``.
+        tool: what counted (``valgrind-3.19.0 callgrind``, ``qemu icount``).
+        scope: what lies inside the count.
+    """
+
+    per_inference: float
+    runs: int
+    overhead: int | None = None
+    tool: str | None = None
+    scope: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``instructions`` record."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: object, where: str = "instructions") -> Instructions:
+        """Validate an ``instructions`` record (unknown keys are ignored).
+
+        Raises:
+            EdgesmithError: one line naming the key and the value refused.
+        """
+        if not isinstance(record, dict):
+            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
+        count = record.get("per_inference")
+        if not _finite(count) or not 0 < count <= MAX_INSTRUCTIONS:
+            raise EdgesmithError(
+                f"{where}.per_inference must be a number in (0, {MAX_INSTRUCTIONS:.0e}]. "
+                f"Received: {_short(count)}"
+            )
+        return cls(
+            per_inference=float(count),
+            runs=_positive_int(record.get("runs"), f"{where}.runs"),
+            overhead=_optional_number(
+                record.get("overhead"), f"{where}.overhead", int, low=-math.inf
+            ),
+            tool=_optional_str(record.get("tool"), f"{where}.tool"),
+            scope=_optional_str(record.get("scope"), f"{where}.scope"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Emulation:
+    """The ``emulation`` record of a document measured on an emulated CPU.
+
+    Accuracy and agreement are the target's: the emulator runs the kernels the target's CPU
+    would take. Its latency is the emulator's wall-clock on this host, never the device's time.
+
+    Attributes:
+        target: the emulated target (``x86-64-avx2``, ``aarch64``).
+        emulator: the emulator and CPU model (``qemu-x86_64 7.2.0 -cpu Haswell``).
+        note: what the latency numbers mean.
+    """
+
+    target: str
+    emulator: str
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``emulation`` record."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: object, where: str = "emulation") -> Emulation:
+        """Validate an ``emulation`` record (unknown keys are ignored).
+
+        Raises:
+            EdgesmithError: one line naming the key and the value refused.
+        """
+        if not isinstance(record, dict):
+            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
+        for key in ("target", "emulator"):
+            if not isinstance(record.get(key), str) or not record[key]:
+                raise EdgesmithError(
+                    f"{where}.{key} must be a non-empty string. Received: {_short(record.get(key))}"
+                )
+        return cls(
+            target=record["target"],
+            emulator=record["emulator"],
+            note=_optional_str(record.get("note"), f"{where}.note"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class BudgetVerdict:
     """One budget of a device profile judged against a result (``--device``).
 
@@ -409,6 +512,8 @@ class BenchResult:
         machine: the ``machine`` record it was measured on.
         tflm: TFLite Micro's measured arena and what its host latency means (``--provider
             tflm``); only written when set.
+        instructions: instructions per inference (``--measure instructions``); only written
+            when set.
         budgets: the device profile's verdicts (``--device``), budget name -> verdict; only
             written when set.
     """
@@ -442,6 +547,7 @@ class BenchResult:
     confusion: tuple[tuple[int, ...], ...] | None = None
     machine: Machine | None = None
     tflm: TflmRecord | None = None
+    instructions: Instructions | None = None
     budgets: dict[str, BudgetVerdict] | None = None
 
     def __post_init__(self) -> None:
@@ -546,6 +652,9 @@ class BenchResult:
             confusion=_confusion(record.get("confusion"), f"{where}.confusion"),
             machine=_optional(Machine, record.get("machine"), f"{where}.machine"),
             tflm=_optional(TflmRecord, record.get("tflm"), f"{where}.tflm"),
+            instructions=_optional(
+                Instructions, record.get("instructions"), f"{where}.instructions"
+            ),
             budgets=_budgets(record.get("budgets"), f"{where}.budgets"),
         )
 
@@ -626,6 +735,7 @@ class BenchDocument:
         device: the device profile it was judged against (``--device``), or None.
         host: the device it was measured on over SSH (``edgesmith build --host``), or None
             for this machine.
+        emulation: the emulated CPU it was measured on (``--emulate``), or None for a real one.
     """
 
     schema_version: int
@@ -637,6 +747,7 @@ class BenchDocument:
     created: str | None = None
     device: DeviceProfile | None = None
     host: str | None = None
+    emulation: Emulation | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
@@ -658,6 +769,8 @@ class BenchDocument:
             record["device"] = self.device.to_dict()
         if self.host is not None:
             record["host"] = self.host
+        if self.emulation is not None:
+            record["emulation"] = self.emulation.to_dict()
         return record
 
     @classmethod
@@ -711,6 +824,7 @@ class BenchDocument:
             created=_optional_str(document.get("created"), f"{where}: created"),
             device=_device(document.get("device"), f"{where}: device"),
             host=_optional_str(document.get("host"), f"{where}: host"),
+            emulation=_optional(Emulation, document.get("emulation"), f"{where}: emulation"),
         )
 
     def replace(self, **changes: Any) -> BenchDocument:

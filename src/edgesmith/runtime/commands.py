@@ -27,6 +27,8 @@ examples:
   edgesmith bench model.tflite --device cpu-x86 --data digits   (exit 1 when over a budget)
   edgesmith bench model.tflite --json | jq '.results[0].latency_ms.p50'
   edgesmith bench foreign.tflite            (no data: seeded noise as input, no accuracy)
+  edgesmith bench model.onnx --data digits --emulate x86-64-avx2   (AVX2 without VNNI, qemu)
+  edgesmith bench model.tflite --data digits --measure instructions   (valgrind counts)
 
 Timing follows TFLite's benchmark_model and MLPerf: warm-up runs and a time floor, then at least
 --min-runs runs and --min-seconds seconds per model; several models are timed in interleaved
@@ -35,6 +37,13 @@ the same runner. --json-out FILE writes the bench document (schema edgesmith.ben
 the baseline format of edgesmith check, and copies each benched model file into FILE's store
 folder beside it (bench.json -> bench.models/<sha256>.tflite), so that check can re-measure the
 very file the numbers came from; --json prints the document on stdout (no store).
+
+--emulate TARGET runs the same bench in a child Python under qemu-user (x86-64-avx2: qemu-x86_64
+-cpu Haswell, AVX2 without VNNI; needs Debian's qemu-user-static): accuracy is what the target's
+kernels give, the latency is the emulator's wall-clock and is labelled so in the document.
+--measure instructions also counts instructions per inference with valgrind's callgrind
+(Debian's valgrind), inside the inference loop only: the same in every run, so a 2% change
+shows, where wall-clock on a shared machine moves by more; it compares like with like only.
 
 exit codes: 0 done (and within the --device budgets), 1 a model is over a budget, 2 bad input
 """
@@ -200,6 +209,50 @@ def bench_config(args: argparse.Namespace, profile=None) -> BenchConfig:
     return BenchConfig.from_dict({**values, **given_settings(args, BenchConfig)})
 
 
+EMULATED_TIMING = TimingPlan(min_runs=5, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0)
+"""An emulated latency is not the device's, so by default it is timed only briefly."""
+
+
+def emulated_config(args: argparse.Namespace, config: BenchConfig) -> BenchConfig:
+    """The settings for an emulated bench: brief timing unless asked, and what cannot combine.
+
+    Raises:
+        EdgesmithError: for ``--emulate`` with ``--device``, ``--plots`` or ``--measure
+            instructions`` (an emulated latency judges no budget, and counts are the host's).
+    """
+    from edgesmith.core.cli_args import refuse_flags
+
+    refuse_flags(
+        args,
+        {"device": "--device", "plots": "--plots"},
+        "with --emulate (an emulated latency is the emulator's, not the device's)",
+    )
+    if config.measure == "instructions":
+        raise EdgesmithError(
+            "--measure instructions counts on this machine with valgrind; drop --emulate, or "
+            "--measure latency for an emulated run"
+        )
+    if not given_settings(args, TimingPlan):
+        config = config.replace(timing=EMULATED_TIMING)
+    return config
+
+
+def with_instructions(document, config: BenchConfig, data: str | None, report):
+    """The document with each result's instructions per inference counted (valgrind)."""
+    import dataclasses
+
+    from edgesmith.runtime.instructions import count_instructions
+
+    counts = count_instructions(
+        [result.model_file for result in document.results], config, data=data, report=report
+    )
+    results = tuple(
+        dataclasses.replace(result, instructions=counted)
+        for result, counted in zip(document.results, counts, strict=True)
+    )
+    return document.replace(results=results)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """``edgesmith bench``."""
     from edgesmith.core.progress import stderr_reporter
@@ -218,15 +271,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile = load_profile(args.device)
         check_profile_formats(args.paths, profile)
     config = bench_config(args, profile)
+    if config.emulate is not None:
+        config = emulated_config(args, config)
+    if config.measure == "instructions":
+        from edgesmith.runtime.instructions import check_countable
+
+        check_countable(config)
     if args.data is not None:
         from edgesmith.core.datasets import parse_spec
 
         parse_spec(args.data)  # a typo fails now, not after the models load
-    run = benchmark(args.paths, data=args.data, config=config, report=report)
-    for record in run.results:  # fall-backs and missing metadata are shown even with --quiet
+    if config.emulate is not None:
+        from edgesmith.runtime.emulation import emulated_benchmark
+
+        document = emulated_benchmark(
+            args.paths, target=config.emulate, data=args.data, config=config, report=report
+        )
+        run = None
+    else:
+        run = benchmark(args.paths, data=args.data, config=config, report=report)
+        document = run.document
+    for record in document.results:  # fall-backs and missing metadata are shown even with --quiet
         for note in record.notes:
             print(f"edgesmith: note: {note}", file=sys.stderr)
-    document = run.document
+    if config.measure == "instructions":
+        document = with_instructions(document, config, args.data, report)
     if profile is not None:
         from edgesmith.runtime.budgets import judge
 
@@ -235,7 +304,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.plots:
         from edgesmith.runtime.plots import INSTALL_HINT, plots_available, write_plots
 
-        if plots_available():
+        if plots_available() and run is not None:
             plots = write_plots(document, run.rounds, args.plots)
             report(f"plots: {', '.join(str(p) for p in plots)}")
         else:
@@ -256,6 +325,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise EdgesmithError(f"cannot write {path}: {exc.strerror or exc}") from None
     out = sys.stderr if args.json else sys.stdout
     print(terminal_table(document), file=out)
+    if document.emulation is not None:
+        print(f"{document.emulation.emulator}: {document.emulation.note}", file=out)
+    for result in document.results:
+        if result.instructions is not None:
+            print(
+                f"{result.path}: {result.instructions.per_inference:,.0f} instructions per "
+                f"inference ({result.instructions.tool}; counted, not timed)",
+                file=out,
+            )
     if profile is not None:
         from edgesmith.runtime.budgets import describe_all, raise_over_budget
 
