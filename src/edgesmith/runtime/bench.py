@@ -56,6 +56,8 @@ MAX_THREADS = 4 * (os.cpu_count() or 1)
 """More threads than this only oversubscribe the CPUs (and 100,000 crashed a runtime)."""
 MAX_BATCH = 4096
 """Images per call: far past any edge batch, and far below what would exhaust memory."""
+MEASURES = ("latency", "instructions")
+"""The costs bench records and check gates: wall-clock, or instructions counted under valgrind."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +115,7 @@ class BenchConfig(Config):
         "latency",
         "latency = wall-clock; instructions = also instructions per inference (valgrind, "
         "deterministic; needs --threads 1)",
-        choices=("latency", "instructions"),
+        choices=MEASURES,
     )
 
     def __post_init__(self) -> None:

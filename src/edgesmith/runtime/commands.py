@@ -56,6 +56,8 @@ examples:
   edgesmith check new/model.tflite --baseline baseline.json --max-slowdown 1.05 \\
       --max-accuracy-drop 0.5
   edgesmith check new/model.tflite --baseline baseline.json --no-accuracy --json-out v.json
+  edgesmith check new/model.tflite --baseline baseline.json --measure instructions \
+      --max-increase 1.02                                    (deterministic; needs valgrind)
 
 How it decides: the baseline's model file is found by its sha256 in the store folder beside
 the baseline (or at its recorded path if its content still matches; a file whose sha256
@@ -70,6 +72,14 @@ kind of machine (CPU model, ISA class, cores, runtime versions; not the kernel r
 baseline without accuracy, or a ratio above the limit whose interval reaches 1.0 (noisy).
 --allow-skip turns those into a pass; --no-accuracy gates latency only. A baseline whose
 provider loads native code (delegate:/x.so) is refused unless a --provider is given.
+
+--measure instructions gates instructions per inference instead of latency: both files are
+counted here under valgrind's callgrind at one thread, inside the inference loop only, and the
+check fails when the ratio exceeds --max-increase. A count is the same in every run, so a 2%
+change is seen where wall-clock noise hides it; it compares like with like only (a float file
+swapped for an int8 one may run fewer instructions and still be slower: wall-clock's job).
+Without the reference file the baseline's own count (bench --measure instructions) stands in
+when it was taken on the same kind of machine.
 
 exit codes: 0 compared and no regression, 1 regression or not compared, 2 bad input
 (a malformed baseline, NaN/negative/absurd numbers, limits out of range)
@@ -351,6 +361,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     claim_outputs(args)
     timing = CHECK_TIMING.replace(**given_settings(args, TimingPlan))
     options = config_from_args(CheckOptions, args, timing=timing)
+    if options.measure == "instructions":
+        from edgesmith.runtime.instructions import check_countable
+
+        check_countable(BenchConfig())  # no valgrind: say so before any model is loaded
     verdicts = check(
         expand_paths(args.paths), args.baseline, options, report=stderr_reporter(args.quiet)
     )

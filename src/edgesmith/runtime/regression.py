@@ -34,8 +34,14 @@ from edgesmith.core.artifacts import sha256_file
 from edgesmith.core.config import Config, setting
 from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.progress import Reporter
-from edgesmith.runtime.bench import BenchConfig, open_model
-from edgesmith.runtime.bench_schema import BenchDocument, BenchResult, parse_document, read_document
+from edgesmith.runtime.bench import MEASURES, BenchConfig, open_model
+from edgesmith.runtime.bench_schema import (
+    BenchDocument,
+    BenchResult,
+    Instructions,
+    parse_document,
+    read_document,
+)
 from edgesmith.runtime.machine import machine_info, same_machine
 from edgesmith.runtime.stats import RatioEstimate, paired_ratio, ratio_to_stored
 from edgesmith.runtime.timing import Step, TimingPlan, measure
@@ -79,6 +85,9 @@ class CheckOptions(Config):
         data: data spec for the accuracy check, in place of the baseline's.
         provider: re-measure with this provider instead of the baseline's (required to use a
             baseline's native-code provider: a baseline file never loads native code by itself).
+        measure: the cost gated: ``latency`` (wall-clock, paired) or ``instructions``
+            (instructions per inference, counted under valgrind at one thread).
+        max_increase: allowed instruction ratio with ``measure="instructions"``.
     """
 
     max_slowdown: float = setting(
@@ -113,6 +122,19 @@ class CheckOptions(Config):
         "re-measure with this provider instead of the baseline's (required to use a baseline's "
         "delegate:/x.so: a baseline file never loads native code by itself)",
         metavar="P",
+    )
+    measure: str = setting(
+        "latency",
+        "the cost gated: latency = wall-clock, paired rounds; instructions = instructions per "
+        "inference under valgrind, one thread (deterministic: catches a 2%% change, but not a "
+        "slower kernel that runs no more instructions)",
+        choices=MEASURES,
+    )
+    max_increase: float = setting(
+        1.02,
+        "allowed instructions-per-inference ratio with --measure instructions (1.02 = 2%% more)",
+        metavar="R",
+        low=1.0,
     )
 
     def __post_init__(self) -> None:
@@ -160,17 +182,47 @@ def _said(status: Status, reason: str) -> str:
     return f"{status.value} ({reason})" if reason else status.value
 
 
+@dataclasses.dataclass(frozen=True)
+class InstructionsCompared:
+    """Candidate and reference instructions per inference, counted the same way, and the limit."""
+
+    candidate: Instructions
+    reference: Instructions
+    max_increase: float
+
+    @property
+    def ratio(self) -> float:
+        """Candidate over reference (1.02 = 2% more instructions)."""
+        return self.candidate.per_inference / self.reference.per_inference
+
+    @property
+    def status(self) -> Status:
+        """``REGRESSION`` above the limit, else ``OK``: a count has no noise to be unsure of."""
+        return Status.REGRESSION if self.ratio > self.max_increase else Status.OK
+
+    def text(self) -> str:
+        """One line for a person."""
+        return (
+            f"instructions per inference {self.candidate.per_inference:,.0f} vs "
+            f"{self.reference.per_inference:,.0f} (ratio {self.ratio:.4f}), allowed <= "
+            f"{self.max_increase:.4g}"
+        )
+
+
 @dataclasses.dataclass
 class Verdict:
     """The gate's decision for one candidate, with the numbers and reasons behind it.
 
     Accuracies are percentages (0..100) and ``max_accuracy_drop_points`` is in percentage
-    points, as every accuracy tolerance in edgesmith.
+    points, as every accuracy tolerance in edgesmith. ``latency_status`` is the status of the
+    cost that was gated: wall-clock, or with ``mode == "counted"`` the ``instructions``.
     """
 
     candidate: str
     reference: str
-    mode: str  # "paired" (both re-measured here), "stored" (baseline's numbers) or "none"
+    # "paired" (both re-measured here), "stored" (baseline's numbers), "counted" (instructions
+    # of both files counted here) or "none"
+    mode: str
     latency: RatioEstimate | None
     latency_status: Status
     accuracy_percent: float | None
@@ -182,6 +234,7 @@ class Verdict:
     notes: list[str] = dataclasses.field(default_factory=list)
     latency_reason: str = ""
     accuracy_reason: str = ""
+    instructions: InstructionsCompared | None = None
 
     @property
     def regressed(self) -> bool:
@@ -205,9 +258,14 @@ class Verdict:
             "paired": f"re-measured side by side, {self.latency.rounds if self.latency else 0} "
             "paired rounds",
             "stored": "against the baseline's stored numbers",
+            "counted": "instructions per inference, both files counted here under callgrind",
         }.get(self.mode, "latency not compared")
         lines = [f"{head}  {self.candidate} vs {self.reference} ({how})"]
-        if self.latency is not None:
+        if self.instructions is not None:
+            lines.append(f"  {self.instructions.text()}: {self.latency_status}")
+        elif self.mode == "counted":
+            lines.append(f"  instructions: {_said(self.latency_status, self.latency_reason)}")
+        elif self.latency is not None:
             e = self.latency
             lines.append(
                 f"  latency p50 ratio {e.ratio:.3f} ({e.confidence:.0%} CI {e.low:.3f}-"
@@ -379,6 +437,56 @@ def compare_latency(
     return estimate, latency_status(estimate, max_slowdown)
 
 
+def compare_instructions(
+    candidate: str,
+    ref_file: Path | None,
+    entry: BenchResult,
+    config: BenchConfig,
+    data: str | None,
+    options: CheckOptions,
+    differs: list[str],
+    notes: list[str],
+    report: Reporter,
+) -> tuple[InstructionsCompared | None, Status, str]:
+    """Count the candidate's instructions per inference against the reference's.
+
+    Both files are counted here at one thread, fed the first images of ``data`` (the
+    baseline's, as ``bench --measure instructions`` counted them; a count moves slightly with
+    the input). Without the reference
+    file, the baseline's own count stands in when it was taken on the same kind of machine (a
+    count does not drift between sessions as wall-clock does, so that comparison decides);
+    otherwise the comparison is skipped. ``notes`` gains what a reader needs to know.
+    """
+    from edgesmith.runtime.instructions import count_instructions
+
+    notes.append(
+        "instructions compare like with like: a change that runs no more instructions but "
+        "slower ones (a float file for an int8 one, a memory-bound kernel) is wall-clock's "
+        "to catch (--measure latency)"
+    )
+    config = config.replace(threads=1)
+    if entry.threads != 1:
+        notes.append(f"counted at one thread (the baseline was timed at {entry.threads})")
+    if ref_file is not None:
+        counts = count_instructions([candidate, str(ref_file)], config, data=data, report=report)
+        compared = InstructionsCompared(counts[0], counts[1], options.max_increase)
+        return compared, compared.status, ""
+    if entry.instructions is None:
+        return None, Status.SKIPPED, "no reference file, and the baseline holds no count"
+    if differs:
+        return None, Status.SKIPPED, (
+            "no reference file, and the baseline's count is from another machine ("
+            + ", ".join(differs) + " differ)"
+        )  # fmt: skip
+    (count,) = count_instructions([candidate], config, data=data, report=report)
+    if count.runs != entry.instructions.runs:
+        notes.append(f"counted over {count.runs} runs; the baseline's count over "
+                     f"{entry.instructions.runs}")  # fmt: skip
+    notes.append("compared with the baseline's stored count (same kind of machine)")
+    compared = InstructionsCompared(count, entry.instructions, options.max_increase)
+    return compared, compared.status, ""
+
+
 def check_one(
     candidate: str,
     baseline: BenchDocument,
@@ -423,8 +531,14 @@ def check_one(
     differs = same_machine(baseline.machine, machine_info())
     ref = None
     estimate: RatioEstimate | None = None
+    counted: InstructionsCompared | None = None
     reason = ""
-    if ref_file is not None:
+    if options.measure == "instructions":
+        mode = "counted"
+        counted, status, reason = compare_instructions(
+            candidate, ref_file, entry, config, baseline.data, options, differs, notes, report
+        )
+    elif ref_file is not None:
         mode = "paired"
         ref = open_model(str(ref_file), config, pixels, data)
         notes.append(f"reference: {ref_file} (the baseline's file: its sha256 matches)")
@@ -451,7 +565,7 @@ def check_one(
             "writes beside the baseline): compared with the stored median, which can catch a "
             "regression but not confirm its absence"
         )
-    if mode != "none":
+    if mode in ("paired", "stored"):
         report(f"timing {candidate} against {ref_file if ref else 'the stored p50'}")
         estimate, status = compare_latency(
             cand.step,
@@ -503,6 +617,7 @@ def check_one(
         notes=notes,
         latency_reason=reason,
         accuracy_reason=acc_reason,
+        instructions=counted,
     )
 
 
