@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,26 +58,39 @@ def _figure(width: float, height: float):
     return figure
 
 
+MAX_TEXT_LABELS = 6
+"""Above this many models the trade-off plot numbers its points and names them in a legend."""
+
+
 def tradeoff_plot(document: BenchDocument, out: Path) -> Path:
-    """Accuracy against p50 latency, marker area by file size, Pareto front joined."""
+    """Write :func:`tradeoff_figure` as ``tradeoff.png`` in ``out``."""
+    path = out / PLOT_FILES[0]
+    tradeoff_figure(document).savefig(path)
+    return path
+
+
+def tradeoff_figure(document: BenchDocument) -> Any:
+    """Accuracy against p50 latency, marker area by file size, Pareto front joined.
+
+    Labels are laid out by :func:`~edgesmith.runtime.label_layout.place_labels`, so close models
+    never print over each other; with more than :data:`MAX_TEXT_LABELS` models (or when the
+    full labels cannot all fit) each point carries a number and a legend beside the axes names it.
+    """
     results = document.results
     latencies = [r.latency.p50 for r in results]
     accuracies = [r.accuracy for r in results]
     sizes = np.array([r.size_bytes or 0 for r in results], dtype=float)
-    figure = _figure(7, 4.5)
-    axes = figure.add_subplot()
     have = [i for i, a in enumerate(accuracies) if a is not None]
+    names = [f"{display_name(results[i], results)}, {sizes[i] / 1024:,.0f} KB" for i in have]
+    numbered = len(have) > MAX_TEXT_LABELS
+    figure = _figure(9.5 if numbered else 7, 4.5)
+    axes = figure.add_subplot()
     if not have:
         axes.text(0.5, 0.5, "no accuracy measured (bench with --data)", ha="center")
-    area = 40 + 400 * sizes / sizes.max()
-    for i in have:
-        axes.scatter(latencies[i], 100 * accuracies[i], s=area[i], alpha=0.6)
-        axes.annotate(
-            f"{display_name(results[i], results)}\n{sizes[i] / 1024:,.0f} KB",
-            (latencies[i], 100 * accuracies[i]),
-            textcoords="offset points",
-            xytext=(6, 6 - 22 * (i % 3)),  # staggered: close models keep readable labels
-            fontsize=8,
+    area = 40 + 400 * sizes / max(sizes.max(), 1.0)
+    for k, i in enumerate(have):
+        axes.scatter(
+            latencies[i], 100 * accuracies[i], s=area[i], alpha=0.6, label=f"{k + 1}  {names[k]}"
         )
     front = pareto_front(latencies, accuracies)
     if len(front) > 1:
@@ -87,16 +101,94 @@ def tradeoff_plot(document: BenchDocument, out: Path) -> Path:
             lw=1,
             label="Pareto front",
         )
-        axes.legend(loc="lower right", fontsize=8)
-    axes.margins(x=0.15, y=0.3)  # room for the labels beside the outermost points
+    axes.margins(x=0.2, y=0.35)  # room for the labels beside the outermost points
     axes.set_xlabel("latency p50 (ms, lower is better)")
     axes.set_ylabel("top-1 accuracy (%)")
     axes.set_title(f"accuracy vs latency vs size (marker area ~ file size), data {document.data}")
     axes.grid(alpha=0.3)
+    points = [(latencies[i], 100 * accuracies[i]) for i in have]
     figure.tight_layout()
-    path = out / PLOT_FILES[0]
-    figure.savefig(path)
-    return path
+    if not numbered:
+        if len(front) > 1:
+            _legend(axes, outside=False, only="Pareto front")
+        numbered = bool(have) and not _label(figure, axes, points, area[have], names)
+    if numbered:  # many points, or full labels that cannot all fit: numbers and a legend
+        figure.set_size_inches(9.5, 4.5)
+        figure.tight_layout()
+        _legend(axes, outside=True)
+        numbers = [str(k + 1) for k in range(len(have))]
+        _label(figure, axes, points, area[have], numbers, always=True)
+    return figure
+
+
+def _legend(axes, *, outside: bool, only: str | None = None) -> None:
+    handles, labels = axes.get_legend_handles_labels()
+    if only is not None:
+        handles = [h for h, t in zip(handles, labels, strict=True) if t == only]
+        labels = [only] * len(handles)
+    if outside:
+        axes.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=7,
+            borderaxespad=0.0,
+            markerscale=0.5,
+            frameon=False,
+        )
+        axes.figure.subplots_adjust(right=0.62)
+    else:
+        axes.legend(handles, labels, loc="lower right", fontsize=8)
+
+
+def _label(figure, axes, points, areas, texts, *, always: bool = False) -> bool:
+    """Lay out and draw the labels; False (and nothing drawn) when one found no free spot.
+
+    With ``always`` (the last resort, numbers beside a legend) they are drawn anyway: every
+    label that found a spot is clear of the others, one that found none sits beside its point.
+
+    Runs after the figure's layout is final: the layout is in display pixels, so a later
+    ``tight_layout`` would move the points from under their labels.
+    """
+    from edgesmith.runtime.label_layout import place_labels
+
+    renderer = figure.canvas.get_renderer()
+    anchors = axes.transData.transform(np.asarray(points, dtype=float))
+    drawn = [axes.text(0, 0, t, fontsize=8) for t in texts]
+    extents = [t.get_window_extent(renderer) for t in drawn]
+    for t in drawn:
+        t.remove()
+    sizes = np.array([[e.width, e.height] for e in extents])
+    radius = np.sqrt(np.asarray(areas, dtype=float) / np.pi) * figure.dpi / 72.0
+    markers = np.column_stack([anchors - radius[:, None], anchors + radius[:, None]])
+    legend = axes.get_legend()
+    if legend is not None and legend.get_bbox_to_anchor().x0 < axes.get_window_extent().x1:
+        e = legend.get_window_extent(renderer)
+        markers = np.vstack([markers, [[e.x0, e.y0, e.x1, e.y1]]])
+    frame = axes.get_window_extent(renderer)
+    boxes, placed = place_labels(
+        anchors, sizes, (frame.x0, frame.y0, frame.x1, frame.y1), avoid=markers, gap=2.0
+    )
+    if not placed.all() and not always:
+        return False
+    for (px, py), box, text, r in zip(anchors, boxes, texts, radius, strict=True):
+        # a leader line once the label stands clear of its own marker (a crowd pushed it out)
+        gap_x = max(box[0] - px, 0.0, px - box[2])
+        gap_y = max(box[1] - py, 0.0, py - box[3])
+        far = np.hypot(gap_x, gap_y) > r + 6
+        axes.annotate(
+            text,
+            (px, py),
+            xycoords="figure pixels",
+            xytext=(box[0], box[1]),
+            textcoords="figure pixels",
+            fontsize=8,
+            ha="left",
+            va="bottom",
+            arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.4"} if far else None,
+        )
+    return True
 
 
 def latency_plot(document: BenchDocument, rounds: list[list[np.ndarray]], out: Path) -> Path:

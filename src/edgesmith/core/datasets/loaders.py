@@ -94,7 +94,12 @@ def load_keras_set(spec: DataSpec) -> Dataset:
                 f"folder and set EDGESMITH_DATA_DIR to it (now: {cache_dir()}), or pass npz:PATH"
             ) from None
     arrays = read_npz(cached, spec.text)
-    return make_dataset(spec.text, *arrays[:4], labels, flip_ok=flip_ok)
+    x_train, y_train, x_test, y_test = arrays[:4]
+    if "subset" in spec.options:  # cifar10?subset=mlperf: MLPerf Tiny's 200 eval images
+        from edgesmith.core.datasets.mlperf_tiny import mlperf_subset
+
+        x_test, y_test = mlperf_subset(x_test, y_test, spec.text)
+    return make_dataset(spec.text, x_train, y_train, x_test, y_test, labels, flip_ok=flip_ok)
 
 
 def read_npz(path: Path, where: str) -> tuple[np.ndarray, ...]:

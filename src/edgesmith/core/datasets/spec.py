@@ -20,13 +20,15 @@ FALSE_WORDS = ("0", "false", "no")
 SOURCE_OPTIONS = {
     "synthetic": ("classes", "shape", "n", "seed"),
     "folder": ("size", "split", "seed", "grayscale"),
+    "cifar10": ("subset",),
 }
 
 SPEC_HELP = """\
 data specs:
   digits              scikit-learn's 8x8 handwritten digits, embedded (offline default)
   cifar10, mnist, fashion_mnist
-                      $EDGESMITH_DATA_DIR/<name>.npz if present, else downloaded once
+                      $EDGESMITH_DATA_DIR/<name>.npz if present, else downloaded once;
+                      cifar10?subset=mlperf evaluates on MLPerf Tiny's 200 test images
   npz:PATH            arrays x_train, y_train, x_test, y_test (optional: labels)
   folder:PATH         one sub-folder of images per class (train/ and test/ inside: used as the
                       split; else 20% held out); ?size=HxW resizes (each side 1..1024)
@@ -128,6 +130,14 @@ class DataSpec:
             self.shape_option(key, None)
         self.float_option("split", 0.2, 0.0, 1.0)
         self.bool_option("grayscale")
+        if "subset" in self.options:
+            from edgesmith.core.datasets.mlperf_tiny import SUBSETS
+
+            if self.options["subset"] not in SUBSETS:
+                raise EdgesmithError(
+                    f"data spec {short(self.text)}: subset must be one of {', '.join(SUBSETS)}. "
+                    f"Received: {short(self.options['subset'])}"
+                )
 
 
 def parse_spec(text: str) -> DataSpec:
