@@ -24,7 +24,14 @@ from edgesmith.app.build.folders import (
     write_text,
 )
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.core.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
+from edgesmith.core.outputs import (
+    MARKER_NAME,
+    OutputLock,
+    is_owned,
+    mark_staging_dir,
+    record_written,
+    seal_owned_dir,
+)
 
 
 def build_cli(out: Path) -> subprocess.CompletedProcess:
@@ -59,9 +66,12 @@ def earlier_build(out: Path) -> Path:
     work = claim_build_dir(out)
     bundle = out / "bundle"
     bundle.mkdir()
-    mark_owned_dir(bundle, purpose="test bundle")
     (bundle / "model.tflite").write_text("old model")
+    (bundle / "plots").mkdir()
+    (bundle / "plots" / "latency.png").write_text("old plot")
+    seal_owned_dir(bundle, purpose="test bundle")
     (out / "candidates.json").write_text("{}")
+    record_written(out / "candidates.json")
     return work
 
 
@@ -185,7 +195,7 @@ def dead_pid() -> int:
 def test_clearing_a_step_keeps_anything_the_user_put_there(tmp_path):
     step = tmp_path / "work" / "train-abc"
     (step / "model.partial").mkdir(parents=True)
-    mark_owned_dir(step / "model.partial", purpose="artifact")
+    mark_staging_dir(step / "model.partial", step / "model", purpose="artifact")
     (step / "my-notes.txt").write_text("the user's")
     with pytest.raises(EdgesmithError, match="my-notes.txt is in the build's work folder"):
         cache.clear(step)
@@ -196,7 +206,7 @@ def test_clearing_a_step_keeps_anything_the_user_put_there(tmp_path):
 def test_clearing_an_interrupted_step_removes_only_its_own_leftovers(tmp_path):
     step = tmp_path / "work" / "train-abc"
     (step / "model.partial").mkdir(parents=True)
-    mark_owned_dir(step / "model.partial", purpose="artifact")
+    mark_staging_dir(step / "model.partial", step / "model", purpose="artifact")
     (step / "model.partial" / "weights").write_text("half")
     lock = {"pid": dead_pid(), "host": socket.gethostname(), "token": "t", "created": "x"}
     (step / "model.lock").write_text(json.dumps(lock))  # the killed run's lock
@@ -204,8 +214,8 @@ def test_clearing_an_interrupted_step_removes_only_its_own_leftovers(tmp_path):
     assert not step.exists()
     finished = tmp_path / "work" / "export-abc"
     finished.mkdir()
-    cache.write_key(finished, "export", "k" * 64, {}, None)  # a finished step is marked
     (finished / "export.json").write_text("[]")
+    cache.write_key(finished, "export", "k" * 64, {}, None)  # a finished step is sealed
     cache.clear(finished)
     assert not finished.exists()
 
@@ -217,3 +227,56 @@ def test_clearing_a_step_another_run_is_writing_exits_2(tmp_path):
         with pytest.raises(EdgesmithError, match="is in use by another edgesmith run"):
             cache.clear(step)
     assert step.is_dir()
+
+
+@pytest.mark.parametrize(
+    "added", ["bundle/notes.txt", "bundle/plots/annotated.png", "work/bench/my-run.json"]
+)
+def test_a_file_the_user_added_to_a_build_folder_stops_the_rerun_naming_it(tmp_path, added):
+    """Issue 23: a second build into the same --out deleted files added in marked folders."""
+    out = tmp_path / "b"
+    work = earlier_build(out)
+    bench = fresh_stage(work / "bench", "edgesmith build bench")
+    (bench / "report.md").write_text("old report")
+    publish_dir(stage=bench, final=work / "bench")
+    assert is_owned(out / "bundle") and is_owned(work / "bench")
+    (out / added).write_text("the user's")
+    before = tree(out)
+    line = one_error_line(build_cli(out))
+    assert f"{out / added} was not written by edgesmith" in line
+    assert tree(out) == before
+
+
+def test_an_edited_file_in_the_bundle_is_not_replaced(tmp_path):
+    out = tmp_path / "b"
+    earlier_build(out)
+    (out / "bundle" / "model.tflite").write_text("the user's fine-tuned model")
+    stage = fresh_stage(out / "bundle", "test")
+    (stage / "model.tflite").write_text("new model")
+    with pytest.raises(EdgesmithError, match="model.tflite was not written by edgesmith"):
+        publish_dir(stage, out / "bundle")
+    assert (out / "bundle" / "model.tflite").read_text() == "the user's fine-tuned model"
+    assert not (out / "bundle.old").exists()
+
+
+def test_a_users_file_in_a_finished_step_is_kept(tmp_path):
+    step = tmp_path / "work" / "export-abc"
+    step.mkdir(parents=True)
+    (step / "export.json").write_text("[]")
+    cache.write_key(step, "export", "k" * 64, {}, None)
+    (step / "notes.md").write_text("the user's")
+    with pytest.raises(EdgesmithError, match="notes.md is in the build's work folder"):
+        cache.clear(step)
+    assert (step / "notes.md").read_text() == "the user's"
+
+
+def test_a_published_folder_named_like_the_bundle_staging_is_not_removed(tmp_path):
+    out = tmp_path / "b"
+    earlier_build(out)
+    theirs = out / "bundle.partial"
+    theirs.mkdir()
+    (theirs / "model.tflite").write_text("a bundle someone published under this name")
+    seal_owned_dir(theirs)  # edgesmith's, but published, not staging of bundle
+    with pytest.raises(EdgesmithError, match="did not write as staging of bundle"):
+        fresh_stage(out / "bundle", "test")
+    assert (theirs / "model.tflite").exists()

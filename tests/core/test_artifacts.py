@@ -255,3 +255,23 @@ def test_typed_accessors(tmp_path):
     assert bare.kind == "probabilities" and not bare.is_qat
     with pytest.raises(EdgesmithError, match="has no normalization"):
         _ = bare.normalization
+
+
+def test_a_manifest_that_is_a_link_or_too_large_is_refused(tmp_path, monkeypatch):
+    """Issue 23: manifest.json itself could be a link leading out of the artifact."""
+    import edgesmith.core.artifacts as artifacts
+
+    write(tmp_path / "a")
+    manifest = tmp_path / "a" / "manifest.json"
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(manifest.read_text())
+    manifest.unlink()
+    manifest.symlink_to(outside)
+    with pytest.raises(EdgesmithError, match="manifest.json is a symbolic link"):
+        read_artifact(tmp_path / "a")
+    manifest.unlink()
+    manifest.write_text(outside.read_text())
+    read_artifact(tmp_path / "a")
+    monkeypatch.setattr(artifacts, "MAX_MANIFEST_BYTES", 100)
+    with pytest.raises(EdgesmithError, match="a manifest is at most 100"):
+        read_artifact(tmp_path / "a")

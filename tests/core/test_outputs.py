@@ -15,11 +15,15 @@ from edgesmith.core.outputs import (
     MARKER_NAME,
     OutputLock,
     check_replaceable,
+    foreign_entry,
     is_owned,
     lock_path,
     mark_owned_dir,
+    mark_staging_dir,
     record_written,
     remove_owned,
+    remove_stale_stage,
+    seal_owned_dir,
 )
 from edgesmith.core.progress import silent
 
@@ -57,6 +61,7 @@ def test_marked_folders_and_recorded_unchanged_files_may_be_replaced(tmp_path):
     ours.mkdir()
     mark_owned_dir(ours, purpose="test")
     (ours / "x").write_text("x")
+    record_written(ours / "x")
     assert is_owned(ours) and is_owned(ours / "x")
     remove_owned(ours)
     assert not ours.exists()
@@ -223,3 +228,98 @@ def test_sensitivity_never_writes_into_the_source_artifact(tmp_path, capsys):
         assert "inside the artifact" in capsys.readouterr().err
     assert (artifact / "manifest.json").read_text() == "{}"
     assert (artifact / "NOTES.md").read_text() == "mine"
+
+
+def sealed_folder(path):
+    """A folder as a published bundle leaves it: files, a subfolder and a link, all sealed."""
+    path.mkdir()
+    mark_staging_dir(path, path, purpose="test")
+    (path / "model.tflite").write_bytes(b"model")
+    (path / "plots").mkdir()
+    (path / "plots" / "latency.png").write_bytes(b"png")
+    (path / "link").symlink_to("model.tflite")
+    seal_owned_dir(path)
+    return path
+
+
+def test_a_marker_covers_only_the_entries_edgesmith_recorded(tmp_path):
+    """Issue 23: a marked folder used to count as all ours, the user's files in it included."""
+    bundle = sealed_folder(tmp_path / "bundle")
+    assert is_owned(bundle) and foreign_entry(bundle) is None
+    (bundle / "plots" / "my-annotations.png").write_bytes(b"the user's")
+    with pytest.raises(EdgesmithError) as caught:
+        remove_owned(bundle)
+    message = str(caught.value)
+    assert f"{bundle / 'plots' / 'my-annotations.png'} was not written by edgesmith" in message
+    assert "\n" not in message
+    assert (bundle / "plots" / "my-annotations.png").read_bytes() == b"the user's"
+    assert (bundle / "model.tflite").read_bytes() == b"model"  # nothing deleted
+    (bundle / "plots" / "my-annotations.png").unlink()
+    (bundle / "model.tflite").write_bytes(b"the user retrained it")  # recorded, but changed
+    assert foreign_entry(bundle) == bundle / "model.tflite"
+    (bundle / "model.tflite").write_bytes(b"model")
+    (bundle / "link").unlink()
+    (bundle / "link").symlink_to("/etc/passwd")  # a recorded name, another target
+    assert foreign_entry(bundle) == bundle / "link"
+
+
+def test_a_folder_marked_before_the_ledger_lists_nothing_as_ours(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / MARKER_NAME).write_text(json.dumps({"tool": "edgesmith", "owned_dir": True}))
+    (old / "file").write_text("x")
+    assert foreign_entry(old) == old / "file"
+    with pytest.raises(EdgesmithError, match="file was not written by edgesmith"):
+        remove_owned(old)
+    assert old.is_dir()
+
+
+def test_nested_folders_locks_and_stages_count_by_their_own_marks(tmp_path):
+    step = tmp_path / "step"
+    step.mkdir()
+    sealed_folder(step / "model")  # a published artifact of ours
+    stage = step / "other.partial"
+    stage.mkdir()
+    mark_staging_dir(stage, step / "other", purpose="test")
+    (stage / "half").write_text("interrupted")  # a staging leftover: ours whole
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    lock = {"pid": int(dead.stdout), "host": socket.gethostname(), "token": "t"}
+    (step / "model.lock").write_text(json.dumps(lock))
+    assert foreign_entry(step) == step  # unmarked itself
+    assert foreign_entry(step, unmarked_ok=True) is None
+    (step / "poetry.lock").write_text("[[package]]")  # named .lock, but not an edgesmith lock
+    assert foreign_entry(step, unmarked_ok=True) == step / "poetry.lock"
+
+
+def test_a_published_folder_named_like_staging_is_never_removed_as_staging(tmp_path):
+    """Issue 23: ``--out x.partial`` was deleted as stale staging by a run writing ``--out x``."""
+    out = tmp_path / "x"
+    with ArtifactWriter(tmp_path / "x.partial") as writer:
+        (writer.dir / "model.bin").write_bytes(b"the published x.partial")
+        commit(writer)
+    published = read_artifact(tmp_path / "x.partial")
+    with pytest.raises(EdgesmithError, match="x.partial exists and edgesmith did not create it"):
+        with ArtifactWriter(out):
+            pass
+    with pytest.raises(EdgesmithError, match="did not write as staging of x"):
+        remove_stale_stage(tmp_path / "x.partial", out)
+    assert read_artifact(tmp_path / "x.partial").id == published.id
+    # a staging mark for another name does not make a folder this name's staging either
+    other = tmp_path / "y.partial"
+    other.mkdir()
+    mark_staging_dir(other, tmp_path / "z", purpose="test")
+    with pytest.raises(EdgesmithError, match="did not write as staging of y"):
+        remove_stale_stage(other, tmp_path / "y")
+    mark_staging_dir(other, tmp_path / "y", purpose="test")
+    remove_stale_stage(other, tmp_path / "y")
+    assert not other.exists()
+
+
+def test_a_published_artifact_lists_exactly_its_files(tmp_path):
+    with ArtifactWriter(tmp_path / "run") as writer:
+        (writer.dir / "model.bin").write_bytes(b"m")
+        artifact = commit(writer)
+    ledger = json.loads((artifact.path / MARKER_NAME).read_text())
+    assert sorted(ledger["files"]) == ["manifest.json", "model.bin"]
+    assert "staging_of" not in ledger and is_owned(artifact.path)

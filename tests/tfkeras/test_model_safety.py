@@ -370,3 +370,32 @@ def test_an_rnn_cell_wrapper_model_is_refused_by_import_before_tensorflow(tmp_pa
     err = capsys.readouterr().err
     assert code == 2 and "model > layers[2] > cell > residual_fn" in err and "--trust-model" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_zip_member_with_an_unsupported_compression_method_is_one_line(tmp_path):
+    """Issue 23: zipfile's NotImplementedError ended as exit 3."""
+    path = write_zip(tmp_path / "m.keras", SAFE)
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            data[start + offset : start + offset + 2] = (99).to_bytes(2, "little")  # AES
+            start += 4
+    path.write_bytes(bytes(data))
+    with pytest.raises(EdgesmithError, match="compression method is not supported") as caught:
+        check_model_file(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_unbuilt_sequential_h5_is_refused_on_load(tmp_path):
+    """Issue 23: ``import`` of a Sequential saved before it was built ended as exit 3."""
+    from edgesmith.tfkeras.model_io import load_keras_model
+
+    unbuilt = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        layer("Dense", "d", units=10)]}}  # fmt: skip
+    path = write_h5(tmp_path / "unbuilt.h5", unbuilt)
+    with h5py.File(path, "a") as handle:
+        handle.attrs["backend"] = "tensorflow"
+        handle.create_group("model_weights")
+    with pytest.raises(EdgesmithError, match="has no input shape"):
+        load_keras_model(path)

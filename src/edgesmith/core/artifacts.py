@@ -43,7 +43,13 @@ from edgesmith.core.manifest import (
     Training,
     check_member_name,
 )
-from edgesmith.core.outputs import MARKER_NAME, OutputLock, is_owned, mark_owned_dir
+from edgesmith.core.outputs import (
+    MARKER_NAME,
+    OutputLock,
+    is_stage_of,
+    mark_staging_dir,
+    seal_owned_dir,
+)
 
 if TYPE_CHECKING:
     from edgesmith.core.normalization import Normalization
@@ -69,6 +75,8 @@ __all__ = [
 
 # Sub-directories that hold run by-products (TensorBoard logs, resume checkpoints), not the model.
 UNHASHED_DIRS = ("logs", "backup")
+# Far above any real manifest (training history included); a bound on what a hostile one costs.
+MAX_MANIFEST_BYTES = 32 << 20
 
 
 def sha256_file(path: Path) -> str:
@@ -231,10 +239,12 @@ class ArtifactWriter:
 
     While the block runs, ``<out>.lock`` is held (:class:`edgesmith.core.outputs.OutputLock`): a
     second writer to the same ``out`` exits 2 at once instead of removing this one's staging
-    folder. A leftover ``<out>.partial`` is removed only when it carries edgesmith's ownership
-    marker (an interrupted run of ours); anyone else's is refused, never deleted. The marker
-    (``.edgesmith-owned``, not hashed) stays in the published folder, so that a later edgesmith
-    run (a build reusing its work folder) may replace what edgesmith wrote.
+    folder. A leftover ``<out>.partial`` is removed only when it carries edgesmith's staging
+    mark for this ``out`` (an interrupted run of ours); anyone else's, and a published artifact
+    that is merely named ``<out>.partial``, is refused, never deleted. Just before publishing,
+    the folder's ledger (``.edgesmith-owned``, not hashed) is sealed with the exact entries
+    written, so that a later edgesmith run (a build reusing its work folder) may replace what
+    edgesmith wrote and nothing a user added.
     """
 
     def __init__(self, out: str | Path, *, keep_on_error: bool = False, resume: bool = False):
@@ -261,17 +271,18 @@ class ArtifactWriter:
                     f"an interrupted run is in {self.dir}; pass --resume to continue it, "
                     "or remove that directory to start over"
                 )
-            if self.dir.is_symlink() or not (self.resume or is_owned(self.dir)):
+            if self.dir.is_symlink() or not (self.resume or is_stage_of(self.dir, self.out)):
                 raise EdgesmithError(
-                    f"{self.dir} exists and edgesmith did not create it; refusing to "
-                    "replace it: move it away or choose another --out"
+                    f"{self.dir} exists and edgesmith did not create it as staging of "
+                    f"{self.out.name} (an unfinished run's leftover); refusing to replace it: "
+                    "move it away or choose another --out"
                 )
             if not self.resume:
                 shutil.rmtree(self.dir)  # an interrupted run of ours (ownership marker inside)
         if self.resume and not self.dir.is_dir():
             raise EdgesmithError(f"--resume: nothing to resume, {self.dir} does not exist")
         self.dir.mkdir(parents=True, exist_ok=True)
-        mark_owned_dir(self.dir, purpose="artifact")
+        mark_staging_dir(self.dir, self.out, purpose="artifact")
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -407,6 +418,7 @@ class ArtifactWriter:
         tmp = self.dir / (MANIFEST_NAME + ".tmp")
         tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         os.replace(tmp, self.dir / MANIFEST_NAME)
+        seal_owned_dir(self.dir, purpose="artifact")  # the exact entries this run wrote
         try:
             if self.out.is_dir():  # an empty directory the user created beforehand
                 self.out.rmdir()
@@ -463,6 +475,17 @@ def read_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
         raise EdgesmithError(
             f"{path} is not an edgesmith artifact: it has no {MANIFEST_NAME} "
             "(artifacts are written by edgesmith train, import, compress and export)"
+        )
+    if manifest_path.is_symlink():  # its content would come from wherever the link leads
+        raise EdgesmithError(
+            f"{manifest_path} is a symbolic link (to {os.readlink(manifest_path)}); an "
+            "artifact's manifest must be a regular file inside its folder"
+        )
+    size = manifest_path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise EdgesmithError(
+            f"{manifest_path} is {size} bytes; a manifest is at most {MAX_MANIFEST_BYTES} "
+            "(32 MiB): refusing to read it"
         )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -24,6 +24,7 @@ older artifacts read unchanged and new ones look the same. The rules of the mapp
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, TypeVar
@@ -178,17 +179,65 @@ def _positive(value: Any, key: str) -> int:
 
 _strings = _list_of(_string, "a list of strings")
 _objects = _list_of(_json_object, "a list of objects")
-_shape = _list_of(_positive, "a list of positive integers")
+
+# Bounds on what a (possibly hostile) file may declare: far above any real image model, far
+# below what would make a reader allocate or loop without end.
+MAX_DIMS = 8
+MAX_SIDE = 1 << 20
+MAX_ELEMENTS = 1 << 28
+MAX_CHANNEL_VALUES = 1024
+MAX_LABELS = 100_000
+MAX_LABEL_CHARS = 256
+
+
+def _finite(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _shape(value: Any, key: str) -> tuple[int, ...]:
+    expected = (
+        f"a list of positive integers (1 to {MAX_DIMS} of them, each <= {MAX_SIDE}, "
+        f"at most {MAX_ELEMENTS} elements in all)"
+    )
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_DIMS:
+        raise _bad(key, expected, value)
+    if not all(_is_int(d) and 0 < d <= MAX_SIDE for d in value) or math.prod(value) > MAX_ELEMENTS:
+        raise _bad(key, expected, value)
+    return tuple(value)
+
+
+def _positive_finite(value: Any, key: str) -> float:
+    if not (_finite(value) and value > 0):
+        raise _bad(key, "a finite number > 0", value)
+    return value
 
 
 def _normalization(value: Any, key: str) -> Normalization:
     expected = "a normalization record (name, scale, mean, std)"
     if not isinstance(value, dict) or not isinstance(value.get("name"), str):
         raise _bad(key, expected, value)
+    if set(value) != {"name", "scale", "mean", "std"}:
+        raise _bad(key, "a normalization record with exactly name, scale, mean, std", value)
+    _positive_finite(value["scale"], f"{key}.scale")
+    for part, low in (("mean", None), ("std", 0)):
+        values = value[part]
+        what = "finite numbers" if low is None else "finite numbers > 0"
+        wanted = f"a list of 1 to {MAX_CHANNEL_VALUES} {what}"
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_CHANNEL_VALUES:
+            raise _bad(f"{key}.{part}", wanted, values)
+        for number in values:
+            if not _finite(number) or (low is not None and number <= low):
+                raise _bad(f"{key}.{part}", wanted, number)
     try:
         return Normalization.from_dict(value)
     except (EdgesmithError, TypeError, ValueError, OverflowError):
         raise _bad(key, expected, value) from None
+
+
+def _zero_point(value: Any, key: str) -> int:
+    if not _is_int(value) or not -(1 << 31) <= value < (1 << 31):
+        raise _bad(key, "an integer in the int32 range", value)
+    return value
 
 
 def _record(cls: type[_Record]) -> Check:
@@ -292,8 +341,8 @@ class TensorQuantization(_Record):
     """
 
     KEY = "input.quantization"
-    scale: float = _field(_number, required=True, doc="real value of one integer step")
-    zero_point: int = _field(_integer, required=True, doc="the integer that stands for 0.0")
+    scale: float = _field(_positive_finite, required=True, doc="real value of one integer step")
+    zero_point: int = _field(_zero_point, required=True, doc="the integer that stands for 0.0")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -835,9 +884,13 @@ class Manifest:
         for key, expected in _TOP_LEVEL_OBJECTS:
             if not isinstance(d[key], dict):
                 raise _bad(key, expected, d[key])
-        if not isinstance(d["labels"], list):
-            raise _bad("labels", "a list of class names", d["labels"])
-        bad_labels = [label for label in d["labels"] if not isinstance(label, str)]
+        if not isinstance(d["labels"], list) or len(d["labels"]) > MAX_LABELS:
+            raise _bad("labels", f"a list of at most {MAX_LABELS} class names", d["labels"])
+        bad_labels = [
+            label
+            for label in d["labels"]
+            if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS
+        ]
         if bad_labels:
             raise _bad("labels", "a list of class names", bad_labels[0])
         files = _files(d["files"], where)

@@ -7,6 +7,7 @@ loop at a fixed batch pays nothing extra.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.runtime.embedded_metadata import read_tflite_metadata
+from edgesmith.runtime.embedded_metadata import WHERE, read_tflite_metadata
 from edgesmith.runtime.providers import TflitePlan
 from edgesmith.runtime.quiet import quiet_native_stderr
 from edgesmith.runtime.runner import (
@@ -102,12 +103,23 @@ class LiteRTRunner:
             )
             plan = TflitePlan(False, None)
             self.provider_used = plan.label
-            self._interpreter = self._build(plan)
-        inputs = self._interpreter.get_input_details()
-        outputs = self._interpreter.get_output_details()
-        if len(inputs) != 1:
+            try:  # a custom op or a bad tensor index fails on the builtin kernels too
+                self._interpreter = self._build(plan)
+            except RuntimeError as again:
+                raise EdgesmithError(
+                    f"{self.path}: LiteRT cannot prepare it: {_first_line(again)}"
+                ) from None
+        try:
+            inputs = self._interpreter.get_input_details()
+            outputs = self._interpreter.get_output_details()
+        except (ValueError, RuntimeError, IndexError) as exc:
             raise EdgesmithError(
-                f"{self.path}: expected a classifier with one image input; it has {len(inputs)}"
+                f"{self.path}: LiteRT cannot read its input/output tensors: {_first_line(exc)}"
+            ) from None
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise EdgesmithError(
+                f"{self.path}: expected a classifier with one image input and an output; it has "
+                f"{len(inputs)} input(s) and {len(outputs)} output(s)"
             )
         self._in_index = inputs[0]["index"]
         self._out_index = outputs[0]["index"]
@@ -131,7 +143,8 @@ class LiteRTRunner:
         resolver = OpResolverType.AUTO
         if not plan.xnnpack:
             resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        with quiet_native_stderr():
+        failure: BaseException | None = None
+        with quiet_native_stderr(replay=False) as chatter:
             try:
                 interpreter = Interpreter(
                     model_path=str(self.path),
@@ -139,17 +152,23 @@ class LiteRTRunner:
                     experimental_delegates=delegates,
                     experimental_op_resolver_type=resolver,
                 )
-            except ValueError as exc:
-                raise EdgesmithError(
-                    f"{self.path} is not a readable TFLite model (truncated or corrupt?): "
-                    f"{_first_line(exc)}"
-                ) from None
-            interpreter.allocate_tensors()
+                interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                failure = exc  # raised below, once stderr is back: LiteRT's chatter then stays
+        if isinstance(failure, RuntimeError):  # the caller may retry on the builtin kernels
+            raise failure
+        if failure is not None:
+            raise EdgesmithError(
+                f"{self.path} is not a readable TFLite model (truncated or corrupt?): "
+                f"{_first_line(failure)}"
+            ) from None
+        if chatter:
+            sys.stderr.write("\n".join(chatter) + "\n")
         return interpreter
 
     def embedded_metadata(self) -> dict | None:
         """The edgesmith document embedded in the file, or ``None``."""
-        return read_tflite_metadata(self.path.read_bytes())
+        return read_tflite_metadata(self.path.read_bytes(), where=f"{self.path.name}: {WHERE}")
 
     def _ensure_batch(self, n: int) -> None:
         if n == self._batch:

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.runtime import quiet  # noqa: F401  (sets ORT_DISABLE_TELEMETRY before the import)
-from edgesmith.runtime.embedded_metadata import read_onnx_metadata
+from edgesmith.runtime.embedded_metadata import WHERE, read_onnx_metadata
 from edgesmith.runtime.providers import fallback_warning, plan_onnx_providers, short_name
 from edgesmith.runtime.runner import ProviderFallbackWarning, TensorInfo, batch_dim
 
@@ -69,7 +69,7 @@ class OnnxRunner:
         if plan.warning:
             warnings.warn(plan.warning, ProviderFallbackWarning, stacklevel=4)
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # a load error is logged too: our one line carries it
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         if threads is not None:
             options.intra_op_num_threads = threads
@@ -106,7 +106,8 @@ class OnnxRunner:
 
     def embedded_metadata(self) -> dict | None:
         """The edgesmith document embedded in the file, or ``None``."""
-        return read_onnx_metadata(self._session.get_modelmeta().custom_metadata_map)
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        return read_onnx_metadata(metadata, where=f"{self.path.name}: {WHERE}")
 
     def _chunks(self, x: np.ndarray):
         fixed = self.input.shape[0]

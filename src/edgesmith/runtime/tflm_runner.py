@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.runtime.embedded_metadata import read_tflite_metadata
+from edgesmith.runtime.embedded_metadata import WHERE, read_tflite_metadata
 from edgesmith.runtime.runner import TensorInfo, quantization_from_pair
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -179,7 +179,7 @@ class TFLMRunner:
 
     def embedded_metadata(self) -> dict | None:
         """The edgesmith document embedded in the file, or ``None``."""
-        return read_tflite_metadata(self.path.read_bytes())
+        return read_tflite_metadata(self.path.read_bytes(), where=f"{self.path.name}: {WHERE}")
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Inference on ``x`` (model dtype, any batch size), one invoke per image."""

@@ -93,6 +93,11 @@ def load_keras_model(
             f"{path} is a plain TensorFlow SavedModel without Keras metadata; save the model "
             "with model.save('model.keras') or model.save('model.h5') instead"
         )
+    if not model.built or model.inputs is None:  # every stage reads the input shape next
+        raise EdgesmithError(
+            f"{path}: the model has no input shape (a Sequential saved before it was built); "
+            "expected a model with an Input layer, or one built or trained before saving"
+        )
     return model, "tf_keras"
 
 
@@ -258,6 +263,11 @@ def check_model_fits(
         EdgesmithError: naming the model's shape and the data's.
     """
     inputs = model.inputs
+    if inputs is None or model.outputs is None:  # a Sequential saved before it was built
+        raise EdgesmithError(
+            f"{where}: the model has no input shape (a Sequential saved before it was built); "
+            "expected a model with an Input layer or a built model"
+        )
     if len(inputs) != 1 or len(model.outputs) != 1:
         raise EdgesmithError(
             f"{where}: expected one input and one output; the model has {len(inputs)} input(s) "

@@ -479,8 +479,13 @@ def _read_zip(path: Path) -> tuple[Any, str]:
             if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
                 raise EdgesmithError(f"{path}: its config.json is over 64 MiB; refusing to read it")
             raw = archive.read("config.json").decode("utf-8", "replace")
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
         raise EdgesmithError(f"cannot read {path} as a .keras zip: {exc}") from None
+    except NotImplementedError as exc:  # a member compressed with a method zipfile lacks
+        raise EdgesmithError(
+            f"cannot read {path} as a .keras zip: {exc} (Keras writes stored or deflated "
+            "members only)"
+        ) from None
     return _parse(raw, path), version
 
 

@@ -8,9 +8,10 @@ key and a new directory. Stages publish their artifacts atomically, so a directo
 back as an artifact is complete; anything else under a key's directory is a leftover to clear.
 
 A step's directory is cleared only when edgesmith made all of it: a finished step carries the
-ownership marker (:mod:`edgesmith.core.outputs`, written with its key); an interrupted one holds
-only the stages' own marked staging folders, or stale lock files of runs that are gone. A file
-or folder anyone else put there stops the build with one line naming it; nothing is deleted.
+ownership ledger (:mod:`edgesmith.core.outputs`, recording its key file), its artifacts carry
+their own sealed ledgers, and an interrupted one holds only the stages' staging folders or stale
+lock files of runs that are gone. A file or folder anyone else put there, or a file of ours that
+was edited, stops the build with one line naming it; nothing is deleted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from edgesmith.core.artifacts import Artifact, read_artifact
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.core.outputs import LOCK_SUFFIX, OutputLock, is_owned, mark_owned_dir
+from edgesmith.core.outputs import foreign_entry, mark_owned_dir, seal_owned_dir
 
 KEY_FILE = "build-key.json"
 SHORT = 12
@@ -46,13 +47,16 @@ def step_dir(root: Path, name: str, key: str) -> Path:
 def write_key(directory: Path, kind: str, key: str, config: dict[str, Any], parent: str | None):
     """Record the key and its inputs in ``directory/build-key.json`` (temp file, then rename).
 
-    The directory is marked as edgesmith's at the same time, so a later run may clear it.
+    Call it once the step's work is done: the directory is marked as edgesmith's and its ledger
+    sealed with every entry now in it (the stage's own summary files included), so that a later
+    run may clear it, and only while nothing was added or changed.
     """
     mark_owned_dir(directory, purpose="edgesmith build step")
     record = {"kind": kind, "key": key, "parent": parent, "config": config}
     tmp = directory / (KEY_FILE + ".tmp")
     tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, directory / KEY_FILE)
+    seal_owned_dir(directory)  # the step's work is done: what is here now is edgesmith's
 
 
 def stored_key(directory: Path) -> str | None:
@@ -98,19 +102,7 @@ def clear(directory: Path) -> None:
 def _foreign(path: Path) -> Path | None:
     """The first path under ``path`` that edgesmith did not write, or None when all is ours.
 
-    Marked folders (finished steps, published or staged artifacts) are ours with everything in
-    them; an unmarked folder is ours when everything in it is; a ``*.lock`` file is ours when
-    the run that wrote it is gone (taking it over removes it; a live run's lock raises).
+    The step folder itself may be unmarked (an interrupted first run writes its key last);
+    everything in it must then be ours (:func:`edgesmith.core.outputs.foreign_entry`).
     """
-    if is_owned(path):
-        return None
-    if path.is_dir() and not path.is_symlink():
-        for entry in sorted(path.iterdir()):
-            found = _foreign(entry)
-            if found is not None:
-                return found
-        return None
-    if path.is_file() and not path.is_symlink() and path.name.endswith(LOCK_SUFFIX):
-        OutputLock(path.with_name(path.name[: -len(LOCK_SUFFIX)])).acquire().release()
-        return None
-    return path
+    return foreign_entry(path, unmarked_ok=True)

@@ -19,6 +19,7 @@ from edgesmith.app.build import cache
 from edgesmith.app.build.recipe import CandidateSpec
 from edgesmith.core.artifacts import Artifact, read_artifact
 from edgesmith.core.errors import CheckFailed
+from edgesmith.core.outputs import record_written
 from edgesmith.core.profiles import DeviceProfile
 from edgesmith.core.progress import Reporter
 
@@ -183,6 +184,7 @@ def export_candidate(
     ]
     cache.write_key(directory, "export", key, settings, source.id)
     (directory / EXPORT_SUMMARY).write_text(json.dumps(record, indent=2) + "\n")
+    record_written(directory / EXPORT_SUMMARY)  # so that a later run may clear the step
     return rows
 
 

@@ -7,8 +7,11 @@ the bench folder, the candidates table, leftovers of an interrupted run) before 
 starts: anything edgesmith did not write is refused with one line naming it (exit 2), never
 moved or deleted. ``<DIR>.lock`` keeps a second build out of the same folder while one runs.
 
-Every file set is written to a staging path beside its final name and renamed into place, so
-each is complete or absent; the previous copy is removed only once the new one is in place.
+Every file set is written to a staging path beside its final name (marked as staging of that
+name) and renamed into place, so each is complete or absent; just before the rename the staged
+folder's ledger is sealed with the exact entries written, and the previous copy is removed only
+once the new one is in place and only while it holds nothing but what edgesmith wrote: a file the
+user added to ``bundle/`` or ``work/bench/`` (or edited there) stops the build, naming it.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ import os
 from pathlib import Path
 
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.core.outputs import check_replaceable, mark_owned_dir, remove_owned
+from edgesmith.core.outputs import (
+    STAGE_SUFFIX,
+    check_replaceable,
+    mark_owned_dir,
+    mark_staging_dir,
+    record_written,
+    remove_owned,
+    remove_stale_stage,
+    seal_owned_dir,
+)
 
 PURPOSE = "edgesmith build"
-STAGE_SUFFIX = ".partial"
 OLD_SUFFIX = ".old"
 # Everything under OUT that a build replaces or deletes (the step folders under work/ are
 # checked where they are cleared, see cache.clear).
 REPLACED = (
-    "work",
     "work/bench",
     "work/bench.partial",
     "work/bench.old",
@@ -54,10 +64,12 @@ def check_build_dir(out: Path) -> None:
         raise EdgesmithError(f"--out {out} is a file; expected a build directory")
     if not out.is_dir() or not any(out.iterdir()):
         return
-    check_replaceable(
+    check_replaceable(  # written into, never replaced whole: the user's notes beside are fine
         out,
         hint="; expected a new or empty folder, or one an earlier edgesmith build wrote",
+        contents=False,
     )
+    check_replaceable(out / "work", contents=False)  # its steps are checked where cleared
     for name in REPLACED:
         check_replaceable(out / name)
 
@@ -83,9 +95,9 @@ def fresh_stage(final: Path, purpose: str) -> Path:
         EdgesmithError: when a ``<final>.partial`` that edgesmith did not write is in the way.
     """
     stage = final.with_name(final.name + STAGE_SUFFIX)
-    remove_owned(stage)
+    remove_stale_stage(stage, final)
     stage.mkdir(parents=True)
-    mark_owned_dir(stage, purpose=purpose)
+    mark_staging_dir(stage, final, purpose=purpose)
     return stage
 
 
@@ -99,6 +111,7 @@ def publish_dir(stage: Path, final: Path) -> Path:
         EdgesmithError: when ``final`` (or a ``<final>.old``) is not edgesmith's.
     """
     check_replaceable(final)
+    seal_owned_dir(stage)  # lists exactly what this run wrote, so the next run may replace it
     if final.exists():
         old = final.with_name(final.name + OLD_SUFFIX)
         remove_owned(old)
@@ -120,4 +133,6 @@ def write_text(path: Path, text: str) -> None:
     stage = path.with_name(path.name + STAGE_SUFFIX)
     remove_owned(stage)
     stage.write_text(text, encoding="utf-8")
+    record_written(stage)  # an interrupted run's leftover stays ours
     os.replace(stage, path)
+    record_written(path)  # replaceable by the next build while unchanged
