@@ -34,7 +34,7 @@ def one_line_error(capsys) -> str:
 @pytest.mark.parametrize(
     ("extra", "match"),
     [
-        (["--emulate", "arm"], "emulate must be one of x86-64-avx2. Received: 'arm'"),
+        (["--emulate", "arm"], "emulate must be one of x86-64-avx2, aarch64. Received: 'arm'"),
         (["--emulate", "x86-64-avx2", "--device", "cpu-x86"], "--device does not apply"),
         (["--emulate", "x86-64-avx2", "--plots", "p"], "--plots does not apply"),
         (
@@ -126,3 +126,16 @@ def parse_document_file(path):
     from edgesmith.runtime.bench_schema import read_document
 
     return read_document(path)
+
+
+def test_aarch64_without_an_env_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.setenv(emulation.AARCH64_ENV_VARIABLE, str(tmp_path / "none"))
+    with pytest.raises(EdgesmithError, match="edgesmith device setup aarch64 .*none"):
+        emulation.emulator("aarch64")
+
+
+def test_device_setup_refuses_a_folder_that_is_not_an_env(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["device", "setup", "aarch64", str(tmp_path)]) == 2
+    one_line_error(capsys)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

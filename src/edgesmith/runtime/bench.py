@@ -75,7 +75,8 @@ class BenchConfig(Config):
         foreign_normalization: how raw pixels map to the input of a file that carries no
             edgesmith metadata (``raw``, ``unit``, ``scale=..,mean=..,std=..``); files that
             carry metadata keep their own.
-        emulate: the CPU to bench on by emulation (``x86-64-avx2``), or ``None`` for this one.
+        emulate: the CPU to bench on by emulation (``x86-64-avx2``, ``aarch64``), or ``None``
+            for this one.
         measure: ``latency`` (wall-clock, always recorded) or ``instructions`` (also counts
             instructions per inference, under valgrind on this machine).
     """
@@ -106,8 +107,9 @@ class BenchConfig(Config):
     )
     emulate: str | None = setting(
         None,
-        "bench on an emulated CPU (qemu-user): x86-64-avx2 = AVX2 without VNNI; accuracy is "
-        "the target's, latency only the emulator's",
+        "bench on an emulated CPU (qemu-user): x86-64-avx2 = AVX2 without VNNI, aarch64 = "
+        "Cortex-A72 (edgesmith device setup aarch64); accuracy is the target's, latency only "
+        "the emulator's",
         metavar="TARGET",
         choices=EMULATION_TARGETS,
     )

@@ -4,6 +4,9 @@
 VNNI), so ONNX Runtime and LiteRT take the kernels an x86 box without VNNI takes (the U8S8
 saturation of 8-bit weights shows there, not on a VNNI host). The child is this process's own
 Python and venv, started under the emulator; the parent reads back its bench document.
+``--emulate aarch64`` runs an aarch64 Python (``aarch64_env.py``: a Debian arm64 root with the
+runtime's aarch64 wheels) under ``qemu-aarch64 -cpu cortex-a72``, with this package's source on
+its path, so the ARM kernels of LiteRT and ONNX Runtime give the numbers.
 
 What an emulated run is fit for: accuracy and agreement are the target's kernels'. Its latency
 is the emulator's wall-clock on this host and is labelled so (the document's ``emulation``
@@ -23,7 +26,9 @@ from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.bench_schema import BenchDocument, Emulation, Machine, parse_document
 
-TARGETS = ("x86-64-avx2",)
+TARGETS = ("x86-64-avx2", "aarch64")
+AARCH64_ENV_VARIABLE = "EDGESMITH_AARCH64_ENV"
+"""Where the aarch64 env is (``edgesmith device setup aarch64 DIR``), when not the default."""
 LATENCY_NOTE = (
     "emulated: accuracy and agreement are the target's kernels'; latency is the emulator's "
     "wall-clock on the host, not the device's time"
@@ -103,7 +108,28 @@ def emulator(target: str) -> Emulator:
             isa="x86-64-avx2",
             arch="x86_64",
         )
-    raise AssertionError(target)  # check_target admits only the targets above
+    from edgesmith.runtime.aarch64_env import find_aarch64
+
+    folder = aarch64_env_dir()
+    if not folder.exists():
+        raise EdgesmithError(
+            f"--emulate aarch64 needs an aarch64 environment, and there is none at {folder}: "
+            f"make one with: edgesmith device setup aarch64 {folder} (or set "
+            f"{AARCH64_ENV_VARIABLE} to one)"
+        )
+    env = find_aarch64(folder)
+    return Emulator(
+        target=target, argv=env.argv, env=env.env, cpu=f"{env.cpu} (emulated Cortex-A72)",
+        isa="arm64-neon", arch="aarch64",
+    )  # fmt: skip
+
+
+def aarch64_env_dir() -> Path:
+    """``$EDGESMITH_AARCH64_ENV``, else ``~/.cache/edgesmith/aarch64``."""
+    import os
+
+    given = os.environ.get(AARCH64_ENV_VARIABLE)
+    return Path(given) if given else Path.home() / ".cache" / "edgesmith" / "aarch64"
 
 
 def relabel(document: BenchDocument, chosen: Emulator) -> BenchDocument:
