@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,8 +95,26 @@ def pytest_report_header(config):
     )
 
 
+_SESSIONS: list = []
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A run that collected no tests is a failure (exit 1), never pytest's quiet exit 5."""
     if exitstatus == 5:
         session.exitstatus = 1
         print("\nedgesmith: no tests were collected or selected; that is a failure here")
+    _SESSIONS.append(session)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the test process without running native libraries' exit-time destructors.
+
+    With TensorFlow 2.21, LiteRT and ONNX Runtime all loaded in one process, a destructor at
+    interpreter exit aborts (SIGABRT) after every test has passed and the summary is printed;
+    the exit status must be the session's, not that of a library's teardown.
+    """
+    if _SESSIONS and "tensorflow" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(_SESSIONS[-1].exitstatus))
