@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 1 a check failed, 2 bad input or usage, 3 an unexpected error (a bug),
 130 interrupted. Heavy stages are imported inside their command, so ``edgesmith --help`` and
-``edgesmith info`` never import TensorFlow.
+``edgesmith info`` never import TensorFlow. Each command's texts are in its package's ``help/``.
 """
 
 from __future__ import annotations
@@ -15,27 +15,21 @@ import traceback
 from collections.abc import Sequence
 
 from edgesmith import __version__
-from edgesmith.core.cli_args import Parser, formatter
+from edgesmith.core.cli_args import Parser, add_command, formatter, read_help
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.tfkeras.model_safety import trusting_model_code
 
-EPILOG_MAIN = """\
-examples:
-  edgesmith train --data digits --model resnet8 --epochs 2 --out runs/digits
-  edgesmith import --model my_model.keras --data cifar10 --normalization unit --out runs/mine
-  edgesmith info runs/digits
-
-exit codes: 0 success, 1 check failed, 2 bad input, 3 unexpected error (please report it)
-"""
+HELP = "edgesmith.app"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to render the README's CLI tour)."""
+    texts = read_help(HELP, "edgesmith")
     parser = Parser(
         prog="edgesmith",
         formatter_class=formatter,
-        epilog=EPILOG_MAIN,
-        description="Train a CNN, compress it, export it and measure it on the edge device.",
+        epilog=texts.epilog,
+        description=texts.description,
     )
     parser.add_argument("--version", action="version", version=f"edgesmith {__version__}")
     parser.add_argument(
@@ -46,33 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     for register in _stage_registrars():
         register(commands)
 
-    demo = commands.add_parser(
-        "demo",
-        formatter_class=formatter,
-        help="the whole pipeline on the embedded digits data, in a few minutes",
-        description="Train ResNet-8 on the embedded digits data, compress it four ways (75%%\n"
-        "pruning, channel pruning, QAT, distillation from a ResNet-20), export to TFLite and\n"
-        "ONNX with a parity check on every file, and benchmark everything side by side:\n"
-        "a table, a Markdown report and a Pareto plot. A re-run reuses finished steps.",
-        epilog="examples:\n  edgesmith demo\n  edgesmith demo --out /tmp/demo --epochs 10",
-    )
+    demo = add_command(commands, "demo", HELP, cmd_demo)
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
     demo.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     demo.add_argument("--quiet", action="store_true", help="no progress lines")
-    demo.set_defaults(handler=cmd_demo)
 
-    info = commands.add_parser(
-        "info",
-        formatter_class=formatter,
-        help="show an artifact's manifest",
-        description="Print an artifact directory's manifest for a person (or as JSON), after\n"
-        "checking its schema version and every file's sha256.",
-        epilog="examples:\n  edgesmith info runs/a\n  edgesmith info runs/a --json | jq .metrics",
-    )
+    info = add_command(commands, "info", HELP, cmd_info)
     info.add_argument("path", metavar="DIR", help="artifact directory")
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.add_argument("--no-verify", action="store_true", help="skip re-hashing the files")
-    info.set_defaults(handler=cmd_info)
     return parser
 
 

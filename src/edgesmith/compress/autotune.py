@@ -240,3 +240,15 @@ def _write_mixed(
             parent=src.artifact.id,
             output=src.artifact.output_spec,
         )
+
+
+def unmet_budget(out: str | Path) -> str | None:
+    """Why no attempt in ``out`` met the budget, from its ``autotune.json`` (None if one did)."""
+    summary = json.loads((Path(out) / SUMMARY).read_text(encoding="utf-8"))
+    if summary["met"]:
+        return None
+    best = min(attempt["drop_points"] for attempt in summary["attempts"])
+    return (
+        f"no attempt met --max-accuracy-drop {summary['max_accuracy_drop']}: the best, "
+        f"{summary['chosen']}, dropped {best} points"
+    )

@@ -91,11 +91,19 @@ def run_recipe(
         The artifacts, one per step.
 
     Raises:
-        EdgesmithError: for a bad recipe (before any work), or a step that fails.
+        EdgesmithError: for a bad recipe, source or teacher (before any work), or a step that
+            fails.
     """
+    from edgesmith.compress.source import read_keras_source
+
     report = report or stderr_reporter()
     steps = parse_recipe(recipe)
     out = check_output_dir(out)
+    if not isinstance(source, Artifact):  # every artifact the steps read, before any step runs
+        read_keras_source(source, role="--from", allow_qat=False)
+    for _, config in steps:
+        if getattr(config, "teacher", None):
+            read_keras_source(config.teacher, role="--teacher", allow_qat=True)
     out.mkdir(parents=True, exist_ok=True)
     artifacts: list[Artifact] = []
     current: Any = source

@@ -1,7 +1,11 @@
-"""Argument types, the help formatter and the artifact printout every sub-command shares.
+"""What every sub-command's parser shares: its texts, its flags from config fields, its printout.
 
-argparse turns an ``ArgumentTypeError`` into a usage error (exit 2) naming the flag, so a bad
-number is refused before any work, in the same words everywhere.
+A command's one-line summary, description and examples are prose, kept as prose in
+``<package>/help/<command>.txt`` beside the stage that owns the command (:func:`add_command`),
+so a reviewer reads them as text and a test can run every example through the parser. Flags
+come from config fields (:func:`add_settings`): argparse turns a refused value into a usage
+error (exit 2) naming the flag, so a bad number is refused before any work, in the same words
+everywhere.
 """
 
 from __future__ import annotations
@@ -48,35 +52,59 @@ def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
-def _whole(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = least - 1
-    if value < least:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}. Received: {text!r}")
-    return value
+HELP_SEPARATOR = "---"
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (threads, batch sizes, epochs)."""
-    return _whole(text, 1)
+@dataclasses.dataclass(frozen=True)
+class CommandHelp:
+    """A command's texts: the line in its parent's list, the description, the examples."""
+
+    summary: str
+    description: str
+    epilog: str
 
 
-def count(text: str) -> int:
-    """A whole number >= 0 (run counts, where 0 means none)."""
-    return _whole(text, 0)
+def read_help(package: str, name: str, **fields: str) -> CommandHelp:
+    """Read ``<package>/help/<name>.txt``: summary, description and epilog between ``---`` lines.
+
+    ``$data_specs`` stands for the data-spec help every command with ``--data`` shows; other
+    ``$name`` fields are filled from ``fields`` (``$`` followed by anything else stays as it is,
+    e.g. ``$EDGESMITH_DATA_DIR``).
+    """
+    from importlib import resources
+    from string import Template
+
+    from edgesmith.core.datasets import SPEC_HELP
+
+    text = (resources.files(package) / "help" / f"{name}.txt").read_text(encoding="utf-8")
+    parts = text.split(f"\n{HELP_SEPARATOR}\n")
+    if len(parts) != 3:
+        raise ValueError(f"{package}/help/{name}.txt must have 3 parts between --- lines")
+    filled = Template(parts[2]).safe_substitute(data_specs=SPEC_HELP.rstrip(), **fields)
+    return CommandHelp(parts[0].strip(), parts[1].strip(), filled.rstrip() + "\n")
 
 
-def seconds(text: str) -> float:
-    """A finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0. Received: {text!r}")
-    return value
+def add_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    package: str,
+    handler: Any = None,
+    *,
+    help_file: str | None = None,
+    **fields: str,
+) -> argparse.ArgumentParser:
+    """A sub-command's parser, its texts from ``<package>/help/<help_file or name>.txt``."""
+    texts = read_help(package, help_file or name, **fields)
+    parser = commands.add_parser(
+        name,
+        formatter_class=formatter,
+        help=texts.summary,
+        description=texts.description,
+        epilog=texts.epilog,
+    )
+    if handler is not None:
+        parser.set_defaults(handler=handler)
+    return parser
 
 
 def flag_name(name: str, rule: Setting) -> str:
@@ -190,17 +218,6 @@ def config_from_args(cls: type[C], args: argparse.Namespace, **fixed: Any) -> C:
     values.update(fixed)
     values.update(given_settings(args, cls))
     return cls.from_dict(values)
-
-
-def refuse_flags(args: argparse.Namespace, flags: dict[str, str], why: str) -> None:
-    """Exit 2 when any of ``flags`` (``dest -> --flag``) was given: ``why`` says for what.
-
-    Raises:
-        EdgesmithError: naming the first such flag.
-    """
-    for dest, flag in flags.items():
-        if getattr(args, dest, None) is not None:
-            raise EdgesmithError(f"{flag} does not apply {why}")
 
 
 def add_output_flags(
