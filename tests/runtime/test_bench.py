@@ -12,6 +12,7 @@ from edgesmith.runtime.bench_schema import SCHEMA, BudgetVerdict, parse_document
 from edgesmith.runtime.machine import parse_cpus
 from edgesmith.runtime.plots import pareto_front, plots_available
 from edgesmith.runtime.report import markdown, terminal_table
+from edgesmith.runtime.stats import wilson_interval
 
 SCHEMA_KEYS = {
     "path", "format", "runtime", "provider", "threads", "batch", "size_bytes", "gzip_bytes",
@@ -95,6 +96,9 @@ def test_bench_cli_writes_json_report_and_plots(fixtures, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "int8.tflite" in table and "top-1 %" in table
     doc = json.loads(out.read_text())
+    first = doc["results"][0]
+    low, high = wilson_interval(round(first["accuracy"] * first["num_eval"]), first["num_eval"])
+    assert "95% CI" in table and f"{100 * low:.1f}-{100 * high:.1f}" in table
     assert [r["path"] for r in doc["results"]] == args[1:3]
     assert doc["settings"]["affinity"] == "0"
     assert doc["schema_version"] == 2 and doc["store"] == "bench.models"

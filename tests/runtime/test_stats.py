@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgesmith.runtime.regression import Status, accuracy_status, latency_status
-from edgesmith.runtime.stats import paired_ratio, ratio_to_stored, summarize
+from edgesmith.runtime.stats import paired_ratio, ratio_to_stored, summarize, wilson_interval
 
 
 def rounds(rng, base, factor, n_rounds=20, runs=200, drift=0.0, noise=0.05):
@@ -87,3 +87,26 @@ def test_accuracy_verdicts():
     status, reason = accuracy_status(90.0, None, 1.0)
     assert status is Status.SKIPPED and reason.startswith("the baseline has no accuracy")
     assert not status.decided and Status.NOT_ASKED.decided
+
+
+@pytest.mark.parametrize(
+    ("correct", "total", "low", "high"),
+    [
+        (81, 263, 0.2553, 0.3662),  # Newcombe (1998), Statistics in Medicine 17:857, method 3
+        (15, 148, 0.0624, 0.1605),  # the same table
+        (0, 10, 0.0, 0.2775),  # it stays inside [0, 1] where the normal approximation does not
+        (174, 200, 0.8163, 0.9097),  # MLCommons' int8 ResNet-8 on MLPerf Tiny's 200 images
+    ],
+)
+def test_wilson_interval_matches_published_values(correct, total, low, high):
+    got = wilson_interval(correct, total)
+    assert got == pytest.approx((low, high), abs=5e-4)
+
+
+def test_wilson_interval_narrows_with_more_images_and_refuses_nonsense():
+    small, large = wilson_interval(174, 200), wilson_interval(8700, 10000)
+    assert small[1] - small[0] > 5 * (large[1] - large[0])
+    assert wilson_interval(10, 10)[1] <= 1.0
+    for bad in ((3, 0), (-1, 5), (6, 5)):
+        with pytest.raises(ValueError, match="Received"):
+            wilson_interval(*bad)

@@ -24,6 +24,7 @@ COLUMNS = (
     ("ips", "img/s"),
     ("gmacs", "GMAC/s"),
     ("accuracy", "top-1 %"),
+    ("interval", "95% CI"),
 )
 
 
@@ -71,7 +72,18 @@ def row(record: BenchResult, results: Sequence[BenchResult] | None = None) -> di
         "ips": _num(record.throughput_ips, 0),
         "gmacs": _num(record.gmacs_per_s, 1),
         "accuracy": _num(None if accuracy is None else 100 * accuracy, 2),
+        "interval": _interval(accuracy, record.num_eval),
     }
+
+
+def _interval(accuracy: float | None, images: int) -> str:
+    """The accuracy's 95% Wilson interval in points, e.g. ``86.3-87.6`` (``-`` without data)."""
+    from edgesmith.runtime.stats import wilson_interval
+
+    if accuracy is None or images < 1:
+        return "-"
+    low, high = wilson_interval(round(accuracy * images), images)
+    return f"{100 * low:.1f}-{100 * high:.1f}"
 
 
 def terminal_table(document: BenchDocument) -> str:

@@ -8,6 +8,7 @@ timed both models back to back, so resampling whole rounds keeps the pairing tha
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -111,3 +112,21 @@ def _bootstrap_median(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(medians, [tail, 1.0 - tail])
     return RatioEstimate(float(np.median(ratios)), float(low), float(high), confidence, ratios.size)
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy of ``correct`` out of ``total`` (95% by default).
+
+    An accuracy on 200 images (MLPerf Tiny's evaluation set) is uncertain by several points and
+    one on 10,000 by about one; Wilson's interval says so without the normal approximation's
+    failure near 0 and 1 (it never leaves [0, 1], even at 200/200).
+
+    Raises:
+        ValueError: for ``total < 1`` or ``correct`` outside ``[0, total]``.
+    """
+    if total < 1 or not 0 <= correct <= total:
+        raise ValueError(f"expected 0 <= correct <= total, total >= 1. Received: {correct}/{total}")
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
