@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from edgesmith.compress import config as cc
+from edgesmith.compress.source import check_inputs
 from edgesmith.core.cli_args import (
     add_command,
     add_output_flags,
@@ -85,21 +86,6 @@ def _settings(parser: argparse.ArgumentParser, cls: type, required: tuple[str, .
     add_settings(group, cls, skip=(*own, *skip))
 
 
-def _precheck(args: argparse.Namespace, config, *, role: str = "--from") -> None:
-    """Everything checkable without TensorFlow: the source, the teacher, the data, the output."""
-    from edgesmith.compress.source import read_keras_source
-    from edgesmith.core.artifacts import check_output_dir
-    from edgesmith.core.datasets import parse_spec
-
-    check_output_dir(args.out)
-    read_keras_source(args.source, role=role, allow_qat=role == "--teacher")
-    if getattr(config, "data", None):
-        parse_spec(config.data)
-    teacher = getattr(config, "teacher", None)
-    if teacher:
-        read_keras_source(teacher, role="--teacher", allow_qat=True)
-
-
 def _run(args: argparse.Namespace, config):
     """Run the technique ``args.technique`` names (importing it: TensorFlow loads here)."""
     from edgesmith.compress.registry import TECHNIQUES
@@ -132,21 +118,14 @@ def cmd_technique(args: argparse.Namespace) -> int:
         config = prune_config(args)
     else:
         config = config_from_args(TUNED[args.technique], args)
-    _precheck(args, config)
+    check_inputs(args.source, config, args.out)
     return print_artifact(args, _run(args, config))
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
     """``edgesmith compress distill``: the student must fit the teacher's data."""
     config = config_from_args(cc.DistillConfig, args)
-    _precheck(args, config, role="--teacher")
-    from edgesmith.compress.source import check_teacher_fits, read_keras_source
-    from edgesmith.train import MODEL_NAMES
-
-    teacher = read_keras_source(args.source, role="--teacher", allow_qat=True)
-    if config.student not in MODEL_NAMES:
-        student = read_keras_source(config.student, role="--student")
-        check_teacher_fits(teacher.manifest, student.manifest, args.source)
+    check_inputs(args.source, config, args.out, role="--teacher")
     return print_artifact(args, _run(args, config))
 
 
@@ -182,7 +161,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     """``edgesmith compress quantize``: exit 1 when no attempt met the budget."""
     qat = {} if args.epochs is None else {"qat": {"epochs": args.epochs}}
     config = config_from_args(cc.AutotuneConfig, args, **qat)
-    _precheck(args, config)
+    check_inputs(args.source, config, args.out)
     from edgesmith.compress.autotune import SUMMARY, unmet_budget
     from edgesmith.core.errors import CheckFailed
     from edgesmith.core.outputs import OutputLock

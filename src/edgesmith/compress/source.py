@@ -92,3 +92,31 @@ def check_teacher_fits(teacher: Manifest, student: Manifest, where: str | Path) 
             f"--teacher {where} expects normalization {t_norm.name if t_norm else None} "
             f"but the student {s_norm.name if s_norm else None}; expected the same"
         )
+
+
+def check_inputs(source: str | Path, config: object, out: str | Path, *, role: str = "--from"):
+    """Everything a technique's run can be refused for without TensorFlow, before it loads.
+
+    The output folder, the source artifact (as ``role``: ``--teacher`` for distillation), the
+    config's data spec, its teacher, and a distillation's artifact student against its teacher.
+
+    Raises:
+        EdgesmithError: for the first of them that is wrong.
+    """
+    from edgesmith.core.artifacts import check_output_dir
+    from edgesmith.core.datasets import parse_spec
+
+    check_output_dir(out)
+    origin = read_keras_source(source, role=role, allow_qat=role == "--teacher")
+    if getattr(config, "data", None):
+        parse_spec(config.data)
+    teacher = getattr(config, "teacher", None)
+    if teacher:
+        read_keras_source(teacher, role="--teacher", allow_qat=True)
+    student = getattr(config, "student", None)
+    if role == "--teacher" and student is not None:
+        from edgesmith.train import MODEL_NAMES
+
+        if student not in MODEL_NAMES:
+            fitted = read_keras_source(student, role="--student")
+            check_teacher_fits(origin.manifest, fitted.manifest, source)
