@@ -17,6 +17,7 @@ Markdown table is printed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -173,6 +174,12 @@ def main() -> int:
         say(f"== {name}: {json.dumps(entry)}")
         return entry
 
+    def timed(name: str, command: str, make) -> dict:
+        """Run ``make(folder)`` into a fresh ``out/name``; record its artifact and seconds."""
+        started = time.perf_counter()
+        artifact = make(fresh_dir(out / name))
+        return record(name, artifact, time.perf_counter() - started, command)
+
     src = args.source
     if "dense" in steps:
         record("dense", source, 0.0, f"edgesmith export --from {src} --format tflite-int8")
@@ -212,9 +219,7 @@ def main() -> int:
         ),
     ):
         if name in steps:
-            started = time.perf_counter()
-            artifact = prune(src, config, fresh_dir(out / name), report=say)
-            record(name, artifact, time.perf_counter() - started, command)
+            timed(name, command, functools.partial(prune, src, config, report=say))
     if "channels50" in steps or "dense" in steps:
         rows = results["rows"]
         if "dense" in rows and "channels50" in rows:
@@ -226,43 +231,31 @@ def main() -> int:
             results["channel_latency_ratio"] = round(thin_ms / dense_ms, 4)
             save()
     if "qat" in steps:
-        started = time.perf_counter()
-        artifact = qat(src, QatConfig(epochs=args.qat_epochs), fresh_dir(out / "qat"), report=say)
-        record(
+        timed(
             "qat",
-            artifact,
-            time.perf_counter() - started,
             f"edgesmith compress qat --from {src} --epochs {args.qat_epochs}",
+            functools.partial(qat, src, QatConfig(epochs=args.qat_epochs), report=say),
         )
     if "distill" in steps:
         from edgesmith.train import TrainConfig, train
 
         epochs = args.distill_epochs
-        started = time.perf_counter()
-        alone = train(
-            TrainConfig(data="cifar10", model="resnet8", epochs=epochs, seed=0),
-            fresh_dir(out / "student_alone"),
-            report=say,
-        )
-        record(
+        timed(
             "student_alone",
-            alone,
-            time.perf_counter() - started,
             f"edgesmith train --data cifar10 --model resnet8 --epochs {epochs} --seed 0",
+            functools.partial(
+                train,
+                TrainConfig(data="cifar10", model="resnet8", epochs=epochs, seed=0),
+                report=say,
+            ),
         )
-        started = time.perf_counter()
-        student = distill(
-            src,
-            DistillConfig(student="resnet8", epochs=epochs, seed=0),
-            fresh_dir(out / "student_distilled"),
-            report=say,
-        )
-        record(
+        timed(
             "student_distilled",
-            student,
-            time.perf_counter() - started,
             f"edgesmith compress distill --teacher {src} --student resnet8 --epochs {epochs} "
             "--seed 0",
+            functools.partial(
+                distill, src, DistillConfig(student="resnet8", epochs=epochs, seed=0), report=say
+            ),
         )
     if "budget" in steps:
         from edgesmith.compress.autotune import quantize_within_budget

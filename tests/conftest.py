@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,6 +55,66 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+def _commit_artifact(writer, model_file: str = "model.bin", **fields):
+    """``writer.commit`` of ``model_file``, over defaults for a 2-class 8x8x1 keras model."""
+    from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
+
+    defaults = dict(
+        model_files=[model_file],
+        stage="train",
+        technique="resnet8",
+        fmt="keras",
+        config={},
+        input_spec=InputRecord(shape=(8, 8, 1)),
+        labels=["a", "b"],
+        dataset=DatasetRecord(spec="digits"),
+        metrics=Metrics(accuracy=0.5, num_eval=2),
+    )
+    return writer.commit(**{**defaults, **fields})
+
+
+def _write_artifact(out: Path, files: dict[str, bytes] | None = None, **fields):
+    """An artifact committed at ``out`` holding ``files`` (the first is the model)."""
+    from edgesmith.core.artifacts import ArtifactWriter
+
+    files = files or {"model.bin": b"weights"}
+    with ArtifactWriter(out) as writer:
+        for name, data in files.items():
+            (writer.dir / name).write_bytes(data)
+        return _commit_artifact(writer, next(iter(files)), **fields)
+
+
+@pytest.fixture(scope="session")
+def commit_artifact():
+    """``commit_artifact(writer, model_file, **commit_fields) -> Artifact``, no training."""
+    return _commit_artifact
+
+
+@pytest.fixture(scope="session")
+def write_artifact():
+    """``write_artifact(out, {name: bytes}, **commit_fields) -> Artifact``: a fake artifact."""
+    return _write_artifact
+
+
+def _run_python(code: str, *args, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def run_python():
+    """``run_python(code, *args) -> CompletedProcess``: ``python -c code args``, output captured.
+
+    A fresh interpreter, for what one test process cannot show (what gets imported, what a
+    library prints at start-up or at exit).
+    """
+    return _run_python
 
 
 @pytest.fixture(scope="session")

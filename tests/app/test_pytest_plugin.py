@@ -31,49 +31,15 @@ FAST = [
     "-p",
     "no:cacheprovider",
 ]
-FAKE_CLOCK = f"""
-import functools, itertools
-import pytest
-from edgesmith.core.artifacts import sha256_file
-from edgesmith.runtime import bench, regression, timing
-
-FIXTURES = {str(FIXTURES)!r}
-COST_MS = {{"int8.tflite": 1.0, "float.tflite": 0.4}}
-SPREAD = (0.99, 0.995, 1.0, 1.005, 1.01)
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0
-
-    def __call__(self):
-        return self.now
-
-    def timed(self, step, cost_ms):
-        calls = itertools.count()
-
-        def run():
-            step()
-            self.now += round(cost_ms * SPREAD[next(calls) % len(SPREAD)] * 1e6)
-
-        return run
-
+# The inner sessions' conftest: the fake clock's module, then a fixture timing bench on it.
+CLOCK_MODULE = ROOT / "tests" / "runtime" / "fake_clock.py"
+CLOCK_FIXTURE = f"""
 
 @pytest.fixture(scope="session", autouse=True)
 def fake_clock():
-    clock = FakeClock()
-    cost = {{sha256_file(FIXTURES + "/" + n): ms for n, ms in COST_MS.items()}}
-    real_open = bench.open_model
-
-    def open_model(*args, **kwargs):
-        loaded = real_open(*args, **kwargs)
-        loaded.step = clock.timed(loaded.step, cost[sha256_file(loaded.model.path)])
-        return loaded
-
-    with pytest.MonkeyPatch.context() as patch:
-        for module in (bench, regression):
-            patch.setattr(module, "open_model", open_model)
-            patch.setattr(module, "measure", functools.partial(timing.measure, clock=clock))
+    fixtures = {str(FIXTURES)!r}
+    cost_ms = {{fixtures + "/int8.tflite": 1.0, fixtures + "/float.tflite": 0.4}}
+    with fake_bench_clock(cost_ms) as clock:
         yield clock
 """
 TEST = """
@@ -87,7 +53,7 @@ def test_model_is_not_slower(edgesmith_bench):
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """A user's project: a test that gates model.tflite (float.tflite at first)."""
-    pytester.makeconftest(FAKE_CLOCK)
+    pytester.makeconftest(CLOCK_MODULE.read_text() + CLOCK_FIXTURE)
     pytester.makepyfile(test_gate=TEST)
     shutil.copyfile(FIXTURES / "float.tflite", pytester.path / "model.tflite")
     return pytester

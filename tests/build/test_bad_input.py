@@ -20,20 +20,12 @@ def edgesmith(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def error_line(run: subprocess.CompletedProcess) -> str:
-    assert run.returncode == 2, (run.returncode, run.stderr)
-    assert "Traceback" not in run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    return lines[0]
-
-
 def write(path: Path, document: dict) -> Path:
     path.write_text(json.dumps(document))
     return path
 
 
-def test_unknown_profile_lists_the_known_ones(tmp_path):
+def test_unknown_profile_lists_the_known_ones(tmp_path, error_line):
     line = error_line(edgesmith("build", "--device", "toaster", "--data", "digits",
                                 "--out", str(tmp_path / "o")))  # fmt: skip
     assert "unknown device profile 'toaster'" in line
@@ -41,7 +33,7 @@ def test_unknown_profile_lists_the_known_ones(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_profile_with_a_bad_field_names_it(tmp_path):
+def test_profile_with_a_bad_field_names_it(tmp_path, error_line):
     profile = tmp_path / "bad.yaml"
     profile.write_text("name: bad\nruntime: litert\nformats: [tflite-int8]\nthreads: 0\n")
     line = error_line(edgesmith("build", "--device", str(profile), "--data", "digits",
@@ -73,7 +65,7 @@ def test_bad_recipes_are_refused_by_name(tmp_path, recipe, expected):
     assert expected in str(caught.value)
 
 
-def test_bad_recipe_through_the_cli_is_one_line_and_fast(tmp_path):
+def test_bad_recipe_through_the_cli_is_one_line_and_fast(tmp_path, error_line):
     recipe = write(tmp_path / "r.json", {"candidates": [{"name": "a", "steps": [{"zap": {}}]}]})
     line = error_line(edgesmith("build", "--device", "cpu-x86", "--recipe", str(recipe),
                                 "--data", "digits", "--out", str(tmp_path / "o")))  # fmt: skip
@@ -94,7 +86,7 @@ def test_a_bad_recipe_is_refused_before_tensorflow_is_imported(tmp_path):
     assert "RESULT 2 []" in result.stdout, result.stdout + result.stderr
 
 
-def test_unknown_shipped_recipe_lists_the_shipped_ones(tmp_path):
+def test_unknown_shipped_recipe_lists_the_shipped_ones(tmp_path, error_line):
     line = error_line(edgesmith("build", "--device", "cpu-x86", "--recipe", "fastest",
                                 "--data", "digits", "--out", str(tmp_path / "o")))  # fmt: skip
     # the shipped build recipes only: run recipes (recipes/train/) are not build recipes
@@ -103,13 +95,13 @@ def test_unknown_shipped_recipe_lists_the_shipped_ones(tmp_path):
     )
 
 
-def test_bad_data_spec(tmp_path):
+def test_bad_data_spec(tmp_path, error_line):
     line = error_line(edgesmith("build", "--device", "cpu-x86", "--data", "imagenet",
                                 "--out", str(tmp_path / "o")))  # fmt: skip
     assert "imagenet" in line
 
 
-def test_unreachable_host_is_one_line_naming_it(tmp_path):
+def test_unreachable_host_is_one_line_naming_it(tmp_path, error_line):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -149,7 +141,7 @@ def test_importing_build_loads_no_tensorflow():
     assert run.stdout.strip() == "[]", run.stderr
 
 
-def test_a_profile_naming_a_delegate_needs_allow_delegate_before_any_work(tmp_path):
+def test_a_profile_naming_a_delegate_needs_allow_delegate_before_any_work(tmp_path, error_line):
     profile = tmp_path / "npu.yaml"
     profile.write_text(
         (Path(__file__).resolve().parents[2] / "src" / "edgesmith" / "devices" / "cpu-x86.yaml")

@@ -44,14 +44,6 @@ def build_cli(out: Path) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def one_error_line(run: subprocess.CompletedProcess) -> str:
-    assert run.returncode == 2, (run.returncode, run.stderr)
-    assert "Traceback" not in run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    return lines[0]
-
-
 def tree(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` with its text: to show nothing changed."""
     return {
@@ -59,6 +51,27 @@ def tree(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture
+def refused_build(error_line):
+    """``refused_build(out) -> str``: the one error line of a build into ``out``, which must
+    leave every file under ``out`` as it was."""
+
+    def run(out: Path) -> str:
+        before = tree(out)
+        line = error_line(build_cli(out))
+        assert tree(out) == before
+        return line
+
+    return run
+
+
+def users_file(path: Path, text: str = "the user's") -> Path:
+    """A file of the user's at ``path``, in a folder made for it: to show that it is kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def earlier_build(out: Path) -> Path:
@@ -75,24 +88,23 @@ def earlier_build(out: Path) -> Path:
     return work
 
 
-def test_a_folder_of_the_users_is_refused_before_any_work(tmp_path):
+def test_a_folder_of_the_users_is_refused_before_any_work(tmp_path, refused_build):
     out = tmp_path / "thesis"
     out.mkdir()
     (out / "chapter1.tex").write_text("years of work")
     (out / "bundle").mkdir()
     (out / "bundle" / "figure.png").write_text("mine")
-    before = tree(out)
-    line = one_error_line(build_cli(out))
+    line = refused_build(out)
     assert f"--out: {out} is a folder edgesmith did not write" in line
     assert "earlier edgesmith build" in line
-    assert tree(out) == before and not (out / MARKER_NAME).exists()
+    assert not (out / MARKER_NAME).exists()
     assert not (tmp_path / "thesis.lock").exists()
 
 
 @pytest.mark.parametrize(
     "name", ["bundle", "bundle.partial", "bundle.old", "work/bench", "work/bench.partial"]
 )
-def test_a_users_folder_inside_a_build_folder_is_refused(tmp_path, name):
+def test_a_users_folder_inside_a_build_folder_is_refused(tmp_path, name, refused_build):
     out = tmp_path / "b"
     earlier_build(out)
     theirs = out / name
@@ -100,32 +112,27 @@ def test_a_users_folder_inside_a_build_folder_is_refused(tmp_path, name):
     if name == "bundle":  # the user's own bundle folder: an earlier one of theirs, unmarked
         (theirs / MARKER_NAME).unlink()
     (theirs / "keep.txt").write_text("the user's")
-    before = tree(out)
-    line = one_error_line(build_cli(out))
-    assert f"{theirs} is a folder edgesmith did not write" in line
-    assert tree(out) == before
+    assert f"{theirs} is a folder edgesmith did not write" in refused_build(out)
 
 
-def test_a_file_or_link_as_out_is_refused(tmp_path):
+def test_a_file_or_link_as_out_is_refused(tmp_path, error_line):
     target = tmp_path / "real"
     target.mkdir()
     link = tmp_path / "link"
     link.symlink_to(target)
-    assert "is a symbolic link" in one_error_line(build_cli(link))
+    assert "is a symbolic link" in error_line(build_cli(link))
     afile = tmp_path / "f"
     afile.write_text("x")
-    assert "is a file; expected a build directory" in one_error_line(build_cli(afile))
+    assert "is a file; expected a build directory" in error_line(build_cli(afile))
     assert afile.read_text() == "x" and list(target.iterdir()) == []
 
 
-def test_a_second_build_into_the_same_out_exits_2_at_once(tmp_path):
+def test_a_second_build_into_the_same_out_exits_2_at_once(tmp_path, refused_build):
     out = tmp_path / "b"
     earlier_build(out)
-    before = tree(out)
-    with OutputLock(out):  # a build that is running
-        line = one_error_line(build_cli(out))
+    with OutputLock(out):  # a build that is running (its lock file is beside out, not in it)
+        line = refused_build(out)
     assert f"--out {out} is in use by another edgesmith run (pid {os.getpid()}" in line
-    assert tree(out) == before
 
 
 def test_new_empty_and_earlier_build_folders_are_accepted(tmp_path):
@@ -151,22 +158,18 @@ def test_publish_replaces_only_an_earlier_copy_of_edgesmiths(tmp_path):
     assert (out / "bundle" / "model.tflite").read_text() == "new model"
     assert not (out / "bundle.partial").exists() and not (out / "bundle.old").exists()
     assert is_owned(out / "bundle")
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "x").write_text("the user's")
+    kept = users_file(tmp_path / "mine" / "x")
     stage = fresh_stage(tmp_path / "other", "test")
     with pytest.raises(EdgesmithError, match="mine is a folder edgesmith did not write"):
-        publish_dir(stage, mine)
-    assert (mine / "x").read_text() == "the user's"
+        publish_dir(stage, kept.parent)
+    assert kept.read_text() == "the user's"
 
 
 def test_a_users_partial_folder_is_never_removed(tmp_path):
-    theirs = tmp_path / "bundle.partial"
-    theirs.mkdir()
-    (theirs / "draft.txt").write_text("the user's")
+    draft = users_file(tmp_path / "bundle.partial" / "draft.txt")
     with pytest.raises(EdgesmithError, match="bundle.partial is a folder edgesmith did not"):
         fresh_stage(tmp_path / "bundle", "test")
-    assert (theirs / "draft.txt").read_text() == "the user's"
+    assert draft.read_text() == "the user's"
     ours = fresh_stage(tmp_path / "bench", "test")  # our own leftover is cleared
     (ours / "old").write_text("leftover")
     assert list(fresh_stage(tmp_path / "bench", "test").iterdir()) == [ours / MARKER_NAME]
@@ -178,12 +181,10 @@ def test_files_are_written_through_a_staging_name(tmp_path):
     write_text(out / "candidates.md", "table")
     assert (out / "candidates.md").read_text() == "table"
     assert sorted(p.name for p in out.iterdir()) == [MARKER_NAME, "candidates.md", "work"]
-    user = tmp_path / "notes"
-    user.mkdir()
-    (user / "candidates.md").write_text("mine")
+    mine = users_file(tmp_path / "notes" / "candidates.md", "mine")
     with pytest.raises(EdgesmithError, match="candidates.md is a file edgesmith did not write"):
-        write_text(user / "candidates.md", "table")
-    assert (user / "candidates.md").read_text() == "mine"
+        write_text(mine, "table")
+    assert mine.read_text() == "mine"
 
 
 def dead_pid() -> int:
@@ -232,7 +233,9 @@ def test_clearing_a_step_another_run_is_writing_exits_2(tmp_path):
 @pytest.mark.parametrize(
     "added", ["bundle/notes.txt", "bundle/plots/annotated.png", "work/bench/my-run.json"]
 )
-def test_a_file_the_user_added_to_a_build_folder_stops_the_rerun_naming_it(tmp_path, added):
+def test_a_file_the_user_added_to_a_build_folder_stops_the_rerun_naming_it(
+    tmp_path, added, refused_build
+):
     """Issue 23: a second build into the same --out deleted files added in marked folders."""
     out = tmp_path / "b"
     work = earlier_build(out)
@@ -241,10 +244,7 @@ def test_a_file_the_user_added_to_a_build_folder_stops_the_rerun_naming_it(tmp_p
     publish_dir(stage=bench, final=work / "bench")
     assert is_owned(out / "bundle") and is_owned(work / "bench")
     (out / added).write_text("the user's")
-    before = tree(out)
-    line = one_error_line(build_cli(out))
-    assert f"{out / added} was not written by edgesmith" in line
-    assert tree(out) == before
+    assert f"{out / added} was not written by edgesmith" in refused_build(out)
 
 
 def test_an_edited_file_in_the_bundle_is_not_replaced(tmp_path):

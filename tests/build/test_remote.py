@@ -379,18 +379,20 @@ def test_results_are_matched_by_sha256_not_by_position(tmp_path, device, monkeyp
     assert [r.latency.p50 for r in document.results] == [1.0, 2.0]
 
 
-def test_a_result_for_another_file_is_refused(tmp_path, device, monkeypatch):
+@pytest.mark.parametrize(
+    ("fake_bench", "match"),
+    [
+        ("wrong-sha", "returned no result for c0/tflite-int8"),
+        ("fail", "edgesmith bench failed on pi@device .*crashed"),
+    ],
+    ids=["a-result-for-another-file", "a-failed-bench"],
+)
+def test_a_bad_remote_bench_is_refused_and_removes_the_staging_folder(
+    tmp_path, device, monkeypatch, fake_bench, match
+):
     home, edgesmith, _ = device
-    monkeypatch.setenv("FAKE_BENCH", "wrong-sha")
-    with pytest.raises(EdgesmithError, match="returned no result for c0/tflite-int8"):
-        bench("pi@device", exported_files(tmp_path), tmp_path / "out", edgesmith)
-    assert staging_folders(home / "edgesmith-build") == []
-
-
-def test_a_failed_bench_still_removes_the_staging_folder(tmp_path, device, monkeypatch):
-    home, edgesmith, _ = device
-    monkeypatch.setenv("FAKE_BENCH", "fail")
-    with pytest.raises(EdgesmithError, match="edgesmith bench failed on pi@device .*crashed"):
+    monkeypatch.setenv("FAKE_BENCH", fake_bench)
+    with pytest.raises(EdgesmithError, match=match):
         bench("pi@device", exported_files(tmp_path), tmp_path / "out", edgesmith)
     assert staging_folders(home / "edgesmith-build") == []
 

@@ -16,27 +16,20 @@ def quiet():
 
 
 @pytest.fixture(scope="session")
-def tflite_artifact(tmp_path_factory) -> Path:
+def tflite_artifact(tmp_path_factory, write_artifact) -> Path:
     """A published artifact whose format is tflite (compression must refuse it)."""
-    from edgesmith.core.artifacts import ArtifactWriter
-    from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
+    from edgesmith.core.manifest import Metrics
 
-    out = tmp_path_factory.mktemp("fake") / "tflite"
-    with ArtifactWriter(out) as writer:
-        (writer.dir / "model.tflite").write_bytes(b"TFL3 not really")
-        writer.commit(
-            model_files=["model.tflite"],
-            stage="export",
-            technique="tflite-int8",
-            fmt="tflite",
-            config={},
-            input_spec=InputRecord(shape=(8, 8, 1)),
-            labels=[str(i) for i in range(10)],
-            dataset=DatasetRecord(spec="digits"),
-            metrics=Metrics(accuracy=0.9, num_eval=1),
-            tool_versions={},
-        )
-    return out
+    return write_artifact(
+        tmp_path_factory.mktemp("fake") / "tflite",
+        {"model.tflite": b"TFL3 not really"},
+        stage="export",
+        technique="tflite-int8",
+        fmt="tflite",
+        labels=[str(i) for i in range(10)],
+        metrics=Metrics(accuracy=0.9, num_eval=1),
+        tool_versions={},
+    ).path
 
 
 @pytest.fixture(scope="session")

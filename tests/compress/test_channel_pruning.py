@@ -234,34 +234,22 @@ def _tiny_bottleneck_resnet(keras):
     return keras.Model(inputs, layers.Dense(10, name="predictions")(x), name="tiny_resnet50")
 
 
+def _application(name: str, **options):
+    """A builder of keras.applications' ``name``: untrained, 32x32x3, 10 classes as logits."""
+
+    def build(k):
+        return getattr(k.applications, name)(
+            input_shape=(32, 32, 3), weights=None, classes=10, classifier_activation=None, **options
+        )
+
+    return build
+
+
 # name: (builder taking the keras module, a layer that must get thinner)
 ZOO = {
-    "mobilenet_v2": (
-        lambda k: k.applications.MobileNetV2(
-            input_shape=(32, 32, 3),
-            alpha=0.35,
-            weights=None,
-            classes=10,
-            classifier_activation=None,
-        ),
-        "block_1_expand",
-    ),
-    "mobilenet": (
-        lambda k: k.applications.MobileNet(
-            input_shape=(32, 32, 3),
-            alpha=0.25,
-            weights=None,
-            classes=10,
-            classifier_activation=None,
-        ),
-        "conv_pw_5",
-    ),
-    "efficientnet_b0": (
-        lambda k: k.applications.EfficientNetB0(
-            input_shape=(32, 32, 3), weights=None, classes=10, classifier_activation=None
-        ),
-        "block2a_se_expand",
-    ),
+    "mobilenet_v2": (_application("MobileNetV2", alpha=0.35), "block_1_expand"),
+    "mobilenet": (_application("MobileNet", alpha=0.25), "conv_pw_5"),
+    "efficientnet_b0": (_application("EfficientNetB0"), "block2a_se_expand"),
     "resnet50_like": (_tiny_bottleneck_resnet, "conv2_block1_0_conv"),
     "densenet_like": (_tiny_densenet, "d1_1_conv2"),
 }

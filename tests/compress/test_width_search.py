@@ -1,3 +1,5 @@
+import functools
+
 import pytest
 
 from edgesmith.compress.config import ChannelPruneConfig, PruneConfig
@@ -41,6 +43,16 @@ def _resnet8_counters():
 def _resnet8_plan():
     plan, macs_of, _ = _resnet8_counters()
     return plan, macs_of
+
+
+def _resnet8_search(*, with_params=False):
+    """resnet8's plan, its counters, and ``search(**targets)``: ``search_widths`` on that plan
+    and MAC counter (and the parameter counter too, ``with_params``), widths rounded to 8."""
+    from edgesmith.compress.width_search import search_widths
+
+    plan, macs_of, params_of = _resnet8_counters()
+    counters = {"macs_of": macs_of, "params_of": params_of if with_params else None}
+    return plan, macs_of, params_of, functools.partial(search_widths, plan, round_to=8, **counters)
 
 
 @pytest.mark.parametrize("name", ["resnet8", "dscnn"])
@@ -111,22 +123,14 @@ def test_parameters_count_in_a_step_cost():
 
 @pytest.mark.slow
 def test_search_meets_a_mac_target_too():
-    from edgesmith.compress.width_search import search_widths
-
-    plan, macs_of = _resnet8_plan()
+    plan, macs_of, _, search = _resnet8_search()
 
     def measure(width_sets):  # latency proportional to MACs: any order is as good
         return [macs_of(w) / macs_of({}) for w in width_sets]
 
     lines = []
-    result = search_widths(
-        plan,
-        macs_of=macs_of,
-        measure=measure,
-        max_latency_ratio=0.9,
-        min_mac_reduction=0.5,
-        round_to=8,
-        report=lines.append,
+    result = search(
+        measure=measure, max_latency_ratio=0.9, min_mac_reduction=0.5, report=lines.append
     )
     assert result.mac_ratio <= 0.5
     assert result.latency_ratio <= 0.9
@@ -137,9 +141,7 @@ def test_search_meets_a_mac_target_too():
 def test_a_parameter_target_shrinks_the_weight_heavy_groups_after_the_latency_holds():
     """Only stage 1's inner conv costs time, so the latency holds after one step; the parameter
     target then takes channels where the weights are (stage 3), not from the stem or stage 2."""
-    from edgesmith.compress.width_search import search_widths
-
-    plan, macs_of, params_of = _resnet8_counters()
+    plan, _, params_of, search = _resnet8_search(with_params=True)
     names = {plan.groups[g].name: g for g in plan.prunable()}
     early = names["stage1_block1_conv1"]
 
@@ -147,15 +149,8 @@ def test_a_parameter_target_shrinks_the_weight_heavy_groups_after_the_latency_ho
         return [0.5 + 0.5 * w[early] / 16 for w in width_sets]
 
     lines = []
-    result = search_widths(
-        plan,
-        macs_of=macs_of,
-        params_of=params_of,
-        measure=measure,
-        max_latency_ratio=0.8,
-        min_param_reduction=0.4,
-        round_to=8,
-        report=lines.append,
+    result = search(
+        measure=measure, max_latency_ratio=0.8, min_param_reduction=0.4, report=lines.append
     )
     sizes = {g: plan.groups[g].size for g in plan.prunable()}
     assert result.steps[0]["group"] == "stage1_block1_conv1"
@@ -173,53 +168,54 @@ def test_a_mac_target_is_spread_over_the_groups_not_taken_from_one():
     """With latency no object every step buys the same MACs per MAC; the cost's size / width
     scaling makes the last channels of a group dearer, so the MACs come from several groups
     (without it the stem alone is halved)."""
-    from edgesmith.compress.width_search import search_widths
-
-    plan, macs_of = _resnet8_plan()
-    result = search_widths(
-        plan,
-        macs_of=macs_of,
+    plan, _, _, search = _resnet8_search()
+    result = search(
         measure=lambda width_sets: [0.5] * len(width_sets),
         max_latency_ratio=0.8,
         min_mac_reduction=0.25,
-        round_to=8,
     )
     assert result.mac_ratio <= 0.75
     assert all(w > plan.groups[g].size // 2 for g, w in result.widths.items()), result.widths
     assert sum(w < plan.groups[g].size for g, w in result.widths.items()) >= 4
 
 
-@pytest.mark.slow
-def test_a_missed_parameter_target_is_named():
-    from edgesmith.compress.width_search import search_widths
+@pytest.mark.parametrize(
+    ("latency", "targets", "with_params", "max_steps", "error", "match"),
+    [
+        pytest.param(
+            0.1, {"max_latency_ratio": 0.9, "min_param_reduction": 0.99}, True, None,
+            EdgesmithError, r"^param_reduction 0.99 out of reach: .* of its parameters",
+            id="missed-parameter-target", marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            0.1, {"max_latency_ratio": 0.9, "min_param_reduction": 0.5}, False, None,
+            ValueError, "needs params_of", id="parameter-target-without-its-counter",
+        ),
+        pytest.param(
+            0.99, {"max_latency_ratio": 0.5}, False, 3,
+            EdgesmithError, "stopped after 3 steps at 0.99x", id="out-of-steps",
+        ),
+        pytest.param(
+            0.1, {"max_latency_ratio": 0.9, "min_mac_reduction": 0.99}, False, None,
+            EdgesmithError, r"^mac_reduction 0.99 out of reach: .* 0.10x", id="missed-mac-target",
+        ),
+        pytest.param(
+            0.5, {"max_latency_ratio": 0.1}, False, None, EdgesmithError,
+            "^max_latency_ratio 0.1 out of reach: .* 0.50x", id="unreachable-latency-target",
+        ),
+    ],
+)  # fmt: skip
+def test_a_search_that_cannot_meet_its_targets_is_refused(
+    monkeypatch, latency, targets, with_params, max_steps, error, match
+):
+    """Every candidate measures ``latency``; the error names the target out of reach."""
+    from edgesmith.compress import width_search
 
-    plan, macs_of, params_of = _resnet8_counters()
-    with pytest.raises(
-        EdgesmithError, match=r"^param_reduction 0.99 out of reach: .* of its parameters"
-    ):
-        search_widths(
-            plan,
-            macs_of=macs_of,
-            params_of=params_of,
-            measure=lambda width_sets: [0.1] * len(width_sets),
-            max_latency_ratio=0.9,
-            min_param_reduction=0.99,
-            round_to=8,
-        )
-
-
-def test_a_parameter_target_needs_the_parameter_counter():
-    from edgesmith.compress.width_search import search_widths
-
-    plan, macs_of = _resnet8_plan()
-    with pytest.raises(ValueError, match="needs params_of"):
-        search_widths(
-            plan,
-            macs_of=macs_of,
-            measure=lambda width_sets: [0.1] * len(width_sets),
-            max_latency_ratio=0.9,
-            min_param_reduction=0.5,
-        )
+    _, _, _, search = _resnet8_search(with_params=with_params)
+    if max_steps is not None:
+        monkeypatch.setattr(width_search, "MAX_STEPS", max_steps)
+    with pytest.raises(error, match=match):
+        search(measure=lambda width_sets: [latency] * len(width_sets), **targets)
 
 
 def test_a_source_that_meets_the_targets_is_left_whole():
@@ -261,50 +257,6 @@ def test_a_lucky_sample_is_confirmed_before_the_search_stops():
     assert len(result.steps) >= 2  # the first pick was re-timed, failed, and the search went on
     assert result.latency_ratio == 0.5
     assert calls[0] == 1 and calls[2] == 1  # the source alone; the first pick alone
-
-
-def test_a_search_that_runs_out_of_steps_is_an_error(monkeypatch):
-    from edgesmith.compress import width_search
-
-    plan, macs_of = _resnet8_plan()
-    monkeypatch.setattr(width_search, "MAX_STEPS", 3)
-    with pytest.raises(EdgesmithError, match="stopped after 3 steps at 0.99x"):
-        width_search.search_widths(
-            plan,
-            macs_of=macs_of,
-            measure=lambda width_sets: [0.99] * len(width_sets),
-            max_latency_ratio=0.5,
-            round_to=8,
-        )
-
-
-def test_a_missed_mac_target_is_named():
-    from edgesmith.compress.width_search import search_widths
-
-    plan, macs_of = _resnet8_plan()
-    with pytest.raises(EdgesmithError, match=r"^mac_reduction 0.99 out of reach: .* 0.10x"):
-        search_widths(
-            plan,
-            macs_of=macs_of,
-            measure=lambda width_sets: [0.1] * len(width_sets),
-            max_latency_ratio=0.9,
-            min_mac_reduction=0.99,
-            round_to=8,
-        )
-
-
-def test_an_unreachable_latency_target_is_refused():
-    from edgesmith.compress.width_search import search_widths
-
-    plan, macs_of = _resnet8_plan()
-    with pytest.raises(EdgesmithError, match="^max_latency_ratio 0.1 out of reach: .* 0.50x"):
-        search_widths(
-            plan,
-            macs_of=macs_of,
-            measure=lambda width_sets: [0.5] * len(width_sets),
-            max_latency_ratio=0.1,
-            round_to=8,
-        )
 
 
 @pytest.mark.parametrize(

@@ -10,30 +10,22 @@ from edgesmith.core.artifacts import (
     read_artifact,
 )
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics, OutputRecord
+from edgesmith.core.manifest import InputRecord, Metrics, OutputRecord
 from edgesmith.core.normalization import Normalization
 
 
-def write(out, payload=b"weights", **overrides):
-    with ArtifactWriter(out) as writer:
-        (writer.dir / "model.bin").write_bytes(payload)
-        (writer.dir / "notes.txt").write_text("by-product")
-        fields = dict(
-            model_files=["model.bin"],
-            stage="train",
-            technique="resnet8",
-            fmt="keras",
-            config={"epochs": 2},
-            input_spec=InputRecord(shape=(8, 8, 1)),
-            labels=["a", "b"],
-            dataset=DatasetRecord(spec="digits"),
-            metrics=Metrics(accuracy=0.5, num_eval=2),
-        )
-        fields.update(overrides)
-        return writer.commit(**fields)
+@pytest.fixture
+def write(write_artifact):
+    """``write(out, payload=b"weights", **overrides)``: a keras artifact with a by-product file."""
+
+    def write_(out, payload=b"weights", **overrides):
+        files = {"model.bin": payload, "notes.txt": b"by-product"}
+        return write_artifact(out, files, **{"config": {"epochs": 2}, **overrides})
+
+    return write_
 
 
-def test_round_trip_records_every_file_and_required_key(tmp_path):
+def test_round_trip_records_every_file_and_required_key(tmp_path, write):
     written = write(tmp_path / "a")
     read = read_artifact(tmp_path / "a")
     assert read.manifest == written.manifest
@@ -45,7 +37,7 @@ def test_round_trip_records_every_file_and_required_key(tmp_path):
     assert not (tmp_path / "a.partial").exists()
 
 
-def test_id_depends_on_model_files_only(tmp_path):
+def test_id_depends_on_model_files_only(tmp_path, write):
     first = write(tmp_path / "a")
     second = write(tmp_path / "b", metrics=Metrics(accuracy=0.9, num_eval=2))
     third = write(tmp_path / "c", payload=b"other weights")
@@ -73,7 +65,7 @@ def test_resumable_writer_keeps_its_work_and_refuses_to_overwrite_it(tmp_path):
         assert (writer.dir / "checkpoint").read_text() == "epoch 1"
 
 
-def test_non_empty_out_is_refused_but_an_empty_one_is_used(tmp_path):
+def test_non_empty_out_is_refused_but_an_empty_one_is_used(tmp_path, write):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("keep me")
     with pytest.raises(EdgesmithError, match="not empty"):
@@ -83,7 +75,7 @@ def test_non_empty_out_is_refused_but_an_empty_one_is_used(tmp_path):
     assert write(tmp_path / "empty").path == tmp_path / "empty"
 
 
-def test_unknown_stage_or_missing_model_file_is_refused(tmp_path):
+def test_unknown_stage_or_missing_model_file_is_refused(tmp_path, write):
     with pytest.raises(EdgesmithError, match="stage must be one of"):
         write(tmp_path / "a", stage="deploy")
     with pytest.raises(EdgesmithError, match="was not written"):
@@ -97,7 +89,7 @@ def rewrite_manifest(path, change):
     (path / MANIFEST_NAME).write_text(json.dumps(manifest))
 
 
-def test_newer_schema_is_refused_with_upgrade_hint(tmp_path):
+def test_newer_schema_is_refused_with_upgrade_hint(tmp_path, write):
     write(tmp_path / "a")
     rewrite_manifest(tmp_path / "a", lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
     with pytest.raises(EdgesmithError, match="newer edgesmith.*pip install -U"):
@@ -119,7 +111,7 @@ def test_corrupt_or_foreign_manifests_are_named(tmp_path, text, message):
         read_artifact(tmp_path)
 
 
-def test_changed_or_missing_file_is_detected(tmp_path):
+def test_changed_or_missing_file_is_detected(tmp_path, write):
     write(tmp_path / "a")
     (tmp_path / "a" / "model.bin").write_bytes(b"tampered")
     with pytest.raises(EdgesmithError, match="sha256 mismatch"):
@@ -130,7 +122,7 @@ def test_changed_or_missing_file_is_detected(tmp_path):
         read_artifact(tmp_path / "a")
 
 
-def test_missing_dir_plain_dir_and_model_file_paths(tmp_path):
+def test_missing_dir_plain_dir_and_model_file_paths(tmp_path, write):
     with pytest.raises(EdgesmithError, match="not found"):
         read_artifact(tmp_path / "nope")
     with pytest.raises(EdgesmithError, match="no manifest.json"):
@@ -158,7 +150,7 @@ SECRET = b"the user's private key"
         ("a\\..\\..\\secret", "relative, normalised path"),
     ],
 )
-def test_manifest_file_names_must_stay_inside_the_folder(tmp_path, name, message):
+def test_manifest_file_names_must_stay_inside_the_folder(tmp_path, name, message, write):
     """Issue 14 item 5: names like ../x or absolute paths were accepted (and hashed)."""
     write(tmp_path / "a")
     (tmp_path / "secret").write_bytes(SECRET)
@@ -169,7 +161,7 @@ def test_manifest_file_names_must_stay_inside_the_folder(tmp_path, name, message
         read_artifact(tmp_path / "a", verify=False)
 
 
-def test_model_file_must_be_a_hashed_file(tmp_path):
+def test_model_file_must_be_a_hashed_file(tmp_path, write):
     write(tmp_path / "a")
     (tmp_path / "a" / "extra.bin").write_bytes(b"unlisted")
     rewrite_manifest(tmp_path / "a", lambda m: m.update(model_file="extra.bin"))
@@ -180,7 +172,7 @@ def test_model_file_must_be_a_hashed_file(tmp_path):
         read_artifact(tmp_path / "a")
 
 
-def test_a_listed_file_that_links_outside_is_refused(tmp_path):
+def test_a_listed_file_that_links_outside_is_refused(tmp_path, write):
     write(tmp_path / "a")
     (tmp_path / "secret").write_bytes(SECRET)
     (tmp_path / "a" / "link.bin").symlink_to(tmp_path / "secret")
@@ -201,7 +193,7 @@ def test_a_listed_file_that_links_outside_is_refused(tmp_path):
         ({"files": {"model.bin": "abc"}}, "must be a sha256 hex digest"),
     ],
 )
-def test_malformed_manifests_exit_2_in_info(tmp_path, capsys, change, message):
+def test_malformed_manifests_exit_2_in_info(tmp_path, capsys, change, message, write):
     """Issue 14 item 7: ``info`` ended with a traceback (exit 3) on input: null, labels: 5."""
     from edgesmith.app.cli import main
 
@@ -227,7 +219,7 @@ def test_malformed_manifests_exit_2_in_info(tmp_path, capsys, change, message):
         ({"sections": {}}, "unknown key sections"),
     ],
 )
-def test_odd_nested_values_are_named_in_one_line(tmp_path, capsys, change, message):
+def test_odd_nested_values_are_named_in_one_line(tmp_path, capsys, change, message, write):
     """Nested values are typed now: a wrong one exits 2 naming its key (it used to print)."""
     from edgesmith.app.cli import main
 
@@ -238,7 +230,7 @@ def test_odd_nested_values_are_named_in_one_line(tmp_path, capsys, change, messa
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_typed_accessors(tmp_path):
+def test_typed_accessors(tmp_path, write):
     artifact = write(
         tmp_path / "a",
         input_spec=InputRecord(shape=(8, 8, 1), normalization=Normalization()),
@@ -257,7 +249,7 @@ def test_typed_accessors(tmp_path):
         _ = bare.normalization
 
 
-def test_a_manifest_that_is_a_link_or_too_large_is_refused(tmp_path, monkeypatch):
+def test_a_manifest_that_is_a_link_or_too_large_is_refused(tmp_path, monkeypatch, write):
     """Issue 23: manifest.json itself could be a link leading out of the artifact."""
     import edgesmith.core.artifacts as artifacts
 

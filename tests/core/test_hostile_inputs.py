@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edgesmith.app.cli import main
-from edgesmith.core.artifacts import MANIFEST_NAME, ArtifactWriter, read_artifact
+from edgesmith.core.artifacts import MANIFEST_NAME, read_artifact
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
 from edgesmith.core.normalization import Normalization
@@ -121,22 +121,14 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def valid_artifact(workdir):
-    out = workdir / "artifact"
-    with ArtifactWriter(out) as writer:
-        (writer.dir / "model.bin").write_bytes(b"weights")
-        writer.commit(
-            model_files=["model.bin"],
-            stage="train",
-            technique="resnet8",
-            fmt="keras",
-            config={"epochs": 2},
-            input_spec=InputRecord(shape=(8, 8, 1), dtype="float32", normalization=Normalization()),
-            labels=["a", "b"],
-            dataset=DatasetRecord(spec="digits", fingerprint="f" * 64, num_train=2, num_eval=2),
-            metrics=Metrics(accuracy=0.5, num_eval=2, params=10, macs=100),
-        )
-    return out
+def valid_artifact(workdir, write_artifact):
+    return write_artifact(
+        workdir / "artifact",
+        config={"epochs": 2},
+        input_spec=InputRecord(shape=(8, 8, 1), dtype="float32", normalization=Normalization()),
+        dataset=DatasetRecord(spec="digits", fingerprint="f" * 64, num_train=2, num_eval=2),
+        metrics=Metrics(accuracy=0.5, num_eval=2, params=10, macs=100),
+    ).path
 
 
 def test_manifests_never_crash_info_or_readers(valid_artifact, workdir):

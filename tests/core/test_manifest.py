@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgesmith.core import manifest as mf
-from edgesmith.core.artifacts import ArtifactWriter, read_artifact, validate_manifest
+from edgesmith.core.artifacts import read_artifact, validate_manifest
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.manifest import Manifest
 
@@ -349,33 +349,29 @@ def test_typed_sections_read_as_attributes():
     assert Manifest.from_dict(DISTILLED).distillation.alpha == 0.3
 
 
-def _written(tmp_path: Path, **sections):
-    with ArtifactWriter(tmp_path / "a") as writer:
-        (writer.dir / "model.keras").write_bytes(b"weights")
-        fields = dict(
-            model_files=["model.keras"],
-            stage="train",
-            technique="resnet8",
-            fmt="keras",
-            config={"epochs": 2},
-            input_spec=mf.InputRecord(
-                shape=(8, 8, 1),
-                layout="NHWC",
-                dtype="float32",
-                normalization=mf.Normalization(),
-                quantization=None,
-            ),
-            labels=["0", "1"],
-            dataset=mf.DatasetRecord(spec="digits", num_train=2, num_eval=2),
-            metrics=mf.Metrics(accuracy=0.5, num_eval=2, params=10, macs=100),
-            tool_versions={"python": "3"},
-        )
-        fields.update(sections)
-        return writer.commit(**fields)
+def _written(write_artifact, tmp_path: Path, **sections):
+    """A keras artifact with every input field and a few metrics, plus ``sections``."""
+    input_spec = mf.InputRecord(
+        shape=(8, 8, 1),
+        layout="NHWC",
+        dtype="float32",
+        normalization=mf.Normalization(),
+        quantization=None,
+    )
+    fields = dict(
+        config={"epochs": 2},
+        input_spec=input_spec,
+        labels=["0", "1"],
+        dataset=mf.DatasetRecord(spec="digits", num_train=2, num_eval=2),
+        metrics=mf.Metrics(accuracy=0.5, num_eval=2, params=10, macs=100),
+        tool_versions={"python": "3"},
+    )
+    return write_artifact(tmp_path / "a", {"model.keras": b"weights"}, **{**fields, **sections})
 
 
-def test_a_written_artifact_reads_back_equal_and_its_file_is_to_dict(tmp_path):
+def test_a_written_artifact_reads_back_equal_and_its_file_is_to_dict(tmp_path, write_artifact):
     written = _written(
+        write_artifact,
         tmp_path,
         output=mf.OutputRecord(kind="logits", shape=(2,)),
         input_pipeline=mf.InputPipeline(
@@ -404,9 +400,9 @@ def test_a_trained_artifact_reads_back_to_its_own_json(digits_artifact):
     assert read_artifact(digits_artifact).manifest.to_dict() == document
 
 
-def test_commit_refuses_a_section_its_reader_would_refuse(tmp_path):
+def test_commit_refuses_a_section_its_reader_would_refuse(tmp_path, write_artifact):
     with pytest.raises(EdgesmithError, match=r"metrics\.accuracy must be a number"):
-        _written(tmp_path, metrics=mf.Metrics(accuracy="high"))
+        _written(write_artifact, tmp_path, metrics=mf.Metrics(accuracy="high"))
     assert not (tmp_path / "a").exists()
 
 

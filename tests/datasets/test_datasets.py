@@ -167,16 +167,38 @@ def test_folder_errors(tmp_path):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("", "a data spec is needed"),
-        ("imagenet", "unknown dataset 'imagenet'"),
-        ("csv:x.csv", "unknown data source 'csv'"),
-        ("npz:", "needs a path"),
-        ("digits?size=3", "unknown option 'size=3'"),
-        ("digits?train=0", "train must be a whole number >= 1"),
-        ("synthetic?shape=axb", "shape must look like"),
+        pytest.param("", "a data spec is needed", id="empty"),
+        pytest.param("imagenet", "unknown dataset 'imagenet'", id="unknown-dataset"),
+        pytest.param("csv:x.csv", "unknown data source 'csv'", id="unknown-source"),
+        pytest.param("npz:", "needs a path", id="npz-without-path"),
+        pytest.param("digits?size=3", "unknown option 'size=3'", id="unknown-option"),
+        pytest.param("digits?train=0", "train must be a whole number >= 1", id="train-0"),
+        pytest.param("synthetic?shape=axb", "shape must look like", id="shape-axb"),
+        pytest.param("folder:/nonexistent?split=abc", "split must be a number in", id="split-abc"),
+        pytest.param("folder:/nonexistent?split=nan", "split must be a number in", id="split-nan"),
+        pytest.param("folder:/nonexistent?split=1.5", "split must be a number in", id="split-1.5"),
+        pytest.param(
+            "folder:/nonexistent?grayscale=maybe", "grayscale must be one of", id="grayscale-maybe"
+        ),
+        pytest.param("synthetic?n=\u00b2", "n must be a whole number", id="n-superscript-2"),
+        pytest.param("synthetic?n=" + "9" * 5000, "n must be a whole number", id="n-5000-digits"),
+        pytest.param("synthetic?shape=100000x100000", "each side 1..4096", id="shape-100000"),
+        pytest.param("synthetic?seed=-1", "seed must be a whole number >= 0", id="seed-negative"),
+        pytest.param("npz:a\0b", "NUL character", id="nul-in-path"),
+        # cifar10?subset=mlperf (test_mlperf_subset.py): no other subset, no other dataset
+        pytest.param(
+            "cifar10?subset=eembc",
+            "subset must be one of mlperf. Received: 'eembc'",
+            id="subset-eembc",
+        ),
+        pytest.param("mnist?subset=mlperf", "unknown option 'subset=mlperf'", id="mnist-subset"),
     ],
 )
-def test_bad_specs(spec, message):
+def test_bad_specs_are_refused_when_parsed(spec, message):
+    """Before any file is read: issue 14 item 7, ``?split=abc`` failed with a traceback only
+    after reading every image. ``load_dataset`` gives the same one-line error."""
+    with pytest.raises(EdgesmithError, match=message):
+        parse_spec(spec)
     with pytest.raises(EdgesmithError, match=message):
         load_dataset(spec)
 
@@ -208,26 +230,6 @@ def test_real_cifar10_slice(cifar_dir, monkeypatch):
 def test_parse_spec_keeps_paths_with_colons():
     spec = parse_spec("npz:/data/a:b.npz?train=5")
     assert spec.path == "/data/a:b.npz" and spec.options == {"train": "5"}
-
-
-@pytest.mark.parametrize(
-    ("spec", "message"),
-    [
-        ("folder:/nonexistent?split=abc", "split must be a number in"),
-        ("folder:/nonexistent?split=nan", "split must be a number in"),
-        ("folder:/nonexistent?split=1.5", "split must be a number in"),
-        ("folder:/nonexistent?grayscale=maybe", "grayscale must be one of"),
-        ("synthetic?n=\u00b2", "n must be a whole number"),
-        ("synthetic?n=" + "9" * 5000, "n must be a whole number"),
-        ("synthetic?shape=100000x100000", "each side 1..4096"),
-        ("synthetic?seed=-1", "seed must be a whole number >= 0"),
-        ("npz:a\0b", "NUL character"),
-    ],
-)
-def test_option_values_are_checked_when_the_spec_is_parsed(spec, message):
-    """Issue 14 item 7: ``?split=abc`` failed with a traceback only after reading every image."""
-    with pytest.raises(EdgesmithError, match=message):
-        parse_spec(spec)
 
 
 def test_folder_split_abc_exits_2_before_reading_images(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesmith.core.datasets import load_dataset, parse_spec
+from edgesmith.core.datasets import load_dataset
 from edgesmith.core.datasets.mlperf_tiny import MLPERF_IC_INDICES, MLPERF_IC_LABELS
 from edgesmith.core.errors import EdgesmithError
 
@@ -54,16 +54,7 @@ def test_a_test_set_in_another_order_is_refused(tmp_path, monkeypatch):
         load_dataset("cifar10?subset=mlperf")
 
 
-@pytest.mark.parametrize(
-    ("spec", "match"),
-    [
-        ("cifar10?subset=eembc", "subset must be one of mlperf. Received: 'eembc'"),
-        ("mnist?subset=mlperf", "unknown option 'subset=mlperf'"),
-    ],
-)
-def test_bad_subsets_are_one_line_errors(spec, match):
-    with pytest.raises(EdgesmithError, match=match):
-        parse_spec(spec)
+# A bad subset, or a subset of another dataset: test_datasets.py's bad specs.
 
 
 def test_real_cifar10_matches_mlperfs_labels(cifar_dir, monkeypatch):

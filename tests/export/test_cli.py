@@ -20,6 +20,13 @@ def no_data_artifact(digits_artifact, tmp_path_factory):
     return copy
 
 
+def refused(run_cli, source, fmt, out) -> str:
+    """The stderr of ``export --from source --format fmt --out out``, which must exit 2."""
+    code, _, err = run_cli("export", "--from", source, "--format", fmt, "--out", out)
+    assert code == 2, err
+    return err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -48,21 +55,14 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 
 def test_non_keras_source_is_refused(exported_all, tmp_path, run_cli):
     source = exported_all["tflite-int8"].artifact.path
-    code, _, err = run_cli("export", "--from", source, "--format", "onnx", "--out", tmp_path / "o")
-    assert code == 2
+    err = refused(run_cli, source, "onnx", tmp_path / "o")
     assert "holds a tflite model" in err and "needs a Keras artifact" in err
-    code, _, err = run_cli(
-        "export", "--from", tmp_path, "--format", "onnx", "--out", tmp_path / "o"
-    )
-    assert code == 2 and "is not an edgesmith artifact" in err
+    assert "is not an edgesmith artifact" in refused(run_cli, tmp_path, "onnx", tmp_path / "o")
 
 
 def test_int8_without_calibration_data_is_refused(no_data_artifact, tmp_path, run_cli):
     out = tmp_path / "o"
-    code, _, err = run_cli(
-        "export", "--from", no_data_artifact, "--format", "tflite-int8", "--out", out
-    )
-    assert code == 2
+    err = refused(run_cli, no_data_artifact, "tflite-int8", out)
     assert "int8 calibration and the parity check need the source's data" in err
     assert "--data SPEC" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
@@ -71,10 +71,7 @@ def test_int8_without_calibration_data_is_refused(no_data_artifact, tmp_path, ru
 def test_existing_format_dir_is_refused_before_work(digits_artifact, tmp_path, run_cli):
     (tmp_path / "o" / "onnx").mkdir(parents=True)
     (tmp_path / "o" / "onnx" / "x").write_text("x")
-    code, _, err = run_cli(
-        "export", "--from", digits_artifact, "--format", "onnx", "--out", tmp_path / "o"
-    )
-    assert code == 2 and "is not empty" in err
+    assert "is not empty" in refused(run_cli, digits_artifact, "onnx", tmp_path / "o")
 
 
 def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, run_cli):
@@ -83,20 +80,9 @@ def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, run_
 
     out = tmp_path / "mcu"
     code, stdout, err = run_cli(
-        "export",
-        "--from",
-        digits_artifact,
-        "--format",
-        "tflite-int8",
-        "--raw-input",
-        "--target",
-        "tflm",
-        "--c-array",
-        "--max-eval",
-        "100",
-        "--out",
-        out,
-    )
+        "export", "--from", digits_artifact, "--format", "tflite-int8", "--raw-input",
+        "--target", "tflm", "--c-array", "--max-eval", "100", "--out", out,
+    )  # fmt: skip
     assert code == 0, err
     header, rule, row = stdout.strip().splitlines()
     assert header.split()[:3] == ["format", "size", "B"] and "parity" in header
@@ -122,19 +108,9 @@ def test_cli_tflm_with_c_array_and_summary_table(digits_artifact, tmp_path, run_
 def test_cli_target_failure_exits_1_without_publishing(digits_artifact, tmp_path, run_cli):
     out = tmp_path / "o"
     code, stdout, err = run_cli(
-        "export",
-        "--from",
-        digits_artifact,
-        "--format",
-        "tflite-fp32",
-        "--target",
-        "int8-only",
-        "--max-eval",
-        "50",
-        "--quiet",
-        "--out",
-        out,
-    )
+        "export", "--from", digits_artifact, "--format", "tflite-fp32", "--target", "int8-only",
+        "--max-eval", "50", "--quiet", "--out", out,
+    )  # fmt: skip
     assert code == 1
     assert err.strip() == (
         "edgesmith: error: tflite-fp32: --target int8-only: 15 op(s) use float tensors: "

@@ -1,7 +1,8 @@
-"""Runtime test fixtures: the committed tiny models, a fast timing plan, and a TF-free guard."""
+"""Runtime test fixtures: the committed tiny models, a fast timing plan, a fake clock, TF guard."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+FAKE_CLOCK = Path(__file__).parent / "fake_clock.py"
 TF_MODULES = ("tensorflow", "keras", "tf_keras")
 
 
@@ -50,3 +52,25 @@ def fast_plan():
     from edgesmith.runtime.timing import TimingPlan
 
     return TimingPlan(min_runs=30, min_seconds=0.05, warmup_runs=3, warmup_seconds=0.0, rounds=6)
+
+
+@pytest.fixture
+def one_line_error(capsys):
+    """``one_line_error() -> str``: what the CLI wrote to stderr, asserted to be one error line."""
+
+    def read() -> str:
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert err.startswith("edgesmith: error: ") and err.count("\n") == 1, err
+        return err
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def fake_bench_clock():
+    """``with fake_bench_clock({model file: ms}) as clock``: see ``fake_clock.py`` here."""
+    spec = importlib.util.spec_from_file_location("edgesmith_tests_fake_clock", FAKE_CLOCK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.fake_bench_clock

@@ -3,13 +3,6 @@ import pytest
 from edgesmith.app.cli import main
 
 
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert err.startswith("edgesmith: error: ") and err.count("\n") == 1, err
-    return err
-
-
 @pytest.mark.parametrize(
     ("make", "extra", "match"),
     [
@@ -37,14 +30,16 @@ def one_line_error(capsys) -> str:
         (lambda d, f: str(f / "int8.tflite"), ["--affinity", "a-b"], "--affinity takes CPU"),
     ],
 )
-def test_bench_bad_input_exits_2_with_one_line(tmp_path, fixtures, capsys, make, extra, match):
+def test_bench_bad_input_exits_2_with_one_line(
+    tmp_path, fixtures, one_line_error, make, extra, match
+):
     path = make(tmp_path, fixtures)
     code = main(["bench", path, "--min-runs", "5", "--min-seconds", "0", "--quiet", *extra])
     assert code == 2
-    assert match in one_line_error(capsys)
+    assert match in one_line_error()
 
 
-def test_bench_of_a_keras_artifact_says_to_export_first(tmp_path, fixtures, capsys):
+def test_bench_of_a_keras_artifact_says_to_export_first(tmp_path, fixtures, one_line_error):
     import json
     import shutil
 
@@ -54,12 +49,12 @@ def test_bench_of_a_keras_artifact_says_to_export_first(tmp_path, fixtures, caps
     manifest["format"] = "keras"
     (artifact / "manifest.json").write_text(json.dumps(manifest))
     assert main(["bench", str(artifact), "--quiet"]) == 2
-    assert "edgesmith export" in one_line_error(capsys)
+    assert "edgesmith export" in one_line_error()
 
 
-def test_argument_errors_exit_2(fixtures, capsys):
+def test_argument_errors_exit_2(fixtures, one_line_error):
     assert main(["bench", str(fixtures / "int8.tflite"), "--threads", "0"]) == 2
-    assert "argument --threads" in one_line_error(capsys)
+    assert "argument --threads" in one_line_error()
 
 
 def _write(path, data: bytes) -> str:
@@ -70,13 +65,13 @@ def _write(path, data: bytes) -> str:
 @pytest.mark.parametrize(
     ("flag", "value"), [("--threads", "100000"), ("--batch", str(10**12)), ("--min-runs", "1e12")]
 )
-def test_absurd_sizes_are_refused_before_any_work(fixtures, capsys, flag, value):
+def test_absurd_sizes_are_refused_before_any_work(fixtures, one_line_error, flag, value):
     """A thread count that crashed a runtime, a batch that took 21 GB: one line, exit 2."""
     assert main(["bench", str(fixtures / "int8.tflite"), flag, value]) == 2
-    assert f"argument {flag}" in one_line_error(capsys)
+    assert f"argument {flag}" in one_line_error()
 
 
-def test_a_baseline_asking_an_absurd_batch_is_refused(fixtures, tmp_path, capsys):
+def test_a_baseline_asking_an_absurd_batch_is_refused(fixtures, tmp_path, one_line_error):
     import json
 
     from edgesmith.runtime.bench import BenchConfig, benchmark
@@ -89,10 +84,10 @@ def test_a_baseline_asking_an_absurd_batch_is_refused(fixtures, tmp_path, capsys
     baseline = tmp_path / "base.json"
     baseline.write_text(json.dumps(record))
     assert main(["check", str(fixtures / "int8.tflite"), "--baseline", str(baseline)]) == 2
-    assert "batch must be in [1, 4096]" in one_line_error(capsys)
+    assert "batch must be in [1, 4096]" in one_line_error()
 
 
-def test_a_fifo_or_a_device_as_model_is_refused_at_once(tmp_path, capsys):
+def test_a_fifo_or_a_device_as_model_is_refused_at_once(tmp_path, one_line_error):
     import os
 
     fifo = tmp_path / "m.tflite"
@@ -101,4 +96,4 @@ def test_a_fifo_or_a_device_as_model_is_refused_at_once(tmp_path, capsys):
     device.symlink_to("/dev/zero")  # reading it would never end
     for path, kind in ((fifo, "FIFO"), (device, "character device")):
         assert main(["bench", str(path)]) == 2
-        assert f"is a {kind}, not a regular file" in one_line_error(capsys)
+        assert f"is a {kind}, not a regular file" in one_line_error()

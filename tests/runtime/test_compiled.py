@@ -1,5 +1,3 @@
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -34,7 +32,7 @@ def test_compiled_gpu_request_reports_where_it_runs(fixtures):
     assert model.predict(np.zeros((2, 8, 8, 1), np.uint8)).shape == (2, 10)
 
 
-def test_compiled_model_keeps_the_terminal_clean_through_exit(fixtures):
+def test_compiled_model_keeps_the_terminal_clean_through_exit(fixtures, run_python):
     script = (
         "import edgesmith.runtime as rt, numpy as np, sys\n"
         "for _ in range(2):  # the first model is dropped without close()\n"
@@ -42,12 +40,7 @@ def test_compiled_model_keeps_the_terminal_clean_through_exit(fixtures):
         "    m.predict(np.zeros((3, 8, 8, 1), np.uint8))\n"
         "print('ok')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(fixtures / "int8.tflite")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python(script, fixtures / "int8.tflite")
     assert done.returncode == 0 and done.stdout.strip() == "ok"
     assert done.stderr == ""
 

@@ -24,13 +24,6 @@ needs_qemu = pytest.mark.skipif(
 QUICK = ["--min-runs", "2", "--min-seconds", "0", "--warmup-runs", "1"]
 
 
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert err.startswith("edgesmith: error: ") and err.count("\n") == 1, err
-    return err
-
-
 @pytest.mark.parametrize(
     ("extra", "match"),
     [
@@ -43,9 +36,9 @@ def one_line_error(capsys) -> str:
         ),
     ],
 )
-def test_emulate_refusals_are_one_line(fixtures, capsys, extra, match):
+def test_emulate_refusals_are_one_line(fixtures, one_line_error, extra, match):
     assert main(["bench", str(fixtures / "int8.tflite"), "--quiet", *extra]) == 2
-    assert match in one_line_error(capsys)
+    assert match in one_line_error()
 
 
 def test_a_missing_qemu_names_the_debian_package(monkeypatch):
@@ -134,8 +127,8 @@ def test_aarch64_without_an_env_says_how_to_make_one(tmp_path, monkeypatch):
         emulation.emulator("aarch64")
 
 
-def test_device_setup_refuses_a_folder_that_is_not_an_env(tmp_path, capsys):
+def test_device_setup_refuses_a_folder_that_is_not_an_env(tmp_path, one_line_error):
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["device", "setup", "aarch64", str(tmp_path)]) == 2
-    one_line_error(capsys)
+    one_line_error()
     assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -9,6 +9,7 @@ the project's own protobuf reader, ``runtime/onnx_graph.py``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -27,6 +28,13 @@ from edgesmith.runtime.embedded_metadata import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# bench/hostile.py runs these cases (and more) against the installed CLI; its flatbuffer
+# builders and mutations are shared here rather than copied.
+_SPEC = importlib.util.spec_from_file_location(
+    "edgesmith_bench_hostile", Path(__file__).resolve().parents[2] / "bench" / "hostile.py"
+)
+hostile = sys.modules[_SPEC.name] = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(hostile)
 
 
 def good_document() -> dict:
@@ -102,15 +110,12 @@ def test_bad_embedded_metadata_is_one_line_naming_the_field(tmp_path, document, 
 
 def _replace_payload(model_bytes: bytes, payload: bytes) -> bytes:
     """The .tflite with its edgesmith metadata buffer holding ``payload`` exactly."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
-    (entry,) = [m for m in model.metadata if m.name.decode() == KEY]
-    model.buffers[entry.buffer].data = np.frombuffer(payload, dtype=np.uint8)
-    builder = flatbuffers.Builder(len(model_bytes) + len(payload) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    def mutate(model, schema):
+        (entry,) = [m for m in model.metadata if m.name.decode() == KEY]
+        model.buffers[entry.buffer].data = np.frombuffer(payload, dtype=np.uint8)
+
+    return hostile._repack_tflite(model_bytes, mutate)
 
 
 @pytest.mark.parametrize(
@@ -139,36 +144,13 @@ def test_the_exported_document_still_validates_unchanged():
 
 
 def _mutated_tflite(tmp_path: Path, mutate) -> Path:
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    data = (FIXTURES / "float.tflite").read_bytes()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    mutate(model, schema)
-    builder = flatbuffers.Builder(len(data) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     path = tmp_path / "evil.tflite"
-    path.write_bytes(bytes(builder.Output()))
+    path.write_bytes(hostile._repack_tflite((FIXTURES / "float.tflite").read_bytes(), mutate))
     return path
 
 
-def _custom_op(model, schema) -> None:
-    code = model.operatorCodes[0]
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-    code.customCode = b"EvilOp"
-
-
-def _bad_tensor_index(model, schema) -> None:
-    model.subgraphs[0].operators[0].inputs = np.asarray([9999], dtype=np.int32)
-
-
-def _bad_buffer_index(model, schema) -> None:
-    for tensor in model.subgraphs[0].tensors:
-        tensor.buffer = 10**6
-
-
 @pytest.mark.parametrize(
-    "mutate", [_custom_op, _bad_tensor_index, _bad_buffer_index],
+    "mutate", [hostile._custom_op, hostile._tensor_index, hostile._buffer_index],
     ids=["custom-op", "tensor-index", "buffer-index"],
 )  # fmt: skip
 def test_a_tflite_litert_cannot_prepare_exits_2_with_one_line(tmp_path, mutate):

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -21,31 +19,21 @@ print(json.dumps({"heavy": heavy, "shape": list(out.shape)}))
 """
 
 
-def test_runtime_and_its_cli_never_import_tensorflow():
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(FIXTURES / "int8.tflite"), str(FIXTURES / "raw.onnx")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_runtime_and_its_cli_never_import_tensorflow(run_python):
+    result = run_python(SCRIPT, FIXTURES / "int8.tflite", FIXTURES / "raw.onnx")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["heavy"] == []
     assert report["shape"] == [2, 10]
 
 
-def test_litert_start_up_line_is_kept_off_stderr():
+def test_litert_start_up_line_is_kept_off_stderr(run_python):
     script = (
         "import edgesmith.runtime as rt, numpy as np, sys\n"
         "m = rt.load(sys.argv[1], threads=1)\n"
         "m.predict(np.zeros((3, 8, 8, 1), np.uint8))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(FIXTURES / "float.tflite")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(script, FIXTURES / "float.tflite")
     assert result.returncode == 0, result.stderr
     assert "XNNPACK" not in result.stderr
     assert "Created TensorFlow Lite" not in result.stdout + result.stderr

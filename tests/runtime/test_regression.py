@@ -1,5 +1,3 @@
-import functools
-import itertools
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +12,7 @@ from edgesmith.runtime.bench_schema import parse_document
 from edgesmith.runtime.machine import isa_class, same_machine
 from edgesmith.runtime.regression import Status, check, match_entry, read_baseline
 
-# Every latency in this file is read off the fake clock below, never off this machine's CPU:
+# Every latency in this file is read off a fake clock (fake_clock.py), never off this machine's CPU:
 # the flags still ask for a short plan (0.1 s of fake time) and a 1.5x gate, but a verdict
 # depends only on COST_MS. The gate's power and false-alarm rate on real timings, at check's
 # defaults (5 s, 1.10x), are measured by bench/gates.py.
@@ -23,9 +21,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # What one inference of each fixture file costs on the fake clock: float.tflite is the fast
 # file, raw.onnx the slow one (as on real CPUs, but here by decree).
 COST_MS = {"int8.tflite": 1.0, "float.tflite": 0.4, "raw.onnx": 3.0}
-# The same small spread in every file's runs (a run's cost times one of these, in turn), so
-# that latencies have a spread while every ratio stays the ratio of COST_MS.
-SPREAD = (0.99, 0.995, 1.0, 1.005, 1.01)
 
 
 def _plan():
@@ -34,53 +29,16 @@ def _plan():
     return TimingPlan(min_runs=40, min_seconds=0.1, warmup_runs=3, warmup_seconds=0.0, rounds=6)
 
 
-class FakeClock:
-    """Nanoseconds that pass only when a fixture model runs, by the file's COST_MS."""
-
-    def __init__(self):
-        self.now = 0
-
-    def __call__(self):
-        return self.now
-
-    def timed(self, step, cost_ms):
-        calls = itertools.count()
-
-        def run():
-            step()  # the real runner still runs: only the time it takes is decreed
-            self.now += round(cost_ms * SPREAD[next(calls) % len(SPREAD)] * 1e6)
-
-        return run
-
-
 @pytest.fixture(scope="module", autouse=True)
-def fake_clock():
-    """Time ``bench`` and ``check`` on a :class:`FakeClock`, through timing's ``clock`` argument.
+def fake_clock(fake_bench_clock):
+    """Time ``bench`` and ``check`` on the fake clock of ``fake_clock.py``, by COST_MS.
 
     Two loads of the same 4 microsecond model have been seen to differ 2.3x on a loaded 2-core
-    machine, which made these tests depend on chance. Here the real timing loop runs (warm-up,
-    block sizes, interleaving, the minimums) and every model's step really runs, but each run
-    advances the clock by its file's COST_MS: paired ratios are the cost ratios, and a stored
-    p50 is the cost the baseline's bench recorded.
+    machine, which made these tests depend on chance. Here the real timing loop runs and every
+    model's step really runs, but each run advances the clock by its file's COST_MS: paired
+    ratios are the cost ratios, and a stored p50 is the cost the baseline's bench recorded.
     """
-    from edgesmith.core.artifacts import sha256_file
-    from edgesmith.runtime import bench, regression, timing
-
-    clock = FakeClock()
-    cost = {sha256_file(FIXTURES / name): ms for name, ms in COST_MS.items()}
-    real_open = bench.open_model
-
-    def open_model(*args, **kwargs):
-        loaded = real_open(*args, **kwargs)
-        digest = sha256_file(loaded.model.path)
-        assert digest in cost, f"{loaded.model.path} has no COST_MS: not a fixture file"
-        loaded.step = clock.timed(loaded.step, cost[digest])
-        return loaded
-
-    with pytest.MonkeyPatch.context() as patch:
-        for module in (bench, regression):  # the CLI cannot pass a clock: its modules get one
-            patch.setattr(module, "open_model", open_model)
-            patch.setattr(module, "measure", functools.partial(timing.measure, clock=clock))
+    with fake_bench_clock({FIXTURES / name: ms for name, ms in COST_MS.items()}) as clock:
         yield clock
 
 

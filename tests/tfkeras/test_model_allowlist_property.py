@@ -120,17 +120,23 @@ def leaf(kind, style, name, path):
     ]
 
 
+def render_all(trees, style, path, names):
+    """The configs of a list of ``trees`` at ``path[0]``, ``path[1]``..., and all their paths."""
+    configs, paths = [], []
+    for index, child in enumerate(trees):
+        config, found = render(child, style, f"{path}[{index}]", names)
+        configs.append(config)
+        paths += found
+    return configs, paths
+
+
 def render(tree, style, path, names):
     """The config of ``tree`` (see ``trees``) at ``path``, and its code-carrying entries' paths."""
     name = f"n{next(names)}"
     if tree[0] == "leaf":
         return leaf(tree[1], style, name, path)
     if tree[0] == "model":
-        layers, paths = [], []
-        for index, child in enumerate(tree[2]):
-            config, found = render(child, style, f"{path} > layers[{index}]", names)
-            layers.append(config)
-            paths += found
+        layers, paths = render_all(tree[2], style, f"{path} > layers", names)
         return obj(style, tree[1], {"name": name, "layers": layers}, "keras"), paths
     if tree[0] == "wrap":  # TimeDistributed, Bidirectional: the wrapped layer under "layer"
         config, paths = render(tree[2], style, f"{path} > layer", names)
@@ -139,11 +145,7 @@ def render(tree, style, path, names):
         config, paths = render(tree[1], style, f"{path} > cell", names)
         return obj(style, "RNN", {"name": name, "cell": config, "unroll": False}), paths
     if tree[0] == "stack":
-        cells, paths = [], []
-        for index, child in enumerate(tree[1]):
-            config, found = render(child, style, f"{path} > cells[{index}]", names)
-            cells.append(config)
-            paths += found
+        cells, paths = render_all(tree[1], style, f"{path} > cells", names)
         return obj(style, "StackedRNNCells", {"name": name, "cells": cells}), paths
     assert tree[0] == "residual"  # tf_keras' ResidualWrapper, with or without a residual_fn
     config, paths = render(tree[1], style, f"{path} > cell", names)

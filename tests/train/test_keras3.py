@@ -395,16 +395,14 @@ def test_a_finished_run_of_another_seed_is_refused_not_reused(tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_keras3_with_another_backend_already_loaded_is_refused():
+def test_keras3_with_another_backend_already_loaded_is_refused(run_python):
     code = (
         "import os; os.environ['KERAS_BACKEND'] = 'numpy'; import keras\n"
         "from edgesmith.core.errors import EdgesmithError\n"
         "from edgesmith.train.keras3_env import import_keras\n"
         "try:\n    import_keras('jax')\nexcept EdgesmithError as e:\n    print('refused:', e)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = run_python(code)
     assert "refused: Keras 3 is already imported with backend 'numpy'" in result.stdout, (
         result.stdout + result.stderr
     )
@@ -419,7 +417,7 @@ def test_the_keras3_trainer_writes_the_model_file_train_artifacts_use():
 
 
 @pytest.mark.slow
-def test_keras3_path_imports_no_tensorflow():
+def test_keras3_path_imports_no_tensorflow(run_python):
     pytest.importorskip("jax")
     code = (
         "import sys\n"
@@ -431,9 +429,7 @@ def test_keras3_path_imports_no_tensorflow():
         "zoo.build_model('resnet8', (8, 8, 1), 10, keras=keras)\n"
         "print('tensorflow loaded:', 'tensorflow' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = run_python(code)
     assert "tensorflow loaded: False" in result.stdout, result.stdout + result.stderr
 
 
