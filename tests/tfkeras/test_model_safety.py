@@ -399,3 +399,26 @@ def test_an_unbuilt_sequential_h5_is_refused_on_load(tmp_path):
         handle.create_group("model_weights")
     with pytest.raises(EdgesmithError, match="has no input shape"):
         load_keras_model(path)
+
+
+def _sequential(*layers, **extra):
+    return {"class_name": "Sequential", "config": {"name": "s", "layers": list(layers), **extra}}
+
+
+def test_a_sequential_saved_unbuilt_is_refused_from_its_config(tmp_path):
+    """Found by bench/hostile.py: it used to cost TensorFlow's import before the same refusal."""
+    dense = {"class_name": "Dense", "config": {"name": "d", "units": 10}}
+    for suffix, write in ((".h5", write_h5), (".keras", write_zip)):
+        with pytest.raises(EdgesmithError, match="has no input shape"):
+            check_model_file(write(tmp_path / f"unbuilt{suffix}", _sequential(dense)))
+    shaped = {"class_name": "Dense", "config": {"name": "d", "units": 10, "input_shape": [4]}}
+    built = (
+        _sequential(
+            {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4]}}, dense
+        ),
+        _sequential(shaped),
+        _sequential(dense, build_input_shape=[None, 4]),
+        _sequential({"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}}, dense),
+    )
+    for index, config in enumerate(built):
+        assert not check_model_file(write_h5(tmp_path / f"built{index}.h5", config)).unbuilt

@@ -363,6 +363,9 @@ class ModelFileReport:
     keras_major: int
     reasons: tuple[str, ...]
     layer_classes: tuple[str, ...]
+    unbuilt: bool = False
+    """A Sequential saved before it was built: no layer or build record gives its input shape,
+    so every stage would fail on it after TensorFlow's import; refused at once instead."""
 
 
 def file_kind(path: Path) -> str:
@@ -445,8 +448,34 @@ def inspect_model_file(path: str | Path) -> ModelFileReport:
         else:
             _walk(config, ["model"], walk)
     return ModelFileReport(
-        kind, keras_major, tuple(dict.fromkeys(walk.reasons)), tuple(walk.layers)
+        kind,
+        keras_major,
+        tuple(dict.fromkeys(walk.reasons)),
+        tuple(walk.layers),
+        unbuilt=_unbuilt_sequential(config),
     )
+
+
+SHAPE_KEYS = ("batch_input_shape", "batch_shape", "input_shape")
+
+
+def _unbuilt_sequential(config: Any) -> bool:
+    """True for a Sequential whose config records no input shape anywhere (tf_keras or Keras 3)."""
+    if not (isinstance(config, dict) and config.get("class_name") == "Sequential"):
+        return False
+    inner = config.get("config")
+    if not isinstance(inner, dict) or inner.get("build_input_shape") is not None:
+        return False
+    layers = inner.get("layers")
+    if not isinstance(layers, list):
+        return False
+    for layer in layers:
+        if not isinstance(layer, dict) or layer.get("class_name") == "InputLayer":
+            return False
+        settings = layer.get("config")
+        if not isinstance(settings, dict) or any(settings.get(key) for key in SHAPE_KEYS):
+            return False
+    return True
 
 
 def _read_hdf5(path: Path) -> tuple[Any, str]:
@@ -718,7 +747,7 @@ def check_model_file(
 
     Raises:
         EdgesmithError: naming the first reason and ``--trust-model``, or when the file is not a
-            readable model file.
+            readable model file or one that records no input shape.
     """
     report = inspect_model_file(path)
     reasons = list(report.reasons)
@@ -731,5 +760,10 @@ def check_model_file(
         raise EdgesmithError(
             f"{path}: {reasons[0]}{more}; loading it could run code from the file. Pass "
             f"{TRUST_FLAG} (API: trust_model=True) only if you trust whoever made it"
+        )
+    if report.unbuilt:
+        raise EdgesmithError(
+            f"{path}: the model has no input shape (a Sequential saved before it was built); "
+            "expected a model with an Input layer, or one built or trained before saving"
         )
     return dataclasses.replace(report, reasons=tuple(reasons))
