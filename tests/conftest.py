@@ -149,6 +149,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_runtest_setup(item):
+    """``@pytest.mark.emulated(TARGET)``: skip where TARGET cannot run, with edgesmith's reason.
+
+    The reason is the product's own one-line error (which package to install, which env to
+    make), so a skipped emulated test says exactly what the machine lacks.
+    """
+    for mark in item.iter_markers("emulated"):
+        from edgesmith.core.errors import EdgesmithError
+        from edgesmith.runtime import emulation
+
+        try:
+            emulation.emulator(mark.args[0])
+        except EdgesmithError as exc:
+            pytest.skip(str(exc))
+
+
 def pytest_report_header(config):
     return (
         f"EDGESMITH shared data: {'present' if SHARED_DATA.is_dir() else 'absent'}; "

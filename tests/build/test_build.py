@@ -291,13 +291,13 @@ def test_host_benches_on_the_device_over_ssh(cpu_build, sshd):
     )
     copying = [line for line in lines if line.startswith(f"[remote] {host}: copying 9 file(s)")]
     assert len(copying) == 1 and f"to {remote}/edgesmith-bench." in copying[0]
-    assert result.document["host"] == host
+    assert result.document.host == host
     # the run staged in a folder of its own and removed it; the user's files are untouched
     assert sorted(p.name for p in remote.iterdir()) == ["bench"]
     assert (remote / "bench" / "keep.txt").read_text() == "the user's"
     assert [r["name"] for r in result.rows] == [r["name"] for r in first.rows]
     # the verdicts rest on the device's numbers: the rows carry the remote bench's records
-    remote_p50 = [r["latency_ms"]["p50"] for r in result.document["results"]]
+    remote_p50 = [r.latency.p50 for r in result.document.results]
     assert [r["p50_ms"] for r in result.rows] == remote_p50
     assert result.chosen is not None
     bundle = result.bundle

@@ -8,38 +8,10 @@ import sys
 
 import pytest
 
+from edgesmith.core import outputs
 from edgesmith.core.artifacts import ArtifactWriter, read_artifact
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.core.manifest import DatasetRecord, InputRecord, Metrics
-from edgesmith.core.outputs import (
-    MARKER_NAME,
-    OutputLock,
-    check_replaceable,
-    foreign_entry,
-    is_owned,
-    lock_path,
-    mark_owned_dir,
-    mark_staging_dir,
-    record_written,
-    remove_owned,
-    remove_stale_stage,
-    seal_owned_dir,
-)
 from edgesmith.core.progress import silent
-
-
-def commit(writer, name="model.bin"):
-    return writer.commit(
-        model_files=[name],
-        stage="train",
-        technique="resnet8",
-        fmt="keras",
-        config={},
-        input_spec=InputRecord(shape=(8, 8, 1)),
-        labels=["a", "b"],
-        dataset=DatasetRecord(spec="digits"),
-        metrics=Metrics(accuracy=0.5, num_eval=2),
-    )
 
 
 def test_folders_and_files_edgesmith_did_not_write_are_refused(tmp_path):
@@ -47,53 +19,53 @@ def test_folders_and_files_edgesmith_did_not_write_are_refused(tmp_path):
     user_dir.mkdir()
     (user_dir / "thesis.tex").write_text("years of work")
     with pytest.raises(EdgesmithError, match="mine is a folder edgesmith did not write"):
-        remove_owned(user_dir)
+        outputs.remove_owned(user_dir)
     assert (user_dir / "thesis.tex").exists()
     user_file = tmp_path / "README.md"
     user_file.write_text("mine")
     with pytest.raises(EdgesmithError, match="README.md is a file"):
-        check_replaceable(user_file)
-    check_replaceable(tmp_path / "missing")  # nothing there: fine
+        outputs.check_replaceable(user_file)
+    outputs.check_replaceable(tmp_path / "missing")  # nothing there: fine
 
 
 def test_marked_folders_and_recorded_unchanged_files_may_be_replaced(tmp_path):
     ours = tmp_path / "build"
     ours.mkdir()
-    mark_owned_dir(ours, purpose="test")
+    outputs.mark_owned_dir(ours, purpose="test")
     (ours / "x").write_text("x")
-    record_written(ours / "x")
-    assert is_owned(ours) and is_owned(ours / "x")
-    remove_owned(ours)
+    outputs.record_written(ours / "x")
+    assert outputs.is_owned(ours) and outputs.is_owned(ours / "x")
+    outputs.remove_owned(ours)
     assert not ours.exists()
     written = tmp_path / "r8.md"
     written.write_text("table")
-    record_written(written)
-    assert is_owned(written)
+    outputs.record_written(written)
+    assert outputs.is_owned(written)
     written.write_text("the user edited it")
-    assert not is_owned(written)  # changed since: no longer ours
+    assert not outputs.is_owned(written)  # changed since: no longer ours
 
 
 def test_a_forged_or_linked_marker_does_not_make_a_folder_ours(tmp_path):
     folder = tmp_path / "f"
     folder.mkdir()
-    (folder / MARKER_NAME).write_text("not json")
-    assert not is_owned(folder)
+    (folder / outputs.MARKER_NAME).write_text("not json")
+    assert not outputs.is_owned(folder)
     real = tmp_path / "real"
     real.mkdir()
-    mark_owned_dir(real, purpose="test")
+    outputs.mark_owned_dir(real, purpose="test")
     link = tmp_path / "link"
     link.symlink_to(real)
-    assert not is_owned(link)
+    assert not outputs.is_owned(link)
 
 
 def test_second_lock_holder_exits_2_naming_the_first(tmp_path):
     out = tmp_path / "run"
-    with OutputLock(out):
+    with outputs.OutputLock(out):
         with pytest.raises(
             EdgesmithError, match=f"in use by another edgesmith run \\(pid {os.getpid()}"
         ):
-            OutputLock(out).acquire()
-    assert not lock_path(out).exists()
+            outputs.OutputLock(out).acquire()
+    assert not outputs.lock_path(out).exists()
 
 
 def test_a_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
@@ -105,16 +77,20 @@ def test_a_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
         check=True,
     )
     dead = int(child.stdout)
-    lock_path(out).write_text(json.dumps({"pid": dead, "host": socket.gethostname(), "token": "x"}))
-    with OutputLock(out):
-        assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
+    outputs.lock_path(out).write_text(
+        json.dumps({"pid": dead, "host": socket.gethostname(), "token": "x"})
+    )
+    with outputs.OutputLock(out):
+        assert json.loads(outputs.lock_path(out).read_text())["pid"] == os.getpid()
     # a lock from another host is never taken over: its pid means nothing here
-    lock_path(out).write_text(json.dumps({"pid": dead, "host": "elsewhere", "token": "x"}))
+    outputs.lock_path(out).write_text(json.dumps({"pid": dead, "host": "elsewhere", "token": "x"}))
     with pytest.raises(EdgesmithError, match="elsewhere"):
-        OutputLock(out).acquire()
+        outputs.OutputLock(out).acquire()
 
 
-def test_two_writers_into_one_out_second_exits_2_first_publishes_its_own_model(tmp_path):
+def test_two_writers_into_one_out_second_exits_2_first_publishes_its_own_model(
+    tmp_path, commit_artifact
+):
     """Issue 14 item 6: the second run used to remove the first's live .partial."""
     out = tmp_path / "run"
     with ArtifactWriter(out) as first:
@@ -122,12 +98,12 @@ def test_two_writers_into_one_out_second_exits_2_first_publishes_its_own_model(t
         with pytest.raises(EdgesmithError, match="in use by another edgesmith run"):
             with ArtifactWriter(out) as second:
                 (second.dir / "model.bin").write_bytes(b"second model")
-                commit(second)
+                commit_artifact(second)
         assert (first.dir / "model.bin").read_bytes() == b"first model"
-        artifact = commit(first)
+        artifact = commit_artifact(first)
     assert artifact.model_path.read_bytes() == b"first model"
     read_artifact(out)
-    assert not lock_path(out).exists()
+    assert not outputs.lock_path(out).exists()
 
 
 def test_a_partial_edgesmith_did_not_create_is_never_removed(tmp_path):
@@ -139,20 +115,42 @@ def test_a_partial_edgesmith_did_not_create_is_never_removed(tmp_path):
         with ArtifactWriter(out):
             pass
     assert (user_partial / "notes.txt").read_text() == "mine"
-    assert not lock_path(out).exists()
+    assert not outputs.lock_path(out).exists()
 
 
-def test_an_interrupted_partial_of_ours_is_cleaned_up(tmp_path):
+def test_a_foreign_partial_is_refused_before_any_work(tmp_path, monkeypatch):
+    """``import`` used to evaluate the model first and refuse ``x.partial`` only when writing."""
+    from edgesmith.core.artifacts import check_output_dir
+    from edgesmith.train import importer
+
+    (tmp_path / "x.partial").mkdir()
+    (tmp_path / "x.partial" / "notes.txt").write_text("mine")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the output was checked")
+
+    monkeypatch.setattr(importer, "check_model_file", no_work)
+    monkeypatch.setattr(importer, "load_dataset", no_work)
+    with pytest.raises(EdgesmithError, match="x.partial exists and edgesmith did not create it"):
+        importer.import_model(tmp_path / "m.h5", "digits", tmp_path / "x", report=silent)
+    assert (tmp_path / "x.partial" / "notes.txt").read_text() == "mine"
+    assert check_output_dir(tmp_path / "x", staged=False) == tmp_path / "x"  # not staged: fine
+    (tmp_path / "y.partial").symlink_to(tmp_path / "x.partial")
+    with pytest.raises(EdgesmithError, match="y.partial exists"):
+        check_output_dir(tmp_path / "y")
+
+
+def test_an_interrupted_partial_of_ours_is_cleaned_up(tmp_path, commit_artifact):
     out = tmp_path / "run"
     with pytest.raises(RuntimeError), ArtifactWriter(out, keep_on_error=True) as writer:
         (writer.dir / "model.bin").write_bytes(b"half")
         raise RuntimeError("killed")
-    assert is_owned(tmp_path / "run.partial")
+    assert outputs.is_owned(tmp_path / "run.partial")
     with ArtifactWriter(out) as writer:
         (writer.dir / "model.bin").write_bytes(b"whole")
-        artifact = commit(writer)
+        artifact = commit_artifact(writer)
     assert artifact.model_path.read_bytes() == b"whole"
-    assert MARKER_NAME not in artifact.manifest.files
+    assert outputs.MARKER_NAME not in artifact.manifest.files
 
 
 @pytest.mark.parametrize("out", [".", ".."])
@@ -192,7 +190,7 @@ def test_sensitivity_outputs_recorded_by_edgesmith_may_be_rewritten(tmp_path):
     files = [tmp_path / "r8.json", tmp_path / "r8.md", tmp_path / "r8.png"]
     for path in files[:2]:
         path.write_text("written by a previous run")
-        record_written(path)
+        outputs.record_written(path)
     check_files_writable(files)  # ours and unchanged (the .png is absent)
     files[1].write_text("edited by hand")
     with pytest.raises(EdgesmithError, match="r8.md"):
@@ -210,7 +208,7 @@ def test_quantize_never_removes_a_partial_it_did_not_create(digits_artifact, tmp
     user_partial.mkdir()
     (user_partial / "notes.txt").write_text("mine")
     config = AutotuneConfig(attempts=("ptq",), max_eval=64, calibration_samples=16)
-    with pytest.raises(EdgesmithError, match="q.partial is a folder edgesmith did not write"):
+    with pytest.raises(EdgesmithError, match="q.partial exists and edgesmith did not create it"):
         quantize_within_budget(digits_artifact, config, tmp_path / "q", report=silent)
     assert (user_partial / "notes.txt").read_text() == "mine"
 
@@ -233,22 +231,22 @@ def test_sensitivity_never_writes_into_the_source_artifact(tmp_path, capsys):
 def sealed_folder(path):
     """A folder as a published bundle leaves it: files, a subfolder and a link, all sealed."""
     path.mkdir()
-    mark_staging_dir(path, path, purpose="test")
+    outputs.mark_staging_dir(path, path, purpose="test")
     (path / "model.tflite").write_bytes(b"model")
     (path / "plots").mkdir()
     (path / "plots" / "latency.png").write_bytes(b"png")
     (path / "link").symlink_to("model.tflite")
-    seal_owned_dir(path)
+    outputs.seal_owned_dir(path)
     return path
 
 
 def test_a_marker_covers_only_the_entries_edgesmith_recorded(tmp_path):
     """Issue 23: a marked folder used to count as all ours, the user's files in it included."""
     bundle = sealed_folder(tmp_path / "bundle")
-    assert is_owned(bundle) and foreign_entry(bundle) is None
+    assert outputs.is_owned(bundle) and outputs.foreign_entry(bundle) is None
     (bundle / "plots" / "my-annotations.png").write_bytes(b"the user's")
     with pytest.raises(EdgesmithError) as caught:
-        remove_owned(bundle)
+        outputs.remove_owned(bundle)
     message = str(caught.value)
     assert f"{bundle / 'plots' / 'my-annotations.png'} was not written by edgesmith" in message
     assert "\n" not in message
@@ -256,21 +254,21 @@ def test_a_marker_covers_only_the_entries_edgesmith_recorded(tmp_path):
     assert (bundle / "model.tflite").read_bytes() == b"model"  # nothing deleted
     (bundle / "plots" / "my-annotations.png").unlink()
     (bundle / "model.tflite").write_bytes(b"the user retrained it")  # recorded, but changed
-    assert foreign_entry(bundle) == bundle / "model.tflite"
+    assert outputs.foreign_entry(bundle) == bundle / "model.tflite"
     (bundle / "model.tflite").write_bytes(b"model")
     (bundle / "link").unlink()
     (bundle / "link").symlink_to("/etc/passwd")  # a recorded name, another target
-    assert foreign_entry(bundle) == bundle / "link"
+    assert outputs.foreign_entry(bundle) == bundle / "link"
 
 
 def test_a_folder_marked_before_the_ledger_lists_nothing_as_ours(tmp_path):
     old = tmp_path / "old"
     old.mkdir()
-    (old / MARKER_NAME).write_text(json.dumps({"tool": "edgesmith", "owned_dir": True}))
+    (old / outputs.MARKER_NAME).write_text(json.dumps({"tool": "edgesmith", "owned_dir": True}))
     (old / "file").write_text("x")
-    assert foreign_entry(old) == old / "file"
+    assert outputs.foreign_entry(old) == old / "file"
     with pytest.raises(EdgesmithError, match="file was not written by edgesmith"):
-        remove_owned(old)
+        outputs.remove_owned(old)
     assert old.is_dir()
 
 
@@ -280,46 +278,48 @@ def test_nested_folders_locks_and_stages_count_by_their_own_marks(tmp_path):
     sealed_folder(step / "model")  # a published artifact of ours
     stage = step / "other.partial"
     stage.mkdir()
-    mark_staging_dir(stage, step / "other", purpose="test")
+    outputs.mark_staging_dir(stage, step / "other", purpose="test")
     (stage / "half").write_text("interrupted")  # a staging leftover: ours whole
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     lock = {"pid": int(dead.stdout), "host": socket.gethostname(), "token": "t"}
     (step / "model.lock").write_text(json.dumps(lock))
-    assert foreign_entry(step) == step  # unmarked itself
-    assert foreign_entry(step, unmarked_ok=True) is None
+    assert outputs.foreign_entry(step) == step  # unmarked itself
+    assert outputs.foreign_entry(step, unmarked_ok=True) is None
     (step / "poetry.lock").write_text("[[package]]")  # named .lock, but not an edgesmith lock
-    assert foreign_entry(step, unmarked_ok=True) == step / "poetry.lock"
+    assert outputs.foreign_entry(step, unmarked_ok=True) == step / "poetry.lock"
 
 
-def test_a_published_folder_named_like_staging_is_never_removed_as_staging(tmp_path):
+def test_a_published_folder_named_like_staging_is_never_removed_as_staging(
+    tmp_path, commit_artifact
+):
     """Issue 23: ``--out x.partial`` was deleted as stale staging by a run writing ``--out x``."""
     out = tmp_path / "x"
     with ArtifactWriter(tmp_path / "x.partial") as writer:
         (writer.dir / "model.bin").write_bytes(b"the published x.partial")
-        commit(writer)
+        commit_artifact(writer)
     published = read_artifact(tmp_path / "x.partial")
     with pytest.raises(EdgesmithError, match="x.partial exists and edgesmith did not create it"):
         with ArtifactWriter(out):
             pass
     with pytest.raises(EdgesmithError, match="did not write as staging of x"):
-        remove_stale_stage(tmp_path / "x.partial", out)
+        outputs.remove_stale_stage(tmp_path / "x.partial", out)
     assert read_artifact(tmp_path / "x.partial").id == published.id
     # a staging mark for another name does not make a folder this name's staging either
     other = tmp_path / "y.partial"
     other.mkdir()
-    mark_staging_dir(other, tmp_path / "z", purpose="test")
+    outputs.mark_staging_dir(other, tmp_path / "z", purpose="test")
     with pytest.raises(EdgesmithError, match="did not write as staging of y"):
-        remove_stale_stage(other, tmp_path / "y")
-    mark_staging_dir(other, tmp_path / "y", purpose="test")
-    remove_stale_stage(other, tmp_path / "y")
+        outputs.remove_stale_stage(other, tmp_path / "y")
+    outputs.mark_staging_dir(other, tmp_path / "y", purpose="test")
+    outputs.remove_stale_stage(other, tmp_path / "y")
     assert not other.exists()
 
 
-def test_a_published_artifact_lists_exactly_its_files(tmp_path):
+def test_a_published_artifact_lists_exactly_its_files(tmp_path, commit_artifact):
     with ArtifactWriter(tmp_path / "run") as writer:
         (writer.dir / "model.bin").write_bytes(b"m")
-        artifact = commit(writer)
-    ledger = json.loads((artifact.path / MARKER_NAME).read_text())
+        artifact = commit_artifact(writer)
+    ledger = json.loads((artifact.path / outputs.MARKER_NAME).read_text())
     assert sorted(ledger["files"]) == ["manifest.json", "model.bin"]
-    assert "staging_of" not in ledger and is_owned(artifact.path)
+    assert "staging_of" not in ledger and outputs.is_owned(artifact.path)

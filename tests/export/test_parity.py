@@ -110,10 +110,11 @@ def test_corrupted_file_fails_parity(exported_all, digits_artifact, tmp_path):
 
     with runtime.load(good) as model:
         reference = model.predict(data.x_eval)
-    ok = check_parity(good, data.x_eval, data.y_eval, reference, FLOAT, "probabilities")
+    ok, _ = check_parity(good, data.x_eval, data.y_eval, reference, FLOAT, "probabilities")
     assert ok["parity"] == "pass" and ok["max_abs_diff"] == 0.0
-    broken = check_parity(bad, data.x_eval, data.y_eval, reference, FLOAT, "probabilities")
-    assert broken["parity"] == "fail"
+    broken, outputs = check_parity(bad, data.x_eval, data.y_eval, reference, FLOAT, "probabilities")
+    assert broken["parity"] == "fail" and outputs.shape == reference.shape
+    assert float(abs(outputs - reference).max()) == pytest.approx(broken["max_abs_diff"], rel=1e-6)
     assert broken["max_abs_diff"] > 1e-2 and broken["agreement"] < 0.99
 
 

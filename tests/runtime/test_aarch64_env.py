@@ -1,9 +1,10 @@
-"""The emulated aarch64 env: its error paths (no network), and one slow bench under qemu."""
+"""The emulated aarch64 env: its error paths (no network), its launcher, a slow bench under qemu."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,12 @@ from edgesmith.runtime.aarch64_env import (
     INCOMPLETE,
     cpuinfo_text,
     find_aarch64,
+    launcher_path,
     setup_aarch64,
+    write_launcher,
 )
+from edgesmith.runtime.child import source_dir
+from edgesmith.runtime.emulation import device_emulation
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -82,6 +87,74 @@ def test_finished_env_returns_at_once(tmp_path, monkeypatch):
     )  # fmt: skip
     assert env.env["PYTHONPATH"] == str(tmp_path / "env" / "site")
     assert env.env["PYTHONHOME"] == str(env.root / "usr")
+    assert os.access(tmp_path / "env" / "bin" / "edgesmith", os.X_OK)  # a finished env gets it
+
+
+FAKE_QEMU = """#!/bin/sh
+echo "argv: $*"
+echo "PYTHONPATH=$PYTHONPATH"
+echo "PYTHONHOME=$PYTHONHOME"
+echo "PYTHONNOUSERSITE=$PYTHONNOUSERSITE"
+"""
+
+
+def test_launcher_runs_the_cli_under_qemu_and_says_it_is_emulated(tmp_path, monkeypatch):
+    """The launcher, run with a stand-in qemu that prints what it was started with."""
+    qemu = tmp_path / "qemu-aarch64-static"
+    qemu.write_text(FAKE_QEMU)
+    qemu.chmod(0o755)
+    monkeypatch.setattr(aarch64_env, "_qemu", lambda: str(qemu))
+    env = _fake_env(tmp_path / "env")
+    launcher = write_launcher(env)
+    assert launcher == env / "bin" / "edgesmith" == launcher_path(env)
+    assert launcher.stat().st_mode & 0o777 == 0o755
+    assert launcher.read_text().startswith("#!/bin/sh\n# edgesmith on an emulated aarch64 CPU")
+    ran = subprocess.run(
+        [str(launcher), "bench", "two words", "--json"], capture_output=True, text=True,
+        timeout=30, check=True,
+    )  # fmt: skip
+    root = env / "root"
+    assert ran.stdout.splitlines() == [
+        f"argv: -L {root} -cpu cortex-a72 {root}/usr/bin/python3 -m edgesmith bench two words "
+        "--json",
+        f"PYTHONPATH={env / 'site'}:{source_dir()}",  # the wheels first, then this edgesmith
+        f"PYTHONHOME={root / 'usr'}",
+        "PYTHONNOUSERSITE=1",
+    ]
+    said = device_emulation(ran.stderr, "here")
+    assert said is not None and (said.target, said.isa, said.arch) == (
+        "aarch64", "arm64-neon", "aarch64",
+    )  # fmt: skip
+    assert said.cpu.endswith("-cpu cortex-a72 (emulated Cortex-A72)")
+
+
+def test_launcher_is_replaced_whole_and_beside_a_users_sysroot(tmp_path, monkeypatch):
+    monkeypatch.setattr(aarch64_env, "_qemu", lambda: "/usr/bin/qemu-aarch64-static")
+    env = _fake_env(tmp_path / "env")
+    (env / "bin").mkdir()
+    (env / "bin" / "edgesmith").write_text("an old launcher")
+    write_launcher(env)
+    assert "-m edgesmith" in (env / "bin" / "edgesmith").read_text()
+    assert sorted(p.name for p in (env / "bin").iterdir()) == ["edgesmith"]  # no temp file left
+    sysroot = tmp_path / "sysroot"  # its own bin/ is the guest's: the launcher goes beside it
+    (sysroot / "usr" / "bin").mkdir(parents=True)
+    (sysroot / "usr" / "bin" / "python3").write_text("")
+    assert launcher_path(sysroot) == sysroot / "edgesmith-bin" / "edgesmith"
+
+
+@pytest.mark.parametrize("made", ["nothing", "half"], ids=["not-an-env", "half-made"])
+def test_launcher_refuses_a_folder_that_is_not_a_finished_env(tmp_path, monkeypatch, made):
+    monkeypatch.setattr(aarch64_env, "_qemu", lambda: "/usr/bin/qemu-aarch64-static")
+    folder = tmp_path / "env"
+    if made == "half":
+        _fake_env(folder)
+        (folder / INCOMPLETE).touch()
+    else:
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine")
+    with pytest.raises(EdgesmithError, match="not an aarch64 env|half made"):
+        write_launcher(folder)
+    assert not (folder / "bin").exists()
 
 
 def test_folder_that_is_not_an_env_is_refused_and_left_alone(tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ refusals and the relabelling need nothing.
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import pytest
@@ -17,10 +16,6 @@ from edgesmith.runtime import emulation
 from edgesmith.runtime.bench_schema import parse_document
 from edgesmith.runtime.child import run_job
 
-needs_qemu = pytest.mark.skipif(
-    shutil.which("qemu-x86_64-static") is None and shutil.which("qemu-x86_64") is None,
-    reason="needs qemu-x86_64 (apt-get install qemu-user-static)",
-)
 QUICK = ["--min-runs", "2", "--min-seconds", "0", "--warmup-runs", "1"]
 
 
@@ -93,7 +88,7 @@ def test_a_child_past_its_time_is_stopped(tmp_path):
         run_job([sys.executable, str(sleeper)], {"job": "bench"}, label="child", timeout=0.5)
 
 
-@needs_qemu
+@pytest.mark.emulated("x86-64-avx2")
 @pytest.mark.slow
 def test_an_emulated_bench_gives_the_native_accuracy_and_says_it_is_emulated(
     fixtures, tmp_path, capsys

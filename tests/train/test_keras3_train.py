@@ -7,11 +7,14 @@ with its backend chosen first, in a process that has not loaded tf_keras.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from edgesmith.core.outputs import mark_staging_dir
 
 pytest.importorskip("jax")
 pytest.importorskip("keras")
@@ -67,10 +70,13 @@ def test_a_teacher_distils_with_ema_and_a_left_partial_needs_resume(tmp_path):
         "--ema", "0.5", "--out", str(student),
     )  # fmt: skip
     partial = Path(str(student) + ".partial")
-    partial.mkdir()
+    partial.mkdir()  # a folder of that name edgesmith did not make: refused, never resumed
+    foreign = edgesmith(*args)
+    assert foreign.returncode == 2 and "did not create it as staging" in foreign.stderr
+    mark_staging_dir(partial, student, purpose="artifact")  # an interrupted run's leftover
     refused = edgesmith(*args)
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    partial.rmdir()
+    shutil.rmtree(partial)
     done = edgesmith(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((student / "manifest.json").read_text())

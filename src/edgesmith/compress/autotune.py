@@ -26,7 +26,7 @@ from edgesmith.compress.config import AutotuneConfig
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir, read_artifact
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.manifest import DatasetRecord, Metrics
-from edgesmith.core.outputs import mark_owned_dir, remove_owned
+from edgesmith.core.outputs import mark_staging_dir, remove_stale_stage, seal_owned_dir
 from edgesmith.core.progress import Reporter, stderr_reporter
 
 SUMMARY = "autotune.json"
@@ -62,9 +62,9 @@ def quantize_within_budget(
     out = check_output_dir(out)
     src = finetune.load_source(source, data=config.data)
     work = out.with_name(out.name + ".partial")
-    remove_owned(work)  # an interrupted run of ours; a folder edgesmith did not write: exit 2
+    remove_stale_stage(work, out)  # an interrupted run of ours; anything else: exit 2
     work.mkdir(parents=True)
-    mark_owned_dir(work, purpose="quantize attempts")
+    mark_staging_dir(work, out, purpose="quantize attempts")
     reference = _keras_accuracy(src, config.max_eval)
     budget = config.max_accuracy_drop
     attempts: list[dict] = []
@@ -167,6 +167,7 @@ def quantize_within_budget(
         "config": config.to_dict(),
     }
     (work / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    seal_owned_dir(work, purpose="quantize attempts")
     if out.is_dir():
         out.rmdir()
     os.replace(work, out)

@@ -16,6 +16,7 @@ reason in the manifest, so the rebuilt model always computes a sub-network of th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -286,35 +287,44 @@ def _thin_macs(model: keras.Model, plan: ChannelPlan) -> int:
     kernel's sliced shape (the formula of :func:`edgesmith.tfkeras.model_stats.count_macs`).
     Re-creating a 240-layer EfficientNet takes seconds; the MAC search asks a dozen times.
     """
-    source = _source(model, plan)
-    total = 0
-    for layer in source.layers:
-        if is_nested_model(layer):
-            total += count_macs(layer)
-            continue
-        shape = layer.output_shape
-        shape = tuple(shape[0] if isinstance(shape, list) else shape)
-        positions = int(np.prod([d for d in shape[1:-1] if d is not None] or [1]))
-        thin = _thin_sizes(layer, plan)
-        if getattr(layer, "depthwise_kernel", None) is not None:
-            total += positions * thin["depthwise_kernel"]
-            if getattr(layer, "pointwise_kernel", None) is not None:
-                total += positions * thin["pointwise_kernel"]
-        elif getattr(layer, "kernel", None) is not None:
-            total += positions * thin.get("kernel", int(np.prod(tuple(layer.kernel.shape))))
-    return int(total)
+    return _thin_total(model, plan, _layer_macs, nested=count_macs)
+
+
+def _layer_macs(layer: keras.layers.Layer, plan: ChannelPlan) -> int:
+    """One layer's MACs at the plan's widths: output positions times its sliced kernels."""
+    shape = layer.output_shape
+    shape = tuple(shape[0] if isinstance(shape, list) else shape)
+    positions = int(np.prod([d for d in shape[1:-1] if d is not None] or [1]))
+    thin = _thin_sizes(layer, plan)
+    if getattr(layer, "depthwise_kernel", None) is not None:
+        separable = getattr(layer, "pointwise_kernel", None) is not None
+        return positions * (
+            thin["depthwise_kernel"] + (thin["pointwise_kernel"] if separable else 0)
+        )
+    if getattr(layer, "kernel", None) is not None:
+        return positions * thin.get("kernel", int(np.prod(tuple(layer.kernel.shape))))
+    return 0
 
 
 def _thin_params(model: keras.Model, plan: ChannelPlan) -> int:
     """What ``count_params(rebuild(model, plan))`` returns, without building the model."""
-    source = _source(model, plan)
-    total = 0
-    for layer in source.layers:
-        if is_nested_model(layer):
-            total += count_params(layer)
-            continue
-        total += sum(_thin_sizes(layer, plan).values())
-    return int(total)
+    return _thin_total(model, plan, _layer_params, nested=count_params)
+
+
+def _layer_params(layer: keras.layers.Layer, plan: ChannelPlan) -> int:
+    return sum(_thin_sizes(layer, plan).values())
+
+
+def _thin_total(
+    model: keras.Model,
+    plan: ChannelPlan,
+    per_layer: Callable[[keras.layers.Layer, ChannelPlan], int],
+    *,
+    nested: Callable[[keras.Model], int],
+) -> int:
+    """A count summed over the thinned model's layers; a nested model counts as it stands."""
+    layers = _source(model, plan).layers
+    return int(sum(nested(la) if is_nested_model(la) else per_layer(la, plan) for la in layers))
 
 
 def resolve_widths(plan: ChannelPlan, widths: dict[str, int]) -> dict[int, int]:

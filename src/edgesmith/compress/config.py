@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
+from edgesmith.core import recipe_settings
 from edgesmith.core.config import Config, check_range, setting
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.train import MODEL_NAMES, resolve_augment
@@ -19,7 +21,6 @@ STRUCTURES = ("unstructured", "2:4", "channels")
 """``channels`` is :class:`ChannelPruneConfig`'s; the others :class:`PruneConfig`'s."""
 SCHEDULES = ("polynomial", "constant")
 RANKINGS = ("l1", "l2", "bn")
-OPTIMIZERS = ("sgd", "adam")
 CLUSTER_INITS = ("kmeans_plus_plus", "linear", "density", "random")
 SENSITIVITY_MODES = ("int8", "prune")
 MIN_CLUSTERS = 2
@@ -70,6 +71,11 @@ def _epochs(default: int) -> int:
     return setting(default, "fine-tuning passes over the training data", low=1)
 
 
+def _removed_fraction(help: str, **options: Any) -> float | None:
+    """A share of the model to remove, in [0, 1); None: not asked for."""
+    return setting(None, help, low=0.0, high=1.0, high_open=True, **options)
+
+
 def _skip_layers(what: str) -> tuple[str, ...]:
     return setting((), f"layer names to {what}", metavar="A,B")
 
@@ -96,21 +102,12 @@ class FinetuneConfig(Config):
     """
 
     epochs: int = _epochs(2)
-    batch_size: int = setting(128, "images per step", low=1)
-    optimizer: str = setting("sgd", "sgd (Nesterov momentum) or adam", choices=OPTIMIZERS)
-    learning_rate: float | None = setting(
-        None,
-        "peak learning rate (default: the technique's, scaled with the batch for sgd)",
-        flag="--lr",
-        low=1e-8,
-        high=10.0,
+    batch_size: int = recipe_settings.batch_size()
+    optimizer: str = recipe_settings.optimizer()
+    learning_rate: float | None = recipe_settings.learning_rate(
+        "the technique's, scaled with the batch for sgd"
     )
-    weight_decay: float = setting(
-        2.5e-3,
-        "decoupled weight decay per unit learning rate, BatchNorm and biases excluded",
-        low=0.0,
-        high=1.0,
-    )
+    weight_decay: float = recipe_settings.weight_decay()
     label_smoothing: float = setting(
         0.0, "label smoothing of the hard-label loss", low=0.0, high=1.0, high_open=True
     )
@@ -170,12 +167,8 @@ class PruneConfig(FinetuneConfig):
     """
 
     epochs: int = _epochs(4)
-    sparsity: float | None = setting(
-        None,
-        "fraction of weights (unstructured) or channels (channels) to remove, in [0, 1)",
-        low=0.0,
-        high=1.0,
-        high_open=True,
+    sparsity: float | None = _removed_fraction(
+        "fraction of weights (unstructured) or channels (channels) to remove, in [0, 1)"
     )
     structure: str = setting("unstructured", "unstructured, 2:4 or channels", choices=STRUCTURES)
     sparsity_scope: str = setting(
@@ -258,15 +251,11 @@ class ChannelPruneConfig(FinetuneConfig):
     """
 
     epochs: int = _epochs(4)
-    sparsity: float | None = setting(None, "", flag="", low=0.0, high=1.0, high_open=True)
+    sparsity: float | None = _removed_fraction("", flag="")
     structure: str = setting("channels", "", flag="", choices=("channels",))
     ranking: str = setting("l1", "channels: filter importance", choices=RANKINGS)
-    mac_reduction: float | None = setting(
-        None,
-        "channels: remove channels until MACs drop by this fraction, in [0, 1)",
-        low=0.0,
-        high=1.0,
-        high_open=True,
+    mac_reduction: float | None = _removed_fraction(
+        "channels: remove channels until MACs drop by this fraction, in [0, 1)"
     )
     round_to: int = setting(
         1,
@@ -290,14 +279,10 @@ class ChannelPruneConfig(FinetuneConfig):
         low=0.01,
         high=1.0,
     )
-    param_reduction: float | None = setting(
-        None,
+    param_reduction: float | None = _removed_fraction(
         "channels, with --max-latency-ratio: the search also removes at least this fraction of "
         "the parameters (most of an int8 file; ~0.55 for a file ~half the size)",
         metavar="P",
-        low=0.0,
-        high=1.0,
-        high_open=True,
     )
     latency_threads: int = setting(
         1, "channels: runtime threads while the width search times candidates", low=1

@@ -18,16 +18,7 @@ from edgesmith.compress.config import FinetuneConfig
 from edgesmith.compress.source import check_teacher_fits, read_keras_source
 from edgesmith.core.artifacts import Artifact, ArtifactWriter
 from edgesmith.core.datasets import Dataset, load_dataset
-from edgesmith.core.manifest import (
-    ChannelPruning,
-    Clustering,
-    DatasetRecord,
-    Distillation,
-    Metrics,
-    OutputRecord,
-    Pruning,
-    Quantization,
-)
+from edgesmith.core.manifest import DatasetRecord, Metrics, OutputRecord
 from edgesmith.core.normalization import Normalization
 from edgesmith.core.progress import Reporter
 from edgesmith.tfkeras import model_io
@@ -105,30 +96,27 @@ def loss_for(kind: str, label_smoothing: float = 0.0) -> keras.losses.Loss:
     )
 
 
+@dataclasses.dataclass(eq=False)
 class EpochLine(keras.callbacks.Callback):
     """One progress line per epoch, and a history kept for the manifest.
 
-    Args:
+    Attributes:
         label: what is being trained (``prune``, ``qat``...), printed first.
         epochs: the total, for ``epoch 2/4``.
         report: receives the lines.
         status: optional extra text per epoch (for example the current sparsity).
+        history: one record per finished epoch.
     """
 
-    def __init__(
-        self,
-        label: str,
-        epochs: int,
-        report: Reporter,
-        status: Callable[[], str] | None = None,
-    ):
+    label: str
+    epochs: int
+    report: Reporter
+    status: Callable[[], str] | None = None
+    history: list[dict] = dataclasses.field(default_factory=list)
+    _start: float = dataclasses.field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.label = label
-        self.epochs = epochs
-        self.report = report
-        self.status = status
-        self.history: list[dict] = []
-        self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         """Start the epoch's clock."""
@@ -299,19 +287,15 @@ def publish(
     config: dict,
     metrics: dict,
     model_file: str = KERAS_FILE,
-    history: list[dict] | None = None,
-    distillation: Distillation | None = None,
-    clustering: Clustering | None = None,
-    qat: bool | None = None,
-    quantization: Quantization | None = None,
-    pruning: Pruning | ChannelPruning | None = None,
     report: Reporter,
+    **sections: Any,
 ) -> Artifact:
     """Save the model and publish the artifact with the source's input, output and labels.
 
     ``metrics`` is validated as the manifest's :class:`~edgesmith.core.manifest.Metrics`; the
-    technique's own section (``distillation``, ``clustering``, ``qat`` with ``quantization``,
-    ``pruning``) goes to the manifest as given.
+    ``history`` and the technique's own section (``distillation``, ``clustering``, ``qat`` with
+    ``quantization``, ``pruning``) go to the manifest as given in ``sections``
+    (:meth:`~edgesmith.core.artifacts.ArtifactWriter.commit`).
 
     Raises:
         EdgesmithError: if ``out`` is taken.
@@ -332,12 +316,7 @@ def publish(
             metrics=Metrics.from_dict(metrics),
             parent=source.artifact.id,
             output=OutputRecord(kind=source.kind, shape=(source.dataset.num_classes,)),
-            history=history,
-            distillation=distillation,
-            clustering=clustering,
-            qat=qat,
-            quantization=quantization,
-            pruning=pruning,
+            **sections,
         )
     drop = metrics.get("accuracy_drop")
     drop_text = f" ({-drop:+.2f} points)" if drop is not None else ""

@@ -98,7 +98,7 @@ def run_recipe(
 
     report = report or stderr_reporter()
     steps = parse_recipe(recipe)
-    out = check_output_dir(out)
+    out = check_output_dir(out, staged=False)  # steps are written in place, not staged
     if not isinstance(source, Artifact):  # every artifact the steps read, before any step runs
         read_keras_source(source, role="--from", allow_qat=False)
     for _, config in steps:

@@ -9,7 +9,10 @@ the accuracy a layer costs is read off the real integer file, not a Keras simula
 sparsity, without fine-tuning, and the Keras model's accuracy measured. Either way the result is
 a JSON file, a Markdown table and, when matplotlib is installed, a PNG plot; the accuracy budget
 (:mod:`edgesmith.compress.autotune`) reuses the int8 machinery to leave the most sensitive
-layers in float.
+layers in float. The ``int8`` document also carries a LiteRT Quantizer recipe
+(``litert_recipe``): W8A8 everywhere and 16-bit activations for the layers that won back the
+most (``edgesmith.export.mixed_recipe``), which ``export --format tflite-recipe
+--quantizer-recipe FILE`` applies to the float file.
 """
 
 from __future__ import annotations
@@ -293,6 +296,10 @@ def analyse_sensitivity(
         "config": config.to_dict(),
         **result,
     }
+    if config.mode == "int8":
+        from edgesmith.export import mixed_recipe
+
+        document["litert_recipe"] = mixed_recipe(document)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(document, indent=2) + "\n")
@@ -334,7 +341,7 @@ def sensitivity_table(document: dict) -> str:
                 f"| {e['layer']} | {e['op']} | {e['rmse_over_scale']} | "
                 f"{e['accuracy_with_layer_float']:.4f} | {e['gain_points']:+.2f} |"
             )
-        return "\n".join(lines)
+        return "\n".join(lines + _recipe_lines(document))
     sparsities = [str(s) for s in document["config"]["sparsities"]]
     lines = [
         f"dense accuracy {document['accuracy']:.4f}; drop in points when one layer is pruned",
@@ -388,6 +395,19 @@ def write_plot(documents: dict | list[dict], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
+
+
+def _recipe_lines(document: dict) -> list[str]:
+    """The mixed recipe in words, under the int8 table."""
+    mixed = document.get("litert_recipe")
+    if not mixed:
+        return []
+    promoted = ", ".join(p["layer"] for p in mixed["promoted"]) or "none (no layer gained)"
+    return [
+        "",
+        f"LiteRT Quantizer mixed recipe (litert_recipe): W8A8, 16-bit activations for "
+        f"{promoted}; export --format tflite-recipe --quantizer-recipe THIS.json",
+    ]
 
 
 def _same_images(document: dict) -> str:

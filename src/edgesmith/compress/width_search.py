@@ -39,6 +39,7 @@ import numpy as np
 from edgesmith.compress.channel_graph import ChannelPlan
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import Reporter
+from edgesmith.core.wrappers import Closeable
 from edgesmith.tfkeras.backend import keras
 
 #: ``{group index: channels}``: the width of every prunable group
@@ -255,7 +256,7 @@ def _memo(count: Callable[[Widths], int]) -> Callable[[Widths], int]:
     return cached
 
 
-class TfliteTimer:
+class TfliteTimer(Closeable):
     """Times thin variants of a model as full-int8 .tflite files against the model itself.
 
     Each width set is rebuilt (:func:`edgesmith.compress.channel_pruning.rebuild`), converted
@@ -300,12 +301,6 @@ class TfliteTimer:
     def close(self) -> None:
         """Delete the converted files."""
         self._dir.cleanup()
-
-    def __enter__(self) -> TfliteTimer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _write(self, stem: str, model: keras.Model) -> Path:
         from edgesmith.export import convert_tflite as convert

@@ -25,31 +25,22 @@ from edgesmith.core.manifest import (
     REQUIRED_KEYS,
     SCHEMA_VERSION,
     STAGES,
-    CArray,
-    ChannelPruning,
-    Clustering,
     DatasetRecord,
-    Distillation,
-    InputPipeline,
     InputRecord,
     Manifest,
     Metrics,
-    Ops,
-    OutputRecord,
-    Pruning,
-    Quantization,
-    Sparse,
-    Target,
-    Training,
     check_member_name,
 )
 from edgesmith.core.outputs import (
     MARKER_NAME,
+    STAGE_SUFFIX,
     OutputLock,
     is_stage_of,
     mark_staging_dir,
     seal_owned_dir,
+    sha256_file,
 )
+from edgesmith.core.wrappers import forwarded
 
 if TYPE_CHECKING:
     from edgesmith.core.normalization import Normalization
@@ -79,15 +70,6 @@ UNHASHED_DIRS = ("logs", "backup")
 MAX_MANIFEST_BYTES = 32 << 20
 
 
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def artifact_id(model_hashes: dict[str, str]) -> str:
     """Content address of an artifact: sha256 over its model files' names and hashes."""
     digest = hashlib.sha256()
@@ -103,15 +85,32 @@ class Artifact:
     path: Path
     manifest: Manifest
 
-    @property
-    def id(self) -> str:
-        """The content address (sha256 over the model files)."""
-        return self.manifest.id
-
-    @property
-    def format(self) -> str:
-        """``keras``, ``tflite`` or ``onnx``."""
-        return self.manifest.format
+    id = forwarded("manifest.id", "The content address (sha256 over the model files).")
+    format = forwarded("manifest.format", "``keras``, ``tflite`` or ``onnx``.")
+    stage = forwarded("manifest.stage", "``train``, ``compress`` or ``export``.")
+    technique = forwarded(
+        "manifest.technique",
+        "What produced the artifact (``resnet8``, ``import``, ``prune``, ``tflite-int8``...).",
+    )
+    parent = forwarded(
+        "manifest.parent",
+        "The id of the artifact this one came from (``None`` for a trained or imported one).",
+    )
+    input_spec = forwarded(
+        "manifest.input",
+        "The input record: ``shape``, ``dtype``, ``normalization``, ``quantization``.",
+    )
+    output_spec = forwarded(
+        "manifest.output", "The output record (``kind``, ``shape``), or None for older manifests."
+    )
+    data_spec = forwarded(
+        "manifest.dataset.spec",
+        "The data spec the model was trained or evaluated on (``dataset.spec``).",
+    )
+    metrics = forwarded(
+        "manifest.metrics",
+        "The recorded metrics (``accuracy`` is a fraction of ``num_eval`` images).",
+    )
 
     @property
     def model_path(self) -> Path:
@@ -122,26 +121,6 @@ class Artifact:
     def labels(self) -> list[str]:
         """Class names, in output order."""
         return list(self.manifest.labels)
-
-    @property
-    def stage(self) -> str:
-        """``train``, ``compress`` or ``export``."""
-        return self.manifest.stage
-
-    @property
-    def technique(self) -> str:
-        """What produced the artifact (``resnet8``, ``import``, ``prune``, ``tflite-int8``...)."""
-        return self.manifest.technique
-
-    @property
-    def parent(self) -> str | None:
-        """The id of the artifact this one came from (``None`` for a trained or imported one)."""
-        return self.manifest.parent
-
-    @property
-    def input_spec(self) -> InputRecord:
-        """The input record: ``shape``, ``dtype``, ``normalization``, ``quantization``."""
-        return self.manifest.input
 
     @property
     def normalization(self) -> Normalization:
@@ -178,21 +157,6 @@ class Artifact:
         )
 
     @property
-    def output_spec(self) -> OutputRecord | None:
-        """The output record (``kind``, ``shape``), or None for older manifests."""
-        return self.manifest.output
-
-    @property
-    def data_spec(self) -> str:
-        """The data spec the model was trained or evaluated on (``dataset.spec``)."""
-        return self.manifest.dataset.spec
-
-    @property
-    def metrics(self) -> Metrics:
-        """The recorded metrics (``accuracy`` is a fraction of ``num_eval`` images)."""
-        return self.manifest.metrics
-
-    @property
     def files(self) -> dict[str, str]:
         """The hashed files: relative name -> sha256 (``model_file`` is one of them)."""
         return dict(self.manifest.files)
@@ -206,12 +170,19 @@ class Artifact:
         return self.manifest.trusted_model_code is True
 
 
-def check_output_dir(out: str | Path) -> Path:
+def check_output_dir(out: str | Path, *, staged: bool = True) -> Path:
     """Refuse an ``--out`` that already holds something, before any work starts.
+
+    Args:
+        out: the directory about to be written.
+        staged: the writer stages ``out`` in ``<out>.partial`` (:class:`ArtifactWriter`): a
+            folder of that name that edgesmith did not make as staging of ``out`` is refused
+            now, not after minutes of work when the writer would refuse it.
 
     Raises:
         EdgesmithError: when ``out`` is a file, a non-empty directory, a symbolic link, or the
-            current folder (or one holding it: ``--out .``), which cannot be replaced by a rename.
+            current folder (or one holding it: ``--out .``), which cannot be replaced by a rename;
+            or, for a staged ``out``, when ``<out>.partial`` is not edgesmith's staging of it.
     """
     out = Path(out)
     absolute = Path(os.path.abspath(out))
@@ -227,7 +198,18 @@ def check_output_dir(out: str | Path) -> Path:
         raise EdgesmithError(f"--out {out} is a file; expected a new or empty directory")
     if out.is_dir() and any(out.iterdir()):
         raise EdgesmithError(f"--out {out} is not empty; choose a new directory or remove it first")
+    stage = out.with_name(out.name + STAGE_SUFFIX)
+    if staged and (stage.is_symlink() or (stage.exists() and not is_stage_of(stage, out))):
+        raise EdgesmithError(foreign_stage_message(stage, out))
     return out
+
+
+def foreign_stage_message(stage: Path, out: Path) -> str:
+    """Why a ``<out>.partial`` that edgesmith did not make as staging of ``out`` stays."""
+    return (
+        f"{stage} exists and edgesmith did not create it as staging of {out.name} (an "
+        "unfinished run's leftover); refusing to replace it: move it away or choose another --out"
+    )
 
 
 class ArtifactWriter:
@@ -272,11 +254,7 @@ class ArtifactWriter:
                     "or remove that directory to start over"
                 )
             if self.dir.is_symlink() or not (self.resume or is_stage_of(self.dir, self.out)):
-                raise EdgesmithError(
-                    f"{self.dir} exists and edgesmith did not create it as staging of "
-                    f"{self.out.name} (an unfinished run's leftover); refusing to replace it: "
-                    "move it away or choose another --out"
-                )
+                raise EdgesmithError(foreign_stage_message(self.dir, self.out))
             if not self.resume:
                 shutil.rmtree(self.dir)  # an interrupted run of ours (ownership marker inside)
         if self.resume and not self.dir.is_dir():
@@ -305,21 +283,7 @@ class ArtifactWriter:
         metrics: Metrics,
         parent: str | None = None,
         tool_versions: dict[str, str] | None = None,
-        output: OutputRecord | None = None,
-        c_array: CArray | None = None,
-        target: Target | None = None,
-        sparse: Sparse | None = None,
-        raw_input_fold: str | None = None,
-        ops: Ops | None = None,
-        input_pipeline: InputPipeline | None = None,
-        training: Training | None = None,
-        history: list[dict[str, Any]] | None = None,
-        trusted_model_code: bool | None = None,
-        distillation: Distillation | None = None,
-        clustering: Clustering | None = None,
-        qat: bool | None = None,
-        quantization: Quantization | None = None,
-        pruning: Pruning | ChannelPruning | None = None,
+        **sections: Any,
     ) -> Artifact:
         """Hash the files, write ``manifest.json`` atomically, and publish the directory.
 
@@ -340,24 +304,9 @@ class ArtifactWriter:
             metrics: at least ``accuracy`` and ``num_eval``.
             parent: id of the artifact this one came from.
             tool_versions: package versions; collected from the environment when omitted.
-            output: what the model outputs (kind, shape).
-            c_array: export ``--c-array``: the C source and header.
-            target: export ``--target``: the device check and its budget.
-            sparse: export ``--sparse``: the sparse encoding.
-            raw_input_fold: export ``--raw-input``: how normalisation was folded in.
-            ops: export: the file's op report.
-            input_pipeline: train: where augmentation ran, how batches travelled.
-            training: Keras 3 train: framework and devices.
-            history: train and compress: one record per epoch.
-            trusted_model_code: train/import: whether model code was accepted.
-            distillation: distill: the teacher and the loss mix.
-            clustering: cluster: the layers clustered and left alone.
-            qat: qat: the model holds fake-quantisation layers.
-            quantization: qat: the scheme trained with.
-            pruning: prune or prune-channels: what was pruned, how.
-
-            The sections are optional (None leaves one out);
-            :class:`~edgesmith.core.manifest.Manifest` documents their fields.
+            **sections: the manifest's optional sections by name (``output``, ``target``,
+                ``history``, ``pruning`` ...; None leaves one out), passed on as they are:
+                :class:`~edgesmith.core.manifest.Manifest` declares and documents each.
 
         Returns:
             The published artifact.
@@ -397,21 +346,7 @@ class ArtifactWriter:
             metrics=metrics,
             tool_versions=tool_versions if tool_versions is not None else collect_versions(),
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            output=output,
-            c_array=c_array,
-            target=target,
-            sparse=sparse,
-            raw_input_fold=raw_input_fold,
-            ops=ops,
-            input_pipeline=input_pipeline,
-            training=training,
-            history=tuple(history) if history is not None else None,
-            trusted_model_code=trusted_model_code,
-            distillation=distillation,
-            clustering=clustering,
-            qat=qat,
-            quantization=quantization,
-            pruning=pruning,
+            **sections,
         )
         document = built.to_dict()
         manifest = Manifest.from_dict(document, where=f"{self.out}: the manifest to write")

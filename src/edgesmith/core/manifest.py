@@ -395,6 +395,35 @@ class DatasetRecord(_Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class EmulatedParity(_Record):
+    """Export ``--check-on``: the file's parity check run again on an emulated CPU.
+
+    The same rule as the native check (``edgesmith.export.parity``), against the same source
+    outputs, on the same eval images; ``agreement_native`` says how far the target's kernels
+    moved the file's own top-1 answers. Latency is not measured: an emulator's is not the
+    device's.
+    """
+
+    KEY = "metrics.emulated"
+    target: str = _field(_string, required=True, doc="the emulated CPU (aarch64, x86-64-avx2)")
+    emulator: str = _field(_string, required=True, doc="qemu's version and CPU model")
+    runtime: str | None = _field(_string, doc="the runtime and provider that ran it there")
+    accuracy: float = _field(_number, required=True, doc="top-1 accuracy on the target")
+    num_eval: int = _field(_count, required=True, doc="the images it is over")
+    agreement: float = _field(_number, required=True, doc="top-1 agreement with the source")
+    agreement_native: float = _field(
+        _number, required=True, doc="top-1 agreement with the native file's outputs"
+    )
+    max_abs_diff: float | None = _field(_number, doc="largest output difference to the source")
+    max_abs_diff_native: float | None = _field(_number, doc="the same to the native file")
+    parity: str = _field(_one_of("pass", "fail"), required=True, doc="the parity verdict there")
+    accuracy_test: dict[str, Any] | None = _field(
+        _json_object, doc="quantised files: the accuracy-drop test's record (McNemar, margin)"
+    )
+    parity_failures: tuple[str, ...] | None = _field(_strings, doc="which bounds were missed")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Metrics(_Record):
     """What was measured on the artifact. Every stage fills the part it measures.
 
@@ -421,6 +450,10 @@ class Metrics(_Record):
     )
     parity_failures: tuple[str, ...] | None = _field(_strings, doc="which bounds were missed")
     parity_runner: str | None = _field(_string, doc="the runtime that checked it (tflm)")
+    emulated: tuple[EmulatedParity, ...] | None = _field(
+        _list_of(_record(EmulatedParity), "a list of emulated parity records"),
+        doc="export --check-on: the parity check on each emulated CPU",
+    )
     # file sizes (export, mixed int8)
     size_bytes: int | None = _field(_count, doc="the model file's bytes")
     gzip_bytes: int | None = _field(_count, doc="gzip -9 of the file: what compression keeps")
@@ -717,6 +750,38 @@ class Ops(_Record):
     num_float_ops: int | None = _field(_count, doc="all float ops (float_ops is capped)")
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Quantizer(_Record):
+    """Export's LiteRT Quantizer formats: the recipe applied to the float file, and its check.
+
+    The recipe is kept whole, so the file can be made again from the float .tflite with the
+    same ``ai-edge-quantizer`` release; ``validation`` is the quantizer's own tensor-by-tensor
+    comparison with the float file (``edgesmith.export.litert_quantizer.summarise``).
+    """
+
+    KEY = "quantizer"
+    backend: str = _field(_one_of("litert"), required=True, doc="which quantizer: litert")
+    package: str = _field(_string, required=True, doc="the quantizer package and its version")
+    recipe_name: str = _field(_string, required=True, doc="the quantizer's recipe name, or file")
+    recipe_source: str = _field(_string, required=True, doc="builtin, or the recipe file")
+    recipe_sha256: str | None = _field(_string, doc="the recipe file's sha256")
+    recipe: tuple[dict[str, Any], ...] = _field(
+        _objects, required=True, doc="the rules, as the quantizer loaded them"
+    )
+    promoted: tuple[dict[str, Any], ...] | None = _field(
+        _objects, doc="mixed recipe: the layers given 16-bit activations, and why"
+    )
+    calibration_samples: int = _field(
+        _count, required=True, doc="inputs the activation ranges came from (0: none needed)"
+    )
+    calibration_rule: str | None = _field(
+        _one_of("min-max", "moving-average"), doc="how their ranges were merged"
+    )
+    validation: dict[str, Any] | None = _field(
+        _json_object, doc="the quantizer's validate(): per-tensor error against the float file"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The manifest
 
@@ -727,6 +792,7 @@ _SECTIONS: dict[str, Check] = {
     "sparse": _record(Sparse),
     "raw_input_fold": _string,
     "ops": _record(Ops),
+    "quantizer": _record(Quantizer),
     "input_pipeline": _record(InputPipeline),
     "training": _record(Training),
     "history": _objects,
@@ -767,6 +833,7 @@ class Manifest:
         raw_input_fold: export ``--raw-input``: how normalisation was folded in (``affine``,
             ``kernel:<layer>``).
         ops: export: the file's op report.
+        quantizer: export's LiteRT Quantizer formats: the recipe and the quantizer's check.
         input_pipeline: train: where augmentation ran.
         training: Keras 3 train: framework and devices.
         history: train and compress: one record per epoch (loss, accuracies, seconds...).
@@ -800,6 +867,7 @@ class Manifest:
     sparse: Sparse | None = None
     raw_input_fold: str | None = None
     ops: Ops | None = None
+    quantizer: Quantizer | None = None
     input_pipeline: InputPipeline | None = None
     training: Training | None = None
     history: tuple[dict[str, Any], ...] | None = None

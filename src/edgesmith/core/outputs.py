@@ -56,7 +56,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -142,7 +143,7 @@ def _walk(folder: Path, root: Path, entries: dict[str, str]) -> None:
             entries[rel] = _DIR
             _walk(entry, root, entries)
         elif entry.is_file():
-            entries[rel] = _sha256(entry)
+            entries[rel] = sha256_file(entry)
 
 
 def seal_owned_dir(folder: str | Path, *, purpose: str | None = None) -> None:
@@ -173,7 +174,7 @@ def record_written(path: str | Path) -> None:
     path = Path(path)
     folder = path.parent
     ledger = _read_ledger(folder) or {"tool": _TOOL, "files": {}, "owned_dir": False}
-    ledger["files"][path.name] = _sha256(path)
+    ledger["files"][path.name] = sha256_file(path)
     _write_ledger(folder, ledger)
 
 
@@ -247,7 +248,7 @@ def _foreign_in(folder: Path, ledgers: list[tuple[Path, dict[str, Any]]]) -> Pat
             if _stale_lock(entry):
                 continue
             named = any(entry.relative_to(root).as_posix() in files for root, files in ledgers)
-            if not (named and _recorded(entry, ledgers, _sha256(entry))):  # hash only if named
+            if not (named and _recorded(entry, ledgers, sha256_file(entry))):  # hash only if named
                 return entry
         else:
             return entry  # a FIFO, socket or device: never ours
@@ -299,7 +300,7 @@ def is_owned(path: str | Path) -> bool:
         return is_marked(path) and foreign_entry(path) is None
     if path.is_file():
         expected = (_read_ledger(path.parent) or {}).get("files", {}).get(path.name)
-        return isinstance(expected, str) and _sha256(path) == expected
+        return isinstance(expected, str) and sha256_file(path) == expected
     return False
 
 

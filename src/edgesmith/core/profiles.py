@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edgesmith.core.config import Config, check_positive_int, load_config_file
+from edgesmith.core.config import Config, check_positive_int
+from edgesmith.core.emulated import EMULATED_TARGETS
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.safe_files import clip, short
+from edgesmith.core.shipped import load_shipped_or_file, shipped_names
 
 RUNTIMES = ("litert", "onnxruntime")
 PROVIDERS = {
@@ -44,6 +45,11 @@ def cpu_count() -> int:
 def max_threads() -> int:
     """The most runtime threads a profile may ask for: ``THREADS_PER_CPU`` x the CPUs here."""
     return THREADS_PER_CPU * cpu_count()
+
+
+def _positive_finite(value: Any) -> bool:
+    """A positive, finite int or float (not a bool, not NaN, not infinity)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < math.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +84,7 @@ class Budgets(Config):
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if value is None:
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 < value < math.inf  # NaN fails this too
-            ):
+            if value is not None and not _positive_finite(value):
                 raise EdgesmithError(
                     f"budget {field.name} must be a positive number or null (not NaN or infinity). "
                     f"Received: {short(value)}"
@@ -112,6 +112,9 @@ class DeviceProfile(Config):
             as ``ethos-u55-128``, which runs Vela), or None.
         vela: for an Ethos-U target, Vela's ``system_config`` and ``memory_mode`` (sections of
             Vela's ``Arm/vela.ini``) and ``clock_mhz``; edit a copy of the YAML to override.
+        emulate: the emulated CPU that stands in for the device's (``aarch64``,
+            ``x86-64-avx2``) where the device is not at hand: ``build --check-on-emulated``
+            checks every exported file's parity on it. None: no emulated check.
         budgets: the limits the chosen model must meet.
     """
 
@@ -124,6 +127,7 @@ class DeviceProfile(Config):
     affinity: tuple[int, ...] | None = None
     target: str | None = None
     vela: dict[str, Any] | None = None
+    emulate: str | None = None
     budgets: Budgets = dataclasses.field(default_factory=Budgets)
 
     def __post_init__(self) -> None:
@@ -179,11 +183,40 @@ class DeviceProfile(Config):
                 f"Received: {short(self.target)}"
             )
         self._check_vela(where)
+        self._check_emulate(where)
         if isinstance(self.budgets, dict):
             object.__setattr__(self, "budgets", Budgets.from_dict(self.budgets))
         elif not isinstance(self.budgets, Budgets):
             raise EdgesmithError(
                 f"{where}: budgets must be a mapping. Received: {short(self.budgets)}"
+            )
+
+    def device_dict(self) -> dict[str, Any]:
+        """The profile as a bench on the device itself reads it: without ``emulate``.
+
+        A build hands its profile to the device's own edgesmith (``device.json``), which may
+        predate that key and would refuse it; a bench on the real CPU never reads it.
+        """
+        values = self.to_dict()
+        values.pop("emulate", None)
+        return values
+
+    def _check_emulate(self, where: str) -> None:
+        """An emulated CPU runs the CPU kernels of LiteRT and ONNX Runtime, nothing else."""
+        if self.emulate is None:
+            return
+        if self.emulate not in EMULATED_TARGETS:
+            raise EdgesmithError(
+                f"{where}: emulate must be one of {', '.join(EMULATED_TARGETS)} or null. "
+                f"Received: {short(self.emulate)}"
+            )
+        if self.provider not in ("xnnpack", "builtin", "cpu") or self.target not in (
+            None,
+            "int8-only",
+        ):
+            raise EdgesmithError(
+                f"{where}: emulate {self.emulate} runs the CPU kernels only; this profile runs "
+                f"on {self.provider}" + (f" for target {self.target}" if self.target else "")
             )
 
     def _check_vela(self, where: str) -> None:
@@ -207,11 +240,7 @@ class DeviceProfile(Config):
                     f"Received: {short(value)}"
                 )
         clock = self.vela.get("clock_mhz")
-        if clock is not None and (
-            isinstance(clock, bool)
-            or not isinstance(clock, (int, float))
-            or not 0 < clock < math.inf  # NaN fails this too
-        ):
+        if clock is not None and not _positive_finite(clock):
             raise EdgesmithError(
                 f"{where}: vela clock_mhz must be a positive finite number. "
                 f"Received: {short(clock)}"
@@ -245,8 +274,7 @@ class DeviceProfile(Config):
 
 def shipped_profiles() -> list[str]:
     """Names of the profiles that come with edgesmith."""
-    folder = resources.files("edgesmith.devices")
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return shipped_names("edgesmith.devices")
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
@@ -256,21 +284,11 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
         EdgesmithError: for an unknown name (the known ones are listed) or a bad field (named).
     """
     text = str(name_or_path)
-    path = Path(text)
-    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
-        values = load_config_file(path)
-    else:
-        known = shipped_profiles()
-        if text not in known:
-            raise EdgesmithError(
-                f"unknown device profile {text!r}: expected one of {', '.join(known)} "
-                "or the path of a profile YAML file"
-            )
-        resource = resources.files("edgesmith.devices") / f"{text}.yaml"
-        with resources.as_file(resource) as file:
-            values = load_config_file(file)
+    values = load_shipped_or_file(
+        text, "edgesmith.devices", kind="device profile", files="profile YAML"
+    )
     if not isinstance(values.get("name"), str):
-        values = {**values, "name": path.stem}
+        values = {**values, "name": Path(text).stem}
     try:
         return DeviceProfile.from_dict(values)
     except EdgesmithError as exc:  # a hostile key or value must not make a megabyte-long line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterable
 from importlib import metadata
 
 PACKAGES = (
@@ -21,8 +22,13 @@ PACKAGES = (
 
 def tool_versions() -> dict[str, str]:
     """Return ``{package: version}`` for Python and every installed package that matters here."""
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
+    return {"python": platform.python_version(), **installed_versions(PACKAGES)}
+
+
+def installed_versions(packages: Iterable[str]) -> dict[str, str]:
+    """``{package: version}`` of those of ``packages`` that are installed, in their order."""
+    versions = {}
+    for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from edgesmith.core.lazy import lazy_getattr
 from edgesmith.export.calibration import calibration_inputs, calibration_pixels
-from edgesmith.export.formats import FORMATS, QAT_FORMATS
+from edgesmith.export.formats import FORMATS, LITERT_FORMATS, QAT_FORMATS
 from edgesmith.export.options import ExportOptions
 
 _LAZY = {
@@ -19,9 +19,11 @@ _LAZY = {
     "int8_converter": "edgesmith.export.tflite",
     "convert_tflite": "edgesmith.export.tflite",
     "read_source": "edgesmith.export.source",
+    "mixed_recipe": "edgesmith.export.litert_recipes",
 }
 __all__ = [
     "FORMATS",
+    "LITERT_FORMATS",
     "QAT_FORMATS",
     "ExportOptions",
     "calibration_inputs",

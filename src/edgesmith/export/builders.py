@@ -18,6 +18,7 @@ from edgesmith.core.errors import EdgesmithError
 from edgesmith.export import onnx as onnx_export
 from edgesmith.export import onnx_quant, tflite
 from edgesmith.export.calibration import raw_input_quantization
+from edgesmith.export.formats import LITERT_FORMATS
 from edgesmith.export.options import ExportOptions
 from edgesmith.tfkeras.backend import keras
 
@@ -141,3 +142,16 @@ BUILDERS: dict[str, Callable[[Plan], Any]] = {
     "onnx-int8": build_onnx_int8,
     "onnx-from-tflite": build_onnx_from_tflite,
 }
+
+
+def _litert(name: str) -> Callable[[Plan], bytes]:
+    def build(plan: Plan) -> bytes:
+        from edgesmith.export import litert_export
+
+        return litert_export.build(plan, name)
+
+    return build
+
+
+# The LiteRT Quantizer's formats: a recipe applied to the run's float32 .tflite.
+BUILDERS.update({name: _litert(name) for name in LITERT_FORMATS})

@@ -135,6 +135,14 @@ def prepare(
 
         if not vela_available():
             raise EdgesmithError(INSTALL_HINT)
+    if options.quantizer_recipe is not None or any(f.quantizer for f in chosen):
+        from edgesmith.export.litert_export import check_request
+
+        check_request(chosen, options, source.artifact.id)  # package, recipe file: in ms
+    if options.check_on:  # no qemu or aarch64 env: say so before anything is converted
+        from edgesmith.export.emulated_parity import check_available
+
+        check_available(options.check_on)
     if source.qat:
         bad = [n for n in names if n not in QAT_FORMATS]
         if bad:
@@ -190,6 +198,15 @@ def _run(
     opts: ExportOptions,
     report: Reporter,
 ) -> list[FormatResult]:
+    if opts.check_on:  # the emulated children start now: their slow start-up overlaps the work
+        from edgesmith.export.emulated_parity import EmulatedParity
+
+        with EmulatedParity(opts.check_on, report) as emulated:
+            return _run_formats(source, chosen, out, opts, report, emulated)
+    return _run_formats(source, chosen, out, opts, report, None)
+
+
+def _run_formats(source, chosen, out, opts, report, emulated) -> list[FormatResult]:
     from edgesmith.export.builders import Plan
     from edgesmith.export.calibration import calibration_inputs
     from edgesmith.export.raw_input import with_raw_input
@@ -224,7 +241,9 @@ def _run(
     for fmt in chosen:
         report(f"{fmt.name}: converting")
         results.append(
-            _export_one(fmt, plan, source, data, reference, stats, out, opts, fold, report)
+            _export_one(
+                fmt, plan, source, data, reference, stats, out, opts, fold, report, emulated
+            )
         )
     return results
 
@@ -257,20 +276,27 @@ def _export_one(
     opts: ExportOptions,
     fold: str | None,
     report: Reporter,
+    emulated=None,
 ) -> FormatResult:
     from edgesmith.export.builders import BUILDERS
 
     started = time.perf_counter()
     built = BUILDERS[fmt.name](plan)
     try:
-        result = _publish(built, fmt, source, data, reference, stats, out, opts, fold, report)
+        result = _publish(
+            built, fmt, source, data, reference, stats, out, opts, fold, report, emulated,
+            quantizer=plan.cache.get(f"quantizer:{fmt.name}"),  # the LiteRT Quantizer's record
+        )  # fmt: skip
     except _Unpublished as unpublished:
         result = unpublished.result
     result.seconds = round(time.perf_counter() - started, 2)
     return result
 
 
-def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report) -> FormatResult:
+def _publish(
+    built, fmt, source, data, reference, stats, out, opts, fold, report, emulated=None,
+    quantizer: dict[str, Any] | None = None,
+) -> FormatResult:  # fmt: skip
     from edgesmith.export.parity import check_parity
     from edgesmith.export.sizes import sizes
 
@@ -311,7 +337,7 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             )
         runner = _parity_runner(opts, fmt)
         report(f"{fmt.name}: parity check on {len(data.x_eval)} images ({runner or 'default'})")
-        metrics = check_parity(
+        metrics, outputs = check_parity(
             model_path,
             data.x_eval,
             data.y_eval,
@@ -324,6 +350,11 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
         )
         if runner is not None:
             metrics["parity_runner"] = runner
+        if emulated is not None and metrics["parity"] == "pass":
+            _check_emulated(
+                emulated, model_path, fmt, source, data, reference, outputs, metrics, opts,
+                xnnpack=not builtin_only, provider=runner, report=report,
+            )  # fmt: skip
         metrics.update(sizes(model_bytes))
         metrics.update(stats)
         metrics["source_accuracy"] = source.artifact.metrics.accuracy
@@ -359,10 +390,32 @@ def _publish(built, fmt, source, data, reference, stats, out, opts, fold, report
             sparse=sparse,
             raw_input_fold=fold,
             ops=Ops.from_dict(_public_ops(ops_report)),
+            quantizer=_quantizer_record(quantizer),
         )
         if opts.allow_mismatch:
             result.failure = None
         return result
+
+
+def _check_emulated(emulated, path, fmt, source, data, reference, outputs, metrics, opts, *,
+                    xnnpack: bool, provider: str | None, report: Reporter) -> None:  # fmt: skip
+    """Run the passed file's parity check again on each emulated CPU (``--check-on``)."""
+    from edgesmith.export.emulated_parity import merge, report_lines
+
+    report(f"{fmt.name}: parity on emulated {', '.join(emulated.targets)}")
+    records = emulated.check(
+        path, data.x_eval, data.y_eval, reference, outputs, fmt.tolerance, source.output_kind,
+        xnnpack=xnnpack, provider=provider, max_accuracy_drop=opts.max_accuracy_drop,
+    )  # fmt: skip
+    for line in report_lines(fmt.name, records):
+        report(line)
+    merge(metrics, records)
+
+
+def _quantizer_record(record: dict[str, Any] | None):
+    from edgesmith.core.manifest import Quantizer
+
+    return None if record is None else Quantizer.from_dict(record)
 
 
 class _Unpublished(Exception):

@@ -69,6 +69,8 @@ class ExportFormat:
             was trained with QAT).
         io_dtype_choice: whether ``--io-dtype`` picks its input/output dtype.
         sparse_ok: whether ``--sparse`` (TFLite sparse weight encoding) applies.
+        quantizer: ``litert`` for the formats the LiteRT Quantizer (ai-edge-quantizer) makes
+            from the float32 .tflite; None for the converter's own.
     """
 
     name: str
@@ -78,6 +80,7 @@ class ExportFormat:
     integer: bool = False
     io_dtype_choice: bool = False
     sparse_ok: bool = False
+    quantizer: str | None = None
 
     @property
     def model_file(self) -> str:
@@ -129,6 +132,64 @@ FORMATS: dict[str, ExportFormat] = {
         ),
     )
 }
+# The LiteRT Quantizer's formats: a recipe applied to the float32 .tflite (export/litert_*.py).
+# They are named one by one ("all" keeps meaning the converter's formats above): each needs the
+# ai-edge-quantizer package, and tflite-recipe a recipe file. Parity is judged as for the
+# converter's integer formats (accuracy within --max-accuracy-drop, agreement >= 50%).
+LITERT_FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat(
+            "tflite-w8a8",
+            "tflite",
+            "LiteRT Quantizer static: int8 per-channel weights, int8 activations (int8 I/O)",
+            QUANTIZED,
+            integer=True,
+            quantizer="litert",
+        ),
+        ExportFormat(
+            "tflite-w8a16",
+            "tflite",
+            "LiteRT Quantizer static: int8 per-channel weights, int16 activations (int16 I/O)",
+            QUANTIZED,
+            integer=True,
+            quantizer="litert",
+        ),
+        ExportFormat(
+            "tflite-w8-dynamic",
+            "tflite",
+            "LiteRT Quantizer dynamic range: int8 per-channel weights, float activations",
+            QUANTIZED,
+            quantizer="litert",
+        ),
+        ExportFormat(
+            "tflite-w4-weight-only",
+            "tflite",
+            "LiteRT Quantizer: int4 per-channel weights (CONV_2D, FULLY_CONNECTED) dequantised "
+            "to float compute",
+            QUANTIZED,
+            quantizer="litert",
+        ),
+        ExportFormat(
+            "tflite-w4-block32",
+            "tflite",
+            "LiteRT Quantizer dynamic: int4 weights in blocks of 32 (FULLY_CONNECTED only; "
+            "convs stay float)",
+            QUANTIZED,
+            quantizer="litert",
+        ),
+        ExportFormat(
+            "tflite-recipe",
+            "tflite",
+            "LiteRT Quantizer recipe from --quantizer-recipe (e.g. the mixed W8A8/W8A16 one "
+            "compress sensitivity writes)",
+            QUANTIZED,
+            integer=True,
+            quantizer="litert",
+        ),
+    )
+}
+ALL_FORMATS: dict[str, ExportFormat] = {**FORMATS, **LITERT_FORMATS}
 # A QAT model's fake-quant ranges are only honoured by the integer TFLite conversion.
 QAT_FORMATS = ("tflite-int8", "onnx-from-tflite")
 IO_DTYPES = ("int8", "uint8")
@@ -145,22 +206,26 @@ TARGETS = (
 def parse_formats(text: str | list[str] | tuple[str, ...]) -> list[ExportFormat]:
     """Turn ``tflite-int8,onnx`` (or a list of names) into format entries, in the given order.
 
+    ``all`` is every converter format (:data:`FORMATS`); the LiteRT Quantizer's
+    (:data:`LITERT_FORMATS`) are named one by one.
+
     Raises:
         EdgesmithError: for an empty list or an unknown name, listing the valid ones.
     """
     names = text.split(",") if isinstance(text, str) else list(text)
     names = [n.strip() for n in names if n and n.strip()]
     if not names:
-        raise EdgesmithError(f"--format needs at least one of: {', '.join(FORMATS)}")
+        raise EdgesmithError(f"--format needs at least one of: {', '.join(ALL_FORMATS)}")
     chosen: list[ExportFormat] = []
     for name in names:
         if name == "all":
             chosen.extend(f for f in FORMATS.values() if f not in chosen)
             continue
-        if name not in FORMATS:
+        if name not in ALL_FORMATS:
             raise EdgesmithError(
-                f"unknown export format {name!r}: expected one of {', '.join(FORMATS)} (or all)"
+                f"unknown export format {name!r}: expected one of {', '.join(ALL_FORMATS)} "
+                "(or all: the converter's formats)"
             )
-        if FORMATS[name] not in chosen:
-            chosen.append(FORMATS[name])
+        if ALL_FORMATS[name] not in chosen:
+            chosen.append(ALL_FORMATS[name])
     return chosen

@@ -96,7 +96,9 @@ def tflite_op_report(model_bytes: bytes) -> dict[str, Any]:
         ``operators`` (op name -> count), ``op_dtypes`` (op name -> dtypes it touches),
         ``tensor_dtypes`` (dtype -> count), ``float_ops`` (ops touching a float tensor, by
         index and name), ``sparse_tensors``, ``io`` (input/output tensors), and
-        ``execution`` (per op: name, input and output tensor indices, for memory planning).
+        ``execution`` (per op: name, input and output tensor indices, for memory planning);
+        the private keys (``_tensors``, ``_execution``, ``_blockwise_tensors``) stay out of the
+        manifest.
     """
     model = read_tflite(model_bytes)
     op_names = _enum_names(_schema().BuiltinOperator)
@@ -135,7 +137,15 @@ def tflite_op_report(model_bytes: bytes) -> dict[str, Any]:
         },
         "_tensors": tensors,
         "_execution": execution,
+        "_blockwise_tensors": sum(_blockwise(t) for t in graph.tensors or []),
     }
+
+
+def _blockwise(tensor) -> bool:
+    """Whether a tensor is quantised in blocks (the LiteRT Quantizer's ``BLOCKWISE_*``)."""
+    quant = tensor.quantization
+    details = _schema().QuantizationDetails.BlockwiseQuantization
+    return quant is not None and quant.detailsType == details
 
 
 def _onnx_dtype_names() -> dict[int, str]:

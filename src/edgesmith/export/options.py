@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from edgesmith.core.config import Config, setting
+from edgesmith.core.emulated import EMULATED_TARGETS
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.export.formats import IO_DTYPES, TARGETS
+from edgesmith.export.litert_quantizer import CALIBRATION_RULES
 
 DEFAULT_OPSET = 17
 # Per-channel QuantizeLinear (the ``axis`` attribute) arrived in opset 13; older opsets cannot
@@ -32,11 +34,18 @@ class ExportOptions(Config):
         sparse: use the TFLite sparse weight encoding (for pruned sources).
         data: data spec to calibrate and check parity on instead of the source's own dataset.
         max_eval: check parity on at most this many eval images (None: the whole eval split).
+        quantizer_recipe: for ``tflite-recipe``: a LiteRT Quantizer recipe file (its own JSON),
+            or the JSON ``compress sensitivity`` writes (its mixed W8A8/W8A16 recipe).
+        quantizer_calibration: LiteRT Quantizer formats: ``min-max`` calibration (all images'
+            extremes, the converter's rule) or ``moving-average`` (the quantizer's default).
         vela: for an Ethos-U target, Vela's ``system_config``, ``memory_mode`` and
             ``clock_mhz`` (a device profile's ``vela`` mapping); None: Vela's defaults.
         max_accuracy_drop: how far, in percentage points, a quantised file's accuracy may fall
             below its source's on the eval images before parity fails (judged with McNemar's
             exact test, see ``export/parity.py``).
+        check_on: emulated CPUs (``aarch64``, ``x86-64-avx2``) on which every file that
+            passed parity here is checked again, by the same rule, through one emulated child
+            per CPU; a file that fails there fails its parity check.
     """
 
     raw_input: bool = setting(False, "fold the input normalisation in: the file takes raw pixels")
@@ -64,6 +73,18 @@ class ExportOptions(Config):
     max_eval: int | None = setting(
         None, "check parity on the first N eval images (default: all)", low=1
     )
+    quantizer_recipe: str | None = setting(
+        None,
+        "tflite-recipe: a LiteRT Quantizer recipe JSON, or a compress sensitivity JSON (its "
+        "mixed W8A8/W8A16 recipe)",
+        metavar="FILE",
+    )
+    quantizer_calibration: str = setting(
+        "min-max",
+        "LiteRT Quantizer formats: how the calibration images' ranges merge: min-max (every "
+        "image's extremes, as the converter does) or moving-average (the quantizer's default)",
+        choices=CALIBRATION_RULES,
+    )
     vela: dict | None = setting(None, "", flag="")
     max_accuracy_drop: float = setting(
         1.0,
@@ -73,10 +94,29 @@ class ExportOptions(Config):
         low=0.0,
         high=100.0,
     )
+    check_on: tuple[str, ...] = setting(
+        (),
+        "also check each file that passes parity here on these emulated CPUs (qemu-user): "
+        "aarch64 = Cortex-A72 (edgesmith device setup aarch64), x86-64-avx2 = AVX2 without "
+        "VNNI; the same parity rule on the target's kernels, accuracy and agreement with the "
+        "native file recorded, never latency",
+        metavar="TARGET[,TARGET]",
+        choices=EMULATED_TARGETS,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_opset(self.opset)
+        if len(set(self.check_on)) != len(self.check_on):
+            raise EdgesmithError(
+                f"--check-on names a target twice. Received: {','.join(self.check_on)}"
+            )
+        if self.check_on and self.target is not None and self.target != "int8-only":
+            raise EdgesmithError(
+                f"--check-on runs files on emulated application CPUs "
+                f"({', '.join(EMULATED_TARGETS)}); a --target {self.target} file runs on a "
+                "microcontroller or NPU: drop one"
+            )
         if self.vela is not None:
             from edgesmith.export.vela import VelaConfig
 

@@ -223,9 +223,14 @@ def check_parity(
     xnnpack: bool = True,
     provider: str | None = None,
     max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-) -> dict[str, Any]:
-    """Run ``path`` on raw ``pixels`` with its runtime and compare with ``reference``."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Run ``path`` on raw ``pixels`` with its runtime and compare with ``reference``.
+
+    Returns:
+        The parity metrics, and the file's own outputs (what an emulated run is held to).
+    """
     outputs = run_exported(path, pixels, xnnpack=xnnpack, provider=provider)
-    return compare(
+    metrics = compare(
         outputs, reference, labels, tolerance, output_kind, max_accuracy_drop=max_accuracy_drop
     )
+    return metrics, outputs

@@ -57,4 +57,22 @@ def summary_table(results: list[FormatResult]) -> str:
         ]
         return "  ".join(cells).rstrip()
 
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    table = [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+    return "\n".join([*table, *emulated_lines(results)])
+
+
+def emulated_lines(results: list[FormatResult]) -> list[str]:
+    """Under the table, ``--check-on``'s verdicts: one line per file and emulated CPU."""
+    from edgesmith.export.emulated_parity import report_lines
+
+    lines = [line for r in results for line in report_lines(r.name, r.metrics.get("emulated", []))]
+    emulators = {
+        record["target"]: record["emulator"]
+        for r in results
+        for record in r.metrics.get("emulated", [])
+    }
+    lines += [
+        f"emulated {target}: {emulator}; its accuracy is the target's kernels', no latency taken"
+        for target, emulator in emulators.items()
+    ]
+    return lines

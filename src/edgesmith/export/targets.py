@@ -8,6 +8,11 @@ allocated is recorded as measured. Only without TFLM does the record fall back t
 (a greedy plan of the activation tensors, as TFLM's ``GreedyMemoryPlanner`` lays them out),
 labelled as one. ``ethos-u55-128`` and the other Ethos-U targets compile the file with Arm's
 Vela (``export/vela.py``) and record its placement, memory and performance estimate.
+
+What a LiteRT Quantizer recipe makes is refused by name where a target cannot run it: 16-bit
+activations and int4 weights on ``int8-only``; int4 weights behind a DEQUANTIZE (weight-only
+int4) and blockwise-quantised weights on ``tflm``; int4 and blockwise tensors on Ethos-U, which
+Vela cannot read (5.2.0 dies with SIGFPE on them), so they are refused before Vela runs.
 """
 
 from __future__ import annotations
@@ -39,19 +44,44 @@ WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV
 
 
 def check_int8_only(report: dict[str, Any], where: str) -> dict[str, Any]:
-    """Pass when no op touches a float tensor; else fail naming the float ops.
+    """Pass when every op computes in int8; else fail naming the ops that do not.
+
+    Float tensors, 16-bit activations (W8A16, int16x8) and int4 weights are all outside what an
+    int8-only accelerator runs.
 
     Raises:
-        CheckFailed: listing the first float ops (index, name, dtypes).
+        CheckFailed: listing the first offending ops (index, name, dtypes) of each kind.
     """
+    problems = []
     floats = report["float_ops"]
     if floats:
         shown = ", ".join(f"#{f['index']} {f['op']} ({'/'.join(f['dtypes'])})" for f in floats[:5])
-        more = f" and {len(floats) - 5} more" if len(floats) > 5 else ""
-        raise CheckFailed(
-            f"{where}: --target int8-only: {len(floats)} op(s) use float tensors: {shown}{more}"
-        )
+        problems.append(f"{len(floats)} op(s) use float tensors: {shown}{_more(floats)}")
+    if "_execution" in report:
+        for dtype, what in (("int16", "16-bit activations"), ("int4", "int4 weights")):
+            ops = _ops_with(report, dtype, constant=dtype == "int4")
+            if ops:
+                problems.append(f"{len(ops)} op(s) use {what}: {', '.join(ops[:5])}{_more(ops)}")
+    if problems:
+        raise CheckFailed(f"{where}: --target int8-only: " + "; ".join(problems))
     return {"target": "int8-only", "verdict": "pass"}
+
+
+def _more(items: list) -> str:
+    return f" and {len(items) - 5} more" if len(items) > 5 else ""
+
+
+def _ops_with(report: dict[str, Any], dtype: str, *, constant: bool) -> list[str]:
+    """``#index OP`` of each op with a ``dtype`` tensor: a weight (constant) or an activation."""
+    tensors = report["_tensors"]
+    found = []
+    for index, op in enumerate(report["_execution"]):
+        if any(
+            tensors[i]["dtype"] == dtype and tensors[i]["constant"] == constant
+            for i in op["inputs"] + op["outputs"]
+        ):
+            found.append(f"#{index} {op['op']}")
+    return found
 
 
 def check_tflm(
@@ -82,6 +112,7 @@ def check_tflm(
     hybrid = _hybrid_ops(report)
     if hybrid:
         problems.append(f"hybrid int8-weight/float ops: {', '.join(hybrid[:5])}")
+    problems += _litert_problems_tflm(report)
     if problems:
         raise CheckFailed(f"{where}: --target tflm: " + "; ".join(problems))
     record = {"target": "tflm", "verdict": "pass", "flash_bytes": int(size_bytes)}
@@ -122,6 +153,50 @@ def measure_arena(model_path: Path, where: str) -> dict[str, int] | None:
         return runtime.measure_tflm_arena(model_path)
     except EdgesmithError as exc:
         raise CheckFailed(f"{where}: --target tflm: {exc}") from None
+
+
+def _litert_problems_tflm(report: dict[str, Any]) -> list[str]:
+    """What TFLM cannot run among the LiteRT Quantizer's int4 and blockwise encodings."""
+    problems = []
+    if "_execution" not in report:
+        return problems
+    tensors = report["_tensors"]
+    dequantized = [
+        f"#{index} {op['op']}"
+        for index, op in enumerate(report["_execution"])
+        if op["op"] == "DEQUANTIZE" and any(tensors[i]["dtype"] == "int4" for i in op["inputs"])
+    ]
+    if dequantized:
+        problems.append(
+            f"{len(dequantized)} DEQUANTIZE op(s) of int4 weights ({', '.join(dequantized[:3])}): "
+            "TFLM dequantizes int8, int16 and uint8 only, so weight-only int4 files cannot run"
+        )
+    blockwise = report.get("_blockwise_tensors", 0)
+    if blockwise:
+        problems.append(
+            f"{blockwise} blockwise-quantised weight tensor(s) (BLOCKWISE_* with float16 "
+            "scales): TFLM has no kernels for them"
+        )
+    return problems
+
+
+def _ethos_u_refusal(report: dict[str, Any] | None) -> str | None:
+    """Why Vela must not be run on the file (int4 or blockwise tensors), or None."""
+    if report is None:
+        return None
+    reasons = []
+    int4 = report["tensor_dtypes"].get("int4", 0)
+    if int4:
+        reasons.append(f"{int4} int4 tensor(s)")
+    if report.get("_blockwise_tensors"):
+        reasons.append(f"{report['_blockwise_tensors']} blockwise-quantised tensor(s)")
+    if not reasons:
+        return None
+    return (
+        f"{' and '.join(reasons)}: Ethos-U runs int8 and int16 tensors and Vela cannot compile "
+        "these (Vela 5.2.0 dies with SIGFPE on the LiteRT Quantizer's int4 weights); use an "
+        "8-bit recipe (tflite-w8a8, tflite-w8a16) for the NPU"
+    )
 
 
 def check_ethos_u(
@@ -173,6 +248,9 @@ def check_target(
     if target in ETHOS_U_TARGETS:
         from edgesmith.export.c_array import write_c_array
 
+        refusal = _ethos_u_refusal(report)
+        if refusal is not None:
+            raise CheckFailed(f"{where}: --target {target}: {refusal}")
         folder = Path(model_path).parent
         record = check_ethos_u(Path(model_path), where, vela, target, folder)
         compiled = (folder / record["vela"]["file"]).read_bytes()
@@ -194,6 +272,8 @@ def _hybrid_ops(report: dict[str, Any]) -> list[str]:
         weights = [tensors[i]["dtype"] for i in op["inputs"] if tensors[i]["constant"]]
         if any(d in FLOAT_TYPES for d in dtypes) and "int8" in weights:
             hybrid.append(f"#{index} {op['op']}")
+        elif any(d in FLOAT_TYPES for d in dtypes) and "int4" in weights:
+            hybrid.append(f"#{index} {op['op']} (int4 weights)")
     return hybrid
 
 

@@ -188,7 +188,15 @@ def _clock_ini(config: VelaConfig, directory: Path) -> Path | None:
     return ini
 
 
-def _vela_problem(output: str) -> str:
+def _vela_problem(output: str, returncode: int = 1) -> str:
+    if returncode < 0:  # killed by a signal: its last line is a warning, not the reason
+        import signal
+
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"Vela crashed ({name}) on the file"
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "Error" in line or "error" in line]
     return (errors or lines or ["no message"])[-1]
@@ -261,7 +269,7 @@ def compile_for_npu(model: Path, config: VelaConfig, out_dir: Path) -> dict[str,
         if done.returncode != 0 or not summaries or not compiled:
             raise CheckFailed(
                 f"{Path(model).name}: Vela cannot compile it for {config.accelerator}: "
-                f"{_vela_problem(done.stdout + done.stderr)}"
+                f"{_vela_problem(done.stdout + done.stderr, done.returncode)}"
             )
         summary = read_summary(summaries[0])
         data = compiled[0].read_bytes()

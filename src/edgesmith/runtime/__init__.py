@@ -19,6 +19,7 @@ from edgesmith.runtime.embedded_metadata import (
     read_file_metadata,
     tflite_with_metadata,
 )
+from edgesmith.runtime.emulation import EmulatedSession, check_emulators
 from edgesmith.runtime.model import Model, load
 from edgesmith.runtime.plots import plots_available
 from edgesmith.runtime.regression import Verdict, assert_no_regression, check
@@ -49,6 +50,7 @@ __all__ = [
     "BenchDocument",
     "BenchResult",
     "BenchRun",
+    "EmulatedSession",
     "MetadataWarning",
     "Model",
     "ProviderFallbackWarning",
@@ -58,6 +60,7 @@ __all__ = [
     "assert_no_regression",
     "benchmark",
     "check",
+    "check_emulators",
     "evaluate",
     "load",
     "measure_tflm_arena",

@@ -16,6 +16,10 @@ cortex-a72 root/usr/bin/python3``. Why this shape:
 
 A ``.incomplete`` marker is written first and removed last: a folder holding it is finished
 (or redone) by the next :func:`setup_aarch64`, and :func:`find_aarch64` refuses it.
+
+A finished env also gets ``bin/edgesmith`` (:func:`write_launcher`): ``python -m edgesmith`` on
+the emulated CPU, started as the emulated bench child is, so that a build can reach it over SSH
+(``--remote-edgesmith DIR/bin/edgesmith``) as it reaches a Raspberry Pi.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ PLATFORMS = (
     "manylinux2014_aarch64",
 )
 TOOL_HINT = "apt-get install debootstrap qemu-user-static (Debian/Ubuntu)"
+LAUNCHER = "edgesmith"
+"""The launcher's name, in ``bin/`` of an env (``edgesmith-bin/`` of a user's own sysroot)."""
 SETUP_TIMEOUT_S = 1800.0
 
 CPUINFO_CORE = """processor\t: {n}
@@ -156,6 +162,49 @@ def find_aarch64(directory: Path | str, *, site: Path | str | None = None) -> Aa
     return Aarch64Env(root=root, site=site, qemu=_qemu())
 
 
+def launcher_path(directory: Path | str) -> Path:
+    """Where :func:`write_launcher` puts the env's ``edgesmith``.
+
+    ``bin/`` of an env folder; ``edgesmith-bin/`` beside a user's own sysroot's wheels, since its
+    ``bin/`` is the guest's.
+    """
+    directory = Path(directory)
+    root, _ = _layout(directory)
+    return directory / ("edgesmith-bin" if root == directory else "bin") / LAUNCHER
+
+
+def write_launcher(directory: Path | str) -> Path:
+    """Write the env's executable ``edgesmith``: the CLI on the emulated Cortex-A72.
+
+    The script is :func:`~edgesmith.runtime.emulation.launcher_text` of the env's emulator, the
+    one the emulated bench child starts under, so both run the same Python, wheels and source.
+    It is replaced whole (written beside, then renamed), never edited in place.
+
+    Args:
+        directory: a finished env (see :func:`find_aarch64`).
+
+    Returns:
+        The launcher's path.
+
+    Raises:
+        EdgesmithError: for a folder that is not a finished env, or one that cannot be written.
+    """
+    from edgesmith.runtime.emulation import aarch64_emulator, launcher_text
+
+    text = launcher_text(aarch64_emulator(find_aarch64(directory)))
+    path = launcher_path(directory)
+    staged = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        staged.write_text(text, encoding="utf-8")
+        staged.chmod(0o755)
+        staged.replace(path)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise EdgesmithError(f"cannot write the launcher {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
     try:
         done = subprocess.run(
@@ -220,8 +269,10 @@ def setup_aarch64(
 
     Steps: ``debootstrap --foreign --arch=arm64 --variant=minbase --include=python3``, unpack
     the downloaded packages, write the Cortex-A72 cpuinfo, ``pip install --target site`` the
-    aarch64 wheels, then check the env's Python imports the runtimes under qemu. A given
-    existing sysroot (holding ``usr/bin/python3``) is not bootstrapped, only given wheels.
+    aarch64 wheels, then check the env's Python imports the runtimes under qemu, and write the
+    launcher (:func:`write_launcher`; a finished env gets it too, rewritten for this edgesmith).
+    A given existing sysroot (holding ``usr/bin/python3``) is not bootstrapped, only given
+    wheels.
 
     Args:
         directory: the env folder (made when missing).
@@ -236,10 +287,13 @@ def setup_aarch64(
     marker = directory / INCOMPLETE
     if directory.is_dir() and not marker.exists() and any(directory.iterdir()):
         try:
-            return find_aarch64(directory)
+            env = find_aarch64(directory)
         except EdgesmithError:  # a user's sysroot is given wheels; any other folder is refused
             if not (directory / "usr" / "bin" / "python3").exists():
                 raise
+        else:
+            _report_launcher(write_launcher(directory), report)
+            return env
     qemu = _qemu()
     directory.mkdir(parents=True, exist_ok=True)
     marker.touch()
@@ -279,4 +333,12 @@ def setup_aarch64(
     )  # fmt: skip
     marker.unlink()
     report(f"aarch64 env ready: {directory}")
+    _report_launcher(write_launcher(directory), report)
     return env
+
+
+def _report_launcher(path: Path, report: Reporter) -> None:
+    report(
+        f"aarch64 env: {path} runs edgesmith on the emulated CPU; over SSH it is a device: "
+        f"edgesmith build --device arm64-linux --host USER@HOST --remote-edgesmith {path}"
+    )

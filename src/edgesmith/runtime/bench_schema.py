@@ -2,10 +2,11 @@
 
 ``edgesmith bench --json-out FILE`` writes a JSON document; ``edgesmith check`` reads it back as
 a baseline, and ``edgesmith build`` and the width search read it after a bench on a device. Every
-key the product writes is a field of one frozen dataclass here, and each record has a
-``to_dict()`` (the JSON, with the keys edgesmith has always written) and a ``from_dict()`` (the
-validation); :func:`benchmark` returns a :class:`BenchDocument` and readers use its attributes,
-never the JSON's keys.
+key the product writes is a field of one frozen dataclass here, declared once with the reader
+that validates it; each record's ``to_dict()`` writes its fields in declaration order (the keys
+edgesmith has always written) and ``from_dict()`` reads them back through those readers.
+:func:`benchmark` returns a :class:`BenchDocument` and readers use its attributes, never the
+JSON's keys.
 
     BenchDocument   schema, schema_version, created, data, settings, machine, results, store,
                     device (a DeviceProfile), host, emulation
@@ -48,12 +49,13 @@ percentage points.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from edgesmith.core.config import json_ready
 from edgesmith.core.errors import EdgesmithError
@@ -71,23 +73,346 @@ MAX_LATENCY_MS = 3_600_000.0
 MAX_DOCUMENT_BYTES = 64 * 2**20
 LATENCY_KEYS = ("p50", "p90", "p99", "mean", "min", "max")
 FORMATS = ("tflite", "onnx")
-_RESULT_ORDER = (
-    "path", "model_file", "sha256", "format", "runtime", "provider", "threads", "batch",
-    "size_bytes", "gzip_bytes", "load_ms", "first_inference_ms", "latency", "rounds",
-    "throughput_ips", "accuracy", "num_eval", "macs", "gmacs_per_s", "peak_rss_mb",
-    "load_rss_mb", "input", "labels", "metadata", "notes", "tflm", "instructions", "per_class",
-    "confusion", "machine", "budgets",
-)  # fmt: skip
-_WRITTEN_WHEN_SET = ("tflm", "instructions", "per_class", "confusion", "budgets")
 # Far above any model an edge device runs (ResNet-8 int8: 4.1 M per inference).
 MAX_INSTRUCTIONS = 10**15
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STORE = re.compile(r"[A-Za-z0-9._-]+")
 
+R = TypeVar("R", bound="_Record")
+Reader = Callable[[object, str], Any]
+"""Turns one JSON value into a field's value, or raises one line naming ``where`` (its key)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers: each takes the JSON value and its key in messages, and returns the field's value.
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _refuse(where: str, expected: str, value: object) -> EdgesmithError:
+    return EdgesmithError(f"{where} must be {expected}. Received: {_short(value)}")
+
+
+def _object(value: object, where: str, expected: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _refuse(where, expected, value)
+    return value
+
+
+def _or_null(read: Reader) -> Reader:
+    """``read`` for a value that may also be null, which reads as None."""
+
+    @functools.wraps(read)
+    def nullable(value: object, where: str, **options: Any) -> Any:
+        return None if value is None else read(value, where, **options)
+
+    return nullable
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(value: object, where: str) -> int:
+    if not _whole(value) or value < 1:
+        raise _refuse(where, "a whole number >= 1", value)
+    return value
+
+
+_optional_positive_int = _or_null(_positive_int)
+
+
+def _count(value: object, where: str) -> int:
+    if not _whole(value) or value < 0:
+        raise _refuse(where, "a whole number >= 0", value)
+    return value
+
+
+@_or_null
+def _optional_number(
+    value: object, where: str, kind: type = float, low: float = 0.0
+) -> int | float:
+    whole = kind is int and isinstance(value, int)
+    if not _finite(value) or (kind is int and not whole) or value < low:
+        what = "a whole number" if kind is int else "a finite number"
+        floor = "" if low == -math.inf else f" >= {low:g}"
+        raise _refuse(where, f"{what}{floor} or null", value)
+    return value if kind is int else float(value)
+
+
+_optional_count = functools.partial(_optional_number, kind=int)
+_optional_signed = functools.partial(_optional_number, low=-math.inf)
+_optional_signed_int = functools.partial(_optional_number, kind=int, low=-math.inf)
+
+
+def _positive_number(value: object, where: str) -> int | float:
+    if not _finite(value) or value <= 0:
+        raise _refuse(where, "a positive number", value)
+    return value
+
+
+def _milliseconds(value: object, where: str) -> float:
+    if not _finite(value) or not 0.0 < value <= MAX_LATENCY_MS:
+        raise _refuse(where, f"a finite number of milliseconds in (0, {MAX_LATENCY_MS:g}]", value)
+    return float(value)
+
+
+def _std(value: object, where: str) -> float:
+    """The runs' standard deviation; null reads as 0 (a single run)."""
+    return _optional_number(value, where) or 0.0
+
+
+@_or_null
+def _fraction(value: object, where: str) -> float:
+    if not _finite(value) or not 0.0 <= value <= 1.0:
+        raise _refuse(where, "a fraction in [0, 1] or null", value)
+    return float(value)
+
+
+def _instruction_count(value: object, where: str) -> float:
+    if not _finite(value) or not 0 < value <= MAX_INSTRUCTIONS:
+        raise _refuse(where, f"a number in (0, {MAX_INSTRUCTIONS:.0e}]", value)
+    return float(value)
+
+
+def _boolean(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse(where, "true or false", value)
+    return value
+
+
+@_or_null
+def _optional_boolean(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse(where, "true, false or null", value)
+    return value
+
+
+@_or_null
+def _optional_str(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise _refuse(where, "a string or null", value)
+    return value
+
+
+def _name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _refuse(where, "a non-empty string", value)
+    return value
+
+
+def _sha256(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise _refuse(where, "64 lowercase hex digits", value)
+    return value
+
+
+def _format(value: object, where: str) -> str:
+    if value not in FORMATS:
+        raise _refuse(where, f"one of {', '.join(FORMATS)}", value)
+    return value  # type: ignore[return-value]
+
+
+@_or_null
+def _store(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _STORE.fullmatch(value) or value in (".", ".."):
+        raise _refuse(where, "one folder name beside the JSON file", value)
+    return value
+
+
+@_or_null
+def _optional_names(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _refuse(where, "a list of strings", value)
+    return tuple(value)
+
+
+def _notes(value: object, where: str) -> tuple[str, ...]:
+    """What a user must know about the numbers; null reads as none."""
+    return _optional_names(value, where) or ()
+
+
+def _sizes(value: object, where: str) -> tuple[int | None, ...]:
+    if not isinstance(value, list) or not all(d is None or (_whole(d) and d >= 1) for d in value):
+        raise _refuse(where, "a list of sizes >= 1 (or null)", value)
+    return tuple(value)
+
+
+def _versions(value: object, where: str) -> dict[str, str]:
+    versions = {} if value is None else value
+    if not isinstance(versions, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in versions.items()
+    ):
+        raise _refuse(where, "an object of package: version strings", versions)
+    return dict(versions)
+
+
+@_or_null
+def _normalization(record: object, where: str) -> Normalization:
+    try:
+        return Normalization.from_dict(record)  # type: ignore[arg-type]
+    except (EdgesmithError, TypeError, ValueError) as exc:
+        raise EdgesmithError(f"{where}: {_one_line(exc)}") from None
+
+
+@_or_null
+def _quantization(record: object, where: str) -> TensorQuantization:
+    record = _object(record, where, "an object with scale and zero_point, or null")
+    return TensorQuantization(
+        scale=_positive_number(record.get("scale"), f"{where}.scale"),
+        zero_point=_zero_point(record.get("zero_point"), f"{where}.zero_point"),
+    )
+
+
+def _zero_point(value: object, where: str) -> int:
+    if not _whole(value):
+        raise _refuse(where, "a whole number", value)
+    return value
+
+
+@_or_null
+def _timing(record: object, where: str) -> TimingPlan:
+    record = _object(record, where, "an object or null")
+    try:
+        return TimingPlan.from_dict(record)
+    except EdgesmithError as exc:
+        raise EdgesmithError(f"{where}: {exc}") from None
+
+
+@_or_null
+def _device(record: object, where: str) -> DeviceProfile:
+    """The device profile a document was judged against (keys this edgesmith lacks ignored)."""
+    record = _object(record, where, "an object or null")
+    known = {f.name for f in dataclasses.fields(DeviceProfile)}
+    try:
+        return DeviceProfile.from_dict({k: v for k, v in record.items() if k in known})
+    except (EdgesmithError, TypeError, ValueError) as exc:
+        raise EdgesmithError(f"{where}: {_one_line(exc)}") from None
+
+
+@_or_null
+def _per_class(record: object, where: str) -> dict[str, float | None]:
+    record = _object(record, where, "an object of class: accuracy, or null")
+    return {name: _fraction(value, f"{where}.{name}") for name, value in record.items()}
+
+
+@_or_null
+def _confusion(record: object, where: str) -> tuple[tuple[int, ...], ...]:
+    square = isinstance(record, list) and all(
+        isinstance(row, list) and len(row) == len(record) for row in record
+    )
+    if not square or not all(_whole(c) and c >= 0 for row in record for c in row):
+        raise _refuse(where, "a square matrix of counts >= 0, or null", record)
+    return tuple(tuple(row) for row in record)
+
+
+@_or_null
+def _budgets(record: object, where: str) -> dict[str, BudgetVerdict]:
+    record = _object(record, where, "an object of budget: verdict, or null")
+    return {name: BudgetVerdict.from_dict(v, f"{where}.{name}") for name, v in record.items()}
+
+
+def _results(records: object, where: str) -> tuple[BenchResult, ...]:
+    """The per-model results (a non-empty list: :meth:`BenchDocument.from_dict` checks first)."""
+    return tuple(BenchResult.from_dict(r, f"{where}[{i}]") for i, r in enumerate(records))
+
+
+def _checked_first(value: object, where: str) -> Any:
+    """A value :meth:`BenchDocument.from_dict` validated before reading the fields."""
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+
+def _field(
+    read: Reader,
+    *,
+    key: str | None = None,
+    absent: Any = None,
+    omit_none: bool = False,
+    **default: Any,
+) -> Any:
+    """A record's field, with what reads it from JSON: each field is stated once, here.
+
+    Args:
+        read: validates the JSON value (``absent`` for a missing key) into the field's value.
+        key: the JSON key, where it is not the field's name.
+        absent: what a missing key reads as; a callable gets the fields read before this one
+            (a default that is another field's value).
+        omit_none: ``to_dict`` leaves the key out while the value is None (records that only
+            some runs write).
+        **default: the dataclass ``default`` or ``default_factory``.
+    """
+    metadata = {"read": read, "key": key or "", "absent": absent, "omit_none": omit_none}
+    return dataclasses.field(metadata=metadata, **default)
+
+
+class _Record:
+    """The JSON mapping every record shares, driven by its fields' :func:`_field` readers.
+
+    ``from_dict`` reads the fields in declaration order (keys this edgesmith does not know are
+    ignored), then lets the record refuse what spans fields (:meth:`_check`); ``to_dict``
+    writes every field in the same order, so a record's keys are its declaration.
+    """
+
+    KEY: ClassVar[str]  # how a message names the record when the caller names no place
+    EXPECTED: ClassVar[str] = "an object"  # what a value that is not a JSON object should be
+    SEPARATOR: ClassVar[str] = "."  # between the record's place and a key, in messages
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's JSON object."""
+        record: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if not (f.metadata["omit_none"] and value is None):
+                record[f.metadata["key"] or f.name] = json_ready(value)
+        return record
+
+    @classmethod
+    def from_dict(cls: type[R], record: object, where: str | None = None) -> R:
+        """Validate the record's JSON object (unknown keys are ignored).
+
+        Args:
+            record: the decoded JSON value.
+            where: how messages name the record (its key by default).
+
+        Raises:
+            EdgesmithError: one line naming the key and the value refused.
+        """
+        where = cls.KEY if where is None else where
+        record = _object(record, where, cls.EXPECTED)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            key, absent = f.metadata["key"] or f.name, f.metadata["absent"]
+            value = record[key] if key in record else absent(values) if callable(absent) else absent
+            values[f.name] = f.metadata["read"](value, f"{where}{cls.SEPARATOR}{key}")
+        cls._check(values, where)
+        return cls(**values)
+
+    @classmethod
+    def _check(cls, values: dict[str, Any], where: str) -> None:
+        """Refuse what no single field shows (``values``: the fields read); nothing by default."""
+
 
 @dataclasses.dataclass(frozen=True)
-class Latency:
+class Latency(_Record):
     """Latency percentiles of one model, in milliseconds, over ``runs`` timed runs.
+
+    Validated as finite, positive, ordered and below an hour.
 
     Attributes:
         p50: the median; what budgets, the gate and the width search compare.
@@ -100,40 +425,19 @@ class Latency:
         std: the runs' standard deviation (0 for a single run).
     """
 
-    p50: float
-    p90: float
-    p99: float
-    mean: float
-    min: float
-    max: float
-    runs: int
-    std: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``latency_ms`` record."""
-        return dataclasses.asdict(self)
+    KEY = "latency_ms"
+    EXPECTED = "an object with p50, p90, p99, mean, min, max, runs"
+    p50: float = _field(_milliseconds)
+    p90: float = _field(_milliseconds)
+    p99: float = _field(_milliseconds)
+    mean: float = _field(_milliseconds)
+    min: float = _field(_milliseconds)
+    max: float = _field(_milliseconds)
+    runs: int = _field(_positive_int)
+    std: float = _field(_std, default=0.0)
 
     @classmethod
-    def from_dict(cls, record: object, where: str = "latency_ms") -> Latency:
-        """Validate a ``latency_ms`` record: finite, positive, ordered, below an hour.
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
-            raise EdgesmithError(
-                f"{where} must be an object with p50, p90, p99, mean, min, max, runs. "
-                f"Received: {_short(record)}"
-            )
-        values = {}
-        for key in LATENCY_KEYS:
-            value = record.get(key)
-            if not _finite(value) or not 0.0 < value <= MAX_LATENCY_MS:
-                raise EdgesmithError(
-                    f"{where}.{key} must be a finite number of milliseconds in "
-                    f"(0, {MAX_LATENCY_MS:g}]. Received: {_short(value)}"
-                )
-            values[key] = float(value)
+    def _check(cls, values: dict[str, Any], where: str) -> None:
         ordered = [values[k] for k in ("min", "p50", "p90", "p99", "max")]
         if any(a > b * (1 + 1e-9) for a, b in zip(ordered[:-1], ordered[1:], strict=True)) or not (
             values["min"] <= values["mean"] * (1 + 1e-9)
@@ -143,13 +447,10 @@ class Latency:
                 f"{where} is inconsistent: expected min <= p50 <= p90 <= p99 <= max and min <= "
                 f"mean <= max. Received: {', '.join(f'{k} {values[k]:g}' for k in LATENCY_KEYS)}"
             )
-        runs = _positive_int(record.get("runs"), f"{where}.runs")
-        std = _optional_number(record.get("std", 0.0), f"{where}.std")
-        return cls(runs=runs, std=std or 0.0, **values)
 
 
 @dataclasses.dataclass(frozen=True)
-class Machine(Mapping[str, Any]):
+class Machine(_Record, Mapping[str, Any]):
     """The ``machine`` record: what a latency was measured on (``runtime.machine``).
 
     It also reads as the JSON object it writes (a read-only mapping), so that
@@ -167,20 +468,15 @@ class Machine(Mapping[str, Any]):
         runtime_versions: package -> version of edgesmith, numpy and the runtimes installed.
     """
 
-    cpu: str | None = None
-    isa: str | None = None
-    cores: int | None = None
-    usable_cores: int | None = None
-    os: str | None = None
-    arch: str | None = None
-    python: str | None = None
-    runtime_versions: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``machine`` record."""
-        record = dataclasses.asdict(self)
-        record["runtime_versions"] = dict(self.runtime_versions)
-        return record
+    KEY = "machine"
+    cpu: str | None = _field(_optional_str, default=None)
+    isa: str | None = _field(_optional_str, default=None)
+    cores: int | None = _field(_optional_positive_int, default=None)
+    usable_cores: int | None = _field(_optional_positive_int, default=None)
+    os: str | None = _field(_optional_str, default=None)
+    arch: str | None = _field(_optional_str, default=None)
+    python: str | None = _field(_optional_str, default=None)
+    runtime_versions: dict[str, str] = _field(_versions, default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
@@ -191,42 +487,12 @@ class Machine(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(dataclasses.fields(self))
 
-    @classmethod
-    def from_dict(cls, record: object, where: str = "machine") -> Machine:
-        """Validate a ``machine`` record (unknown keys are ignored).
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
-            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
-        versions = record.get("runtime_versions")
-        if versions is None:
-            versions = {}
-        if not isinstance(versions, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in versions.items()
-        ):
-            raise EdgesmithError(
-                f"{where}.runtime_versions must be an object of package: version strings. "
-                f"Received: {_short(versions)}"
-            )
-        strings = {
-            name: _optional_str(record.get(name), f"{where}.{name}")
-            for name in ("cpu", "isa", "os", "arch", "python")
-        }
-        return cls(
-            cores=_optional_positive_int(record.get("cores"), f"{where}.cores"),
-            usable_cores=_optional_positive_int(
-                record.get("usable_cores"), f"{where}.usable_cores"
-            ),
-            runtime_versions=dict(versions),
-            **strings,
-        )
-
 
 @dataclasses.dataclass(frozen=True)
-class ModelInput:
+class ModelInput(_Record):
     """The ``input`` record of a result: the input as the runtime read it from the file.
+
+    Every key is written, null included.
 
     Attributes:
         shape: one image's shape without the batch dimension (None for a dynamic size).
@@ -237,57 +503,17 @@ class ModelInput:
         quantization: the input tensor's own scale and zero point, or None for a float input.
     """
 
-    shape: tuple[int | None, ...]
-    layout: str | None = None
-    dtype: str | None = None
-    normalization: Normalization | None = None
-    raw_input: bool | None = None
-    quantization: TensorQuantization | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``input`` record (every key written, null included)."""
-        return {
-            "shape": list(self.shape),
-            "layout": self.layout,
-            "dtype": self.dtype,
-            "normalization": None if self.normalization is None else self.normalization.to_dict(),
-            "raw_input": self.raw_input,
-            "quantization": None if self.quantization is None else self.quantization.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, record: object, where: str = "input") -> ModelInput:
-        """Validate an ``input`` record (unknown keys are ignored).
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
-            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
-        shape = record.get("shape")
-        if not isinstance(shape, list) or not all(
-            d is None or (_whole(d) and d >= 1) for d in shape
-        ):
-            raise EdgesmithError(
-                f"{where}.shape must be a list of sizes >= 1 (or null). Received: {_short(shape)}"
-            )
-        raw_input = record.get("raw_input")
-        if raw_input is not None and not isinstance(raw_input, bool):
-            raise EdgesmithError(
-                f"{where}.raw_input must be true, false or null. Received: {_short(raw_input)}"
-            )
-        return cls(
-            shape=tuple(shape),
-            layout=_optional_str(record.get("layout"), f"{where}.layout"),
-            dtype=_optional_str(record.get("dtype"), f"{where}.dtype"),
-            normalization=_normalization(record.get("normalization"), f"{where}.normalization"),
-            raw_input=raw_input,
-            quantization=_quantization(record.get("quantization"), f"{where}.quantization"),
-        )
+    KEY = "input"
+    shape: tuple[int | None, ...] = _field(_sizes)
+    layout: str | None = _field(_optional_str, default=None)
+    dtype: str | None = _field(_optional_str, default=None)
+    normalization: Normalization | None = _field(_normalization, default=None)
+    raw_input: bool | None = _field(_optional_boolean, default=None)
+    quantization: TensorQuantization | None = _field(_quantization, default=None)
 
 
 @dataclasses.dataclass(frozen=True)
-class TflmRecord:
+class TflmRecord(_Record):
     """The ``tflm`` record of a result benched with ``--provider tflm``.
 
     Attributes:
@@ -298,45 +524,16 @@ class TflmRecord:
         latency_note: what the host latency of TFLM's reference kernels means (not device time).
     """
 
-    arena_bytes: int
-    arena_head_bytes: int | None = None
-    arena_tail_bytes: int | None = None
-    arena_source: str | None = None
-    latency_note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``tflm`` record."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, record: object, where: str = "tflm") -> TflmRecord:
-        """Validate a ``tflm`` record (unknown keys are ignored).
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
-            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
-        arena = record.get("arena_bytes")
-        if not _whole(arena) or arena < 0:
-            raise EdgesmithError(
-                f"{where}.arena_bytes must be a whole number >= 0. Received: {_short(arena)}"
-            )
-        return cls(
-            arena_bytes=arena,
-            arena_head_bytes=_optional_number(
-                record.get("arena_head_bytes"), f"{where}.arena_head_bytes", int
-            ),
-            arena_tail_bytes=_optional_number(
-                record.get("arena_tail_bytes"), f"{where}.arena_tail_bytes", int
-            ),
-            arena_source=_optional_str(record.get("arena_source"), f"{where}.arena_source"),
-            latency_note=_optional_str(record.get("latency_note"), f"{where}.latency_note"),
-        )
+    KEY = "tflm"
+    arena_bytes: int = _field(_count)
+    arena_head_bytes: int | None = _field(_optional_count, default=None)
+    arena_tail_bytes: int | None = _field(_optional_count, default=None)
+    arena_source: str | None = _field(_optional_str, default=None)
+    latency_note: str | None = _field(_optional_str, default=None)
 
 
 @dataclasses.dataclass(frozen=True)
-class Instructions:
+class Instructions(_Record):
     """The ``instructions`` record: instructions per inference, counted, not timed.
 
     A count is deterministic where wall-clock is not, so a gate on it sees a 2% change that
@@ -354,44 +551,16 @@ class Instructions:
         scope: what lies inside the count.
     """
 
-    per_inference: float
-    runs: int
-    overhead: int | None = None
-    tool: str | None = None
-    scope: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``instructions`` record."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, record: object, where: str = "instructions") -> Instructions:
-        """Validate an ``instructions`` record (unknown keys are ignored).
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
-            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
-        count = record.get("per_inference")
-        if not _finite(count) or not 0 < count <= MAX_INSTRUCTIONS:
-            raise EdgesmithError(
-                f"{where}.per_inference must be a number in (0, {MAX_INSTRUCTIONS:.0e}]. "
-                f"Received: {_short(count)}"
-            )
-        return cls(
-            per_inference=float(count),
-            runs=_positive_int(record.get("runs"), f"{where}.runs"),
-            overhead=_optional_number(
-                record.get("overhead"), f"{where}.overhead", int, low=-math.inf
-            ),
-            tool=_optional_str(record.get("tool"), f"{where}.tool"),
-            scope=_optional_str(record.get("scope"), f"{where}.scope"),
-        )
+    KEY = "instructions"
+    per_inference: float = _field(_instruction_count)
+    runs: int = _field(_positive_int)
+    overhead: int | None = _field(_optional_signed_int, default=None)
+    tool: str | None = _field(_optional_str, default=None)
+    scope: str | None = _field(_optional_str, default=None)
 
 
 @dataclasses.dataclass(frozen=True)
-class Emulation:
+class Emulation(_Record):
     """The ``emulation`` record of a document measured on an emulated CPU.
 
     Accuracy and agreement are the target's: the emulator runs the kernels the target's CPU
@@ -403,37 +572,14 @@ class Emulation:
         note: what the latency numbers mean.
     """
 
-    target: str
-    emulator: str
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``emulation`` record."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, record: object, where: str = "emulation") -> Emulation:
-        """Validate an ``emulation`` record (unknown keys are ignored).
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
-            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
-        for key in ("target", "emulator"):
-            if not isinstance(record.get(key), str) or not record[key]:
-                raise EdgesmithError(
-                    f"{where}.{key} must be a non-empty string. Received: {_short(record.get(key))}"
-                )
-        return cls(
-            target=record["target"],
-            emulator=record["emulator"],
-            note=_optional_str(record.get("note"), f"{where}.note"),
-        )
+    KEY = "emulation"
+    target: str = _field(_name)
+    emulator: str = _field(_name)
+    note: str | None = _field(_optional_str, default=None)
 
 
 @dataclasses.dataclass(frozen=True)
-class BudgetVerdict:
+class BudgetVerdict(_Record):
     """One budget of a device profile judged against a result (``--device``).
 
     Attributes:
@@ -442,62 +588,45 @@ class BudgetVerdict:
         ok: whether the value is within the limit; None when it was not measured.
     """
 
-    limit: float
-    value: float | None
-    ok: bool | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The verdict record: ``{"limit", "value", "ok"}``."""
-        return dataclasses.asdict(self)
+    KEY = "budget"
+    EXPECTED = "an object with limit, value, ok"
+    limit: float = _field(_positive_number)
+    value: float | None = _field(_optional_signed)
+    ok: bool | None = _field(_optional_boolean)
 
     @classmethod
-    def from_dict(cls, record: object, where: str = "budget") -> BudgetVerdict:
-        """Validate a verdict record (unknown keys are ignored).
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
+    def _check(cls, values: dict[str, Any], where: str) -> None:
+        if values["value"] is None and values["ok"] is not None:
             raise EdgesmithError(
-                f"{where} must be an object with limit, value, ok. Received: {_short(record)}"
+                f"{where}.ok must be null when value is null. Received: {values['ok']}"
             )
-        limit = record.get("limit")
-        if not _finite(limit) or limit <= 0:
-            raise EdgesmithError(
-                f"{where}.limit must be a positive number. Received: {_short(limit)}"
-            )
-        value = _optional_number(record.get("value"), f"{where}.value", low=-math.inf)
-        ok = record.get("ok")
-        if ok is not None and not isinstance(ok, bool):
-            raise EdgesmithError(f"{where}.ok must be true, false or null. Received: {_short(ok)}")
-        if value is None and ok is not None:
-            raise EdgesmithError(f"{where}.ok must be null when value is null. Received: {ok}")
-        return cls(limit=limit, value=value, ok=ok)
 
 
-@dataclasses.dataclass(frozen=True)
-class BenchResult:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BenchResult(_Record):
     """One benched model: where it was, what it was (sha256), how fast and how accurate.
+
+    Its fields are declared in the order ``edgesmith bench`` has always written the keys.
 
     Attributes:
         path: the path as given to ``bench`` (a file or an artifact directory).
         model_file: the model file that path resolved to.
         sha256: the model file's content hash; the gate finds its reference by it.
         format: ``tflite`` or ``onnx``.
+        runtime: ``litert``, ``onnxruntime`` or ``tflm``.
         provider: the provider the runtime used (e.g. ``xnnpack``, ``cpu``).
         threads: runtime threads, or None for the runtime's own choice.
         batch: images per timed inference.
-        latency: the latency summary (``latency_ms`` in the JSON).
-        accuracy: fraction correct on ``num_eval`` images, or None without data.
-        num_eval: images behind ``accuracy`` (0 without data).
-        runtime: ``litert``, ``onnxruntime`` or ``tflm``.
         size_bytes: the model file's size; ``gzip_bytes`` gzipped (level 9): what pruning buys
             on the wire.
         gzip_bytes: see ``size_bytes``.
         load_ms: load time; ``first_inference_ms`` the first (untimed) inference's.
         first_inference_ms: see ``load_ms``.
+        latency: the latency summary (``latency_ms`` in the JSON).
         rounds: interleaved timing rounds.
         throughput_ips: images per second at ``batch`` (from the mean latency).
+        accuracy: fraction correct on ``num_eval`` images, or None without data.
+        num_eval: images behind ``accuracy`` (0 without data).
         macs: multiply-accumulates per image (from the embedded metadata), or None.
         gmacs_per_s: achieved GMAC/s at the median latency, or None without ``macs``.
         peak_rss_mb: the bench process's peak resident memory; ``load_rss_mb`` what loading
@@ -507,48 +636,53 @@ class BenchResult:
         labels: class names in output order, when the file carries them.
         metadata: where the input record came from (``embedded``, ``artifact``, ``none``).
         notes: what a user must know about the numbers (fall-backs, missing metadata).
-        per_class: accuracy per class name (None for a class without eval images), with data.
-        confusion: the confusion matrix (rows: true class, columns: predicted), with data.
-        machine: the ``machine`` record it was measured on.
         tflm: TFLite Micro's measured arena and what its host latency means (``--provider
             tflm``); only written when set.
         instructions: instructions per inference (``--measure instructions``); only written
             when set.
+        per_class: accuracy per class name (None for a class without eval images), with data;
+            only written when set.
+        confusion: the confusion matrix (rows: true class, columns: predicted), with data;
+            only written when set.
+        machine: the ``machine`` record it was measured on.
         budgets: the device profile's verdicts (``--device``), budget name -> verdict; only
             written when set.
     """
 
-    path: str
-    model_file: str
-    sha256: str
-    format: str
-    provider: str | None
-    threads: int | None
-    batch: int
-    latency: Latency
-    accuracy: float | None
-    num_eval: int
-    runtime: str | None = None
-    size_bytes: int | None = None
-    gzip_bytes: int | None = None
-    load_ms: float | None = None
-    first_inference_ms: float | None = None
-    rounds: int | None = None
-    throughput_ips: float | None = None
-    macs: int | None = None
-    gmacs_per_s: float | None = None
-    peak_rss_mb: float | None = None
-    load_rss_mb: float | None = None
-    input: ModelInput | None = None
-    labels: tuple[str, ...] | None = None
-    metadata: str | None = None
-    notes: tuple[str, ...] = ()
-    per_class: dict[str, float | None] | None = None
-    confusion: tuple[tuple[int, ...], ...] | None = None
-    machine: Machine | None = None
-    tflm: TflmRecord | None = None
-    instructions: Instructions | None = None
-    budgets: dict[str, BudgetVerdict] | None = None
+    KEY = "result"
+    path: str = _field(_name)
+    model_file: str = _field(_name, absent=lambda read: read["path"])
+    sha256: str = _field(_sha256)
+    format: str = _field(_format, absent=lambda read: Path(read["model_file"]).suffix.lstrip("."))
+    runtime: str | None = _field(_optional_str, default=None)
+    provider: str | None = _field(_optional_str)
+    threads: int | None = _field(_optional_positive_int, absent=1)
+    batch: int = _field(_positive_int, absent=1)
+    size_bytes: int | None = _field(_optional_count, default=None)
+    gzip_bytes: int | None = _field(_optional_count, default=None)
+    load_ms: float | None = _field(_optional_number, default=None)
+    first_inference_ms: float | None = _field(_optional_number, default=None)
+    latency: Latency = _field(Latency.from_dict, key="latency_ms")
+    rounds: int | None = _field(_optional_count, default=None)
+    throughput_ips: float | None = _field(_optional_number, default=None)
+    accuracy: float | None = _field(_fraction)
+    num_eval: int = _field(_count, absent=0)
+    macs: int | None = _field(_optional_count, default=None)
+    gmacs_per_s: float | None = _field(_optional_number, default=None)
+    peak_rss_mb: float | None = _field(_optional_number, default=None)
+    load_rss_mb: float | None = _field(_optional_signed, default=None)
+    input: ModelInput | None = _field(_or_null(ModelInput.from_dict), default=None)
+    labels: tuple[str, ...] | None = _field(_optional_names, default=None)
+    metadata: str | None = _field(_optional_str, default=None)
+    notes: tuple[str, ...] = _field(_notes, default=())
+    tflm: TflmRecord | None = _field(_or_null(TflmRecord.from_dict), omit_none=True, default=None)
+    instructions: Instructions | None = _field(
+        _or_null(Instructions.from_dict), omit_none=True, default=None
+    )
+    per_class: dict[str, float | None] | None = _field(_per_class, omit_none=True, default=None)
+    confusion: tuple[tuple[int, ...], ...] | None = _field(_confusion, omit_none=True, default=None)
+    machine: Machine | None = _field(_or_null(Machine.from_dict), default=None)
+    budgets: dict[str, BudgetVerdict] | None = _field(_budgets, omit_none=True, default=None)
 
     def __post_init__(self) -> None:
         # Sequences are tuples whoever built the record (evaluate() gives lists), so that a
@@ -560,108 +694,18 @@ class BenchResult:
             confusion = tuple(tuple(int(c) for c in row) for row in self.confusion)
             object.__setattr__(self, "confusion", confusion)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The result's JSON record (the keys ``edgesmith bench`` has always written)."""
-        record: dict[str, Any] = {}
-        for name in _RESULT_ORDER:
-            value = getattr(self, name)
-            if name in _WRITTEN_WHEN_SET and value is None:
-                continue
-            record["latency_ms" if name == "latency" else name] = json_ready(value)
-        return record
-
     @classmethod
-    def from_dict(cls, record: object, where: str = "result") -> BenchResult:
-        """Validate one result record (unknown keys are ignored).
-
-        Raises:
-            EdgesmithError: one line naming the key and the value refused.
-        """
-        if not isinstance(record, dict):
-            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
-        path = record.get("path")
-        if not isinstance(path, str) or not path:
+    def _check(cls, values: dict[str, Any], where: str) -> None:
+        if values["accuracy"] is not None and values["num_eval"] < 1:
             raise EdgesmithError(
-                f"{where}.path must be a non-empty string. Received: {_short(path)}"
+                f"{where}.accuracy needs num_eval >= 1 images behind it. "
+                f"Received: num_eval {values['num_eval']}"
             )
-        model_file = record.get("model_file", path)
-        if not isinstance(model_file, str) or not model_file:
-            raise EdgesmithError(
-                f"{where}.model_file must be a non-empty string. Received: {_short(model_file)}"
-            )
-        sha = record.get("sha256")
-        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-            raise EdgesmithError(
-                f"{where}.sha256 must be 64 lowercase hex digits. Received: {_short(sha)}"
-            )
-        fmt = record.get("format", Path(model_file).suffix.lstrip("."))
-        if fmt not in FORMATS:
-            raise EdgesmithError(
-                f"{where}.format must be one of {', '.join(FORMATS)}. Received: {_short(fmt)}"
-            )
-        accuracy = record.get("accuracy")
-        num_eval = record.get("num_eval", 0)
-        if not _whole(num_eval) or num_eval < 0:
-            raise EdgesmithError(
-                f"{where}.num_eval must be a whole number >= 0. Received: {_short(num_eval)}"
-            )
-        if accuracy is not None:
-            if not _finite(accuracy) or not 0.0 <= accuracy <= 1.0:
-                raise EdgesmithError(
-                    f"{where}.accuracy must be a fraction in [0, 1] or null. "
-                    f"Received: {_short(accuracy)}"
-                )
-            if num_eval < 1:
-                raise EdgesmithError(
-                    f"{where}.accuracy needs num_eval >= 1 images behind it. "
-                    f"Received: num_eval {num_eval}"
-                )
-        return cls(
-            path=path,
-            model_file=model_file,
-            sha256=sha,
-            format=fmt,
-            provider=_optional_str(record.get("provider"), f"{where}.provider"),
-            threads=_optional_positive_int(record.get("threads", 1), f"{where}.threads"),
-            batch=_positive_int(record.get("batch", 1), f"{where}.batch"),
-            latency=Latency.from_dict(record.get("latency_ms"), f"{where}.latency_ms"),
-            accuracy=None if accuracy is None else float(accuracy),
-            num_eval=num_eval,
-            runtime=_optional_str(record.get("runtime"), f"{where}.runtime"),
-            size_bytes=_optional_number(record.get("size_bytes"), f"{where}.size_bytes", int),
-            gzip_bytes=_optional_number(record.get("gzip_bytes"), f"{where}.gzip_bytes", int),
-            load_ms=_optional_number(record.get("load_ms"), f"{where}.load_ms"),
-            first_inference_ms=_optional_number(
-                record.get("first_inference_ms"), f"{where}.first_inference_ms"
-            ),
-            rounds=_optional_number(record.get("rounds"), f"{where}.rounds", int),
-            throughput_ips=_optional_number(
-                record.get("throughput_ips"), f"{where}.throughput_ips"
-            ),
-            macs=_optional_number(record.get("macs"), f"{where}.macs", int),
-            gmacs_per_s=_optional_number(record.get("gmacs_per_s"), f"{where}.gmacs_per_s"),
-            peak_rss_mb=_optional_number(record.get("peak_rss_mb"), f"{where}.peak_rss_mb"),
-            load_rss_mb=_optional_number(
-                record.get("load_rss_mb"), f"{where}.load_rss_mb", low=-math.inf
-            ),
-            input=_optional(ModelInput, record.get("input"), f"{where}.input"),
-            labels=_optional_names(record.get("labels"), f"{where}.labels"),
-            metadata=_optional_str(record.get("metadata"), f"{where}.metadata"),
-            notes=_optional_names(record.get("notes"), f"{where}.notes") or (),
-            per_class=_per_class(record.get("per_class"), f"{where}.per_class"),
-            confusion=_confusion(record.get("confusion"), f"{where}.confusion"),
-            machine=_optional(Machine, record.get("machine"), f"{where}.machine"),
-            tflm=_optional(TflmRecord, record.get("tflm"), f"{where}.tflm"),
-            instructions=_optional(
-                Instructions, record.get("instructions"), f"{where}.instructions"
-            ),
-            budgets=_budgets(record.get("budgets"), f"{where}.budgets"),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
-class BenchSettings:
-    """The run's settings a re-measurement must repeat.
+class BenchSettings(_Record):
+    """The run's settings a re-measurement must repeat (null or missing keys: the defaults).
 
     Attributes:
         threads: runtime threads, or None for the runtime's choice.
@@ -674,107 +718,69 @@ class BenchSettings:
         timing: the warm-up and minimum runs/seconds, or None (older documents).
     """
 
-    threads: int | None
-    batch: int
-    provider: str | None
-    xnnpack: bool
-    foreign_normalization: str | None = None
-    affinity: str | None = None
-    eval_batch: int = 64
-    timing: TimingPlan | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``settings`` record."""
-        record = dataclasses.asdict(self)
-        record["timing"] = None if self.timing is None else self.timing.to_dict()
-        return record
+    KEY = "settings"
+    threads: int | None = _field(_optional_positive_int, absent=1)
+    batch: int = _field(_positive_int, absent=1)
+    provider: str | None = _field(_optional_str)
+    xnnpack: bool = _field(_boolean, absent=True)
+    foreign_normalization: str | None = _field(_optional_str, default=None)
+    affinity: str | None = _field(_optional_str, default=None)
+    eval_batch: int = _field(_positive_int, absent=64, default=64)
+    timing: TimingPlan | None = _field(_timing, default=None)
 
     @classmethod
-    def from_dict(cls, record: object, where: str = "settings") -> BenchSettings:
-        """Validate a ``settings`` record (null or missing keys take their defaults).
+    def from_dict(cls, record: object, where: str | None = None) -> BenchSettings:
+        """Validate a ``settings`` record; a null one takes every default.
 
         Raises:
             EdgesmithError: one line naming the key and the value refused.
         """
-        if record is None:
-            record = {}
-        if not isinstance(record, dict):
-            raise EdgesmithError(f"{where} must be an object. Received: {_short(record)}")
-        xnnpack = record.get("xnnpack", True)
-        if not isinstance(xnnpack, bool):
-            raise EdgesmithError(
-                f"{where}.xnnpack must be true or false. Received: {_short(xnnpack)}"
-            )
-        return cls(
-            threads=_optional_positive_int(record.get("threads", 1), f"{where}.threads"),
-            batch=_positive_int(record.get("batch", 1), f"{where}.batch"),
-            provider=_optional_str(record.get("provider"), f"{where}.provider"),
-            xnnpack=xnnpack,
-            foreign_normalization=_optional_str(
-                record.get("foreign_normalization"), f"{where}.foreign_normalization"
-            ),
-            affinity=_optional_str(record.get("affinity"), f"{where}.affinity"),
-            eval_batch=_positive_int(record.get("eval_batch", 64), f"{where}.eval_batch"),
-            timing=_timing(record.get("timing"), f"{where}.timing"),
-        )
+        return super().from_dict({} if record is None else record, where)
 
 
-@dataclasses.dataclass(frozen=True)
-class BenchDocument:
-    """A validated bench document.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BenchDocument(_Record):
+    """A validated bench document; its fields are declared in the order they are written.
 
     Attributes:
         schema_version: the version it was written with.
+        created: when it was measured (ISO 8601, UTC).
         data: the data spec accuracy was measured on, or None.
         settings: the run's settings.
         machine: the ``machine`` record (see ``edgesmith.runtime.machine``).
         results: one entry per model.
         store: the store folder's name beside the JSON file, or None (version 1, or JSON that
             went to stdout).
-        created: when it was measured (ISO 8601, UTC).
         device: the device profile it was judged against (``--device``), or None.
         host: the device it was measured on over SSH (``edgesmith build --host``), or None
             for this machine.
         emulation: the emulated CPU it was measured on (``--emulate``), or None for a real one.
     """
 
-    schema_version: int
-    data: str | None
-    settings: BenchSettings
-    machine: Machine
-    results: tuple[BenchResult, ...]
-    store: str | None
-    created: str | None = None
-    device: DeviceProfile | None = None
-    host: str | None = None
-    emulation: Emulation | None = None
+    KEY = "bench document"
+    SEPARATOR = ": "
+    schema_version: int = _field(_checked_first)
+    created: str | None = _field(_optional_str, default=None)
+    data: str | None = _field(_optional_str)
+    settings: BenchSettings = _field(BenchSettings.from_dict)
+    machine: Machine = _field(Machine.from_dict)
+    results: tuple[BenchResult, ...] = _field(_results)
+    store: str | None = _field(_store, omit_none=True)
+    device: DeviceProfile | None = _field(_device, omit_none=True, default=None)
+    host: str | None = _field(_optional_str, omit_none=True, default=None)
+    emulation: Emulation | None = _field(
+        _or_null(Emulation.from_dict), omit_none=True, default=None
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
 
     def to_dict(self) -> dict[str, Any]:
         """The document as ``edgesmith bench --json`` writes it."""
-        record: dict[str, Any] = {
-            "schema": SCHEMA,
-            "schema_version": self.schema_version,
-            "created": self.created,
-            "data": self.data,
-            "settings": self.settings.to_dict(),
-            "machine": self.machine.to_dict(),
-            "results": [r.to_dict() for r in self.results],
-        }
-        if self.store is not None:
-            record["store"] = self.store
-        if self.device is not None:
-            record["device"] = self.device.to_dict()
-        if self.host is not None:
-            record["host"] = self.host
-        if self.emulation is not None:
-            record["emulation"] = self.emulation.to_dict()
-        return record
+        return {"schema": SCHEMA, **super().to_dict()}
 
     @classmethod
-    def from_dict(cls, document: object, where: str = "bench document") -> BenchDocument:
+    def from_dict(cls, document: object, where: str | None = None) -> BenchDocument:
         """Validate a decoded bench document and return its typed form.
 
         Unknown keys are ignored (a newer edgesmith, e.g. on a device over SSH, may add some);
@@ -783,6 +789,7 @@ class BenchDocument:
         Raises:
             EdgesmithError: one line naming the first invalid key and what was expected.
         """
+        where = cls.KEY if where is None else where
         if not isinstance(document, dict) or document.get("schema") != SCHEMA:
             found = (
                 document.get("schema") if isinstance(document, dict) else type(document).__name__
@@ -800,32 +807,7 @@ class BenchDocument:
         results = document.get("results")
         if not isinstance(results, list) or not results:
             raise EdgesmithError(f"{where} holds no per-model results with latency_ms.p50")
-        data = _optional_str(document.get("data"), f"{where}: data")
-        settings = BenchSettings.from_dict(document.get("settings"), f"{where}: settings")
-        machine = Machine.from_dict(document.get("machine"), f"{where}: machine")
-        store = document.get("store")
-        if store is not None and (
-            not isinstance(store, str) or not _STORE.fullmatch(store) or store in (".", "..")
-        ):
-            raise EdgesmithError(
-                f"{where}: store must be one folder name beside the JSON file. "
-                f"Received: {_short(store)}"
-            )
-        parsed = tuple(
-            BenchResult.from_dict(r, f"{where}: results[{i}]") for i, r in enumerate(results)
-        )
-        return cls(
-            schema_version=version,
-            data=data,
-            settings=settings,
-            machine=machine,
-            results=parsed,
-            store=store,
-            created=_optional_str(document.get("created"), f"{where}: created"),
-            device=_device(document.get("device"), f"{where}: device"),
-            host=_optional_str(document.get("host"), f"{where}: host"),
-            emulation=_optional(Emulation, document.get("emulation"), f"{where}: emulation"),
-        )
+        return super().from_dict(document, where)
 
     def replace(self, **changes: Any) -> BenchDocument:
         """A copy with some fields changed."""
@@ -863,154 +845,5 @@ def parse_document(document: object, where: str = "bench document") -> BenchDocu
     return BenchDocument.from_dict(document, where)
 
 
-def _optional(cls: Any, value: object, where: str) -> Any:
-    """``cls.from_dict(value)``, or None for null."""
-    return None if value is None else cls.from_dict(value, where)
-
-
-def _timing(record: object, where: str) -> TimingPlan | None:
-    if record is None:
-        return None
-    if not isinstance(record, dict):
-        raise EdgesmithError(f"{where} must be an object or null. Received: {_short(record)}")
-    try:
-        return TimingPlan.from_dict(record)
-    except EdgesmithError as exc:
-        raise EdgesmithError(f"{where}: {exc}") from None
-
-
-def _device(record: object, where: str) -> DeviceProfile | None:
-    """The device profile a document was judged against (keys this edgesmith lacks ignored)."""
-    if record is None:
-        return None
-    if not isinstance(record, dict):
-        raise EdgesmithError(f"{where} must be an object or null. Received: {_short(record)}")
-    known = {f.name for f in dataclasses.fields(DeviceProfile)}
-    try:
-        return DeviceProfile.from_dict({k: v for k, v in record.items() if k in known})
-    except (EdgesmithError, TypeError, ValueError) as exc:
-        raise EdgesmithError(f"{where}: {_one_line(exc)}") from None
-
-
-def _normalization(record: object, where: str) -> Normalization | None:
-    if record is None:
-        return None
-    try:
-        return Normalization.from_dict(record)  # type: ignore[arg-type]
-    except (EdgesmithError, TypeError, ValueError) as exc:
-        raise EdgesmithError(f"{where}: {_one_line(exc)}") from None
-
-
-def _quantization(record: object, where: str) -> TensorQuantization | None:
-    if record is None:
-        return None
-    if not isinstance(record, dict):
-        raise EdgesmithError(
-            f"{where} must be an object with scale and zero_point, or null. "
-            f"Received: {_short(record)}"
-        )
-    scale, zero_point = record.get("scale"), record.get("zero_point")
-    if not _finite(scale) or scale <= 0:
-        raise EdgesmithError(f"{where}.scale must be a positive number. Received: {_short(scale)}")
-    if not _whole(zero_point):
-        raise EdgesmithError(
-            f"{where}.zero_point must be a whole number. Received: {_short(zero_point)}"
-        )
-    return TensorQuantization(scale=scale, zero_point=zero_point)
-
-
-def _per_class(record: object, where: str) -> dict[str, float | None] | None:
-    if record is None:
-        return None
-    if not isinstance(record, dict):
-        raise EdgesmithError(
-            f"{where} must be an object of class: accuracy, or null. Received: {_short(record)}"
-        )
-    for name, value in record.items():
-        if value is not None and (not _finite(value) or not 0.0 <= value <= 1.0):
-            raise EdgesmithError(
-                f"{where}.{name} must be a fraction in [0, 1] or null. Received: {_short(value)}"
-            )
-    return {name: None if v is None else float(v) for name, v in record.items()}
-
-
-def _confusion(record: object, where: str) -> tuple[tuple[int, ...], ...] | None:
-    if record is None:
-        return None
-    square = isinstance(record, list) and all(
-        isinstance(row, list) and len(row) == len(record) for row in record
-    )
-    if not square or not all(_whole(c) and c >= 0 for row in record for c in row):
-        raise EdgesmithError(
-            f"{where} must be a square matrix of counts >= 0, or null. Received: {_short(record)}"
-        )
-    return tuple(tuple(row) for row in record)
-
-
-def _budgets(record: object, where: str) -> dict[str, BudgetVerdict] | None:
-    if record is None:
-        return None
-    if not isinstance(record, dict):
-        raise EdgesmithError(
-            f"{where} must be an object of budget: verdict, or null. Received: {_short(record)}"
-        )
-    return {name: BudgetVerdict.from_dict(v, f"{where}.{name}") for name, v in record.items()}
-
-
-def _optional_number(
-    value: object, where: str, kind: type = float, low: float = 0.0
-) -> int | float | None:
-    if value is None:
-        return None
-    whole = kind is int and isinstance(value, int)
-    if not _finite(value) or (kind is int and not whole) or value < low:
-        what = "a whole number" if kind is int else "a finite number"
-        floor = "" if low == -math.inf else f" >= {low:g}"
-        raise EdgesmithError(f"{where} must be {what}{floor} or null. Received: {_short(value)}")
-    return value if kind is int else float(value)
-
-
-def _optional_names(value: object, where: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise EdgesmithError(f"{where} must be a list of strings. Received: {_short(value)}")
-    return tuple(value)
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive_int(value: object, where: str) -> int:
-    if not _whole(value) or value < 1:
-        raise EdgesmithError(f"{where} must be a whole number >= 1. Received: {_short(value)}")
-    return value
-
-
-def _optional_positive_int(value: object, where: str) -> int | None:
-    return None if value is None else _positive_int(value, where)
-
-
-def _optional_str(value: object, where: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise EdgesmithError(f"{where} must be a string or null. Received: {_short(value)}")
-    return value
-
-
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -11,8 +11,15 @@ Jobs:
     count   loads each model, warms it up and runs loops of inferences, each inside one call
             to libc's ``qsort_r`` (a ctypes callback), the one function callgrind is told to
             count in: start-up, loading and warm-up stay outside the count.
+    predict one file's float32 outputs for the pixels of a ``.npy`` file, written to another
+            (export's parity on an emulated CPU compares them with the native file's).
 
 Errors are one line on stderr and exit 2, as in the CLI; the parent relays the line.
+
+``python -m edgesmith.runtime.child --serve`` keeps one child running for many jobs (a
+:class:`ChildSession`): one JSON request per line on stdin, one JSON answer per line back. A
+Python under qemu takes seconds to start and import the runtimes, so an export that checks
+several files on an emulated CPU pays that once, and the start-up overlaps the conversion.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import ctypes
 import gc
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -35,6 +43,9 @@ COUNT_WARMUP = 20
 """Steps before a count, whatever the timing plan: Python's adaptive interpreter specialises a
 function's code over its first calls, so the count settles only after a few (one warm-up step
 counted 1.3% fewer instructions per inference than ten on the test fixture)."""
+QEMU_CPUID_NOISE = "TCG doesn't support requested feature"
+"""qemu-x86_64's start-up warning for each Haswell CPUID bit it cannot emulate (none that a
+runtime uses): not relayed, nor taken as the child's last word."""
 COUNTED_FUNCTION = "qsort_r"
 """The libc function callgrind counts inside (``--toggle-collect``); the loop is its callback."""
 
@@ -121,7 +132,29 @@ def _counted_call(step, runs: int, dumps: str | None) -> int | None:
     return max(numbers, default=None)
 
 
-JOBS = {"bench": run_bench, "count": run_count}
+def run_predict(request: dict) -> dict:
+    """The ``predict`` job: a file's float32 outputs for the request's pixels, saved as .npy.
+
+    Loaded as the parity check loads it natively (``edgesmith.runtime.load`` with the
+    request's ``xnnpack`` and ``provider``), so only the CPU under the runner differs.
+    """
+    import numpy as np
+
+    from edgesmith.runtime.model import load
+
+    pixels = np.load(request["pixels"], allow_pickle=False)
+    xnnpack = bool(request.get("xnnpack", True))
+    model = load(request["path"], xnnpack=xnnpack, provider=request.get("provider"))
+    try:
+        outputs = np.asarray(model.predict(pixels), dtype=np.float32)
+        runtime, provider = model.runtime, model.provider_used
+    finally:
+        model.close()
+    np.save(request["outputs"], outputs, allow_pickle=False)
+    return {"runtime": runtime, "provider": provider, "shape": list(outputs.shape)}
+
+
+JOBS = {"bench": run_bench, "count": run_count, "predict": run_predict}
 
 
 def source_dir() -> Path:
@@ -162,10 +195,7 @@ def run_job(
         out = Path(tmp) / "answer.json"
         request_file = Path(tmp) / "request.json"
         request_file.write_text(json.dumps({**request, "out": str(out)}), encoding="utf-8")
-        environ = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
-        environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (environ.get("PYTHONPATH"), str(source_dir())) if p
-        )
+        environ = _child_environ(env)
         argv = [*prefix, "-m", "edgesmith.runtime.child", str(request_file)]
         try:  # in the parent's folder, so relative model and data paths mean the same there
             child = subprocess.Popen(
@@ -194,12 +224,162 @@ def run_job(
         return json.loads(out.read_text(encoding="utf-8"))
 
 
+class ChildSession:
+    """One child Python that answers many jobs, started once (``--serve``).
+
+    Args:
+        prefix: the argv that runs a Python (an emulator, then python), as for :func:`run_job`.
+        label: names the child in progress lines and errors (``emulated aarch64``).
+        env: variables added to this process's environment.
+        report: the child's progress lines, prefixed with ``label``.
+
+    Raises:
+        EdgesmithError: when the child cannot be started.
+    """
+
+    def __init__(
+        self,
+        prefix: Sequence[str],
+        *,
+        label: str,
+        env: dict[str, str] | None = None,
+        report: Reporter | None = None,
+    ) -> None:
+        self.label = label
+        self._lines: list[str] = []
+        self._answers: queue.Queue[str | None] = queue.Queue()
+        argv = [*prefix, "-m", "edgesmith.runtime.child", "--serve"]
+        try:
+            self._child = subprocess.Popen(
+                argv, env=_child_environ(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, errors="replace",
+            )  # fmt: skip
+        except OSError as exc:
+            raise EdgesmithError(f"cannot start {label}: {argv[0]}: {exc.strerror}") from None
+        report = report or (lambda line: None)
+        self._threads = [
+            threading.Thread(
+                target=_relay, args=(self._child, label, self._lines, report), daemon=True
+            ),
+            threading.Thread(target=self._read_answers, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_answers(self) -> None:
+        assert self._child.stdout is not None
+        for line in self._child.stdout:
+            if line.strip():
+                self._answers.put(line)
+        self._answers.put(None)  # the child has gone
+
+    def ask(self, request: dict, *, timeout: float) -> dict:
+        """Send one job and wait for its answer.
+
+        Raises:
+            EdgesmithError: the job's own one-line error, the child's end (a crash), or the
+                timeout (the child is then stopped).
+        """
+        assert self._child.stdin is not None
+        try:
+            self._child.stdin.write(json.dumps(request) + "\n")
+            self._child.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # the child has ended: its end is reported below
+        try:
+            line = self._answers.get(timeout=timeout)
+        except queue.Empty:
+            self.close(kill=True)
+            raise EdgesmithError(f"{self.label} took over {timeout:g} s and was stopped") from None
+        if line is None:
+            self._answers.put(None)
+            code = self._child.wait()
+            said = (self._lines[-1] if self._lines else "").removeprefix("edgesmith: ")
+            raise EdgesmithError(f"{self.label} ended (exit {code}): {said or 'no message'}")
+        reply = json.loads(line)
+        if "error" in reply:
+            if reply.get("exit") == 2:
+                raise EdgesmithError(reply["error"])
+            raise EdgesmithError(f"{self.label} failed: {reply['error']}")
+        return reply["answer"]
+
+    @property
+    def alive(self) -> bool:
+        """Whether the child still runs."""
+        return self._child.poll() is None
+
+    def close(self, *, kill: bool = False) -> None:
+        """End the child (at once with ``kill``, else when it has read its last request)."""
+        if self._child.poll() is None:
+            try:
+                if self._child.stdin is not None:
+                    self._child.stdin.close()
+            except OSError:
+                pass
+            if kill:
+                self._child.kill()
+            try:
+                self._child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+
+    def __enter__(self) -> ChildSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close(kill=exc_info[0] is not None)
+
+
+def _child_environ(env: dict[str, str] | None) -> dict[str, str]:
+    """This process's environment, ``env`` over it, with this package's source on the path."""
+    environ = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (environ.get("PYTHONPATH"), str(source_dir())) if p
+    )
+    return environ
+
+
+def serve() -> int:
+    """Answer one JSON request per stdin line with one JSON line, until stdin closes.
+
+    The answers go to the original stdout; fd 1 itself is pointed at stderr first, so whatever
+    a native library prints can never be taken for an answer.
+    """
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    import numpy  # noqa: F401  the slow imports at start-up, while the parent is still busy
+
+    import edgesmith.runtime.model  # noqa: F401
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            job = JOBS.get(request.get("job"))
+            if job is None:
+                raise EdgesmithError(
+                    f"unknown job {request.get('job')!r}; expected one of {list(JOBS)}"
+                )
+            reply: dict = {"answer": job(request)}
+        except EdgesmithError as exc:
+            reply = {"error": str(exc), "exit": 2}
+        except Exception as exc:  # a bug or a runtime's crash-worthy error: the parent decides
+            reply = {"error": f"{type(exc).__name__}: {exc}", "exit": 3}
+        protocol.write(json.dumps(reply) + "\n")
+        protocol.flush()
+    return 0
+
+
 def _relay(child: subprocess.Popen, label: str, lines: list[str], report: Reporter) -> None:
     """Pass the child's stderr lines on as progress, keeping them for the error message."""
     assert child.stderr is not None
     for line in child.stderr:
         line = line.rstrip()
-        if line:
+        if line and QEMU_CPUID_NOISE not in line:
             lines.append(line)
             report(f"[{label}] {line.removeprefix('edgesmith: ')}")
 
@@ -207,9 +387,11 @@ def _relay(child: subprocess.Popen, label: str, lines: list[str], report: Report
 def main(argv: list[str] | None = None) -> int:
     """Run the job of ``argv[0]`` (a request file); 0 done, 2 bad input, 3 a bug."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--serve"]:
+        return serve()
     try:
         if len(argv) != 1:
-            raise EdgesmithError("usage: python -m edgesmith.runtime.child REQUEST.json")
+            raise EdgesmithError("usage: python -m edgesmith.runtime.child REQUEST.json | --serve")
         request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
         job = JOBS.get(request.get("job"))
         if job is None:

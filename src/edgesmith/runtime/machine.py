@@ -70,14 +70,9 @@ def isa_class(flags: set[str] | None = None, arch: str | None = None) -> str:
 
 def machine_info() -> dict:
     """The bench schema's ``machine`` record."""
-    from importlib import metadata  # 15 ms: only when a record is written
+    from edgesmith.core.versions import installed_versions  # 15 ms: only for a record
 
-    versions = {}
-    for name in RUNTIME_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = installed_versions(RUNTIME_PACKAGES)
     return {
         "cpu": cpu_name(),
         "isa": isa_class(),

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.normalization import Normalization, parse_normalization
+from edgesmith.core.wrappers import Closeable, forwarded
 from edgesmith.runtime.preprocess import (
     as_batch,
     dequantize,
@@ -31,59 +32,49 @@ from edgesmith.runtime.source import ModelSource, locate
 DEFAULT_BATCH = 128
 
 
-class Model:
+@dataclasses.dataclass(eq=False)
+class Model(Closeable):
     """A loaded .tflite or .onnx classifier with its preprocessing and labels.
 
-    Build it with :func:`load`. Attributes: ``path`` (the model file), ``format``
-    (``tflite``/``onnx``), ``runtime`` (``litert``/``onnxruntime``), ``provider_used`` (where it
-    really runs), ``threads``, ``labels``, ``input_spec`` (the manifest's input record, with the
-    tensor's own quantisation), ``output_kind`` (``probabilities``, ``logits`` or ``None`` when
-    unknown), ``macs`` (per image, or ``None``) and ``metadata`` (``manifest``, ``embedded`` or
-    ``none``: where the preprocessing came from).
+    Build it with :func:`load`.
+
+    Attributes:
+        runner: the runtime session or interpreter that runs the file.
+        source: the located file (``path``, ``artifact`` and ``format`` are its).
+        normalization: how raw pixels become the input, or None for model-ready inputs.
+        raw_input: the normalisation is folded into the file: it takes raw pixels.
+        labels: class names in output order.
+        output_kind: ``probabilities``, ``logits`` or ``None`` when unknown.
+        macs: multiply-accumulates per image, or ``None``.
+        metadata: where the preprocessing came from: ``manifest``, ``embedded`` or ``none``.
+        path: the model file.
+        artifact: the artifact directory, when there is one.
+        format: ``tflite`` or ``onnx``.
+        runtime: ``litert``, ``onnxruntime`` or ``tflm``.
+        provider_used: where the model really runs: ``xnnpack``, ``cpu``, ``cuda``,
+            ``delegate:...``.
+        threads: threads asked of the runtime (``None``: its default).
+        input_tensor: the input tensor's name, shape, dtype and quantisation.
+        input_spec: the manifest-style input record, with the tensor's own quantisation.
     """
 
-    def __init__(
-        self,
-        runner: Runner,
-        source: ModelSource,
-        *,
-        normalization: Normalization | None,
-        raw_input: bool,
-        labels: list[str],
-        output_kind: str | None,
-        macs: int | None,
-        metadata: str,
-    ):
-        self.runner = runner
-        self.path = source.file
-        self.artifact = source.artifact
-        self.format = source.format
-        self.normalization = normalization
-        self.raw_input = raw_input
-        self.labels = labels
-        self.output_kind = output_kind
-        self.macs = macs
-        self.metadata = metadata
+    runner: Runner
+    source: ModelSource
+    _: dataclasses.KW_ONLY
+    normalization: Normalization | None
+    raw_input: bool
+    labels: list[str]
+    output_kind: str | None
+    macs: int | None
+    metadata: str
 
-    @property
-    def runtime(self) -> str:
-        """``litert``, ``onnxruntime`` or ``tflm``."""
-        return self.runner.runtime
-
-    @property
-    def provider_used(self) -> str:
-        """Where the model really runs: ``xnnpack``, ``cpu``, ``cuda``, ``delegate:...``."""
-        return self.runner.provider_used
-
-    @property
-    def threads(self) -> int | None:
-        """Threads asked of the runtime (``None``: its default)."""
-        return self.runner.threads
-
-    @property
-    def input_tensor(self) -> TensorInfo:
-        """The input tensor's name, shape, dtype and quantisation."""
-        return self.runner.input
+    path = forwarded("source.file")
+    artifact = forwarded("source.artifact")
+    format = forwarded("source.format")
+    runtime = forwarded("runner.runtime")
+    provider_used = forwarded("runner.provider_used")
+    threads = forwarded("runner.threads")
+    input_tensor = forwarded("runner.input")
 
     @property
     def input_spec(self) -> dict[str, Any]:
@@ -160,12 +151,6 @@ class Model:
     def close(self) -> None:
         """Release the runtime session or interpreter."""
         self.runner.close()
-
-    def __enter__(self) -> Model:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

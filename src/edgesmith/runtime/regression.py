@@ -32,12 +32,14 @@ from typing import Any
 
 from edgesmith.core.artifacts import sha256_file
 from edgesmith.core.config import Config, setting
+from edgesmith.core.emulated import EMULATED_TARGETS
 from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.bench import MEASURES, BenchConfig, open_model
 from edgesmith.runtime.bench_schema import (
     BenchDocument,
     BenchResult,
+    Emulation,
     Instructions,
     parse_document,
     read_document,
@@ -88,6 +90,9 @@ class CheckOptions(Config):
         measure: the cost gated: ``latency`` (wall-clock, paired) or ``instructions``
             (instructions per inference, counted under valgrind at one thread).
         max_increase: allowed instruction ratio with ``measure="instructions"``.
+        emulate: run candidate and reference on this emulated CPU (``aarch64``,
+            ``x86-64-avx2``) and gate accuracy only, on the target's kernels; the emulated
+            latency is shown, labelled, and never judged (``runtime/emulated_check.py``).
     """
 
     max_slowdown: float = setting(
@@ -136,11 +141,29 @@ class CheckOptions(Config):
         metavar="R",
         low=1.0,
     )
+    emulate: str | None = setting(
+        None,
+        "run candidate and reference on an emulated CPU (qemu-user): aarch64 = Cortex-A72 "
+        "(edgesmith device setup aarch64), x86-64-avx2 = AVX2 without VNNI; gates accuracy on "
+        "the target's kernels, shows the emulator's latency labelled and never judges it",
+        metavar="TARGET",
+        choices=EMULATED_TARGETS,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.timing, dict):
             object.__setattr__(self, "timing", TimingPlan.from_dict(self.timing))
         super().__post_init__()
+        if self.emulate is not None and self.measure == "instructions":
+            raise EdgesmithError(
+                "--measure instructions counts on this machine with valgrind; drop --emulate, or "
+                "--measure latency for an emulated check"
+            )
+        if self.emulate is not None and self.skip_accuracy:
+            raise EdgesmithError(
+                "--emulate gates accuracy only (an emulated latency is not judged), so with "
+                "--no-accuracy there is nothing to check: drop one"
+            )
 
 
 DEFAULT_MAX_SLOWDOWN = CheckOptions().max_slowdown
@@ -235,6 +258,19 @@ class Verdict:
     latency_reason: str = ""
     accuracy_reason: str = ""
     instructions: InstructionsCompared | None = None
+    emulation: Emulation | None = None
+
+    @classmethod
+    def against(cls, candidate: str, entry: Any, options: CheckOptions, **fields: Any) -> Verdict:
+        """A verdict on ``candidate`` against the baseline's ``entry``, with ``options``' limits."""
+        return cls(
+            candidate=candidate,
+            reference=f"{entry.path} [sha256 {entry.sha256[:12]}]",
+            max_slowdown=options.max_slowdown,
+            max_accuracy_drop_points=options.max_accuracy_drop,
+            allow_skip=options.allow_skip,
+            **fields,
+        )
 
     @property
     def regressed(self) -> bool:
@@ -259,6 +295,9 @@ class Verdict:
             "paired rounds",
             "stored": "against the baseline's stored numbers",
             "counted": "instructions per inference, both files counted here under callgrind",
+            "emulated": "both files run on emulated "
+            + (self.emulation.target if self.emulation else "?")
+            + "; accuracy gated, latency not judged",
         }.get(self.mode, "latency not compared")
         lines = [f"{head}  {self.candidate} vs {self.reference} ({how})"]
         if self.instructions is not None:
@@ -602,18 +641,16 @@ def check_one(
         acc_status, acc_reason = accuracy_status(
             accuracy, baseline_accuracy, options.max_accuracy_drop
         )
-    return Verdict(
-        candidate=candidate,
-        reference=f"{entry.path} [sha256 {entry.sha256[:12]}]",
+    return Verdict.against(
+        candidate,
+        entry,
+        options,
         mode=mode,
         latency=estimate,
         latency_status=status,
         accuracy_percent=accuracy,
         baseline_accuracy_percent=baseline_accuracy,
         accuracy_status=acc_status,
-        max_slowdown=options.max_slowdown,
-        max_accuracy_drop_points=options.max_accuracy_drop,
-        allow_skip=options.allow_skip,
         notes=notes,
         latency_reason=reason,
         accuracy_reason=acc_reason,
@@ -644,8 +681,18 @@ def check(
     options = (options or CheckOptions()).replace(**settings)
     if not candidates:
         raise EdgesmithError("check needs at least one candidate model path")
+    if options.emulate is not None:  # no qemu or aarch64 env: say so before reading anything
+        from edgesmith.runtime.emulation import emulator
+
+        emulator(options.emulate)
     document = read_baseline(baseline)
     base_dir = None if isinstance(baseline, dict) else Path(baseline).parent
+    if options.emulate is not None:
+        from edgesmith.runtime.emulated_check import check_emulated
+
+        return check_emulated(
+            [str(c) for c in candidates], document, options, base_dir=base_dir, report=report
+        )
     return [
         check_one(str(c), document, options, base_dir=base_dir, report=report) for c in candidates
     ]

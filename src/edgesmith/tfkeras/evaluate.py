@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgesmith.core.accuracy import accuracy_metrics
 from edgesmith.core.datasets import Dataset
 from edgesmith.core.normalization import Normalization
 from edgesmith.tfkeras.backend import keras
@@ -22,15 +23,4 @@ def predict(
 
 def eval_metrics(model: keras.Model, dataset: Dataset, norm: Normalization) -> dict:
     """Top-1 accuracy and its count on the eval split, plus per-class accuracy."""
-    predicted = predict(model, dataset.x_eval, norm).argmax(axis=-1)
-    correct = predicted == dataset.y_eval
-    per_class = {
-        label: round(float(correct[dataset.y_eval == index].mean()), 6)
-        for index, label in enumerate(dataset.labels)
-        if np.any(dataset.y_eval == index)
-    }
-    return {
-        "accuracy": round(float(correct.mean()), 6),
-        "num_eval": int(len(correct)),
-        "per_class_accuracy": per_class,
-    }
+    return accuracy_metrics(predict(model, dataset.x_eval, norm), dataset)

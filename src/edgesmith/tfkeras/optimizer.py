@@ -6,7 +6,9 @@ Learning rate per step: linear warm-up then cosine decay to zero, or constant.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from edgesmith.core.optimizer_plan import OptimizerPlan
 from edgesmith.tfkeras.backend import keras, tf
 
 
@@ -41,34 +43,28 @@ NO_DECAY = ["gamma", "beta", "bias"]
 """Variables decoupled weight decay leaves alone: BatchNorm parameters and biases."""
 
 
-def make_optimizer(
-    name: str,
-    peak_learning_rate: float,
-    *,
-    total_steps: int,
-    warmup_steps: int = 0,
-    schedule: str = "cosine",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-):
+def make_optimizer(name: str, peak_learning_rate: float, **settings: Any):
     """The optimizer of the train stage, reused by compression's fine-tuning.
 
     Args:
         name: ``sgd`` (Nesterov momentum) or ``adam``.
         peak_learning_rate: the rate after warm-up (or throughout, for ``constant``).
-        total_steps: optimizer steps of the whole run (the cosine reaches zero there).
-        warmup_steps: steps of linear warm-up.
-        schedule: ``cosine`` or ``constant``.
-        momentum: SGD momentum.
-        weight_decay: decoupled weight decay; BatchNorm parameters and biases are excluded.
+        **settings: the plan's other settings
+            (:class:`~edgesmith.core.optimizer_plan.OptimizerPlan`); ``total_steps`` at least.
+            tf_keras has no weight averaging: ``ema`` must stay None.
     """
-    if schedule == "cosine":
-        rate = WarmupCosine(peak_learning_rate, total_steps, warmup_steps)
+    plan = OptimizerPlan(name, peak_learning_rate, **settings)
+    if plan.ema is not None:
+        raise ValueError("the tf_keras optimizer does not average weights (ema is Keras 3 only)")
+    if plan.schedule == "cosine":
+        rate = WarmupCosine(plan.peak_learning_rate, plan.total_steps, plan.warmup_steps)
     else:
-        rate = peak_learning_rate
-    decay = weight_decay or None
-    if name == "sgd":
-        optimizer = keras.optimizers.SGD(rate, momentum=momentum, nesterov=True, weight_decay=decay)
+        rate = plan.peak_learning_rate
+    decay = plan.weight_decay or None
+    if plan.name == "sgd":
+        optimizer = keras.optimizers.SGD(
+            rate, momentum=plan.momentum, nesterov=True, weight_decay=decay
+        )
     else:
         optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
     if decay:

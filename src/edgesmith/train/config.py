@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
+from edgesmith.core import recipe_settings
 from edgesmith.core.config import Config, check_range, setting
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.tfkeras import MODEL_SUFFIXES
@@ -12,7 +14,6 @@ from edgesmith.train.devices import ACCELERATOR_CHOICES, AUGMENT_ON_CHOICES, STR
 
 MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
 
-OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("crop", "flip")
 KERAS3_AUGMENTATIONS = (*AUGMENTATIONS, "erase")
@@ -102,22 +103,13 @@ class TrainConfig(Config):
     data: str = setting("digits", "data spec", metavar="SPEC")
     model: str = setting("resnet8", "zoo name or model file", metavar="NAME|FILE")
     epochs: int = setting(30, "passes over the data", low=1)
-    batch_size: int = setting(128, "images per step", low=1)
-    optimizer: str = setting("sgd", "sgd (Nesterov momentum) or adam", choices=OPTIMIZERS)
-    learning_rate: float | None = setting(
-        None,
-        "peak learning rate (default: 0.2 x batch/128 for sgd, 1e-3 adam)",
-        flag="--lr",
-        low=1e-8,
-        high=10.0,
+    batch_size: int = recipe_settings.batch_size()
+    optimizer: str = recipe_settings.optimizer()
+    learning_rate: float | None = recipe_settings.learning_rate(
+        "0.2 x batch/128 for sgd, 1e-3 adam"
     )
     momentum: float = setting(0.9, "SGD momentum", low=0.0, high=1.0, high_open=True)
-    weight_decay: float = setting(
-        2.5e-3,
-        "decoupled weight decay per unit learning rate, BatchNorm and biases excluded",
-        low=0.0,
-        high=1.0,
-    )
+    weight_decay: float = recipe_settings.weight_decay()
     schedule: str = setting("cosine", "learning-rate schedule", choices=SCHEDULES)
     warmup_epochs: float = setting(1.0, "linear warm-up epochs of the cosine schedule", low=0.0)
     label_smoothing: float = setting(
@@ -212,6 +204,22 @@ class TrainConfig(Config):
         if self.learning_rate is not None:
             return float(self.learning_rate)
         return 0.2 * self.batch_size / 128 if self.optimizer == "sgd" else 1e-3
+
+    def optimizer_settings(self, steps_per_epoch: int) -> dict[str, Any]:
+        """``make_optimizer``'s arguments for this run, at ``steps_per_epoch`` steps an epoch.
+
+        Both trainers build their Keras's optimizer from these, so they schedule alike.
+        """
+        return {
+            "name": self.optimizer,
+            "peak_learning_rate": self.peak_learning_rate,
+            "total_steps": steps_per_epoch * self.epochs,
+            "warmup_steps": round(self.warmup_epochs * steps_per_epoch),
+            "schedule": self.schedule,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "ema": self.ema,
+        }
 
     def augmentations(self, *, flip_ok: bool) -> tuple[str, ...]:
         """Resolve ``augment`` for a dataset (``auto`` flips only data where flips keep the class).

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from importlib import metadata
 from types import ModuleType
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.versions import installed_versions
 
 KERAS3_BACKENDS = ("jax", "torch", "tensorflow")
 VERSION_PACKAGES = ("keras", "jax", "jaxlib", "torch", "tensorflow", "optree", "namex")
@@ -171,10 +171,4 @@ def use_all_gpus(keras: ModuleType, devices: Keras3Devices, batch_size: int) -> 
 
 def keras3_versions() -> dict[str, str]:
     """Versions of Keras 3 and its backends that are installed (package metadata, no imports)."""
-    versions = {}
-    for name in VERSION_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+    return installed_versions(VERSION_PACKAGES)

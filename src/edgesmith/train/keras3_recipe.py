@@ -14,6 +14,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from edgesmith.core.optimizer_plan import OptimizerPlan
+
 NO_DECAY = ["gamma", "beta", "bias"]
 """Variables decoupled weight decay leaves alone: BatchNorm parameters and biases."""
 
@@ -91,48 +93,36 @@ def _with_ema_warmup(base: type) -> type:
 
 
 def make_optimizer(
-    name: str,
-    peak_learning_rate: float,
-    *,
-    total_steps: int,
-    warmup_steps: int = 0,
-    schedule: str = "cosine",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    ema: float | None = None,
+    name: str, peak_learning_rate: float, **settings: Any
 ) -> keras.optimizers.Optimizer:
     """The tf_keras trainer's optimizer in Keras 3, optionally averaging the weights.
 
     Args:
         name: ``sgd`` (Nesterov momentum) or ``adam``.
         peak_learning_rate: the rate after warm-up (or throughout, for ``constant``).
-        total_steps: optimizer steps of the whole run (the cosine reaches zero there).
-        warmup_steps: steps of linear warm-up.
-        schedule: ``cosine`` or ``constant``.
-        momentum: SGD momentum.
-        weight_decay: decoupled weight decay; BatchNorm parameters and biases are excluded.
-        ema: decay of an exponential moving average of the weights (Keras' ``use_ema``, ramped
-            up by :func:`ema_decay`); at the end of ``fit`` Keras writes the averages into the
-            model. None: no averaging.
+        **settings: the plan's other settings
+            (:class:`~edgesmith.core.optimizer_plan.OptimizerPlan`); ``total_steps`` at least.
+            The weight average (``ema``) ramps up as :func:`ema_decay`.
     """
-    if schedule == "cosine":
-        rate = WarmupCosine(peak_learning_rate, total_steps, warmup_steps)
+    plan = OptimizerPlan(name, peak_learning_rate, **settings)
+    if plan.schedule == "cosine":
+        rate = WarmupCosine(plan.peak_learning_rate, plan.total_steps, plan.warmup_steps)
     else:
-        rate = peak_learning_rate
+        rate = plan.peak_learning_rate
     common = {
-        "weight_decay": weight_decay or None,
-        "use_ema": ema is not None,
-        "ema_momentum": 0.99 if ema is None else float(ema),
+        "weight_decay": plan.weight_decay or None,
+        "use_ema": plan.ema is not None,
+        "ema_momentum": 0.99 if plan.ema is None else float(plan.ema),
     }
-    base = keras.optimizers.SGD if name == "sgd" else keras.optimizers.Adam
-    if ema is not None:
+    base = keras.optimizers.SGD if plan.name == "sgd" else keras.optimizers.Adam
+    if plan.ema is not None:
         # the backend's own class (on torch, SGD(...) builds a TorchSGD with a fused update)
         base = _with_ema_warmup(type(base(0.0)))
-    if name == "sgd":
-        optimizer = base(rate, momentum=momentum, nesterov=True, **common)
+    if plan.name == "sgd":
+        optimizer = base(rate, momentum=plan.momentum, nesterov=True, **common)
     else:
         optimizer = base(rate, **common)
-    if weight_decay:
+    if plan.weight_decay:
         optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     return optimizer
 

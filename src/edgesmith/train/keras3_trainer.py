@@ -10,7 +10,6 @@ No TensorFlow is imported unless it is the chosen backend.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -18,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from edgesmith.core.accuracy import accuracy_metrics
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir, read_artifact
 from edgesmith.core.datasets import Dataset, load_dataset
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.core.manifest import DatasetRecord, InputPipeline, Metrics, OutputRecord, Training
+from edgesmith.core.manifest import InputPipeline, Training
 from edgesmith.core.model_macs import count_macs
 from edgesmith.core.normalization import Normalization
 from edgesmith.core.progress import Reporter, stderr_reporter
@@ -29,7 +29,8 @@ from edgesmith.core.versions import tool_versions
 from edgesmith.tfkeras.model_safety import model_code_trusted
 from edgesmith.train import keras3_env, zoo
 from edgesmith.train.config import TrainConfig
-from edgesmith.train.inputs import input_record, resolve_normalization
+from edgesmith.train.inputs import resolve_normalization
+from edgesmith.train.results import history_metrics, publish_trained
 
 MODEL_FILE = "model.keras"  # the name every train artifact uses (tfkeras.model_io.MODEL_FILE)
 
@@ -120,16 +121,7 @@ def train_keras3(
             )
             trainee(dataset.x_train[:2], training=False)  # builds the wrapper's variables
             trainee.compile(
-                optimizer=keras3_recipe.make_optimizer(
-                    config.optimizer,
-                    config.peak_learning_rate,
-                    total_steps=steps * config.epochs,
-                    warmup_steps=round(config.warmup_epochs * steps),
-                    schedule=config.schedule,
-                    momentum=config.momentum,
-                    weight_decay=config.weight_decay,
-                    ema=config.ema,
-                ),
+                optimizer=keras3_recipe.make_optimizer(**config.optimizer_settings(steps)),
                 loss=keras3_recipe.make_loss(
                     from_logits=kind == "logits", label_smoothing=config.label_smoothing
                 ),
@@ -175,42 +167,23 @@ def train_keras3(
         saved = float32_copy(keras, model) if config.precision != "float32" else model
         metrics = eval_metrics(saved, dataset, norm)
         metrics.update(_macs(saved))
-        metrics.update(
-            {
-                "params": int(saved.count_params()),
-                "train_seconds": round(sum(h["train_seconds"] for h in history), 2),
-                "wall_seconds_this_session": round(wall, 2),
-                "images_per_second": round(
-                    sum(h["images_per_second"] for h in history) / max(1, len(history)), 1
-                ),
-                "epochs": len(history),
-            }
-        )
+        metrics.update({"params": int(saved.count_params()), **history_metrics(history, wall)})
         saved.save(writer.dir / MODEL_FILE)
-        (writer.dir / "train_config.json").unlink()
-        shutil.rmtree(writer.dir / "backup", ignore_errors=True)
-        resolved = {
-            **config.to_dict(),
-            "learning_rate": config.peak_learning_rate,
-            "augment": ",".join(augment) or "none",
-            "augment_on": "device",
-            "normalization": norm.to_dict(),
-            "strategy": "data_parallel" if parallel else "single_device",
-            "devices": list(devices.devices),
-            "model_source": source,
-        }
-        artifact = writer.commit(
-            model_files=[MODEL_FILE],
-            stage="train",
-            technique=config.model if source == "zoo" else "finetune",
-            fmt="keras",
-            config=resolved,
-            input_spec=input_record(dataset, norm),
-            labels=list(dataset.labels),
-            dataset=DatasetRecord.from_dict(dataset.describe()),
-            metrics=Metrics.from_dict(metrics),
+        artifact = publish_trained(
+            writer,
+            config,
+            dataset,
+            norm,
+            model_file=MODEL_FILE,
+            source=source,
+            kind=kind,
+            metrics=metrics,
+            run_settings={
+                "augment_on": "device",
+                "strategy": "data_parallel" if parallel else "single_device",
+                "devices": list(devices.devices),
+            },
             tool_versions={**tool_versions(), **keras3_env.keras3_versions()},
-            output=OutputRecord(kind=kind, shape=(dataset.num_classes,)),
             input_pipeline=InputPipeline(augment_on="device", feed="uint8"),
             training=Training(
                 keras=keras.__version__,
@@ -363,14 +336,4 @@ def eval_metrics(model, dataset: Dataset, norm: Normalization, batch_size: int =
     for start in range(0, len(dataset.x_eval), batch_size):
         batch = norm.apply(dataset.x_eval[start : start + batch_size])
         outputs.append(ops.convert_to_numpy(model(batch, training=False)))
-    correct = np.concatenate(outputs).argmax(axis=-1) == dataset.y_eval
-    per_class = {
-        label: round(float(correct[dataset.y_eval == index].mean()), 6)
-        for index, label in enumerate(dataset.labels)
-        if np.any(dataset.y_eval == index)
-    }
-    return {
-        "accuracy": round(float(correct.mean()), 6),
-        "num_eval": int(len(correct)),
-        "per_class_accuracy": per_class,
-    }
+    return accuracy_metrics(np.concatenate(outputs), dataset)

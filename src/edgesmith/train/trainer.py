@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -15,7 +14,8 @@ import numpy as np
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.core.datasets import Dataset, load_dataset
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.core.manifest import DatasetRecord, InputPipeline, Metrics, OutputRecord
+from edgesmith.core.manifest import InputPipeline
+from edgesmith.core.normalization import Normalization
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.tfkeras import model_io
 from edgesmith.tfkeras.augment import DeviceAugmenter, crop_padding
@@ -27,19 +27,8 @@ from edgesmith.tfkeras.optimizer import make_optimizer
 from edgesmith.train import devices, zoo
 from edgesmith.train.callbacks import EpochReporter
 from edgesmith.train.config import TrainConfig
-from edgesmith.train.inputs import input_record, resolve_normalization
-
-
-def _optimizer(config: TrainConfig, steps_per_epoch: int):
-    return make_optimizer(
-        config.optimizer,
-        config.peak_learning_rate,
-        total_steps=steps_per_epoch * config.epochs,
-        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
-        schedule=config.schedule,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-    )
+from edgesmith.train.inputs import resolve_normalization
+from edgesmith.train.results import history_metrics, publish_trained
 
 
 def _build_or_load(
@@ -179,7 +168,7 @@ def train(
                         seed=config.seed,
                     )
                 trainee.compile(
-                    optimizer=_optimizer(config, steps),
+                    optimizer=make_optimizer(**config.optimizer_settings(steps)),
                     loss=keras.losses.CategoricalCrossentropy(
                         from_logits=kind == "logits", label_smoothing=config.label_smoothing
                     ),
@@ -188,8 +177,7 @@ def train(
                 )
         finally:
             keras.mixed_precision.set_global_policy("float32")
-        train_ds = _pipeline_train(dataset, norm, global_batch, augment, config.seed, placement)
-        eval_ds = _pipeline_eval(dataset, norm, placement)
+        train_ds, eval_ds = _pipelines(dataset, norm, config, augment, placement)
         epoch_reporter = EpochReporter(
             epochs=config.epochs,
             num_train=len(dataset.y_train),
@@ -218,12 +206,7 @@ def train(
             {
                 "params": count_params(model),
                 "macs": count_macs(model),
-                "train_seconds": round(sum(h["train_seconds"] for h in history), 2),
-                "wall_seconds_this_session": round(wall, 2),
-                "images_per_second": round(
-                    sum(h["images_per_second"] for h in history) / max(1, len(history)), 1
-                ),
-                "epochs": len(history),
+                **history_metrics(history, wall),
             }
         )
         if config.precision != "float32":
@@ -231,29 +214,20 @@ def train(
         if plan.num_workers > 1:
             report(f"worker {plan.worker_index}: weights sha256 {weights_digest(model)}")
         model_io.save_model(model, writer.dir / model_io.MODEL_FILE)
-        (writer.dir / "train_config.json").unlink()
-        shutil.rmtree(writer.dir / "backup", ignore_errors=True)
-        resolved = {
-            **config.to_dict(),
-            "learning_rate": config.peak_learning_rate,
-            "augment": ",".join(augment) or "none",
-            "augment_on": placement.augment_on,
-            "normalization": norm.to_dict(),
-            "strategy": plan.strategy,
-            "devices": list(plan.devices),
-            "model_source": source,
-        }
-        artifact = writer.commit(
-            model_files=[model_io.MODEL_FILE],
-            stage="train",
-            technique=config.model if source == "zoo" else "finetune",
-            fmt="keras",
-            config=resolved,
-            input_spec=input_record(dataset, norm),
-            labels=list(dataset.labels),
-            dataset=DatasetRecord.from_dict(dataset.describe()),
-            metrics=Metrics.from_dict(metrics),
-            output=OutputRecord(kind=kind, shape=(dataset.num_classes,)),
+        artifact = publish_trained(
+            writer,
+            config,
+            dataset,
+            norm,
+            model_file=model_io.MODEL_FILE,
+            source=source,
+            kind=kind,
+            metrics=metrics,
+            run_settings={
+                "augment_on": placement.augment_on,
+                "strategy": plan.strategy,
+                "devices": list(plan.devices),
+            },
             input_pipeline=InputPipeline.from_dict(placement.to_dict()),
             history=history,
             trusted_model_code=trusted_code,
@@ -265,29 +239,28 @@ def train(
     return artifact
 
 
-def _pipeline_train(dataset, norm, batch, augment, seed, placement) -> tf.data.Dataset:
-    from edgesmith.tfkeras.pipeline import train_dataset
+def _pipelines(
+    dataset: Dataset,
+    norm: Normalization,
+    config: TrainConfig,
+    augment: tuple[str, ...],
+    placement: devices.InputPlan,
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The training and the eval pipeline, placed as ``devices.plan_input`` decided."""
+    from edgesmith.tfkeras.pipeline import eval_dataset, train_dataset
 
-    return train_dataset(
+    both = {
+        "num_classes": dataset.num_classes,
+        "norm": norm,
+        "prefetch_device": placement.prefetch_target,
+    }
+    train_ds = train_dataset(
         dataset.x_train,
         dataset.y_train,
-        num_classes=dataset.num_classes,
-        norm=norm,
-        batch_size=batch,
+        batch_size=config.batch_size,
         augment=augment,
-        seed=seed,
+        seed=config.seed,
         augment_on=placement.augment_on,
-        prefetch_device=placement.prefetch_target,
+        **both,
     )
-
-
-def _pipeline_eval(dataset, norm, placement) -> tf.data.Dataset:
-    from edgesmith.tfkeras.pipeline import eval_dataset
-
-    return eval_dataset(
-        dataset.x_eval,
-        dataset.y_eval,
-        num_classes=dataset.num_classes,
-        norm=norm,
-        prefetch_device=placement.prefetch_target,
-    )
+    return train_ds, eval_dataset(dataset.x_eval, dataset.y_eval, **both)

@@ -83,16 +83,12 @@ def _residual_block(keras: ModuleType, x, filters: int, stride: int, name: str, 
     return layers.Activation("relu", name=f"{name}_relu2")(x)
 
 
-def _resnet(
-    keras: ModuleType,
-    input_shape,
-    num_classes,
-    *,
-    blocks: int,
-    widths: tuple[int, ...],
-    name: str,
-    use_bias: bool,
-) -> Model:
+def _resnet(keras: ModuleType, input_shape, num_classes, *, blocks: int, use_bias: bool) -> Model:
+    """The CIFAR ResNet of ``blocks`` residual blocks per stage: ``resnet{6 * blocks + 2}``.
+
+    Three stages of 16, 32 and 64 filters, each but the first halving the resolution.
+    """
+    widths = (16, 32, 64)
     layers = keras.layers
     inputs = keras.Input(input_shape, name="input")
     x = layers.Conv2D(widths[0], 3, padding="same", use_bias=use_bias, name="stem_conv")(inputs)
@@ -105,7 +101,7 @@ def _resnet(
                 keras, x, filters, stride, f"stage{stage + 1}_block{block + 1}", use_bias=use_bias
             )
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(inputs, _head(keras, x, num_classes), name=name)
+    return keras.Model(inputs, _head(keras, x, num_classes), name=f"resnet{6 * blocks + 2}")
 
 
 def resnet8(
@@ -115,30 +111,14 @@ def resnet8(
 
     Convs keep their biases as in the reference model, so parameter counts match it.
     """
-    return _resnet(
-        _keras(keras),
-        input_shape,
-        num_classes,
-        blocks=1,
-        widths=(16, 32, 64),
-        name="resnet8",
-        use_bias=True,
-    )
+    return _resnet(_keras(keras), input_shape, num_classes, blocks=1, use_bias=True)
 
 
 def resnet20(
     input_shape: tuple[int, int, int], num_classes: int, *, keras: ModuleType | None = None
 ) -> Model:
     """He et al.'s CIFAR ResNet-20 (3 blocks a stage, 16/32/64, 0.27 M params): a teacher."""
-    return _resnet(
-        _keras(keras),
-        input_shape,
-        num_classes,
-        blocks=3,
-        widths=(16, 32, 64),
-        name="resnet20",
-        use_bias=False,
-    )
+    return _resnet(_keras(keras), input_shape, num_classes, blocks=3, use_bias=False)
 
 
 def dscnn(

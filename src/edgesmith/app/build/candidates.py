@@ -144,14 +144,23 @@ def export_plan(profile: DeviceProfile, source: Artifact) -> tuple[list[str], di
 
 
 def export_candidate(
-    spec: CandidateSpec, source: Artifact, profile: DeviceProfile, work: Path, report: Reporter
+    spec: CandidateSpec,
+    source: Artifact,
+    profile: DeviceProfile,
+    work: Path,
+    report: Reporter,
+    *,
+    check_on: tuple[str, ...] = (),
 ) -> list[Exported]:
     """Export a candidate to the profile's formats; reuse a finished export with the same key.
 
     A format that fails its parity or target check is recorded with the reason (a row that
     cannot be chosen), not raised: the other formats and candidates still compete.
+    ``check_on`` names emulated CPUs the parity check also runs on (``export --check-on``).
     """
     formats, options, note = export_plan(profile, source)
+    if check_on:
+        options["check_on"] = tuple(check_on)
     where = f"[{spec.name}] export"
     if not formats:
         report(f"{where}: no format of {profile.name} can hold this model; skipped")

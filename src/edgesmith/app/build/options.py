@@ -37,6 +37,9 @@ class BuildOptions(Config):
         remote_timeout: the longest the copy, the remote bench and the fetch may each take.
         allow_delegate: load the delegate library a profile names when benching; a profile is
             a file anyone may hand over, so this is never implied.
+        check_on_emulated: check every exported file's parity again on the CPU the profile's
+            ``emulate`` key names (``export --check-on``); a file that fails there is not a
+            candidate.
     """
 
     recipe: Any = setting(None, "build recipe (default: the shipped one)", metavar="FILE")
@@ -69,4 +72,10 @@ class BuildOptions(Config):
     )
     allow_delegate: bool = setting(
         False, "load the delegate library (native code) the device profile names; see SECURITY.md"
+    )
+    check_on_emulated: bool = setting(
+        False,
+        "check each exported file's parity again on the emulated CPU the device profile's "
+        "emulate key names (arm64-linux: aarch64, qemu-user); a file that fails there is no "
+        "candidate",
     )

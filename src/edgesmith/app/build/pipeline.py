@@ -80,6 +80,27 @@ class BuildResult:
         return table(self.rows, self.chosen)
 
 
+def emulated_targets(profile: DeviceProfile, asked: bool) -> tuple[str, ...]:
+    """The emulated CPUs the exports are checked on: the profile's ``emulate``, when asked.
+
+    Raises:
+        EdgesmithError: when asked for a profile without an ``emulate`` key, or when its CPU
+            cannot be emulated here (naming what to install), before any work.
+    """
+    if not asked:
+        return ()
+    if profile.emulate is None:
+        raise EdgesmithError(
+            f"--check-on-emulated needs an emulate key in the device profile, and "
+            f"{profile.name} has none (arm64-linux has emulate: aarch64; add one to a copy of "
+            "the YAML, or drop the flag)"
+        )
+    from edgesmith.runtime import check_emulators
+
+    check_emulators([profile.emulate], flag="--check-on-emulated")
+    return (profile.emulate,)
+
+
 def build(
     device: str | Path | DeviceProfile,
     data: str,
@@ -120,6 +141,7 @@ def build(
     remote_dir, ssh_options, remote_timeout = opts.remote_dir, opts.ssh_options, opts.remote_timeout
     profile = device if isinstance(device, DeviceProfile) else load_profile(device)
     profile.runtime_options(allow_delegate=allow_delegate)  # a delegate needs consent, first
+    check_on = emulated_targets(profile, opts.check_on_emulated)
     spec = recipe if isinstance(recipe, BuildRecipe) else load_recipe(recipe)
     from edgesmith.core.datasets import parse_spec
 
@@ -156,7 +178,9 @@ def build(
         exported: list[Exported] = []
         for candidate in spec.candidates:
             artifact = compress_candidate(candidate, start, work, report)
-            exported += export_candidate(candidate, artifact, profile, work, report)
+            exported += export_candidate(
+                candidate, artifact, profile, work, report, check_on=check_on
+            )
         measured = [e for e in exported if e.artifact is not None]
         if not measured:
             rows = [candidate_row(e, None, profile.budgets.to_dict()) for e in exported]
@@ -255,7 +279,7 @@ def _bench_here(
     names = [staged_name(e) for e in measured]
     for name, exported in zip(names, measured, strict=True):
         (bench_dir / name).symlink_to(exported.artifact.path.resolve(), target_is_directory=True)
-    (bench_dir / "device.json").write_text(json.dumps(profile.to_dict(), indent=2) + "\n")
+    (bench_dir / "device.json").write_text(json.dumps(profile.device_dict(), indent=2) + "\n")
     report(f"[bench] {len(measured)} file(s) on this machine, interleaved, in a fresh process")
     # Linux carries a process's peak RSS (getrusage's ru_maxrss) across fork + exec, so a bench
     # started straight from this TensorFlow-sized process would report our gigabyte as its own

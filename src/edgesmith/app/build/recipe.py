@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edgesmith.core.config import Config, load_config_file
+from edgesmith.core.config import Config
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.shipped import load_shipped_or_file, shipped_names
 
 DEFAULT_RECIPE = "default"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -117,8 +117,7 @@ class BuildRecipe(Config):
 
 def shipped_recipes() -> list[str]:
     """Names of the recipes that come with edgesmith."""
-    folder = resources.files("edgesmith.recipes")
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return shipped_names("edgesmith.recipes")
 
 
 def load_recipe(recipe: str | Path | dict | None = None) -> BuildRecipe:
@@ -136,18 +135,9 @@ def load_recipe(recipe: str | Path | dict | None = None) -> BuildRecipe:
         where = "recipe"
     else:
         text = DEFAULT_RECIPE if recipe is None else str(recipe)
-        path = Path(text)
-        if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
-            values = load_config_file(path)
-        else:
-            known = shipped_recipes()
-            if text not in known:
-                raise EdgesmithError(
-                    f"unknown build recipe {text!r}: expected one of {', '.join(known)} "
-                    "or the path of a recipe YAML/JSON file"
-                )
-            with resources.as_file(resources.files("edgesmith.recipes") / f"{text}.yaml") as f:
-                values = load_config_file(f)
+        values = load_shipped_or_file(
+            text, "edgesmith.recipes", kind="build recipe", files="recipe YAML/JSON"
+        )
         where = f"recipe {text}"
     try:
         return BuildRecipe.from_dict(values)

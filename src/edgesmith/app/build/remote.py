@@ -12,6 +12,10 @@ as an option (``-oProxyCommand=...`` would run a local command). Every remote pa
 from a validated character set, so the same text is correct for the ssh shell and for scp in
 either protocol. Every call has a connect timeout and an overall timeout, and the results are
 matched to the models by the sha256 of each model file, not by position.
+
+The device may be an emulated one: ``edgesmith device setup aarch64 DIR`` writes
+``DIR/bin/edgesmith``, the CLI under qemu-aarch64, which names its emulated CPU on stderr; the
+document that comes back is then labelled as ``bench --emulate`` labels its own.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.profiles import DeviceProfile
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime import BenchDocument, BenchResult
+from edgesmith.runtime.emulation import device_emulation, relabel
 from edgesmith.runtime.timing import TimingPlan
 
 CONNECT_TIMEOUT_S = 10
@@ -438,7 +443,7 @@ def _bench_in(
         local.mkdir()
         for name, item in zip(names, exported, strict=True):
             shutil.copytree(item.artifact.path, local / name)
-        (local / "device.json").write_text(json.dumps(profile.to_dict(), indent=2) + "\n")
+        (local / "device.json").write_text(json.dumps(profile.device_dict(), indent=2) + "\n")
         sources = [str(p) for p in sorted(local.iterdir())]
         copied = _run(
             scp_command(flags, sources, host.remote(staging + "/")),
@@ -485,4 +490,38 @@ def _bench_in(
     plots = sorted((out / "plots").glob("*.png")) if fetched.returncode == 0 else []
     if fetched.returncode != 0:
         report(f"[remote] {host.text}: report/plots not fetched: {_last_line(fetched.stderr)}")
-    return document, plots
+    return _label_if_emulated(document, result.stderr, host, profile, out, report), plots
+
+
+def _label_if_emulated(
+    document: BenchDocument,
+    stderr: str,
+    host: Host,
+    profile: DeviceProfile,
+    out: Path,
+    report: Reporter,
+) -> BenchDocument:
+    """The device's document, labelled as an emulator's when the device's launcher said so.
+
+    Over SSH an emulated device (``device setup aarch64``'s launcher) looks like any other
+    device: the launcher's first stderr line is the only sign. Its document gets what
+    ``bench --emulate`` gives its own (the ``emulation`` record, the machine named as the
+    emulated CPU) and its report a note on top, so no copy of it passes for a device's. The
+    build judges the profile's budgets on it as on any device; the progress line says that the
+    latency it judges is the emulator's.
+    """
+    emulated = device_emulation(stderr, f"at {host.text}")
+    if emulated is None:
+        return document
+    record = emulated.record()
+    limit = profile.budgets.to_dict().get("max_latency_ms")
+    judged = "" if limit is None else f"; max_latency_ms {limit:g} is judged on that"
+    report(
+        f"[remote] {host.text} is an emulated {emulated.target} ({emulated.cpu}): its latency "
+        f"is the emulator's wall-clock on the host, not a device's time{judged}"
+    )
+    markdown = out / "report.md"
+    if markdown.is_file():
+        text = markdown.read_text(encoding="utf-8")
+        markdown.write_text(f"> {record.emulator}: {record.note}\n\n{text}", encoding="utf-8")
+    return relabel(document, emulated)

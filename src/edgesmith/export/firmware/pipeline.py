@@ -84,7 +84,11 @@ def build_firmware(
     board = project.board_for(target)
     model_bytes = Path(model_path).read_bytes()
     input_bytes, output_bytes = _io_bytes(model_bytes)
-    operators = tflite_op_report(model_bytes)["operators"]
+    model = {  # what the project is generated for, and the facts report
+        "input_bytes": input_bytes,
+        "output_bytes": output_bytes,
+        "operators": tflite_op_report(model_bytes)["operators"],
+    }
     tflm = sources.prepare(tflm_sources)
     library, seconds, cached = build.build_library(tflm, board)
     template = (
@@ -92,24 +96,11 @@ def build_firmware(
     ).read_text()
     proj = workdir / "project"
     project.write_project(
-        proj,
-        operators=operators,
-        arena_bytes=arena_bytes,
-        input_bytes=input_bytes,
-        output_bytes=output_bytes,
-        linker_template=template,
-        board=board,
+        proj, arena_bytes=arena_bytes, linker_template=template, board=board, **model
     )
     write_c_array(model_bytes, proj)
     elf = build.link_firmware(proj, tflm, board, library)
-    facts = {
-        "library_build_seconds": seconds,
-        "library_cached": cached,
-        "input_bytes": input_bytes,
-        "output_bytes": output_bytes,
-        "operators": operators,
-    }
-    return elf, facts
+    return elf, {"library_build_seconds": seconds, "library_cached": cached, **model}
 
 
 def firmware_report(

@@ -1,0 +1,315 @@
+"""The converter's PTQ against the LiteRT Quantizer on MLCommons' float ResNet-8 (CIFAR-10).
+
+Every LiteRT file is made by edgesmith's own quantizer path (``export/litert_quantizer.py``,
+the recipes of ``export/litert_recipes.py``) from MLCommons' float ``pretrainedResnet.tflite``,
+calibrated on export's pick of 500 training images (raw pixels, spanning 0..255 as
+``--raw-input`` does). MLCommons' own int8 file is the converter-PTQ reference. Then all files
+are benched side by side in one ``edgesmith bench`` run (accuracy on the whole test split,
+latency interleaved, 1 thread), and put through export's TFLM and Ethos-U target checks.
+
+The mixed recipe needs a per-layer sensitivity; ``compress sensitivity`` measures it on a Keras
+model, which MLCommons ships none of. So it is measured here on the float .tflite with the
+LiteRT Quantizer itself: each conv/dense op alone gets 16-bit activations in an otherwise W8A8
+file, and its accuracy gain is measured on 5,000 *training* images outside the calibration pick
+(never the test images the table reports). The promotion rule is the one ``compress
+sensitivity`` writes (``edgesmith.export.mixed_recipe``).
+
+    EDGESMITH_DATA_DIR=/work/shared/data .venv/bin/python bench/quantizer_cifar10.py \\
+        [--mlperf /work/shared/data/mlperf] [--data cifar10] [--quick]
+
+Writes bench/out/quantizer/results.json and one folder per file under bench/out/quantizer/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out" / "quantizer"
+SENSITIVITY_IMAGES = 5000
+CALIBRATION = 500
+
+
+def cpu_name() -> str:
+    """The host's CPU model (``lscpu``), for the table's caption."""
+    try:
+        said = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    for line in said.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def accuracy(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a .tflite on raw pixels through edgesmith's runtime (1 thread)."""
+    import tempfile
+
+    from edgesmith.runtime import evaluate, load
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.tflite"
+        path.write_bytes(data)
+        model = load(path, threads=1, normalization="raw")
+        try:
+            return float(evaluate(model, x, y, batch_size=250)["accuracy"])
+        finally:
+            model.close()
+
+
+def sensitivity(float_model: bytes, calibration, x, y, report) -> dict:
+    """Per-op gain of 16-bit activations in a W8A8 file, as a compress-sensitivity document."""
+    from edgesmith.export import litert_quantizer as lq
+    from edgesmith.export.litert_recipes import exact_scope, op_scopes, static_rule
+    from edgesmith.export.ops import tflite_op_report
+
+    def quantized_accuracy(recipe) -> float:
+        made = lq.quantize(float_model, recipe, calibration, validate_samples=0)
+        return accuracy(made.model, x, y)
+
+    float_acc = accuracy(float_model, x, y)
+    full = quantized_accuracy([static_rule(8)])
+    report(f"sensitivity: float {float_acc:.4f}, W8A8 {full:.4f} on {len(y)} training images")
+    layers = []
+    for op, scope in op_scopes(tflite_op_report(float_model)):
+        if op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            continue
+        tensor = scope[:-1]  # a single output: the scope is its name and a ';'
+        recipe = [static_rule(8), static_rule(16, exact_scope(tensor), op)]
+        gained = quantized_accuracy(recipe)
+        name = _layer_name(scope)
+        layers.append(
+            {
+                "layer": name,
+                "op": op,
+                "tensor": tensor,
+                "accuracy_with_layer_a16": round(gained, 6),
+                "gain_points": round(100 * (gained - full), 3),
+            }
+        )
+        report(f"  {name:<12} {op:<16} A16: {gained:.4f} ({100 * (gained - full):+.2f})")
+    layers.sort(key=lambda e: -e["gain_points"])
+    return {
+        "measured": "LiteRT Quantizer, one op at a time given 16-bit activations in W8A8",
+        "images": f"{len(y)} CIFAR-10 training images outside the calibration pick",
+        "float_accuracy_same_images": round(float_acc, 6),
+        "int8_accuracy": round(full, 6),
+        "layers": layers,
+    }
+
+
+def _layer_name(scope: str) -> str:
+    """A short name for an op of MLCommons' file: the conv/dense its name says it is."""
+    parts = [p for p in scope.split(";") if p]
+    for part in reversed(parts):
+        bits = part.split("/")
+        if len(bits) > 2 and bits[-1] in ("Conv2D", "Conv2D1", "MatMul", "BiasAdd"):
+            return bits[1]
+    return parts[0][:30]
+
+
+def make_files(float_path: Path, int8_path: Path, dataset, report) -> dict[str, dict]:
+    """Every file of the comparison: name -> {path, what, recipe?, seconds?}."""
+    from edgesmith.core.normalization import parse_normalization
+    from edgesmith.export import calibration_inputs, calibration_pixels, mixed_recipe
+    from edgesmith.export import litert_quantizer as lq
+    from edgesmith.export.litert_recipes import builtin_recipe
+
+    float_model = float_path.read_bytes()
+    pixels = calibration_pixels(dataset.x_train, CALIBRATION)
+    calibration = calibration_inputs(pixels, parse_normalization("raw"), raw_input=True)
+    files: dict[str, dict] = {}
+
+    def save(name: str, data: bytes, what: str, **extra) -> None:
+        folder = OUT / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
+            old.unlink()
+        (folder / "model.tflite").write_bytes(data)
+        files[name] = {"path": str(folder / "model.tflite"), "what": what, **extra}
+
+    save("float32 (MLCommons)", float_model, "MLCommons' float file")
+    save("converter int8 (MLCommons)", int8_path.read_bytes(), "MLCommons' int8 file")
+    for fmt, label, rule in (
+        ("tflite-w8a8", "litert W8A8", "min-max"),
+        ("tflite-w8a8", "litert W8A8, moving-average", "moving-average"),
+        ("tflite-w8a16", "litert W8A16", "min-max"),
+        ("tflite-w4-weight-only", "litert W4 weight-only", "min-max"),
+        ("tflite-w4-block32", "litert W4 block32 (dense)", "min-max"),
+    ):
+        spec = builtin_recipe(fmt)
+        started = time.perf_counter()
+        made = lq.quantize(float_model, spec.recipe, calibration, calibration_rule=rule)
+        seconds = round(time.perf_counter() - started, 2)
+        save(label, made.model, f"{fmt} ({spec.name}, {rule})", seconds=seconds)
+        files[label]["validation_output"] = made.validation.get("output")
+        report(f"{label}: {len(made.model):,} B in {seconds} s")
+    # the mixed recipe: sensitivity on training images outside the calibration pick
+    picked = set(np.linspace(0, len(dataset.x_train) - 1, CALIBRATION).round().astype(int))
+    rest = np.array([i for i in range(len(dataset.x_train)) if i not in picked])
+    chosen = rest[np.linspace(0, len(rest) - 1, SENSITIVITY_IMAGES).round().astype(int)]
+    document = sensitivity(
+        float_model,
+        calibration,
+        dataset.x_train[chosen],
+        dataset.y_train[chosen],
+        report,
+    )
+    mixed = mixed_recipe(document)
+    document["litert_recipe"] = mixed
+    made = lq.quantize(float_model, mixed["recipe"], calibration)
+    promoted = [p["layer"] for p in mixed["promoted"]]
+    save(
+        "litert mixed W8A8/W8A16",
+        made.model,
+        f"mixed recipe: 16-bit activations for {', '.join(promoted) or 'none'}",
+        promoted=mixed["promoted"],
+    )
+    (OUT / "sensitivity.json").write_text(json.dumps(document, indent=2))
+    return files
+
+
+def target_checks(files: dict[str, dict]) -> None:
+    """TFLM (measured arena) and Ethos-U55-128 (Vela) for each file, or the plain refusal."""
+    from edgesmith.core.errors import CheckFailed, EdgesmithError
+    from edgesmith.export.ops import tflite_op_report
+    from edgesmith.export.targets import check_target
+
+    for name, entry in files.items():
+        path = Path(entry["path"])
+        report = tflite_op_report(path.read_bytes())
+        for target in ("tflm", "ethos-u55-128"):
+            try:
+                record = check_target(target, report, path, name)
+            except (CheckFailed, EdgesmithError) as exc:
+                entry[target] = {
+                    "verdict": "fail",
+                    "why": str(exc).split(f"--target {target}: ")[-1],
+                }
+                continue
+            if target == "tflm":
+                entry[target] = {
+                    "verdict": "pass",
+                    "arena_bytes": record.get("arena_bytes"),
+                    "arena_source": record.get("arena_source"),
+                }
+            else:
+                vela = record["vela"]
+                entry[target] = {
+                    "verdict": "pass",
+                    "npu_ops": vela["npu_ops"],
+                    "cpu_ops": vela["cpu_ops"],
+                    "inference_ms": round(vela["inference_ms"], 3),
+                    "sram_kb": round(vela["sram_kb"], 1),
+                    "flash_kb": round(vela["flash_kb"], 1),
+                }
+
+
+def bench(files: dict[str, dict], data: str, quick: bool, report) -> dict:
+    """One interleaved edgesmith bench run over every file: accuracy, size, latency p50."""
+    from edgesmith.runtime.bench import BenchConfig, benchmark
+    from edgesmith.runtime.timing import TimingPlan
+
+    timing = TimingPlan(min_runs=50, min_seconds=1.0) if quick else TimingPlan()
+    config = BenchConfig(threads=1, foreign_normalization="raw", timing=timing, eval_batch=250)
+    run = benchmark(
+        [entry["path"] for entry in files.values()], data=data, config=config, report=report
+    )
+    document = run.document.to_dict()
+    for entry, result in zip(files.values(), document["results"], strict=True):
+        entry.update(
+            accuracy=result["accuracy"],
+            num_eval=result["num_eval"],
+            size_bytes=result["size_bytes"],
+            latency_p50_ms=result["latency_ms"]["p50"],
+            latency_runs=result["latency_ms"]["runs"],
+        )
+    return {"settings": document["settings"], "machine": document["machine"]}
+
+
+def table(files: dict[str, dict]) -> str:
+    """The Markdown table of the results."""
+    lines = [
+        "| file | accuracy | size | latency p50 | TFLM arena | Ethos-U55-128 (Vela) |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for name, e in files.items():
+        tflm = e.get("tflm", {})
+        tflm_text = (
+            f"{tflm['arena_bytes']:,} B"
+            if tflm.get("verdict") == "pass" and tflm.get("arena_bytes")
+            else f"fails: {tflm.get('why', '-')}"
+        )
+        npu = e.get("ethos-u55-128", {})
+        if npu.get("verdict") != "pass":
+            npu_text = f"fails: {npu.get('why', '-')}"
+        elif npu["npu_ops"] == 0:
+            npu_text = f"compiles, all {npu['cpu_ops']} ops left to the CPU"
+        else:
+            npu_text = (
+                f"{npu['npu_ops']} NPU / {npu['cpu_ops']} CPU ops, {npu['inference_ms']} ms, "
+                f"SRAM {npu['sram_kb']} KB"
+            )
+        lines.append(
+            f"| {name} | {100 * e['accuracy']:.2f}% | {e['size_bytes']:,} B | "
+            f"{e['latency_p50_ms']:.3f} ms | {tflm_text} | {npu_text} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mlperf", default="/work/shared/data/mlperf", help="MLCommons files")
+    parser.add_argument("--data", default="cifar10", help="data spec (the test split is benched)")
+    parser.add_argument("--quick", action="store_true", help="short timing plan (smoke test)")
+    args = parser.parse_args()
+    if "EDGESMITH_DATA_DIR" not in os.environ:
+        print("set EDGESMITH_DATA_DIR to the folder holding cifar10.npz", file=sys.stderr)
+        return 2
+
+    from edgesmith.core.datasets import load_dataset
+
+    def report(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    started = time.time()
+    mlperf = Path(args.mlperf)
+    dataset = load_dataset(args.data)
+    OUT.mkdir(parents=True, exist_ok=True)
+    files = make_files(
+        mlperf / "pretrainedResnet.tflite",
+        mlperf / "pretrainedResnet_quant.tflite",
+        dataset,
+        report,
+    )
+    target_checks(files)
+    run = bench(files, args.data, args.quick, report)
+    from edgesmith.export import litert_quantizer as lq
+
+    result = {
+        "host": cpu_name(),
+        "cores": os.cpu_count(),
+        "data": args.data,
+        "ai_edge_quantizer": lq.version(),
+        "bench": run,
+        "files": files,
+        "seconds": round(time.time() - started, 1),
+    }
+    (OUT / "results.json").write_text(json.dumps(result, indent=2, default=str))
+    print(table(files))
+    print(f"\n{result['host']}, {result['cores']} cores; {result['seconds']} s; {OUT}/results.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
