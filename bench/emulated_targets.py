@@ -16,26 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from edgesmith.runtime import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "emulated"
-
-
-def cpu_name() -> str:
-    """The host's CPU model (``lscpu``), for the table's caption."""
-    try:
-        said = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    for line in said.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def main() -> int:
@@ -54,7 +42,7 @@ def main() -> int:
     out = Path(args.out)
     done: dict = json.loads(out.read_text()) if out.is_file() else {}
     done.setdefault("rows", {})
-    done.update(host=cpu_name(), data=args.data)
+    done.update(host=machine.cpu_name(), data=args.data)
     quick = BenchConfig(timing=TimingPlan(min_runs=5, min_seconds=0.0, warmup_runs=1))
 
     def save() -> None:

@@ -25,30 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgesmith.runtime import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "quantizer"
 SENSITIVITY_IMAGES = 5000
 CALIBRATION = 500
-
-
-def cpu_name() -> str:
-    """The host's CPU model (``lscpu``), for the table's caption."""
-    try:
-        said = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    for line in said.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def accuracy(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
@@ -297,7 +285,7 @@ def main() -> int:
     from edgesmith.export import litert_quantizer as lq
 
     result = {
-        "host": cpu_name(),
+        "host": machine.cpu_name(),
         "cores": os.cpu_count(),
         "data": args.data,
         "ai_edge_quantizer": lq.version(),
