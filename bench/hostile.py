@@ -65,6 +65,7 @@ class Row:
     expected: int
     lines: int
     first_line: str  # the error line (or, for a benign run, the first line)
+    error_chars: int  # the whole error line's length, the scratch folder shown as $TMP
     peak_rss_mb: float
     seconds: float
     clobbered: list[str]
@@ -504,6 +505,8 @@ CASES = [
 ]  # fmt: skip
 
 EDGESMITH = str(Path(sys.executable).parent / "edgesmith")
+MAX_ERROR_CHARS = 300
+"""An error line of about 200 characters plus a path or two; longer means a value went unclipped."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,9 +568,11 @@ def run_case(case: Case, *, memory_gb: float, timeout: float) -> Row:
     errors = [line for line in lines if line.startswith("edgesmith:")]
     # progress lines may come first (the command's own report); the error is the one last line
     one_line = case.expect == 0 or (len(errors) == 1 and lines[-1] == errors[0])
+    error = (errors[0] if errors else "").replace(scratch, "$TMP")
     ok = (
         code == case.expect
         and one_line
+        and len(error) <= MAX_ERROR_CHARS
         and "Traceback" not in stderr
         and not clobbered
         and not code_ran
@@ -581,6 +586,7 @@ def run_case(case: Case, *, memory_gb: float, timeout: float) -> Row:
         expected=case.expect,
         lines=len(lines),
         first_line=((errors or lines or [""])[0]).replace(scratch, "$TMP")[:200],
+        error_chars=len(error),
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
         seconds=round(seconds, 2),
         clobbered=clobbered,

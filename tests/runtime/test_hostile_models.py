@@ -213,6 +213,18 @@ def test_onnx_graph_reader_refuses_malformed_initializers(tmp_path, name, raw, e
     assert expected in message and "evil.onnx is a malformed ONNX model" in message
 
 
+def test_onnx_runtime_s_own_long_error_is_clipped_to_one_short_line(tmp_path):
+    """ONNX Runtime's message for 1 byte of float data ran to 450 characters in the error line."""
+    from edgesmith import runtime
+
+    path = _onnx_with_int8_input(tmp_path, name=b"scale", raw=b"\x01")
+    with pytest.raises(EdgesmithError) as caught:
+        runtime.load(path)
+    message = one_line(caught.value)
+    assert "is not a readable ONNX model" in message
+    assert len(message) <= len(str(path)) + 200, message
+
+
 def test_onnx_graph_reader_refuses_a_truncated_varint(tmp_path):
     from edgesmith.runtime.onnx_graph import io_quantization
 

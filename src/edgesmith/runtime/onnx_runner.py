@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.safe_files import clip
 from edgesmith.runtime import quiet  # noqa: F401  (sets ORT_DISABLE_TELEMETRY before the import)
 from edgesmith.runtime.embedded_metadata import WHERE, read_onnx_metadata
 from edgesmith.runtime.providers import fallback_warning, plan_onnx_providers, short_name
@@ -80,8 +81,9 @@ class OnnxRunner:
             )
         except Exception as exc:  # onnxruntime's pybind errors share no base but Exception
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgesmithError(
-                f"{self.path} is not a readable ONNX model (truncated or another format?): {text}"
+            raise EdgesmithError(  # ONNX Runtime's own line can run to hundreds of characters
+                f"{self.path} is not a readable ONNX model (truncated or another format?): "
+                f"{clip(text, 120)}"
             ) from None
         used = self._session.get_providers()
         self.provider_used = short_name(used[0]) if used else "cpu"
