@@ -187,7 +187,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_device_setup(args: argparse.Namespace) -> int:
     """``edgesmith device setup aarch64 [DIR]``."""
     from edgesmith.core.progress import stderr_reporter
-    from edgesmith.runtime.aarch64_env import setup_aarch64
+    from edgesmith.runtime.aarch64_env import launcher_path, setup_aarch64
     from edgesmith.runtime.emulation import AARCH64_ENV_VARIABLE, aarch64_env_dir
 
     folder = Path(args.directory) if args.directory else aarch64_env_dir()
@@ -196,4 +196,5 @@ def cmd_device_setup(args: argparse.Namespace) -> int:
     if folder.resolve() != aarch64_env_dir().resolve():
         print(f"use it with: export {AARCH64_ENV_VARIABLE}={folder.resolve()}")
     print("then: edgesmith bench MODEL --data SPEC --emulate aarch64")
+    print(f"or, as a device over SSH: --remote-edgesmith {launcher_path(folder)}")
     return 0

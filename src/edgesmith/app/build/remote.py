@@ -507,15 +507,15 @@ def _label_if_emulated(
     device: the launcher's first stderr line is the only sign. Its document gets what
     ``bench --emulate`` gives its own (the ``emulation`` record, the machine named as the
     emulated CPU) and its report a note on top, so no copy of it passes for a device's. The
-    build judges the profile's budgets on it as on any device; the progress line says that the
-    latency it judges is the emulator's.
+    build judges every budget but the latency one on it: an emulator's wall-clock is not a
+    device's time (``bench --emulate`` refuses ``--device`` for the same reason).
     """
     emulated = device_emulation(stderr, f"at {host.text}")
     if emulated is None:
         return document
     record = emulated.record()
     limit = profile.budgets.to_dict().get("max_latency_ms")
-    judged = "" if limit is None else f"; max_latency_ms {limit:g} is judged on that"
+    judged = "" if limit is None else f"; max_latency_ms {limit:g} is not judged on it"
     report(
         f"[remote] {host.text} is an emulated {emulated.target} ({emulated.cpu}): its latency "
         f"is the emulator's wall-clock on the host, not a device's time{judged}"
