@@ -148,6 +148,7 @@ class FakeSession:
 
     started: list[str] = []
     broken: set[str] = set()
+    truncated: set[str] = set()
 
     def __init__(self, target, *, flag="--emulate", report=None):
         FakeSession.started.append(target)
@@ -165,6 +166,8 @@ class FakeSession:
             model.close()
         if self.target in FakeSession.broken:
             outputs = np.roll(outputs, 1, axis=1)  # every answer one class off
+        if self.target in FakeSession.truncated:
+            outputs = outputs[:-1]  # one image short: not comparable at all
         return emulation.EmulatedOutputs(outputs, model.runtime, model.provider_used)
 
     def close(self, *, kill=False):
@@ -175,7 +178,7 @@ class FakeSession:
 def fake_sessions(monkeypatch):
     import edgesmith.runtime as runtime
 
-    FakeSession.started, FakeSession.broken = [], set()
+    FakeSession.started, FakeSession.broken, FakeSession.truncated = [], set(), set()
     monkeypatch.setattr(runtime, "EmulatedSession", FakeSession)
     monkeypatch.setattr(runtime, "check_emulators", lambda targets, flag="--emulate": None)
     return FakeSession
@@ -210,6 +213,21 @@ def test_a_file_that_fails_on_a_target_is_not_published(logits_artifact, tmp_pat
     assert not (tmp_path / "x" / "tflite-int8").exists()
     (result,) = caught.value.results
     assert result.metrics["parity"] == "fail" and result.metrics["emulated"][0]["parity"] == "fail"
+
+
+def test_outputs_shaped_unlike_the_native_ones_fail_that_file_not_the_export(
+    logits_artifact, tmp_path, fake_sessions
+):
+    from edgesmith.export import export
+
+    fake_sessions.truncated = {"aarch64"}
+    (artifact,) = export(
+        logits_artifact, "tflite-int8", tmp_path / "x", check_on="aarch64",
+        allow_mismatch=True, **QUIET,
+    )  # fmt: skip
+    (record,) = artifact.metrics.emulated
+    assert record.parity == "fail"
+    assert "cannot run there: on emulated aarch64 the file output" in record.parity_failures[0]
 
 
 def test_allow_mismatch_publishes_it_with_the_failure_recorded(

@@ -98,18 +98,34 @@ def _write(tmp_path, content) -> str:
             {"source_id": "other", RECIPE_KEY: {"recipe": [static_rule(8)]}},
             "measured on artifact 'other', not on the source being exported (mine)",
         ),
+        (
+            {"source_id": "mine", RECIPE_KEY: {"recipe": [static_rule(8)], "promoted": 5}},
+            "promoted must be a list of layer objects. Received: 5",
+        ),
+        ("[" * 100_000, "not JSON (maximum recursion depth"),
+        (["x" * 100_000], "rule 0 must be an object. Received: 'xxx"),
     ],
-)
-def test_a_bad_recipe_file_is_one_line(tmp_path, content, message):
+    ids=[
+        "not-json", "an-object", "empty", "no-algorithm", "bad-regex", "other-source",
+        "promoted-int", "nesting-bomb", "huge-rule",
+    ],
+)  # fmt: skip
+def test_a_bad_recipe_file_is_one_short_line(tmp_path, content, message):
     with pytest.raises(EdgesmithError) as info:
         read_recipe_file(_write(tmp_path, content), source_id="mine")
     text = str(info.value)
     assert message in text and "\n" not in text and "--quantizer-recipe" in text
+    assert len(text) < len(str(tmp_path)) + 200
 
 
-def test_a_missing_recipe_file_is_one_line(tmp_path):
-    with pytest.raises(EdgesmithError, match="cannot be read"):
+def test_a_missing_or_special_recipe_file_is_one_line(tmp_path):
+    import os
+
+    with pytest.raises(EdgesmithError, match="--quantizer-recipe not found"):
         read_recipe_file(tmp_path / "gone.json")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(EdgesmithError, match="is a FIFO, not a regular file"):
+        read_recipe_file(tmp_path / "fifo")
 
 
 def test_a_sensitivity_document_gives_its_mixed_recipe(tmp_path):

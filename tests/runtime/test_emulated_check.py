@@ -18,7 +18,8 @@ import pytest
 
 from edgesmith.runtime import emulation
 from edgesmith.runtime.bench import BenchConfig, benchmark, save_baseline
-from edgesmith.runtime.emulated_check import EMULATED_CHECK_TIMING, NOT_JUDGED
+from edgesmith.runtime.emulated_check import NOT_JUDGED
+from edgesmith.runtime.emulation import EMULATED_TIMING
 from edgesmith.runtime.regression import CheckOptions, Status, check
 from edgesmith.runtime.timing import TimingPlan
 
@@ -167,7 +168,7 @@ def test_the_same_file_passes_on_accuracy_and_latency_is_not_judged(baseline, fa
     assert "emulated, not judged" in text and "emulator's wall-clock (not judged)" in text
     (call,) = fake_emulation["calls"]
     assert call["config"].emulate == "x86-64-avx2"
-    assert call["config"].timing == EMULATED_CHECK_TIMING  # brief: the latency is not judged
+    assert call["config"].timing == EMULATED_TIMING  # brief: the latency is not judged
     assert len(call["paths"]) == 2  # the candidate and the baseline's stored file, one child
 
 

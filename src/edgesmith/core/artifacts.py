@@ -253,7 +253,7 @@ class ArtifactWriter:
                     f"an interrupted run is in {self.dir}; pass --resume to continue it, "
                     "or remove that directory to start over"
                 )
-            if self.dir.is_symlink() or not (self.resume or is_stage_of(self.dir, self.out)):
+            if self.dir.is_symlink() or not is_stage_of(self.dir, self.out):  # resume: ours only
                 raise EdgesmithError(foreign_stage_message(self.dir, self.out))
             if not self.resume:
                 shutil.rmtree(self.dir)  # an interrupted run of ours (ownership marker inside)

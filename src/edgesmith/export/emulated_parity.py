@@ -110,19 +110,18 @@ class EmulatedParity:
         for index, session in enumerate(self._sessions):
             try:
                 ran = session.predict(path, pixels, xnnpack=xnnpack, provider=provider)
-            except EdgesmithError as exc:
+                records.append(
+                    emulated_record(
+                        session.target, session.emulator.cpu, f"{ran.runtime}/{ran.provider}",
+                        np.asarray(ran.outputs, dtype=np.float32), native, reference, labels,
+                        tolerance, output_kind, max_accuracy_drop,
+                    )
+                )  # fmt: skip
+            except EdgesmithError as exc:  # a failing record, like any file that fails parity
                 records.append(_cannot_run(session, len(labels), exc))
                 if not session.alive:
                     session.close(kill=True)
                     self._sessions[index] = self._start(session.target)
-                continue
-            records.append(
-                emulated_record(
-                    session.target, session.emulator.cpu, f"{ran.runtime}/{ran.provider}",
-                    np.asarray(ran.outputs, dtype=np.float32), native, reference, labels,
-                    tolerance, output_kind, max_accuracy_drop,
-                )
-            )  # fmt: skip
         return records
 
     def close(self, *, kill: bool = False) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.safe_files import MAX_CONFIG_BYTES, clip, read_bounded_bytes, short
 
 ALGORITHM = "min_max_uniform_quantize"
 CATCH_ALL = ".*"
@@ -193,28 +194,31 @@ def read_recipe_file(path: str | Path, source_id: str | None = None) -> RecipeSp
     """
     path = Path(path)
     where = f"--quantizer-recipe {path}"
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise EdgesmithError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    raw = read_bounded_bytes(path, "--quantizer-recipe", MAX_CONFIG_BYTES)  # no FIFO, no 1 GB
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EdgesmithError(f"{where}: not JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nesting bombs too
+        raise EdgesmithError(f"{where}: not JSON ({clip(str(exc), 80)})") from None
     digest = hashlib.sha256(raw).hexdigest()
     if isinstance(document, dict) and RECIPE_KEY in document:
         measured_on = document.get("source_id")
         if source_id is not None and measured_on != source_id:
             raise EdgesmithError(
-                f"{where}: its sensitivity was measured on artifact {measured_on!r}, not on the "
-                f"source being exported ({source_id}); run compress sensitivity on this source"
+                f"{where}: its sensitivity was measured on artifact {short(measured_on)}, not on "
+                f"the source being exported ({source_id}); run compress sensitivity on this source"
             )
         mixed = document[RECIPE_KEY]
         if not isinstance(mixed, dict) or "recipe" not in mixed:
             raise EdgesmithError(f"{where}: {RECIPE_KEY} must hold a recipe")
         recipe = check_rules(mixed["recipe"], where)
-        promoted = tuple(mixed.get("promoted") or ())
-        return RecipeSpec(recipe, str(mixed.get("name", "mixed")), str(path), digest, promoted)
+        promoted = mixed.get("promoted") or []
+        if not (isinstance(promoted, list) and all(isinstance(p, dict) for p in promoted)):
+            raise EdgesmithError(
+                f"{where}: {RECIPE_KEY}.promoted must be a list of layer objects. "
+                f"Received: {short(promoted)}"
+            )
+        name = str(mixed.get("name", "mixed"))
+        return RecipeSpec(recipe, clip(name, 60), str(path), digest, tuple(promoted))
     if isinstance(document, dict):
         raise EdgesmithError(
             f"{where}: expected a LiteRT Quantizer recipe (a JSON list of rules) or the JSON "
@@ -237,7 +241,9 @@ def check_rules(recipe: Any, where: str) -> list[dict]:
         raise EdgesmithError(f"{where}: a recipe is a non-empty JSON list of rules")
     for index, rule in enumerate(recipe):
         if not isinstance(rule, dict):
-            raise EdgesmithError(f"{where}: rule {index} must be an object. Received: {rule!r}")
+            raise EdgesmithError(
+                f"{where}: rule {index} must be an object. Received: {short(rule)}"
+            )
         missing = [key for key in RULE_KEYS if not isinstance(rule.get(key), str)]
         if missing:
             raise EdgesmithError(
@@ -248,7 +254,7 @@ def check_rules(recipe: Any, where: str) -> list[dict]:
             re.compile(rule["regex"])
         except re.error as exc:
             raise EdgesmithError(
-                f"{where}: rule {index}: regex {rule['regex']!r} is not valid ({exc})"
+                f"{where}: rule {index}: regex {short(rule['regex'])} is not valid ({exc})"
             ) from None
     return copy.deepcopy(recipe)
 

@@ -13,6 +13,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.outputs import record_written
@@ -20,10 +21,8 @@ from edgesmith.core.profiles import DeviceProfile
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.bench import BenchConfig, BenchRun
 from edgesmith.runtime.bench_schema import BenchDocument
+from edgesmith.runtime.emulation import EMULATED_TIMING
 from edgesmith.runtime.timing import TimingPlan
-
-EMULATED_TIMING = TimingPlan(min_runs=5, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0)
-"""An emulated latency is not the device's, so by default it is timed only briefly."""
 
 NOT_WITH_EMULATE = (
     "does not apply with --emulate (an emulated latency is the emulator's, not the device's)"
@@ -31,8 +30,8 @@ NOT_WITH_EMULATE = (
 
 
 def bench_config(
-    given: dict,
-    timing: dict,
+    given: dict[str, Any],
+    timing: dict[str, Any],
     profile: DeviceProfile | None = None,
     *,
     allow_delegate: bool = False,
@@ -166,6 +165,7 @@ def _write_text(path: Path, text: str) -> None:
         tmp.replace(path)
         record_written(path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written .tmp behind
         raise EdgesmithError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -195,7 +195,9 @@ def write_bench_outputs(
     if plots_dir:
         from edgesmith.runtime.plots import INSTALL_HINT, plots_available, write_plots
 
-        if plots_available() and run.rounds:
+        if not run.rounds:  # an emulated run: its latencies are the emulator's, not plotted
+            print("edgesmith: note: plots skipped: an emulated run has no rounds", file=sys.stderr)
+        elif plots_available():
             plots = write_plots(run.document, run.rounds, plots_dir)
             report(f"plots: {', '.join(str(p) for p in plots)}")
         else:

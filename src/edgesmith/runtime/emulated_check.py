@@ -27,6 +27,7 @@ from pathlib import Path
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.bench import BenchConfig
 from edgesmith.runtime.bench_schema import BenchDocument, BenchResult
+from edgesmith.runtime.emulation import EMULATED_TIMING
 from edgesmith.runtime.regression import (
     CHECK_TIMING,
     DEFAULT_MAX_SLOWDOWN,
@@ -38,10 +39,7 @@ from edgesmith.runtime.regression import (
     match_entry,
     settings_of,
 )
-from edgesmith.runtime.timing import TimingPlan
 
-EMULATED_CHECK_TIMING = TimingPlan(min_runs=5, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0)
-"""The latency is not judged, so it is timed only briefly unless a timing is given."""
 NOT_JUDGED = "emulated, not judged: the emulator's wall-clock on this host is not the device's time"
 
 
@@ -79,7 +77,7 @@ def check_emulated(
 
     target = options.emulate
     assert target is not None
-    timing = EMULATED_CHECK_TIMING if options.timing == CHECK_TIMING else options.timing
+    timing = EMULATED_TIMING if options.timing == CHECK_TIMING else options.timing
     data = options.data or baseline.data
     if data:
         from edgesmith.core.datasets import parse_spec

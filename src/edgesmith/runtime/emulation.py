@@ -35,6 +35,7 @@ from edgesmith.core.emulated import EMULATED_TARGETS
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import Reporter
 from edgesmith.runtime.bench_schema import BenchDocument, Emulation, Machine, parse_document
+from edgesmith.runtime.timing import TimingPlan
 
 if TYPE_CHECKING:
     from edgesmith.runtime.aarch64_env import Aarch64Env
@@ -47,6 +48,8 @@ LATENCY_NOTE = (
     "wall-clock on the host, not the device's time"
 )
 EMULATED_TIMEOUT_S = 3600.0
+EMULATED_TIMING = TimingPlan(min_runs=5, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0)
+"""An emulated latency is not the device's, so bench and check time it only briefly by default."""
 EMULATED_LINE = "edgesmith: emulated: "
 """How a launcher's stderr line starts: then JSON naming the target, CPU, ISA and arch."""
 QEMU_HINT = "install it with: apt-get install qemu-user-static (Debian/Ubuntu)"
