@@ -7,7 +7,16 @@ from edgesmith.core.profiles import DeviceProfile, load_profile, shipped_profile
 
 ETHOS_U = ["ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256"]
 SHIPPED = sorted(
-    ["arm64-linux", "cpu-x86", "cpu-x86-onnx", "int8-npu", "jetson-gpu", "mcu", *ETHOS_U]
+    [
+        "arm64-linux",
+        "cortex-m55",
+        "cpu-x86",
+        "cpu-x86-onnx",
+        "int8-npu",
+        "jetson-gpu",
+        "mcu",
+        *ETHOS_U,
+    ]
 )
 
 

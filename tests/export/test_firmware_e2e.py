@@ -36,3 +36,48 @@ def test_fixture_firmware_agrees_with_litert_and_counts_deterministically(tmp_pa
     assert report.instructions_per_inference > 0
     assert 0 < report.arena_used_bytes <= report.arena_bytes
     assert report.flash_kb > 0 and report.ram_kb * 1024 >= report.arena_bytes
+
+
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_handoff_main_builds_and_runs_one_inference(tmp_path):
+    """The one-inference main.cc a firmware engineer copies compiles, links and runs."""
+    import subprocess
+
+    from edgesmith.export.firmware import build, handoff, project, qemu, sources
+    from edgesmith.export.firmware.pipeline import firmware_report
+
+    board = project.board_for("cortex-m55")
+    inputs = np.zeros((1, 8, 8, 1), dtype=np.int8)
+    report = firmware_report(FIXTURE, "cortex-m55", inputs, tmp_path / "work")
+    tflm = sources.prepare(None)
+    library = build.library_path(tflm, board)
+    files = handoff.write_handoff(
+        tmp_path / "work" / "project", tmp_path / "art", board=board, tflm=tflm,
+        library=library, arena_bytes=report.arena_bytes,
+    )  # fmt: skip
+    assert "firmware/main.cc" in files and "firmware/firmware.elf" in files
+    elf = build.link_firmware(tmp_path / "art" / "firmware", tflm, board, library)
+    run = subprocess.run(
+        qemu.qemu_command(board, elf), capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "class=" in run.stdout
+
+
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_export_target_cortex_m55_records_the_firmware(digits_artifact, tmp_path):
+    from edgesmith.core.progress import silent
+    from edgesmith.export import export
+
+    (artifact,) = export(
+        digits_artifact, "tflite-int8", tmp_path / "out", report=silent, target="cortex-m55",
+        firmware_images=20,
+    )  # fmt: skip
+    firmware = artifact.manifest.target.firmware
+    assert firmware.verdict == "pass" and firmware.num_images == 20
+    assert firmware.agreement >= 0.5 and firmware.instructions_deterministic
+    assert firmware.flash_kb > artifact.metrics.size_bytes / 1024
+    assert firmware.arena_used_bytes <= firmware.arena_bytes <= firmware.ram_kb * 1024
+    assert set(firmware.files) <= set(artifact.files)
+    assert (artifact.path / "firmware" / "firmware.elf").stat().st_size > 0

@@ -692,11 +692,59 @@ class Vela(_Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Firmware(_Record):
+    """Export ``--target cortex-m55``: the file compiled into a firmware and run in QEMU.
+
+    TFLite Micro + CMSIS-NN, linked for the board and fed the first ``num_images`` eval images
+    by semihosting. Agreement is with LiteRT on the same int8 inputs: CMSIS-NN rounds some ops
+    its own way, so it is high but not 1.0. Instructions are QEMU's retired-instruction count
+    (``-icount shift=0``): deterministic, comparable between models, and not time.
+    """
+
+    KEY = "target.firmware"
+    board: str = _field(_string, required=True, doc="the QEMU machine (mps3-an547)")
+    emulator: str = _field(_string, required=True, doc="qemu-system-arm's version and flags")
+    num_images: int = _field(_count, required=True, doc="eval images the firmware ran")
+    accuracy: float | None = _field(_number, keep_null=True, doc="the firmware's top-1 accuracy")
+    litert_accuracy: float | None = _field(
+        _number, keep_null=True, doc="LiteRT's on the same images"
+    )
+    agreement: float = _field(_number, required=True, doc="top-1 agreement with LiteRT")
+    verdict: str = _field(_one_of("pass", "fail"), required=True, doc="the firmware check")
+    accuracy_test: dict[str, Any] | None = _field(
+        _json_object, doc="firmware vs LiteRT accuracy: the parity rule (McNemar with margin)"
+    )
+    failures: tuple[str, ...] | None = _field(_strings, doc="why the check failed")
+    note: str | None = _field(_string, doc="what the agreement means, in words")
+    flash_kb: float = _field(_number, required=True, doc="text + rodata + data's load image")
+    ram_kb: float = _field(_number, required=True, doc="data + bss (the arena is in bss)")
+    arena_bytes: int = _field(_count, required=True, doc="the arena linked in")
+    arena_used_bytes: int = _field(_count, required=True, doc="what TFLM used on the target")
+    instructions_per_inference: int = _field(
+        _count, required=True, doc="median retired instructions per inference"
+    )
+    instructions_label: str = _field(_string, required=True, doc="what the count is, in words")
+    instructions_deterministic: bool = _field(
+        _boolean, required=True, doc="a second run counted the same"
+    )
+    versions: dict[str, str] = _field(
+        _map_of(_string, "an object of version strings"),
+        required=True,
+        doc="toolchain, TFLM, CMSIS-NN, CMSIS commits",
+    )
+    library_cached: bool | None = _field(_boolean, doc="TFLM's library came from the cache")
+    library_build_seconds: float | None = _field(_number, doc="its build time (0: cached)")
+    emulation_seconds: float | None = _field(_number, doc="wall time of the QEMU run")
+    files: tuple[str, ...] | None = _field(_strings, doc="the firmware sources and ELF kept")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Target(_Record):
     """Export ``--target``: the check the file passed for a device class, and its budget.
 
     ``tflm`` records flash and the activation arena (measured by TFLM where installed, else
-    estimated: ``arena_source`` says which); an Ethos-U target records Vela's compilation.
+    estimated: ``arena_source`` says which); an Ethos-U target records Vela's compilation; a
+    Cortex-M target (``cortex-m55``) the firmware run in QEMU (:class:`Firmware`).
     """
 
     KEY = "target"
@@ -715,6 +763,7 @@ class Target(_Record):
     arena_note: str | None = _field(_string, doc="what the arena number covers")
     arena_bytes_former_estimate: int | None = _field(_count, doc="the estimate, for comparison")
     vela: Vela | None = _field(_record(Vela), doc="Ethos-U: the Vela compilation")
+    firmware: Firmware | None = _field(_record(Firmware), doc="cortex-m55: the QEMU firmware run")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

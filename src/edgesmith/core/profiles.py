@@ -28,7 +28,10 @@ FORMATS = {
     "onnxruntime": ("onnx", "onnx-int8", "onnx-from-tflite"),
 }
 ETHOS_U_TARGETS = ("ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256")
-TARGETS = ("int8-only", "tflm", *ETHOS_U_TARGETS)
+# Cortex-M cores whose firmware export builds and runs in QEMU (export/firmware/project.py's
+# BOARDS; only cores a firmware was really run on are listed, a test keeps the two equal).
+FIRMWARE_TARGETS = ("cortex-m55",)
+TARGETS = ("int8-only", "tflm", *ETHOS_U_TARGETS, *FIRMWARE_TARGETS)
 # A profile's ``vela`` mapping: what Vela compiles for, beside the target's accelerator.
 VELA_FIELDS = ("system_config", "memory_mode", "clock_mhz")
 MAX_MESSAGE = 190
@@ -65,7 +68,10 @@ class Budgets(Config):
             installed, estimated otherwise.
         max_sram_kb: SRAM Vela's compiled network uses (Ethos-U).
         max_flash_kb: flash (on- and off-chip) plus DRAM Vela's compiled network reads its
-            weights from (Ethos-U).
+            weights from (Ethos-U); for a Cortex-M firmware target (``cortex-m55``) the
+            firmware ELF's flash (text + rodata + data's load image).
+        max_ram_kb: a Cortex-M firmware's RAM: data + bss, the tensor arena included (the
+            ELF's sections, stack and heap reservations not counted).
         min_npu_ops: least fraction of operators Vela places on the NPU (1.0: every one).
 
     For an Ethos-U profile ``max_latency_ms`` is checked against Vela's estimated inference
@@ -79,6 +85,7 @@ class Budgets(Config):
     max_arena_kb: float | None = None
     max_sram_kb: float | None = None
     max_flash_kb: float | None = None
+    max_ram_kb: float | None = None
     min_npu_ops: float | None = None
 
     def __post_init__(self) -> None:
@@ -108,8 +115,9 @@ class DeviceProfile(Config):
             ``tensorrt`` for ONNX Runtime; None picks the first (the CPU path).
         threads: runtime threads.
         affinity: CPU cores to pin the benchmark to, or None.
-        target: check for the export (``int8-only``, ``tflm``, or an Ethos-U accelerator such
-            as ``ethos-u55-128``, which runs Vela), or None.
+        target: check for the export (``int8-only``, ``tflm``, an Ethos-U accelerator such
+            as ``ethos-u55-128``, which runs Vela, or a Cortex-M core such as ``cortex-m55``,
+            whose firmware is built and run in QEMU), or None.
         vela: for an Ethos-U target, Vela's ``system_config`` and ``memory_mode`` (sections of
             Vela's ``Arm/vela.ini``) and ``clock_mhz``; edit a copy of the YAML to override.
         emulate: the emulated CPU that stands in for the device's (``aarch64``,

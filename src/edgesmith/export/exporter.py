@@ -21,11 +21,14 @@ import numpy as np
 from edgesmith.core.artifacts import Artifact, ArtifactWriter, check_output_dir
 from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.manifest import CArray, InputRecord, Metrics, Ops, OutputRecord, Sparse, Target
+from edgesmith.core.profiles import FIRMWARE_TARGETS
 from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.export.formats import FORMATS, QAT_FORMATS, ExportFormat, parse_formats
 from edgesmith.export.options import ExportOptions
 from edgesmith.export.source import SourceInfo, read_source
 
+# What a Cortex-M firmware target compiles: the converter's full-integer file, int8 in and out.
+FIRMWARE_FORMATS = ("tflite-int8",)
 SPARSE_INT8_NOTE = (
     "sparse int8 weights fail to prepare under LiteRT's default XNNPACK delegate; run with the "
     "builtin kernels (edgesmith.runtime.load(..., xnnpack=False), i.e. "
@@ -130,6 +133,16 @@ def prepare(
                 f"--target {options.target} runs .tflite files only; drop {', '.join(bad)} "
                 "from --format"
             )
+    if options.target in FIRMWARE_TARGETS:  # no cross compiler, qemu or TFLM: say so first
+        from edgesmith.export.firmware.check import check_available
+
+        bad = [f.name for f in chosen if f.name not in FIRMWARE_FORMATS]
+        if bad:
+            raise EdgesmithError(
+                f"--target {options.target} builds a firmware from an int8 file: use --format "
+                f"{', '.join(FIRMWARE_FORMATS)}, not {', '.join(bad)}"
+            )
+        check_available(options.target, options.tflm_sources)
     if options.target is not None and options.target.startswith("ethos-u"):
         from edgesmith.export.vela import INSTALL_HINT, vela_available
 
@@ -279,13 +292,14 @@ def _export_one(
     emulated=None,
 ) -> FormatResult:
     from edgesmith.export.builders import BUILDERS
+    from edgesmith.export.litert_export import record_key
 
     started = time.perf_counter()
     built = BUILDERS[fmt.name](plan)
     try:
         result = _publish(
             built, fmt, source, data, reference, stats, out, opts, fold, report, emulated,
-            quantizer=plan.cache.get(f"quantizer:{fmt.name}"),  # the LiteRT Quantizer's record
+            quantizer=plan.cache.get(record_key(fmt.name)),  # the LiteRT Quantizer's record
         )  # fmt: skip
     except _Unpublished as unpublished:
         result = unpublished.result
@@ -360,6 +374,10 @@ def _publish(
         metrics["source_accuracy"] = source.artifact.metrics.accuracy
         result = FormatResult(fmt.name, metrics)
         _report_line(fmt.name, metrics, report)
+        if opts.target in FIRMWARE_TARGETS and metrics["parity"] == "pass":
+            target = _run_firmware(model_path, fmt, data, writer.dir, opts, metrics, report)
+            target.pop("files", None)  # hashed with the artifact, not part of its model id
+            target_record = Target.from_dict(target)
         if metrics["parity"] == "fail":
             result.failed_check = FailedCheck.PARITY
             result.failure = (
@@ -410,6 +428,30 @@ def _check_emulated(emulated, path, fmt, source, data, reference, outputs, metri
     for line in report_lines(fmt.name, records):
         report(line)
     merge(metrics, records)
+
+
+def _run_firmware(
+    model_path: Path, fmt, data, folder: Path, opts, metrics: dict, report: Reporter
+) -> dict:
+    """``--target cortex-m55``: the firmware on the first eval images; its target record.
+
+    A firmware that fails its check leaves the file unpublished, as a failed target check.
+    """
+    from edgesmith.export.firmware.check import run_check, summary_line
+
+    count = min(opts.firmware_images, len(data.x_eval))
+    report(f"{fmt.name}: firmware for {opts.target} in QEMU on {count} images")
+    try:
+        target = run_check(
+            model_path, opts.target, data.x_eval[:count], data.y_eval[:count], folder, fmt.name,
+            max_accuracy_drop=opts.max_accuracy_drop, tflm_sources=opts.tflm_sources,
+        )  # fmt: skip
+    except CheckFailed as exc:
+        report(str(exc))
+        failed = FormatResult(fmt.name, metrics, failure=str(exc), failed_check=FailedCheck.TARGET)
+        raise _Unpublished(failed) from None
+    report(summary_line(fmt.name, opts.target, target["firmware"]))
+    return target
 
 
 def _quantizer_record(record: dict[str, Any] | None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.profiles import FIRMWARE_TARGETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +201,7 @@ TARGETS = (
     "ethos-u55-256",
     "ethos-u65-256",
     "ethos-u85-256",
+    *FIRMWARE_TARGETS,
 )
 
 

@@ -7,10 +7,15 @@ import dataclasses
 from edgesmith.core.config import Config, setting
 from edgesmith.core.emulated import EMULATED_TARGETS
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.profiles import FIRMWARE_TARGETS
 from edgesmith.export.formats import IO_DTYPES, TARGETS
 from edgesmith.export.litert_quantizer import CALIBRATION_RULES
 
 DEFAULT_OPSET = 17
+# Images the Cortex-M firmware runs in QEMU: about 0.1 s each for a ResNet-8 (5 M instructions),
+# so the default costs seconds; more than MAX_FIRMWARE_IMAGES is a benchmark, not an export.
+DEFAULT_FIRMWARE_IMAGES = 100
+MAX_FIRMWARE_IMAGES = 10_000
 # Per-channel QuantizeLinear (the ``axis`` attribute) arrived in opset 13; older opsets cannot
 # hold the quantised formats, and tf2onnx 1.17 writes nothing newer than its own table's last.
 MIN_OPSET = 13
@@ -46,6 +51,11 @@ class ExportOptions(Config):
         check_on: emulated CPUs (``aarch64``, ``x86-64-avx2``) on which every file that
             passed parity here is checked again, by the same rule, through one emulated child
             per CPU; a file that fails there fails its parity check.
+        firmware_images: for a Cortex-M target (``cortex-m55``): how many of the first eval
+            images the firmware runs in QEMU once the file has passed parity.
+        tflm_sources: for a Cortex-M target: the folder of pinned TFLite Micro source
+            archives (None: ``EDGESMITH_TFLM_SOURCES``; not needed once they are unpacked in
+            the cache).
     """
 
     raw_input: bool = setting(False, "fold the input normalisation in: the file takes raw pixels")
@@ -60,7 +70,8 @@ class ExportOptions(Config):
         "fail files that this target cannot run (int8-only: no float op; tflm: TFLite Micro "
         "runs it, reports flash and its measured arena; ethos-u55-128, ethos-u55-256, "
         "ethos-u65-256, ethos-u85-256: Arm Vela compiles it and estimates NPU/CPU ops, SRAM, "
-        "flash and time)",
+        "flash and time; cortex-m55: TFLite Micro + CMSIS-NN firmware run in QEMU, reports "
+        "accuracy, agreement with LiteRT, flash, RAM and instructions per inference)",
         choices=TARGETS,
     )
     c_array: bool = setting(False, "also write model_data.cc/.h (TFLite formats), as xxd -i")
@@ -104,9 +115,24 @@ class ExportOptions(Config):
         choices=EMULATED_TARGETS,
     )
 
+    firmware_images: int = setting(
+        DEFAULT_FIRMWARE_IMAGES,
+        "--target cortex-m55: eval images the firmware runs in QEMU (the first N)",
+        metavar="N",
+        low=1,
+        high=MAX_FIRMWARE_IMAGES,
+    )
+    tflm_sources: str | None = setting(
+        None,
+        "--target cortex-m55: folder of the pinned TFLite Micro source archives (default: "
+        "$EDGESMITH_TFLM_SOURCES; not needed once unpacked in the cache)",
+        metavar="DIR",
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         check_opset(self.opset)
+        self._check_firmware()
         if len(set(self.check_on)) != len(self.check_on):
             raise EdgesmithError(
                 f"--check-on names a target twice. Received: {','.join(self.check_on)}"
@@ -121,6 +147,22 @@ class ExportOptions(Config):
             from edgesmith.export.vela import VelaConfig
 
             VelaConfig.from_dict({"accelerator": "ethos-u55-128", **self.vela}, "vela")
+
+    def _check_firmware(self) -> None:
+        """Firmware settings need a firmware target, and the firmware reads int8 only."""
+        if self.target in FIRMWARE_TARGETS:
+            if self.io_dtype != "int8":
+                raise EdgesmithError(
+                    f"--target {self.target} builds a firmware with int8 input and output; "
+                    f"drop --io-dtype {self.io_dtype}"
+                )
+            return
+        for name, default in (("firmware_images", DEFAULT_FIRMWARE_IMAGES), ("tflm_sources", None)):
+            if getattr(self, name) != default:
+                raise EdgesmithError(
+                    f"--{name.replace('_', '-')} applies to a firmware target "
+                    f"({', '.join(FIRMWARE_TARGETS)}); --target is {self.target}"
+                )
 
 
 def max_opset() -> int:

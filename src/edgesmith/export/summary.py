@@ -58,7 +58,20 @@ def summary_table(results: list[FormatResult]) -> str:
         return "  ".join(cells).rstrip()
 
     table = [line(header), line(["-" * w for w in widths]), *map(line, rows)]
-    return "\n".join([*table, *emulated_lines(results)])
+    return "\n".join([*table, *emulated_lines(results), *firmware_lines(results)])
+
+
+def firmware_lines(results: list[FormatResult]) -> list[str]:
+    """Under the table, a Cortex-M target's firmware run: one line per published file."""
+    lines = []
+    for r in results:
+        target = r.artifact.manifest.target if r.artifact is not None else None
+        if target is None or target.firmware is None:
+            continue
+        from edgesmith.export.firmware.check import summary_line
+
+        lines.append(summary_line(r.name, target.target, target.firmware.to_dict()))
+    return lines
 
 
 def emulated_lines(results: list[FormatResult]) -> list[str]:

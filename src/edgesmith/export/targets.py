@@ -8,6 +8,8 @@ allocated is recorded as measured. Only without TFLM does the record fall back t
 (a greedy plan of the activation tensors, as TFLM's ``GreedyMemoryPlanner`` lays them out),
 labelled as one. ``ethos-u55-128`` and the other Ethos-U targets compile the file with Arm's
 Vela (``export/vela.py``) and record its placement, memory and performance estimate.
+``cortex-m55`` refuses here what the generated firmware cannot hold; the firmware is built and
+run in QEMU once the file has passed parity (``export/firmware/check.py``).
 
 What a LiteRT Quantizer recipe makes is refused by name where a target cannot run it: 16-bit
 activations and int4 weights on ``int8-only``; int4 weights behind a DEQUANTIZE (weight-only
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesmith.core.errors import CheckFailed, EdgesmithError
+from edgesmith.core.profiles import FIRMWARE_TARGETS
 from edgesmith.export.ops import FLOAT_TYPES, tensor_bytes
 
 # The builtin ops TFLM's MicroMutableOpResolver can register (tflite-micro,
@@ -259,6 +262,10 @@ def check_target(
         record["vela"]["c_array"] = {"source": arrays[0], "header": arrays[1]}
         record["files"] = [record["vela"]["file"], *arrays]
         return record
+    if target in FIRMWARE_TARGETS:  # the firmware itself runs after parity (exporter)
+        from edgesmith.export.firmware.check import static_check
+
+        return static_check(report, Path(model_path), where, target)
     raise EdgesmithError(f"unknown target {target!r}")
 
 

@@ -48,13 +48,20 @@ def target_verdicts(target: Target | None, budgets: dict) -> dict[str, dict]:
     A TFLM target record holds the arena TFLM allocated (``arena_bytes``) or, where TFLM was
     not installed, an estimate (``arena_bytes_estimate``); an Ethos-U record holds Vela's
     estimate, which replaces the host's latency for ``max_latency_ms`` (the host does not run
-    the NPU). The verdict's ``source`` says which it is.
+    the NPU); a Cortex-M firmware record its ELF's flash and RAM and the arena it used. The
+    verdict's ``source`` says which it is.
     """
     values: dict[str, tuple[float | None, str]] = {}
     if target is not None and target.arena_bytes is not None:
         values["max_arena_kb"] = (target.arena_bytes / 1024, "measured by TFLM")
     elif target is not None and target.arena_bytes_estimate is not None:
         values["max_arena_kb"] = (target.arena_bytes_estimate / 1024, "estimate")
+    firmware = target.firmware if target is not None else None
+    if firmware is not None:  # a Cortex-M firmware's ELF and the arena it used in QEMU
+        label = f"firmware ELF ({firmware.board})"
+        values["max_flash_kb"] = (firmware.flash_kb, label)
+        values["max_ram_kb"] = (firmware.ram_kb, label)
+        values["max_arena_kb"] = (firmware.arena_used_bytes / 1024, "used by the firmware")
     vela = target.vela if target is not None else None
     if vela is not None:
         label = vela.label
@@ -63,7 +70,8 @@ def target_verdicts(target: Target | None, budgets: dict) -> dict[str, dict]:
         values["max_flash_kb"] = (vela.flash_kb + vela.dram_kb, label)
         values["min_npu_ops"] = (vela.npu_fraction, label)
     verdicts = {}
-    for name in ("max_arena_kb", "max_latency_ms", "max_sram_kb", "max_flash_kb", "min_npu_ops"):
+    names = ("max_arena_kb", "max_latency_ms", "max_sram_kb", "max_flash_kb", "max_ram_kb")
+    for name in (*names, "min_npu_ops"):
         limit = budgets.get(name)
         if limit is None or (name not in values and name == "max_latency_ms"):
             continue

@@ -2,7 +2,9 @@
 
 ``OUT/bundle/`` holds the chosen model as an artifact directory (model file, ``manifest.json``,
 and for a microcontroller ``model_data.cc``/``.h``), so ``edgesmith bench bundle/`` and
-``edgesmith.runtime.load("bundle/")`` work on it directly; ``labels.txt``; the bench JSON,
+``edgesmith.runtime.load("bundle/")`` work on it directly; for a Cortex-M target its
+``firmware/`` folder (op resolver, one-inference ``main.cc``, build flags, the measured ELF);
+``labels.txt``; the bench JSON,
 Markdown report and plots; every candidate's numbers; ``infer.py``, a minimal inference example
 for the device's runtime; and ``README.txt`` saying how to run it there. It is staged in
 ``OUT/bundle.partial`` and renamed into place, so a bundle is either complete or absent; both
@@ -102,6 +104,36 @@ VELA_TEXT = """\
 """
 
 
+FIRMWARE_TEXT = """\
+  firmware/          TFLite Micro + CMSIS-NN for {target}, as measured in QEMU ({board}):
+                     main.cc (one inference, the arena it needs), op_resolver.h (the model's
+                     ops only), model_data.cc/.h, build_flags.txt (the library's make line,
+                     compile and link flags), firmware.elf (the measured firmware, built from
+                     measure_main.cc, start.c, firmware.ld; it reads input.bin by semihosting).
+                     Flash {flash:.1f} KB, RAM {ram:.1f} KB (arena used {arena:,} B),
+                     {instructions:,} instructions per inference (QEMU's count, not time),
+                     top-1 agreement with LiteRT {agreement:.1%} on {images} images
+"""
+
+
+def _firmware_text(chosen: Artifact) -> str:
+    """The README lines for the firmware a Cortex-M export adds, or nothing."""
+    target = chosen.manifest.target
+    firmware = target.firmware if target is not None else None
+    if firmware is None:
+        return ""
+    return FIRMWARE_TEXT.format(
+        target=target.target,
+        board=firmware.board,
+        flash=firmware.flash_kb,
+        ram=firmware.ram_kb,
+        arena=firmware.arena_used_bytes,
+        instructions=firmware.instructions_per_inference,
+        agreement=firmware.agreement,
+        images=firmware.num_images,
+    )
+
+
 def _npu_text(chosen: Artifact) -> str:
     """The README lines for the Vela-compiled files an Ethos-U export adds, or nothing."""
     target = chosen.manifest.target
@@ -193,6 +225,8 @@ def _readme(
         where=where,
         model_file=chosen.model_path.name,
         runtime=profile.runtime,
-        c_array=(C_ARRAY_TEXT if chosen.manifest.c_array is not None else "") + _npu_text(chosen),
+        c_array=(C_ARRAY_TEXT if chosen.manifest.c_array is not None else "")
+        + _npu_text(chosen)
+        + _firmware_text(chosen),
         device_arg=profile.name,
     )

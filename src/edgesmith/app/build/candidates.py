@@ -20,7 +20,7 @@ from edgesmith.app.build.recipe import CandidateSpec
 from edgesmith.core.artifacts import Artifact, read_artifact
 from edgesmith.core.errors import CheckFailed
 from edgesmith.core.outputs import record_written
-from edgesmith.core.profiles import DeviceProfile
+from edgesmith.core.profiles import FIRMWARE_TARGETS, DeviceProfile
 from edgesmith.core.progress import Reporter
 
 EXPORT_SUMMARY = "export.json"
@@ -134,7 +134,9 @@ def export_plan(profile: DeviceProfile, source: Artifact) -> tuple[list[str], di
     options: dict[str, Any] = {"target": profile.target}
     if profile.vela:
         options["vela"] = dict(profile.vela)  # Ethos-U: Vela's system config, memory, clock
-    if profile.target == "tflm" or (profile.target or "").startswith("ethos-u"):
+    if profile.target in ("tflm", *FIRMWARE_TARGETS) or (profile.target or "").startswith(
+        "ethos-u"
+    ):
         options["c_array"] = True
         if qat:
             note = "QAT model: no raw-input fold; the device normalises pixels before feeding"

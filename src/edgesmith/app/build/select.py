@@ -4,8 +4,9 @@ The per-budget verdicts are the bench's own (``edgesmith.runtime.budgets``, the 
 ``edgesmith bench --device`` uses); the budgets the bench cannot measure are read from the
 export's target check: the TFLM arena (measured by TFLM), and for an Ethos-U device Vela's
 estimate of SRAM, flash, NPU operator share and inference time (which replaces the host's
-latency). When nothing fits, the closest candidate is the one whose
-worst miss, relative to its limit, is smallest, and the message says by how much it misses.
+latency), and for a Cortex-M device the firmware's flash and RAM from its ELF. When nothing
+fits, the closest candidate is the one whose worst miss, relative to its limit, is smallest,
+and the message says by how much it misses.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ UNITS = {
     "max_arena_kb": "KB",
     "max_sram_kb": "KB",
     "max_flash_kb": "KB",
+    "max_ram_kb": "KB",
     "min_npu_ops": "",
 }
 
@@ -66,6 +68,8 @@ def candidate_row(exported: Exported, record: BenchResult | None, budgets: dict[
     verdicts.update(target_verdicts(target, budgets))  # TFLM's arena, Vela's estimate
     if target is not None and target.vela is not None:
         row["vela"] = target.vela.to_dict()
+    if target is not None and target.firmware is not None:
+        row["firmware"] = target.firmware.to_dict()
     row["budgets"] = verdicts
     row["fits"] = row["failure"] is None and all(v["ok"] is True for v in verdicts.values())
     return row
@@ -157,11 +161,25 @@ def _vela_cells(record: dict | None) -> list[str]:
     ]
 
 
+def _firmware_cells(record: dict | None) -> list[str]:
+    if not record:
+        return ["-", "-", "-", "-"]
+    return [
+        f"{record['flash_kb']:.1f}",
+        f"{record['ram_kb']:.1f}",
+        f"{record['instructions_per_inference']:,}",
+        f"{100 * record['agreement']:.1f}",
+    ]
+
+
 def table(rows: list[dict], chosen: dict | None) -> str:
     """The candidates as an aligned plain-text table, the chosen one marked with ``*``."""
     budgets = sorted({b for r in rows for b in r["budgets"]})
     vela = any(r.get("vela") for r in rows)  # an Ethos-U device: Vela's estimate beside
     extra = ["NPU ms (Vela)", "NPU/CPU ops", "SRAM KB"] if vela else []
+    firmware = any(r.get("firmware") for r in rows)  # a Cortex-M device: the QEMU firmware
+    if firmware:
+        extra += ["flash KB (fw)", "RAM KB (fw)", "instr/inference", "agree LiteRT %"]
     header = ["", "candidate", "top-1 %", "size KB", "p50 ms", *extra, *budgets]
     lines = []
     for r in rows:
@@ -177,6 +195,7 @@ def table(rows: list[dict], chosen: dict | None) -> str:
                 "-" if r["size_bytes"] is None else f"{r['size_bytes'] / 1024:,.1f}",
                 "-" if r["p50_ms"] is None else f"{r['p50_ms']:.4f}",
                 *(_vela_cells(r.get("vela")) if vela else []),
+                *(_firmware_cells(r.get("firmware")) if firmware else []),
                 *marks,
             ]
             + ([f"export failed: {r['failure']}"] if r["failure"] else [])

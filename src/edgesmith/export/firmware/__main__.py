@@ -1,7 +1,9 @@
 """``python -m edgesmith.export.firmware MODEL.tflite --target cortex-m55``: build, run, report.
 
-A stand-alone entry until ``edgesmith export --target cortex-m55`` is wired: prints the
-firmware report as JSON (exit 2 with one line on bad input).
+For a .tflite file that is not an edgesmith artifact (MLCommons' reference ResNet-8, say), or
+to run more images than an export would: prints the firmware report as JSON (exit 2 with one
+line on bad input). ``edgesmith export --target cortex-m55`` runs the same pipeline on an
+artifact's eval images after parity and records it in the manifest (``target.firmware``).
 """
 
 from __future__ import annotations

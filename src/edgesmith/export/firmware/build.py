@@ -132,6 +132,26 @@ def firmware_flags(board: Board) -> list[str]:
     ]
 
 
+CXX_FLAGS = (
+    "-std=c++17",
+    "-fno-rtti",
+    "-fno-exceptions",
+    "-fno-threadsafe-statics",
+    "-fno-use-cxa-atexit",
+)
+
+
+def link_flags(board: Board, linker_script: Path) -> list[str]:
+    """The link step's flags: newlib with semihosting (rdimon), no crt0, unused code dropped."""
+    return [
+        *board.cflags,
+        "--specs=rdimon.specs",
+        "-nostartfiles",
+        "-Wl,--gc-sections",
+        f"-T{linker_script}",
+    ]
+
+
 def _run(command: list[str], cwd: Path, what: str) -> None:
     run = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     if run.returncode != 0:
@@ -166,11 +186,7 @@ def link_firmware(project: Path, tflm: Path, board: Board, library: Path) -> Pat
             [
                 gxx,
                 *flags,
-                "-std=c++17",
-                "-fno-rtti",
-                "-fno-exceptions",
-                "-fno-threadsafe-statics",
-                "-fno-use-cxa-atexit",
+                *CXX_FLAGS,
                 *includes,
                 "-c",
                 str(source),
@@ -185,11 +201,7 @@ def link_firmware(project: Path, tflm: Path, board: Board, library: Path) -> Pat
     _run(
         [
             gxx,
-            *board.cflags,
-            "--specs=rdimon.specs",
-            "-nostartfiles",
-            "-Wl,--gc-sections",
-            f"-T{project / 'firmware.ld'}",
+            *link_flags(board, project / "firmware.ld"),
             *map(str, objects),
             str(library),
             "-lm",

@@ -18,6 +18,7 @@ import numpy as np
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.export.c_array import write_c_array
 from edgesmith.export.ops import tflite_io_tensors, tflite_op_report
+from edgesmith.export.parity import DEFAULT_MAX_ACCURACY_DROP, accuracy_drop_test
 
 from . import build, project, qemu, sources
 
@@ -34,6 +35,8 @@ class FirmwareReport:
     num_images: int
     agreement_vs_litert: float
     accuracy: float | None
+    litert_accuracy: float | None
+    accuracy_test: dict[str, Any] | None  # firmware vs LiteRT, the parity rule (with labels)
     flash_kb: float
     ram_kb: float
     arena_bytes: int
@@ -58,7 +61,12 @@ def toolchain_version() -> str:
     return out.splitlines()[0].strip()
 
 
-def _io_bytes(model_bytes: bytes) -> tuple[int, int]:
+def io_bytes(model_bytes: bytes) -> tuple[int, int]:
+    """(input, output) bytes of a one-input, one-output int8 model.
+
+    Raises:
+        EdgesmithError: another count of tensors, or a tensor that is not int8.
+    """
     io = tflite_io_tensors(model_bytes)
     if len(io["input"]) != 1 or len(io["output"]) != 1:
         raise EdgesmithError("the firmware runs models with one input and one output tensor")
@@ -83,7 +91,7 @@ def build_firmware(
     """Generate and link the firmware for the model; return (ELF, build facts)."""
     board = project.board_for(target)
     model_bytes = Path(model_path).read_bytes()
-    input_bytes, output_bytes = _io_bytes(model_bytes)
+    input_bytes, output_bytes = io_bytes(model_bytes)
     model = {  # what the project is generated for, and the facts report
         "input_bytes": input_bytes,
         "output_bytes": output_bytes,
@@ -111,8 +119,15 @@ def firmware_report(
     *,
     labels: np.ndarray | None = None,
     tflm_sources: str | Path | None = None,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
 ) -> FirmwareReport:
-    """Build, run ``inputs`` (N, ...) int8 through the firmware and LiteRT, and compare."""
+    """Build, run ``inputs`` (N, ...) int8 through the firmware and LiteRT, and compare.
+
+    With ``labels``, the firmware's accuracy is judged against LiteRT's on the same images by
+    the parity rule of quantised files (``export/parity.py``: McNemar's exact test with a
+    ``max_accuracy_drop``-point margin): the two run the same int8 file with different
+    kernels, as an int8 file and its float source compute the same model differently.
+    """
     from edgesmith.runtime import load
 
     board = project.board_for(target)
@@ -135,12 +150,19 @@ def firmware_report(
     model = load(model_path)
     reference = model.run(inputs.reshape((len(inputs), *model.input_tensor.shape[1:])))
     firmware_top1 = run.outputs.argmax(axis=1)
-    agreement = float(np.mean(firmware_top1 == reference.argmax(axis=1)))
-    accuracy = None if labels is None else float(np.mean(firmware_top1 == np.asarray(labels)))
+    agreement = float(np.mean(firmware_top1 == reference.argmax(axis=1)))  # same int8 inputs
+    litert_top1 = reference.argmax(axis=1)
+    accuracy = litert_accuracy = test = None
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        accuracy = float(np.mean(firmware_top1 == labels))
+        litert_accuracy = float(np.mean(litert_top1 == labels))
+        test = accuracy_drop_test(litert_top1 == labels, firmware_top1 == labels, max_accuracy_drop)
     from .sources import PINNED
 
     versions = {
         "toolchain": toolchain_version(),
+        "qemu": qemu.qemu_version(),
         "tflite_micro": PINNED[0].commit,
         "cmsis_nn": PINNED[1].commit,
         "cmsis": PINNED[2].commit,
@@ -151,6 +173,8 @@ def firmware_report(
         num_images=len(inputs),
         agreement_vs_litert=agreement,
         accuracy=accuracy,
+        litert_accuracy=litert_accuracy,
+        accuracy_test=test,
         flash_kb=sizes.flash_bytes / 1024,
         ram_kb=sizes.ram_bytes / 1024,
         arena_bytes=arena,

@@ -37,13 +37,8 @@ class FirmwareRun:
 
 def qemu_command(board: Board, elf: Path) -> list[str]:
     """The emulator's command line (the one the vendor README saw working)."""
-    qemu = shutil.which("qemu-system-arm")
-    if qemu is None:
-        raise EdgesmithError(
-            "qemu-system-arm not found on PATH; install the Debian package qemu-system-arm"
-        )
     return [
-        qemu,
+        qemu_command_base(),
         "-M",
         board.machine,
         "-nographic",
@@ -54,6 +49,24 @@ def qemu_command(board: Board, elf: Path) -> list[str]:
         "-kernel",
         str(elf),
     ]
+
+
+def qemu_version() -> str:
+    """``qemu-system-arm --version``'s first line (the emulator the counts come from)."""
+    command = qemu_command_base()
+    out = subprocess.run([command, "--version"], capture_output=True, text=True, check=False)
+    lines = out.stdout.strip().splitlines()
+    return lines[0].strip() if lines else "qemu-system-arm (version unknown)"
+
+
+def qemu_command_base() -> str:
+    """The emulator's path, or one line naming the Debian package that provides it."""
+    qemu = shutil.which("qemu-system-arm")
+    if qemu is None:
+        raise EdgesmithError(
+            "qemu-system-arm not found on PATH; install the Debian package qemu-system-arm"
+        )
+    return qemu
 
 
 def parse_output(text: str, *, core_clock_hz: int) -> tuple[int, list[int], float]:

@@ -132,6 +132,15 @@ def _unpack(source: Path, pin: Pinned, destination: Path) -> None:
         )
 
 
+def _root() -> Path:
+    return cache_root() / "tflm" / TFLM.commit[:8]
+
+
+def is_prepared() -> bool:
+    """Whether the pinned sources are unpacked in the cache already (no source folder needed)."""
+    return (_root() / READY).exists()
+
+
 def prepare(given: str | Path | None = None) -> Path:
     """Unpack the pinned sources once; return the tflite-micro root ready for its Makefile.
 
@@ -139,7 +148,7 @@ def prepare(given: str | Path | None = None) -> Path:
     under cmsis/, an empty pigweed/ since only TFLM's tests use it), so ``make`` downloads
     nothing.
     """
-    root = cache_root() / "tflm" / TFLM.commit[:8]
+    root = _root()
     tflm = root / TFLM.folder
     if (root / READY).exists():
         return tflm
