@@ -213,16 +213,16 @@ def bench(files: dict[str, dict], data: str, quick: bool, report) -> dict:
     run = benchmark(
         [entry["path"] for entry in files.values()], data=data, config=config, report=report
     )
-    document = run.document.to_dict()
-    for entry, result in zip(files.values(), document["results"], strict=True):
+    document = run.document
+    for entry, result in zip(files.values(), document.results, strict=True):
         entry.update(
-            accuracy=result["accuracy"],
-            num_eval=result["num_eval"],
-            size_bytes=result["size_bytes"],
-            latency_p50_ms=result["latency_ms"]["p50"],
-            latency_runs=result["latency_ms"]["runs"],
+            accuracy=result.accuracy,
+            num_eval=result.num_eval,
+            size_bytes=result.size_bytes,
+            latency_p50_ms=result.latency.p50,
+            latency_runs=result.latency.runs,
         )
-    return {"settings": document["settings"], "machine": document["machine"]}
+    return {"settings": document.settings.to_dict(), "machine": document.machine.to_dict()}
 
 
 def table(files: dict[str, dict]) -> str:
