@@ -44,7 +44,7 @@ def check_available(targets: Sequence[str]) -> None:
         check_emulators(targets, flag=FLAG)
 
 
-class EmulatedParity:
+class EmulatedCheckers:
     """The emulated children of one export, one per target, and the check each file gets.
 
     Args:
@@ -130,7 +130,7 @@ class EmulatedParity:
             session.close(kill=kill)
         self._sessions = []
 
-    def __enter__(self) -> EmulatedParity:
+    def __enter__(self) -> EmulatedCheckers:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

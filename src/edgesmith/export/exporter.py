@@ -212,9 +212,9 @@ def _run(
     report: Reporter,
 ) -> list[FormatResult]:
     if opts.check_on:  # the emulated children start now: their slow start-up overlaps the work
-        from edgesmith.export.emulated_parity import EmulatedParity
+        from edgesmith.export.emulated_parity import EmulatedCheckers
 
-        with EmulatedParity(opts.check_on, report) as emulated:
+        with EmulatedCheckers(opts.check_on, report) as emulated:
             return _run_formats(source, chosen, out, opts, report, emulated)
     return _run_formats(source, chosen, out, opts, report, None)
 

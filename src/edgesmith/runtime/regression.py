@@ -244,7 +244,7 @@ class Verdict:
     candidate: str
     reference: str
     # "paired" (both re-measured here), "stored" (baseline's numbers), "counted" (instructions
-    # of both files counted here) or "none"
+    # counted under callgrind, the reference here or its stored count) or "none"
     mode: str
     latency: RatioEstimate | None
     latency_status: Status
@@ -294,8 +294,8 @@ class Verdict:
             "paired": f"re-measured side by side, {self.latency.rounds if self.latency else 0} "
             "paired rounds",
             "stored": "against the baseline's stored numbers",
-            "counted": "instructions per inference, both files counted here under callgrind",
-            "emulated": "both files run on emulated "
+            "counted": "instructions per inference, counted under callgrind",
+            "emulated": "run on emulated "
             + (self.emulation.target if self.emulation else "?")
             + "; accuracy gated, latency not judged",
         }.get(self.mode, "latency not compared")
