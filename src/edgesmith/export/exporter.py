@@ -14,7 +14,7 @@ import dataclasses
 import enum
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from edgesmith.core.progress import Reporter, stderr_reporter
 from edgesmith.export.formats import FORMATS, QAT_FORMATS, ExportFormat, parse_formats
 from edgesmith.export.options import ExportOptions
 from edgesmith.export.source import SourceInfo, read_source
+
+if TYPE_CHECKING:
+    from edgesmith.export.litert_recipes import RecipeSpec
 
 # What a Cortex-M firmware target compiles: the converter's full-integer file, int8 in and out.
 FIRMWARE_FORMATS = ("tflite-int8",)
@@ -112,8 +115,11 @@ def export(
 
 def prepare(
     source_dir: str | Path, formats: str | list[str], out: str | Path, options: ExportOptions
-) -> tuple[SourceInfo, list[ExportFormat]]:
+) -> tuple[SourceInfo, list[ExportFormat], RecipeSpec | None]:
     """Check everything that needs no TensorFlow: source, formats, combinations, output dirs.
+
+    Returns:
+        The source, the formats, and the ``--quantizer-recipe`` as read and checked (or None).
 
     Raises:
         EdgesmithError: naming the first problem.
@@ -148,10 +154,11 @@ def prepare(
 
         if not vela_available():
             raise EdgesmithError(INSTALL_HINT)
+    recipe = None
     if options.quantizer_recipe is not None or any(f.quantizer for f in chosen):
         from edgesmith.export.litert_export import check_request
 
-        check_request(chosen, options, source.artifact.id)  # package, recipe file: in ms
+        recipe = check_request(chosen, options, source.artifact.id)  # package, recipe: in ms
     if options.check_on:  # no qemu or aarch64 env: say so before anything is converted
         from edgesmith.export.emulated_parity import check_available
 
@@ -176,7 +183,7 @@ def prepare(
         partial = out / f"{name}.partial"
         if partial.exists():
             raise EdgesmithError(f"{partial} exists (an interrupted export?); remove it first")
-    return source, chosen
+    return source, chosen, recipe
 
 
 def export_formats(
@@ -194,11 +201,11 @@ def export_formats(
     """
     report = report or stderr_reporter()
     opts = ExportOptions.from_dict(options)
-    source, chosen = prepare(source_dir, formats, out, opts)
+    source, chosen, recipe = prepare(source_dir, formats, out, opts)
     out = Path(out)
     existed = out.exists()
     try:
-        return _run(source, chosen, out, opts, report)
+        return _run(source, chosen, out, opts, report, recipe)
     finally:
         if not existed and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -210,16 +217,17 @@ def _run(
     out: Path,
     opts: ExportOptions,
     report: Reporter,
+    recipe: RecipeSpec | None = None,
 ) -> list[FormatResult]:
     if opts.check_on:  # the emulated children start now: their slow start-up overlaps the work
         from edgesmith.export.emulated_parity import EmulatedCheckers
 
         with EmulatedCheckers(opts.check_on, report) as emulated:
-            return _run_formats(source, chosen, out, opts, report, emulated)
-    return _run_formats(source, chosen, out, opts, report, None)
+            return _run_formats(source, chosen, out, opts, report, emulated, recipe)
+    return _run_formats(source, chosen, out, opts, report, None, recipe)
 
 
-def _run_formats(source, chosen, out, opts, report, emulated) -> list[FormatResult]:
+def _run_formats(source, chosen, out, opts, report, emulated, recipe) -> list[FormatResult]:
     from edgesmith.export.builders import Plan
     from edgesmith.export.calibration import calibration_inputs
     from edgesmith.export.raw_input import with_raw_input
@@ -250,6 +258,10 @@ def _run_formats(source, chosen, out, opts, report, emulated) -> list[FormatResu
         options=opts,
         qat=source.qat,
     )
+    if recipe is not None:  # the --quantizer-recipe prepare() read and checked, built as is
+        from edgesmith.export.litert_export import CHECKED_RECIPE
+
+        plan.cache[CHECKED_RECIPE] = recipe
     results = []
     for fmt in chosen:
         report(f"{fmt.name}: converting")

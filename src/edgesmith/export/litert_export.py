@@ -31,13 +31,24 @@ RECIPE_FORMAT = "tflite-recipe"
 FLOAT_KEY = "tflite-fp32:dense"  # the plan's cached float file that every recipe starts from
 
 
+CHECKED_RECIPE = "quantizer-recipe:checked"
+"""The plan cache key of the ``--quantizer-recipe`` that :func:`check_request` read and checked."""
+
+
 def record_key(format_name: str) -> str:
     """The plan cache key under which a built format leaves its manifest record."""
     return f"quantizer:{format_name}"
 
 
-def check_request(chosen: list[ExportFormat], options: ExportOptions, source_id: str) -> None:
+def check_request(
+    chosen: list[ExportFormat], options: ExportOptions, source_id: str
+) -> RecipeSpec | None:
     """Refuse what the LiteRT Quantizer formats cannot do, before any work.
+
+    Returns:
+        The ``--quantizer-recipe`` file as read and checked here, which ``tflite-recipe``
+        builds with (:data:`CHECKED_RECIPE` in the plan's cache), so the file is read once and
+        the recipe quantised is the one validated; None without that format.
 
     Raises:
         EdgesmithError: ai-edge-quantizer is not installed (one line naming the extra);
@@ -54,24 +65,27 @@ def check_request(chosen: list[ExportFormat], options: ExportOptions, source_id:
             f"{', '.join(names)}"
         )
     if not any(f.quantizer == BACKEND for f in chosen):
-        return
+        return None
     litert_quantizer.require()
-    if RECIPE_FORMAT in names:
-        if options.quantizer_recipe is None:
-            raise EdgesmithError(
-                f"--format {RECIPE_FORMAT} needs --quantizer-recipe FILE (a LiteRT Quantizer "
-                "recipe, or the JSON compress sensitivity writes)"
-            )
-        spec = read_recipe_file(options.quantizer_recipe, source_id)
-        litert_quantizer.check_recipe(spec.recipe, f"--quantizer-recipe {spec.source}")
+    if RECIPE_FORMAT not in names:
+        return None
+    if options.quantizer_recipe is None:
+        raise EdgesmithError(
+            f"--format {RECIPE_FORMAT} needs --quantizer-recipe FILE (a LiteRT Quantizer "
+            "recipe, or the JSON compress sensitivity writes)"
+        )
+    spec = read_recipe_file(options.quantizer_recipe, source_id)
+    litert_quantizer.check_recipe(spec.recipe, f"--quantizer-recipe {spec.source}")
+    return spec
 
 
-def recipe_for(format_name: str, options: ExportOptions) -> RecipeSpec:
-    """The recipe of a format: built in, or ``--quantizer-recipe`` for ``tflite-recipe``."""
+def recipe_for(format_name: str, plan: Any) -> RecipeSpec:
+    """The recipe of a format: built in, or the checked ``--quantizer-recipe`` for its format."""
     if format_name == RECIPE_FORMAT:
-        if options.quantizer_recipe is None:
+        checked = plan.cache.get(CHECKED_RECIPE)
+        if checked is None:
             raise EdgesmithError(f"--format {RECIPE_FORMAT} needs --quantizer-recipe FILE")
-        return read_recipe_file(options.quantizer_recipe)
+        return checked
     return builtin_recipe(format_name)
 
 
@@ -91,7 +105,7 @@ def build(plan, format_name: str) -> bytes:
     from edgesmith.export import litert_quantizer, tflite
     from edgesmith.export.ops import tflite_op_report
 
-    spec = recipe_for(format_name, plan.options)
+    spec = recipe_for(format_name, plan)
     float_model = plan.cached(FLOAT_KEY, lambda: tflite.convert(plan.model, "fp32"))
     where = f"--quantizer-recipe {spec.source}" if spec.source != "builtin" else format_name
     check_scopes(spec.recipe, tflite_op_report(float_model), where)

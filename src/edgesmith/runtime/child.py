@@ -333,13 +333,15 @@ class ChildSession:
         self.close(kill=exc_info[0] is not None)
 
 
+def with_source_path(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this package's source appended to its ``PYTHONPATH`` (a child imports it)."""
+    paths = (env.get("PYTHONPATH"), str(source_dir()))
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
 def _child_environ(env: dict[str, str] | None) -> dict[str, str]:
     """This process's environment, ``env`` over it, with this package's source on the path."""
-    environ = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
-    environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (environ.get("PYTHONPATH"), str(source_dir())) if p
-    )
-    return environ
+    return with_source_path({**os.environ, "PYTHONHASHSEED": "0", **(env or {})})
 
 
 def serve() -> int:

@@ -159,11 +159,10 @@ def launcher_text(chosen: Emulator) -> str:
     :data:`EMULATED_LINE` on stderr: nothing in the guest can tell it is emulated, and the
     document it prints must not pass for a real device's.
     """
-    from edgesmith.runtime.child import source_dir
+    from edgesmith.runtime.child import with_source_path
 
     said = {"target": chosen.target, "cpu": chosen.cpu, "isa": chosen.isa, "arch": chosen.arch}
-    env = {**chosen.env}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(source_dir())) if p)
+    env = with_source_path(dict(chosen.env))
     exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
     argv = " ".join(shlex.quote(part) for part in chosen.argv)
     return (
