@@ -75,3 +75,16 @@ def test_configs_are_frozen():
     assert dataclasses.is_dataclass(Config)
     with pytest.raises(dataclasses.FrozenInstanceError):
         TrainConfig().epochs = 3  # type: ignore[misc]
+
+
+def test_a_repeated_flag_keeps_each_item_whole():
+    from edgesmith.app.build.options import BuildOptions
+    from edgesmith.app.cli import build_parser
+    from edgesmith.core.cli_args import config_from_args
+
+    base = ["build", "--device", "cpu-x86", "--data", "digits", "--out", "o"]
+    args = build_parser().parse_args(
+        [*base, "--ssh-option", "Ciphers=a,b", "--ssh-option", "Port=2"]
+    )
+    assert config_from_args(BuildOptions, args).ssh_options == ("Ciphers=a,b", "Port=2")
+    assert config_from_args(BuildOptions, build_parser().parse_args(base)).ssh_options == ()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgesmith.app.cli import build_parser
-from edgesmith.core.cli_args import read_help
+from edgesmith.core.help_texts import read_help
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "edgesmith"
 HELP_FILES = sorted(SRC.rglob("help/*.txt"))

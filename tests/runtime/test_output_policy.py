@@ -1,5 +1,7 @@
 """bench and check never write over a user's file, or through a link, unless --overwrite."""
 
+import pytest
+
 from edgesmith.app.cli import main
 
 FAST = ["--min-runs", "5", "--min-seconds", "0", "--warmup-runs", "1", "--warmup-seconds", "0"]
@@ -58,3 +60,13 @@ def test_nothing_is_written_inside_an_artifact(fixtures, tmp_path, capsys):
         assert bench(fixtures, flag, str(manifest), "--overwrite") == 2
         assert "inside the artifact" in capsys.readouterr().err
     assert manifest.read_text() == "{}"
+
+
+def test_plots_of_an_emulated_bench_are_refused_before_any_work(tmp_path):
+    from edgesmith.core.errors import EdgesmithError
+    from edgesmith.runtime.bench_run import claim_outputs
+
+    with pytest.raises(EdgesmithError, match="--plots does not apply with --emulate"):
+        claim_outputs(plots_dir=str(tmp_path / "plots"), emulate="aarch64")
+    assert not (tmp_path / "plots").exists()
+    claim_outputs(plots_dir=str(tmp_path / "plots"))  # on this machine: fine

@@ -15,8 +15,9 @@ import traceback
 from collections.abc import Sequence
 
 from edgesmith import __version__
-from edgesmith.core.cli_args import Parser, add_command, formatter, read_help
+from edgesmith.core.cli_args import Parser, add_command, formatter
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.help_texts import read_help
 from edgesmith.tfkeras.model_safety import trusting_model_code
 
 HELP = "edgesmith.app"

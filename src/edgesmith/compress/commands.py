@@ -30,7 +30,7 @@ from edgesmith.core.config import load_config_file, settings_of
 from edgesmith.core.errors import EdgesmithError
 
 HELP = "edgesmith.compress"
-TUNED = {"qat": cc.QatConfig, "cluster": cc.ClusterConfig}
+TUNED = {"qat": cc.QatConfig, "cluster": cc.ClusterConfig, "distill": cc.DistillConfig}
 """The techniques whose handler is only: config, precheck, run (prune picks its config)."""
 
 
@@ -39,22 +39,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = add_command(commands, "compress", HELP)
     techniques = parser.add_subparsers(dest="technique", metavar="TECHNIQUE", required=True)
     prune = _technique(techniques, "prune", cmd_technique)
-    prune.add_argument(
-        "--structure", choices=cc.STRUCTURES, help="what is removed (default: unstructured)"
-    )
     _settings(prune, cc.PruneConfig)
     add_settings(prune, cc.ChannelPruneConfig)
     _settings(_technique(techniques, "qat", cmd_technique), cc.QatConfig)
-    distill = _technique(techniques, "distill", cmd_distill, source="--teacher")
+    distill = _technique(techniques, "distill", cmd_technique, source="--teacher")
     _settings(distill, cc.DistillConfig, required=("student",))
     _settings(_technique(techniques, "cluster", cmd_technique), cc.ClusterConfig, ("clusters",))
     sensitivity = _technique(techniques, "sensitivity", cmd_sensitivity)
     sensitivity.add_argument("--no-plot", dest="no_plot", action="store_true", help="no FILE.png")
-    sensitivity.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace FILE.json/.md/.png even if edgesmith did not write them",
-    )
     add_settings(sensitivity, cc.SensitivityConfig)
     quantize = _technique(techniques, "quantize", cmd_quantize)
     add_settings(quantize, cc.AutotuneConfig, required=("max_accuracy_drop",))
@@ -69,7 +61,12 @@ def _technique(techniques, name: str, handler, *, source: str = "--from"):
     what = "teacher Keras artifact" if source == "--teacher" else "Keras artifact directory"
     parser.add_argument(source, dest="source", required=True, metavar="DIR", help=what)
     if name == "sensitivity":
-        add_output_flags(parser, out="JSON file to write", json_help="print the JSON on stdout")
+        add_output_flags(
+            parser,
+            out="JSON file to write",
+            json_help="print the JSON on stdout",
+            overwrite="replace FILE.json/.md/.png even if edgesmith did not write them",
+        )
     elif name == "recipe":
         add_output_flags(parser, out="new directory for the steps", config=False)
     else:
@@ -113,35 +110,26 @@ def prune_config(args: argparse.Namespace) -> cc.PruneConfig | cc.ChannelPruneCo
 
 
 def cmd_technique(args: argparse.Namespace) -> int:
-    """``edgesmith compress prune|qat|cluster``: check everything, then fine-tune."""
+    """``edgesmith compress prune|qat|cluster|distill``: check everything, then fine-tune.
+
+    Distillation's source is the teacher, and the student must fit the teacher's data.
+    """
     if args.technique == "prune":
         config = prune_config(args)
     else:
         config = config_from_args(TUNED[args.technique], args)
-    check_inputs(args.source, config, args.out)
-    return print_artifact(args, _run(args, config))
-
-
-def cmd_distill(args: argparse.Namespace) -> int:
-    """``edgesmith compress distill``: the student must fit the teacher's data."""
-    config = config_from_args(cc.DistillConfig, args)
-    check_inputs(args.source, config, args.out, role="--teacher")
+    role = "--teacher" if args.technique == "distill" else "--from"
+    check_inputs(args.source, config, args.out, role=role)
     return print_artifact(args, _run(args, config))
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     """``edgesmith compress sensitivity``."""
-    from edgesmith.compress.source import read_keras_source
-    from edgesmith.core.outputs import check_files_writable
+    from edgesmith.compress.source import check_sensitivity_outputs, read_keras_source
     from edgesmith.core.progress import stderr_reporter
 
     config = config_from_args(cc.SensitivityConfig, args)
-    if not args.out.lower().endswith(".json"):
-        raise EdgesmithError(f"--out must be a .json file. Received: {args.out}")
-    out = Path(args.out)
-    check_files_writable(
-        [out, out.with_suffix(".md"), out.with_suffix(".png")], overwrite=args.overwrite
-    )
+    check_sensitivity_outputs(args.out, overwrite=args.overwrite)
     read_keras_source(args.source)
     from edgesmith.compress.sensitivity import PLOT_HINT, analyse_sensitivity, plots_available
 

@@ -120,3 +120,20 @@ def check_inputs(source: str | Path, config: object, out: str | Path, *, role: s
         if student not in MODEL_NAMES:
             fitted = read_keras_source(student, role="--student")
             check_teacher_fits(origin.manifest, fitted.manifest, source)
+
+
+def check_sensitivity_outputs(out: str | Path, *, overwrite: bool = False) -> None:
+    """``--out`` must name a .json file, and it and its .md/.png siblings be ours to replace.
+
+    Raises:
+        EdgesmithError: for another suffix, or a file edgesmith did not write (without
+            ``overwrite``).
+    """
+    from edgesmith.core.outputs import check_files_writable
+
+    out = Path(out)
+    if out.suffix.lower() != ".json":
+        raise EdgesmithError(f"--out must be a .json file. Received: {out}")
+    check_files_writable(
+        [out, out.with_suffix(".md"), out.with_suffix(".png")], overwrite=overwrite
+    )

@@ -1,11 +1,9 @@
 """What every sub-command's parser shares: its texts, its flags from config fields, its printout.
 
-A command's one-line summary, description and examples are prose, kept as prose in
-``<package>/help/<command>.txt`` beside the stage that owns the command (:func:`add_command`),
-so a reviewer reads them as text and a test can run every example through the parser. Flags
-come from config fields (:func:`add_settings`): argparse turns a refused value into a usage
-error (exit 2) naming the flag, so a bad number is refused before any work, in the same words
-everywhere.
+A command's texts come from its help file (:mod:`edgesmith.core.help_texts`, through
+:func:`add_command`). Flags come from config fields (:func:`add_settings`): argparse turns a
+refused value into a usage error (exit 2) naming the flag, so a bad number is refused before
+any work, in the same words everywhere.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from edgesmith.core.config import (
     value_kind,
 )
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.help_texts import read_help
 
 TRUST_HELP = (
     "load model files that run code when loaded (Lambda layers, custom classes, SavedModel); "
@@ -50,38 +49,6 @@ class Parser(argparse.ArgumentParser):
 def formatter(prog: str) -> argparse.HelpFormatter:
     """Keep the examples' line breaks in ``--help`` and align the flags."""
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
-HELP_SEPARATOR = "---"
-
-
-@dataclasses.dataclass(frozen=True)
-class CommandHelp:
-    """A command's texts: the line in its parent's list, the description, the examples."""
-
-    summary: str
-    description: str
-    epilog: str
-
-
-def read_help(package: str, name: str, **fields: str) -> CommandHelp:
-    """Read ``<package>/help/<name>.txt``: summary, description and epilog between ``---`` lines.
-
-    ``$data_specs`` stands for the data-spec help every command with ``--data`` shows; other
-    ``$name`` fields are filled from ``fields`` (``$`` followed by anything else stays as it is,
-    e.g. ``$EDGESMITH_DATA_DIR``).
-    """
-    from importlib import resources
-    from string import Template
-
-    from edgesmith.core.datasets import SPEC_HELP
-
-    text = (resources.files(package) / "help" / f"{name}.txt").read_text(encoding="utf-8")
-    parts = text.split(f"\n{HELP_SEPARATOR}\n")
-    if len(parts) != 3:
-        raise ValueError(f"{package}/help/{name}.txt must have 3 parts between --- lines")
-    filled = Template(parts[2]).safe_substitute(data_specs=SPEC_HELP.rstrip(), **fields)
-    return CommandHelp(parts[0].strip(), parts[1].strip(), filled.rstrip() + "\n")
 
 
 def add_command(
@@ -142,6 +109,8 @@ def add_settings(
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": _help(rule, shown, base)}
         if base is bool:
             kwargs.update(action="store_const", const=not rule.negate)
+        elif rule.repeat:  # each item as given; the config checks the whole list
+            kwargs.update(action="append", metavar=rule.metavar)
         else:
             kwargs.update(type=_parse_as(name, rule, base), metavar=_metavar(rule, base))
         if name in required:
@@ -223,26 +192,32 @@ def config_from_args(cls: type[C], args: argparse.Namespace, **fixed: Any) -> C:
 def add_output_flags(
     parser: argparse.ArgumentParser,
     *,
-    out: str = "new artifact directory",
+    out: str | None = "new artifact directory",
     config: bool = True,
     json_help: str = "print the written manifest as JSON on stdout",
+    json_out: str | None = None,
+    overwrite: str | None = None,
     trust: bool = True,
 ) -> None:
-    """``--out``, ``--config``, ``--quiet``, ``--json`` and ``--trust-model``, worded alike."""
-    parser.add_argument("--out", required=True, metavar="DIR", help=out)
+    """The output flags, worded alike on every command: each given text adds its flag.
+
+    ``--out`` (required), ``--config``, ``--json``, ``--json-out FILE``, ``--overwrite``,
+    ``--quiet`` and ``--trust-model``.
+    """
+    if out:
+        parser.add_argument("--out", required=True, metavar="DIR", help=out)
     if config:
         parser.add_argument(
             "--config", metavar="FILE", help="YAML/JSON file of these settings; flags override it"
         )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help=json_help)
-    if trust:
-        add_trust_flag(parser)
-
-
-def add_trust_flag(parser: argparse.ArgumentParser) -> None:
-    """``--trust-model``: the CLI runs the command inside a trust scope when it is given."""
-    parser.add_argument("--trust-model", dest="trust_model", action="store_true", help=TRUST_HELP)
+    if json_out:
+        parser.add_argument("--json-out", metavar="FILE", help=json_out)
+    if overwrite:
+        parser.add_argument("--overwrite", action="store_true", help=overwrite)
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    if trust:  # the CLI runs the command inside a trust scope when it is given
+        parser.add_argument("--trust-model", action="store_true", help=TRUST_HELP)
 
 
 def print_artifact(args: argparse.Namespace, artifact) -> int:

@@ -183,6 +183,8 @@ class Setting:
         high: the greatest value (or the bound just above it with ``high_open``).
         high_open: ``high`` itself is refused.
         negate: a boolean field whose flag turns it off (``--no-xnnpack`` sets False).
+        repeat: a tuple field whose flag is given once per item (``--ssh-option A
+            --ssh-option B``), for items that may hold commas themselves.
     """
 
     help: str
@@ -193,6 +195,7 @@ class Setting:
     high: float | None = None
     high_open: bool = False
     negate: bool = False
+    repeat: bool = False
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", **options: Any) -> Any:

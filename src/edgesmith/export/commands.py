@@ -12,24 +12,15 @@ import json
 
 from edgesmith.core.cli_args import add_command, add_output_flags, add_settings, config_from_args
 from edgesmith.core.errors import CheckFailed
-from edgesmith.export.formats import ALL_FORMATS, FORMATS
+from edgesmith.export.formats import format_lines
 from edgesmith.export.options import ExportOptions
 
 HELP = "edgesmith.export"
 
 
-def _format_lines() -> str:
-    """The converter's formats, then the LiteRT Quantizer's (not in ``all``), a line each."""
-    line = "  {0.name:<21} {0.description}".format
-    quantizer = [line(f) for name, f in ALL_FORMATS.items() if name not in FORMATS]
-    return "\n".join(
-        [*map(line, FORMATS.values()), "  all                   every format above", *quantizer]
-    )
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``export`` parser to the CLI's sub-commands."""
-    parser = add_command(commands, "export", HELP, cmd_export, formats=_format_lines())
+    parser = add_command(commands, "export", HELP, cmd_export, formats=format_lines())
     parser.add_argument(
         "--from", dest="source", required=True, metavar="DIR", help="Keras artifact directory"
     )

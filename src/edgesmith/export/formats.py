@@ -231,3 +231,15 @@ def parse_formats(text: str | list[str] | tuple[str, ...]) -> list[ExportFormat]
         if ALL_FORMATS[name] not in chosen:
             chosen.append(ALL_FORMATS[name])
     return chosen
+
+
+def format_lines() -> str:
+    """``export --help``'s list of formats, a line each.
+
+    The converter's formats come first, then ``all`` (which means them), then the LiteRT
+    Quantizer's, which ``all`` leaves out (they need ai-edge-quantizer).
+    """
+    line = "  {0.name:<21} {0.description}".format
+    quantizer = [line(f) for name, f in ALL_FORMATS.items() if name not in FORMATS]
+    every = "  all                   every format above"
+    return "\n".join([*map(line, FORMATS.values()), every, *quantizer])

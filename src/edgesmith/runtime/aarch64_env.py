@@ -337,6 +337,19 @@ def setup_aarch64(
     return env
 
 
+def ready_message(directory: Path | str, env: Aarch64Env) -> str:
+    """What ``edgesmith device setup`` prints: the env, how to point edgesmith at it, the uses."""
+    from edgesmith.runtime.emulation import AARCH64_ENV_VARIABLE, aarch64_env_dir
+
+    folder = Path(directory).resolve()
+    lines = [f"aarch64 environment ready: {directory} ({env.cpu})"]
+    if folder != aarch64_env_dir().resolve():
+        lines.append(f"use it with: export {AARCH64_ENV_VARIABLE}={folder}")
+    lines.append("then: edgesmith bench MODEL --data SPEC --emulate aarch64")
+    lines.append(f"or, as a device over SSH: --remote-edgesmith {launcher_path(directory)}")
+    return "\n".join(lines)
+
+
 def _report_launcher(path: Path, report: Reporter) -> None:
     report(
         f"aarch64 env: {path} runs edgesmith on the emulated CPU; over SSH it is a device: "

@@ -148,6 +148,37 @@ def _with_instructions(
     return document.replace(results=results)
 
 
+def claim_outputs(
+    *,
+    json_out: str | None = None,
+    markdown_out: str | None = None,
+    plots_dir: str | None = None,
+    overwrite: bool = False,
+    emulate: str | None = None,
+) -> None:
+    """Refuse, before any work, an output this run may not write or cannot make.
+
+    A file edgesmith did not write, or a link, is replaced only with ``overwrite`` (never a
+    folder); files edgesmith wrote and nobody changed since are replaced without it. An
+    emulated run makes no plots: its latencies are the emulator's.
+
+    Raises:
+        EdgesmithError: naming the flag and the first path that is not ours to replace.
+    """
+    from edgesmith.core.outputs import check_files_writable
+
+    if plots_dir and emulate is not None:
+        raise EdgesmithError(f"--plots {NOT_WITH_EMULATE}")
+    for flag, value in (("--json-out", json_out), ("--report", markdown_out)):
+        if value:
+            check_files_writable([Path(value)], overwrite=overwrite, flag=flag)
+    if plots_dir:
+        from edgesmith.runtime.plots import PLOT_FILES
+
+        plots = [Path(plots_dir) / name for name in PLOT_FILES]
+        check_files_writable(plots, overwrite=overwrite, flag="--plots")
+
+
 def write_json_file(records: object, path: str | Path) -> None:
     """Write JSON atomically (temp file, then rename) and record it as edgesmith's.
 

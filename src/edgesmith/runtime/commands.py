@@ -12,16 +12,23 @@ import json
 import sys
 from pathlib import Path
 
-from edgesmith.core.cli_args import add_command, add_settings, config_from_args, given_settings
+from edgesmith.core.cli_args import (
+    add_command,
+    add_output_flags,
+    add_settings,
+    config_from_args,
+    given_settings,
+)
 from edgesmith.runtime.bench import BenchConfig
 from edgesmith.runtime.regression import CHECK_TIMING, CheckOptions
 from edgesmith.runtime.timing import TimingPlan
 
 HELP = "edgesmith.runtime"
 STORE_HELP = (
-    "bench document to FILE and the benched model files to its store folder beside it (the "
-    "baseline for edgesmith check)"
+    "write the bench document to FILE and the benched model files to its store folder beside "
+    "it (the baseline for edgesmith check)"
 )
+OVERWRITE_HELP = "replace output files edgesmith did not write (by default refused, exit 2)"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -54,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--baseline", required=True, metavar="FILE", help="bench JSON to beat")
     add_settings(check, CheckOptions)
     add_settings(check, TimingPlan, skip=("warmup_runs", "warmup_seconds"), defaults=CHECK_TIMING)
-    _outputs(check, "the verdicts", "verdicts as JSON to FILE")
+    _outputs(check, "the verdicts", "write the verdicts as JSON to FILE")
 
     device = add_command(commands, "device", HELP)
     actions = device.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -76,79 +83,41 @@ def _paths(parser: argparse.ArgumentParser) -> None:
 
 
 def _outputs(parser: argparse.ArgumentParser, what: str, json_out: str) -> None:
-    """``--json``, ``--json-out``, ``--overwrite`` and ``--quiet``, worded alike on both."""
-    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout")
-    parser.add_argument("--json-out", metavar="FILE", help=f"write the {json_out}")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace output files edgesmith did not write (by default refused, exit 2)",
+    add_output_flags(
+        parser,
+        out=None,
+        config=False,
+        json_help=f"print {what} as JSON on stdout",
+        json_out=json_out,
+        overwrite=OVERWRITE_HELP,
+        trust=False,
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-
-
-def claim_outputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work, to write over a file edgesmith did not write or through a link.
-
-    ``--overwrite`` replaces such files (never folders or links); files edgesmith wrote and
-    nobody changed since are replaced without it.
-
-    Raises:
-        EdgesmithError: naming the flag and the first path that is not ours to replace.
-    """
-    from edgesmith.core.outputs import check_files_writable
-
-    for flag, value in (("--json-out", args.json_out), ("--report", getattr(args, "report", None))):
-        if value:
-            check_files_writable([Path(value)], overwrite=args.overwrite, flag=flag)
-    if getattr(args, "plots", None):
-        from edgesmith.runtime.plots import PLOT_FILES
-
-        plots = [Path(args.plots) / name for name in PLOT_FILES]
-        check_files_writable(plots, overwrite=args.overwrite, flag="--plots")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``edgesmith bench``."""
+    from edgesmith.core.profiles import load_profile
     from edgesmith.core.progress import stderr_reporter
-    from edgesmith.runtime.bench_run import (
-        NOT_WITH_EMULATE,
-        bench_config,
-        bench_summary,
-        run_bench,
-        write_bench_outputs,
-    )
+    from edgesmith.runtime import bench_run
     from edgesmith.runtime.source import expand_paths
 
-    claim_outputs(args)
-    profile = None
-    if args.device:
-        from edgesmith.core.profiles import load_profile
-
-        profile = load_profile(args.device)
-    config = bench_config(
-        given_settings(args, BenchConfig),
-        given_settings(args, TimingPlan),
-        profile,
-        allow_delegate=args.allow_delegate,
-    )
-    if config.emulate is not None and args.plots:
-        from edgesmith.core.errors import EdgesmithError
-
-        raise EdgesmithError(f"--plots {NOT_WITH_EMULATE}")
+    profile = load_profile(args.device) if args.device else None
+    given, timing = given_settings(args, BenchConfig), given_settings(args, TimingPlan)
+    config = bench_run.bench_config(given, timing, profile, allow_delegate=args.allow_delegate)
+    outputs = {"json_out": args.json_out, "markdown_out": args.report, "plots_dir": args.plots}
+    bench_run.claim_outputs(**outputs, overwrite=args.overwrite, emulate=config.emulate)
     report = stderr_reporter(args.quiet)
-    run = run_bench(
+    run = bench_run.run_bench(
         expand_paths(args.paths), data=args.data, config=config, profile=profile, report=report
     )
     for record in run.document.results:  # fall-backs and missing metadata: even with --quiet
         for note in record.notes:
             print(f"edgesmith: note: {note}", file=sys.stderr)
-    write_bench_outputs(
-        run, json_out=args.json_out, markdown_out=args.report, plots_dir=args.plots, report=report
-    )
+    bench_run.write_bench_outputs(run, **outputs, report=report)
     if args.json:
         print(json.dumps(run.document.to_dict(), indent=2))
-    print(bench_summary(run.document, profile), file=sys.stderr if args.json else sys.stdout)
+    summary = bench_run.bench_summary(run.document, profile)
+    print(summary, file=sys.stderr if args.json else sys.stdout)
     if profile is not None:
         from edgesmith.runtime.budgets import raise_over_budget
 
@@ -159,11 +128,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """``edgesmith check``."""
     from edgesmith.core.progress import stderr_reporter
-    from edgesmith.runtime.bench_run import write_json_file
+    from edgesmith.runtime.bench_run import claim_outputs, write_json_file
     from edgesmith.runtime.regression import check, raise_on_failure
     from edgesmith.runtime.source import expand_paths
 
-    claim_outputs(args)
+    claim_outputs(json_out=args.json_out, overwrite=args.overwrite)
     timing = CHECK_TIMING.replace(**given_settings(args, TimingPlan))
     options = config_from_args(CheckOptions, args, timing=timing)
     if options.measure == "instructions":
@@ -187,14 +156,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_device_setup(args: argparse.Namespace) -> int:
     """``edgesmith device setup aarch64 [DIR]``."""
     from edgesmith.core.progress import stderr_reporter
-    from edgesmith.runtime.aarch64_env import launcher_path, setup_aarch64
-    from edgesmith.runtime.emulation import AARCH64_ENV_VARIABLE, aarch64_env_dir
+    from edgesmith.runtime.aarch64_env import ready_message, setup_aarch64
+    from edgesmith.runtime.emulation import aarch64_env_dir
 
     folder = Path(args.directory) if args.directory else aarch64_env_dir()
-    env = setup_aarch64(folder, report=stderr_reporter(args.quiet))
-    print(f"aarch64 environment ready: {folder} ({env.cpu})")
-    if folder.resolve() != aarch64_env_dir().resolve():
-        print(f"use it with: export {AARCH64_ENV_VARIABLE}={folder.resolve()}")
-    print("then: edgesmith bench MODEL --data SPEC --emulate aarch64")
-    print(f"or, as a device over SSH: --remote-edgesmith {launcher_path(folder)}")
+    print(ready_message(folder, setup_aarch64(folder, report=stderr_reporter(args.quiet))))
     return 0

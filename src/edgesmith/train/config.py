@@ -1,4 +1,4 @@
-"""``TrainConfig``: every training setting, validated before any data is read."""
+"""``TrainConfig`` and ``ImportConfig``: the train stage's settings, checked before data is read."""
 
 from __future__ import annotations
 
@@ -228,3 +228,28 @@ class TrainConfig(Config):
             EdgesmithError: for an unknown augmentation name.
         """
         return resolve_augment(self.augment, flip_ok=flip_ok, allowed=KERAS3_AUGMENTATIONS)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportConfig(Config):
+    """What ``edgesmith import`` registers: a user's trained model and the data that measures it.
+
+    Attributes:
+        model: a ``.keras``/``.h5`` file or a SavedModel directory.
+        data: data spec whose eval split measures the model.
+        normalization: what the model expects from raw pixels (the file cannot say):
+            ``unit``, ``raw``, ``standard`` or ``scale=..,mean=..,std=..``.
+    """
+
+    model: str = setting(help=".keras or .h5 file, or SavedModel directory", metavar="FILE")
+    data: str = setting(help="data spec to evaluate on", metavar="SPEC")
+    normalization: str = setting(
+        "unit", "what the model expects from pixels 0..255 (unit = p/255)", metavar="NORM"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.normalization != "standard":  # standard needs the data; the rest checks now
+            from edgesmith.core.normalization import parse_normalization
+
+            parse_normalization(self.normalization)

@@ -12,8 +12,8 @@ import sys
 from edgesmith.app.build.options import DEFAULT_TIMING, BuildOptions
 from edgesmith.core.cli_args import (
     add_command,
+    add_output_flags,
     add_settings,
-    add_trust_flag,
     config_from_args,
     given_settings,
 )
@@ -25,23 +25,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = add_command(commands, "build", "edgesmith.app.build", cmd_build)
     parser.add_argument("--device", required=True, metavar="PROFILE", help="profile name or YAML")
     parser.add_argument("--data", required=True, metavar="SPEC", help="data spec (e.g. digits)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="build directory")
     add_settings(parser, BuildOptions)
-    parser.add_argument(
-        "--ssh-option",
-        dest="ssh_options",
-        action="append",
-        metavar="OPT",
-        help="extra ssh/scp -o option, repeatable (e.g. Port=2222)",
-    )
     add_settings(
         parser, TimingPlan, skip=("warmup_runs", "warmup_seconds"), defaults=DEFAULT_TIMING
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument(
-        "--json", action="store_true", help="print candidates.json on stdout instead of the table"
-    )
-    add_trust_flag(parser)
+    json_help = "print candidates.json on stdout instead of the table"
+    add_output_flags(parser, out="build directory", config=False, json_help=json_help)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -74,12 +63,9 @@ def _print(args: argparse.Namespace, result) -> None:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return
+    from edgesmith.app.build.select import chosen_line
+
     print(result.table())
     if result.chosen is not None:
-        chosen = result.chosen
-        print(
-            f"chosen: {chosen['name']} - top-1 {100 * chosen['accuracy']:.2f}%, "
-            f"{chosen['size_bytes'] / 1024:,.1f} KB, p50 {chosen['p50_ms']:.4f} ms; "
-            f"bundle {result.bundle}"
-        )
+        print(chosen_line(result.chosen, result.bundle))
     sys.stdout.flush()

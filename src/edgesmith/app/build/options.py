@@ -63,7 +63,13 @@ class BuildOptions(Config):
         "(relative: under the device user's home)",
         metavar="DIR",
     )
-    ssh_options: tuple[str, ...] = setting((), "", flag="")
+    ssh_options: tuple[str, ...] = setting(
+        (),
+        "extra ssh/scp -o option, repeatable (e.g. Port=2222)",
+        flag="--ssh-option",
+        metavar="OPT",
+        repeat=True,
+    )
     remote_timeout: float = setting(
         DEFAULT_REMOTE_TIMEOUT_S,
         "longest the copy, the bench and the fetch on the device may each take",

@@ -172,6 +172,14 @@ def _firmware_cells(record: dict | None) -> list[str]:
     ]
 
 
+def chosen_line(chosen: dict, bundle: object) -> str:
+    """The line under the table: the chosen candidate's numbers and where its bundle is."""
+    return (
+        f"chosen: {chosen['name']} - top-1 {100 * chosen['accuracy']:.2f}%, "
+        f"{chosen['size_bytes'] / 1024:,.1f} KB, p50 {chosen['p50_ms']:.4f} ms; bundle {bundle}"
+    )
+
+
 def table(rows: list[dict], chosen: dict | None) -> str:
     """The candidates as an aligned plain-text table, the chosen one marked with ``*``."""
     budgets = sorted({b for r in rows for b in r["budgets"]})
