@@ -20,10 +20,11 @@ from edgesmith.core.manifest import EmulatedParity, Metrics
 from edgesmith.export.emulated_parity import emulated_record, merge
 from edgesmith.export.formats import FORMATS
 from edgesmith.export.options import ExportOptions
+from edgesmith.export.parity import ParityCheck
 from edgesmith.runtime import emulation
 
 QUIET = {"report": lambda line: None}
-INT8 = FORMATS["tflite-int8"].tolerance
+INT8 = ParityCheck(FORMATS["tflite-int8"].tolerance, "probabilities")
 
 
 def outputs_for(labels: np.ndarray, wrong: int, classes: int = 4) -> np.ndarray:
@@ -43,7 +44,6 @@ def test_the_same_outputs_pass_and_agree_with_the_native_file():
     source = outputs_for(labels, 10)
     record = emulated_record(
         "aarch64", "qemu test", "litert/xnnpack", source.copy(), source, source, labels, INT8,
-        "probabilities",
     )  # fmt: skip
     assert record["parity"] == "pass" and record["agreement_native"] == 1.0
     assert record["max_abs_diff_native"] == 0.0 and "parity_failures" not in record
@@ -56,7 +56,6 @@ def test_a_drop_beyond_the_tolerance_on_the_target_fails_like_a_native_one():
     there = outputs_for(labels, 60)  # 12.5 points below the source on the target's kernels
     record = emulated_record(
         "aarch64", "qemu test", "litert/xnnpack", there, source, source, labels, INT8,
-        "probabilities",
     )  # fmt: skip
     assert record["parity"] == "fail"
     assert record["accuracy_test"]["verdict"] == "fail"
@@ -73,7 +72,6 @@ def test_a_small_drop_within_the_tolerance_passes():
     there = outputs_for(labels, 12)  # half a point below
     record = emulated_record(
         "x86-64-avx2", "qemu test", "onnxruntime/cpu", there, source, source, labels, INT8,
-        "probabilities",
     )  # fmt: skip
     assert record["parity"] == "pass" and record["agreement_native"] < 1.0
 
@@ -215,16 +213,21 @@ def test_a_file_that_fails_on_a_target_is_not_published(logits_artifact, tmp_pat
     assert result.metrics["parity"] == "fail" and result.metrics["emulated"][0]["parity"] == "fail"
 
 
+def export_allowing_mismatch(source, out, check_on: str):
+    """``export --format tflite-int8 --check-on CHECK_ON --allow-mismatch``: its one artifact."""
+    from edgesmith.export import export
+
+    (artifact,) = export(
+        source, "tflite-int8", out, check_on=check_on, allow_mismatch=True, **QUIET
+    )
+    return artifact
+
+
 def test_outputs_shaped_unlike_the_native_ones_fail_that_file_not_the_export(
     logits_artifact, tmp_path, fake_sessions
 ):
-    from edgesmith.export import export
-
     fake_sessions.truncated = {"aarch64"}
-    (artifact,) = export(
-        logits_artifact, "tflite-int8", tmp_path / "x", check_on="aarch64",
-        allow_mismatch=True, **QUIET,
-    )  # fmt: skip
+    artifact = export_allowing_mismatch(logits_artifact, tmp_path / "x", "aarch64")
     (record,) = artifact.metrics.emulated
     assert record.parity == "fail"
     assert "cannot run there: on emulated aarch64 the file output" in record.parity_failures[0]
@@ -234,13 +237,9 @@ def test_allow_mismatch_publishes_it_with_the_failure_recorded(
     logits_artifact, tmp_path, fake_sessions
 ):
     from edgesmith.core.artifacts import read_artifact
-    from edgesmith.export import export
 
     fake_sessions.broken = {"aarch64"}
-    (artifact,) = export(
-        logits_artifact, "tflite-int8", tmp_path / "x", check_on="aarch64,x86-64-avx2",
-        allow_mismatch=True, **QUIET,
-    )  # fmt: skip
+    artifact = export_allowing_mismatch(logits_artifact, tmp_path / "x", "aarch64,x86-64-avx2")
     metrics = read_artifact(artifact.path).metrics
     assert metrics.parity == "fail"
     assert [(r.target, r.parity) for r in metrics.emulated] == [

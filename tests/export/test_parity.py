@@ -7,7 +7,13 @@ from edgesmith.core.errors import CheckFailed, EdgesmithError
 from edgesmith.core.progress import silent
 from edgesmith.export.faults import negated_onnx, negated_tflite, requantized
 from edgesmith.export.formats import FLOAT, QUANTIZED
-from edgesmith.export.parity import accuracy_drop_test, binomial_sf, check_parity, compare
+from edgesmith.export.parity import (
+    ParityCheck,
+    accuracy_drop_test,
+    binomial_sf,
+    check_parity,
+    compare,
+)
 
 QUIET = {"report": silent}
 
@@ -110,9 +116,10 @@ def test_corrupted_file_fails_parity(exported_all, digits_artifact, tmp_path):
 
     with runtime.load(good) as model:
         reference = model.predict(data.x_eval)
-    ok, _ = check_parity(good, data.x_eval, data.y_eval, reference, FLOAT, "probabilities")
+    float_check = ParityCheck(FLOAT, "probabilities")
+    ok, _ = check_parity(good, data.x_eval, data.y_eval, reference, float_check)
     assert ok["parity"] == "pass" and ok["max_abs_diff"] == 0.0
-    broken, outputs = check_parity(bad, data.x_eval, data.y_eval, reference, FLOAT, "probabilities")
+    broken, outputs = check_parity(bad, data.x_eval, data.y_eval, reference, float_check)
     assert broken["parity"] == "fail" and outputs.shape == reference.shape
     assert float(abs(outputs - reference).max()) == pytest.approx(broken["max_abs_diff"], rel=1e-6)
     assert broken["max_abs_diff"] > 1e-2 and broken["agreement"] < 0.99

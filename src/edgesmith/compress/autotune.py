@@ -125,13 +125,8 @@ def quantize_within_budget(
             calibration = sensitivity.calibration_inputs(
                 src.dataset, src.norm, config.calibration_samples
             )
-            ranking = sensitivity.int8_sensitivity(
-                src.model,
-                src.dataset,
-                src.norm,
-                _sensitivity_config(config),
-                report,
-            )["layers"]
+            ranked = sensitivity.int8_sensitivity(src, _sensitivity_config(config), report)
+            ranking = ranked["layers"]
             for count in range(1, min(config.max_float_layers, len(ranking)) + 1):
                 chosen = ranking[:count]
                 data = sensitivity.mixed_int8(src.model, calibration, [e["tensor"] for e in chosen])

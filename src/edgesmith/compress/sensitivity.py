@@ -170,14 +170,12 @@ def keras_accuracy(
     return float((predict(model, x, norm).argmax(axis=-1) == y).mean())
 
 
-def int8_sensitivity(
-    model: keras.Model,
-    dataset: Dataset,
-    norm: Normalization,
-    config: SensitivityConfig,
-    report: Reporter,
-) -> dict:
-    """Full-int8 accuracy, and for each conv/dense op the accuracy with that op left float."""
+def int8_sensitivity(src: finetune.Source, config: SensitivityConfig, report: Reporter) -> dict:
+    """Full-int8 accuracy, and for each conv/dense op the accuracy with that op left float.
+
+    ``src`` is the loaded source: its model, the data measured on and the model's normalisation.
+    """
+    model, dataset, norm = src.model, src.dataset, src.norm
     calibration = calibration_inputs(dataset, norm, config.calibration_samples)
     errors = quantization_errors(model, calibration)
     full = tflite_accuracy(
@@ -208,14 +206,13 @@ def int8_sensitivity(
     return {"int8_accuracy": round(full, 6), "layers": layers, "ops": errors}
 
 
-def prune_sensitivity(
-    model: keras.Model,
-    dataset: Dataset,
-    norm: Normalization,
-    config: SensitivityConfig,
-    report: Reporter,
-) -> dict:
-    """For each conv/dense layer alone, the accuracy drop at each sparsity (no fine-tuning)."""
+def prune_sensitivity(src: finetune.Source, config: SensitivityConfig, report: Reporter) -> dict:
+    """For each conv/dense layer alone, the accuracy drop at each sparsity (no fine-tuning).
+
+    ``src`` is the loaded source, as for :func:`int8_sensitivity`; its model's weights are
+    restored after each layer's sweep.
+    """
+    model, dataset, norm = src.model, src.dataset, src.norm
 
     def accuracy() -> float:
         return keras_accuracy(model, dataset, norm, max_eval=config.max_eval)
@@ -279,14 +276,13 @@ def analyse_sensitivity(
         raise EdgesmithError(f"sensitivity writes a .json file. Received: {out}")
     check_files_writable(output_files(out), overwrite=overwrite)
     src = finetune.load_source(source, data=config.data)
-    work = src.model
     if config.mode == "int8":
-        result = int8_sensitivity(work, src.dataset, src.norm, config, report)
+        result = int8_sensitivity(src, config, report)
         # the whole int8 gap on the images the per-layer gains were measured on
-        same = keras_accuracy(work, src.dataset, src.norm, max_eval=config.max_eval)
+        same = keras_accuracy(src.model, src.dataset, src.norm, max_eval=config.max_eval)
         result = {"float_accuracy_same_images": round(same, 6), **result}
     else:
-        result = prune_sensitivity(work, src.dataset, src.norm, config, report)
+        result = prune_sensitivity(src, config, report)
     document = {
         "source": str(src.artifact.path),
         "source_id": src.artifact.id,

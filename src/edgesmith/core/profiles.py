@@ -140,11 +140,7 @@ class DeviceProfile(Config):
 
     def __post_init__(self) -> None:
         where = f"device profile {short(self.name)}"
-        if self.runtime not in RUNTIMES:
-            raise EdgesmithError(
-                f"{where}: runtime must be one of {', '.join(RUNTIMES)}. "
-                f"Received: {short(self.runtime)}"
-            )
+        _check_one_of(where, "runtime", self.runtime, RUNTIMES)
         known = PROVIDERS[self.runtime]
         if self.provider is None:  # the runtime's usual CPU path
             object.__setattr__(self, "provider", known[0])
@@ -185,11 +181,7 @@ class DeviceProfile(Config):
                     f"Received: {short(self.affinity)}"
                 )
             object.__setattr__(self, "affinity", cores)
-        if self.target is not None and self.target not in TARGETS:
-            raise EdgesmithError(
-                f"{where}: target must be one of {', '.join(TARGETS)} or null. "
-                f"Received: {short(self.target)}"
-            )
+        _check_one_of(where, "target", self.target, TARGETS, nullable=True)
         self._check_vela(where)
         self._check_emulate(where)
         if isinstance(self.budgets, dict):
@@ -213,11 +205,7 @@ class DeviceProfile(Config):
         """An emulated CPU runs the CPU kernels of LiteRT and ONNX Runtime, nothing else."""
         if self.emulate is None:
             return
-        if self.emulate not in EMULATED_TARGETS:
-            raise EdgesmithError(
-                f"{where}: emulate must be one of {', '.join(EMULATED_TARGETS)} or null. "
-                f"Received: {short(self.emulate)}"
-            )
+        _check_one_of(where, "emulate", self.emulate, EMULATED_TARGETS, nullable=True)
         if self.provider not in ("xnnpack", "builtin", "cpu") or self.target not in (
             None,
             "int8-only",
@@ -278,6 +266,21 @@ class DeviceProfile(Config):
                 return {"threads": self.threads, "provider": self.provider}
             return {"threads": self.threads, "provider": "cpu", "xnnpack": True}
         return {"threads": self.threads, "provider": self.provider}
+
+
+def _check_one_of(
+    where: str, key: str, value: Any, choices: tuple[str, ...], *, nullable: bool = False
+) -> None:
+    """Refuse a ``key`` that is not one of ``choices`` (nor null, where that is allowed).
+
+    The message lists every choice, so a typo in a profile shows what was meant.
+    """
+    if value in choices or (nullable and value is None):
+        return
+    null = " or null" if nullable else ""
+    raise EdgesmithError(
+        f"{where}: {key} must be one of {', '.join(choices)}{null}. Received: {short(value)}"
+    )
 
 
 def shipped_profiles() -> list[str]:

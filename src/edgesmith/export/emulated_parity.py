@@ -25,8 +25,7 @@ import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
 from edgesmith.core.progress import Reporter
-from edgesmith.export.formats import Tolerance
-from edgesmith.export.parity import DEFAULT_MAX_ACCURACY_DROP, compare
+from edgesmith.export.parity import ParityCheck
 
 FLAG = "--check-on"
 
@@ -80,12 +79,7 @@ class EmulatedCheckers:
         labels: np.ndarray,
         reference: np.ndarray,
         native: np.ndarray,
-        tolerance: Tolerance,
-        output_kind: str,
-        *,
-        xnnpack: bool = True,
-        provider: str | None = None,
-        max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+        check: ParityCheck,
     ) -> list[dict[str, Any]]:
         """The ``metrics.emulated`` records of one file: its parity check on each target.
 
@@ -95,11 +89,7 @@ class EmulatedCheckers:
             labels: their labels.
             reference: the source's outputs on them.
             native: the file's own outputs here.
-            tolerance: the format's parity bounds.
-            output_kind: ``probabilities`` or ``logits``.
-            xnnpack: run as natively (False for sparse int8 files).
-            provider: the native check's provider (None: the runtime's CPU path).
-            max_accuracy_drop: the parity rule's tolerance, in percentage points.
+            check: the native check's settings and rule, applied unchanged on each target.
 
         Returns:
             One record per target (:class:`~edgesmith.core.manifest.EmulatedParity` fields).
@@ -109,12 +99,11 @@ class EmulatedCheckers:
         records = []
         for index, session in enumerate(self._sessions):
             try:
-                ran = session.predict(path, pixels, xnnpack=xnnpack, provider=provider)
+                ran = session.predict(path, pixels, xnnpack=check.xnnpack, provider=check.provider)
                 records.append(
                     emulated_record(
                         session.target, session.emulator.cpu, f"{ran.runtime}/{ran.provider}",
-                        np.asarray(ran.outputs, dtype=np.float32), native, reference, labels,
-                        tolerance, output_kind, max_accuracy_drop,
+                        np.asarray(ran.outputs, dtype=np.float32), native, reference, labels, check,
                     )
                 )  # fmt: skip
             except EdgesmithError as exc:  # a failing record, like any file that fails parity
@@ -145,9 +134,7 @@ def emulated_record(
     native: np.ndarray,
     reference: np.ndarray,
     labels: np.ndarray,
-    tolerance: Tolerance,
-    output_kind: str,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    check: ParityCheck,
 ) -> dict[str, Any]:
     """One target's record: the native parity rule on the emulated outputs, and their distance.
 
@@ -160,9 +147,7 @@ def emulated_record(
         raise EdgesmithError(
             f"on emulated {target} the file output {outputs.shape} for {native.shape} natively"
         )
-    judged = compare(
-        outputs, reference, labels, tolerance, output_kind, max_accuracy_drop=max_accuracy_drop
-    )
+    judged = check.judge(outputs, reference, labels)
     diff = np.abs(outputs.astype(np.float64) - native.astype(np.float64))
     record: dict[str, Any] = {
         "target": target,

@@ -323,7 +323,7 @@ def _publish(
     built, fmt, source, data, reference, stats, out, opts, fold, report, emulated=None,
     quantizer: dict[str, Any] | None = None,
 ) -> FormatResult:  # fmt: skip
-    from edgesmith.export.parity import check_parity
+    from edgesmith.export.parity import ParityCheck, check_parity
     from edgesmith.export.sizes import sizes
 
     output = OutputRecord(kind=source.output_kind, shape=(source.num_classes,))
@@ -363,24 +363,20 @@ def _publish(
             )
         runner = _parity_runner(opts, fmt)
         report(f"{fmt.name}: parity check on {len(data.x_eval)} images ({runner or 'default'})")
-        metrics, outputs = check_parity(
-            model_path,
-            data.x_eval,
-            data.y_eval,
-            reference,
+        check = ParityCheck(
             fmt.tolerance,
             source.output_kind,
             xnnpack=not builtin_only,
             provider=runner,
             max_accuracy_drop=opts.max_accuracy_drop,
         )
+        metrics, outputs = check_parity(model_path, data.x_eval, data.y_eval, reference, check)
         if runner is not None:
             metrics["parity_runner"] = runner
         if emulated is not None and metrics["parity"] == "pass":
             _check_emulated(
-                emulated, model_path, fmt, source, data, reference, outputs, metrics, opts,
-                xnnpack=not builtin_only, provider=runner, report=report,
-            )  # fmt: skip
+                emulated, model_path, fmt, data, reference, outputs, metrics, check, report
+            )
         metrics.update(sizes(model_bytes))
         metrics.update(stats)
         metrics["source_accuracy"] = source.artifact.metrics.accuracy
@@ -427,16 +423,14 @@ def _publish(
         return result
 
 
-def _check_emulated(emulated, path, fmt, source, data, reference, outputs, metrics, opts, *,
-                    xnnpack: bool, provider: str | None, report: Reporter) -> None:  # fmt: skip
-    """Run the passed file's parity check again on each emulated CPU (``--check-on``)."""
+def _check_emulated(
+    emulated, path, fmt, data, reference, outputs, metrics, check, report: Reporter
+) -> None:
+    """Run the passed file's parity check again, as it ran here, on each emulated CPU."""
     from edgesmith.export.emulated_parity import merge, report_lines
 
     report(f"{fmt.name}: parity on emulated {', '.join(emulated.targets)}")
-    records = emulated.check(
-        path, data.x_eval, data.y_eval, reference, outputs, fmt.tolerance, source.output_kind,
-        xnnpack=xnnpack, provider=provider, max_accuracy_drop=opts.max_accuracy_drop,
-    )  # fmt: skip
+    records = emulated.check(path, data.x_eval, data.y_eval, reference, outputs, check)
     for line in report_lines(fmt.name, records):
         report(line)
     merge(metrics, records)

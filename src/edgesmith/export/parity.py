@@ -31,6 +31,7 @@ The report carries the drop, its 95% interval (Wald, paired) and the p-value.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -212,25 +213,48 @@ def compare(
     return metrics
 
 
+@dataclasses.dataclass(frozen=True)
+class ParityCheck:
+    """How one exported file is run and judged: the same for its native and emulated checks.
+
+    A file is checked here and then again on each ``--check-on`` CPU under the very same rule,
+    so the settings travel together instead of as a keyword list repeated at every step.
+
+    Attributes:
+        tolerance: the format's parity bounds.
+        output_kind: ``probabilities`` or ``logits``.
+        xnnpack: run with XNNPack (False for sparse int8 files).
+        provider: the runtime's provider (None: the runtime's CPU path; ``tflm``...).
+        max_accuracy_drop: the parity rule's tolerance, in percentage points.
+    """
+
+    tolerance: Tolerance
+    output_kind: str
+    xnnpack: bool = True
+    provider: str | None = None
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
+
+    def judge(
+        self, outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray
+    ) -> dict[str, Any]:
+        """:func:`compare` under this check's tolerance and accuracy rule."""
+        return compare(
+            outputs,
+            reference,
+            labels,
+            self.tolerance,
+            self.output_kind,
+            max_accuracy_drop=self.max_accuracy_drop,
+        )
+
+
 def check_parity(
-    path: Path,
-    pixels: np.ndarray,
-    labels: np.ndarray,
-    reference: np.ndarray,
-    tolerance: Tolerance,
-    output_kind: str,
-    *,
-    xnnpack: bool = True,
-    provider: str | None = None,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    path: Path, pixels: np.ndarray, labels: np.ndarray, reference: np.ndarray, check: ParityCheck
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Run ``path`` on raw ``pixels`` with its runtime and compare with ``reference``.
 
     Returns:
         The parity metrics, and the file's own outputs (what an emulated run is held to).
     """
-    outputs = run_exported(path, pixels, xnnpack=xnnpack, provider=provider)
-    metrics = compare(
-        outputs, reference, labels, tolerance, output_kind, max_accuracy_drop=max_accuracy_drop
-    )
-    return metrics, outputs
+    outputs = run_exported(path, pixels, xnnpack=check.xnnpack, provider=check.provider)
+    return check.judge(outputs, reference, labels), outputs
