@@ -1,7 +1,10 @@
 """edgesmith build on CIFAR-10 from the trained ResNet-8: wall time, choice, candidates table.
 
-    EDGESMITH_DATA_DIR=/work/shared/data .venv/bin/python bench/build_cifar10.py \
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/build_cifar10.py \
         [--device cpu-x86] [--qat-epochs 1] [--prune-epochs 1]
+
+DIR is edgesmith's data folder holding cifar10.npz (``$EDGESMITH_DATA_DIR``, else
+``~/.cache/edgesmith/datasets``; edgesmith downloads the file there once if it is missing).
 
 Starts from bench/out/train_cifar10/resnet8 (bench/train_cifar10.py), so no training; the
 candidates' fine-tuning is kept to a few epochs (about 45 s each on 2 cores). Prints a Markdown

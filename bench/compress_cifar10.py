@@ -7,8 +7,11 @@ each result to ``tflite-int8`` with ``edgesmith.export`` and reports the *export
 accuracy on the 10,000 test images, its size raw and gzipped, MACs, and (dense vs channel-pruned)
 the batch-1, 1-thread latency measured by ``edgesmith.runtime``.
 
-    EDGESMITH_DATA_DIR=/work/shared/data .venv/bin/python bench/compress_cifar10.py \\
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/compress_cifar10.py \\
         --from bench/out/train_cifar10/resnet8 [--only dense,prune75] [--fresh]
+
+DIR is edgesmith's data folder holding cifar10.npz (``$EDGESMITH_DATA_DIR``, else
+``~/.cache/edgesmith/datasets``; edgesmith downloads the file there once if it is missing).
 
 Results accumulate in bench/out/compress_cifar10/results.json (steps can run separately) and a
 Markdown table is printed.
@@ -139,7 +142,6 @@ def machine() -> dict:
 
 def main() -> int:
     args = parse_args()
-    os.environ.setdefault("EDGESMITH_DATA_DIR", str(ROOT.parent / "shared" / "data"))
     steps = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in steps if s not in STEPS]
     if unknown:

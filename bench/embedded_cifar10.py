@@ -6,9 +6,14 @@ estimate edgesmith used to record, the flash (file bytes), and Arm Vela's estima
 ethos-u55-128 and ethos-u65-256 (ms, cycles, SRAM, NPU/CPU ops). Prints a Markdown table and
 writes JSON.
 
-    .venv/bin/python bench/embedded_cifar10.py \\
-        /work/shared/data/mlperf/pretrainedResnet_quant.tflite --normalization raw \\
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/embedded_cifar10.py \\
+        DIR/mlperf/pretrainedResnet_quant.tflite --normalization raw \\
         --json-out runs/embedded.json
+
+The test split is read from ``DIR/cifar10.npz`` unless ``--data`` names the file, DIR being
+edgesmith's data folder (``$EDGESMITH_DATA_DIR``, else ``~/.cache/edgesmith/datasets``); with no
+files given, MLCommons' ``DIR/mlperf/pretrainedResnet_quant.tflite`` (github.com/mlcommons/tiny)
+is measured.
 
 Files without edgesmith metadata (MLCommons' ResNet-8 takes raw 0..255 pixels, quantised
 inside with scale 1 and zero point -128) need ``--normalization raw``; edgesmith exports carry
@@ -27,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
-MLCOMMONS = DEFAULT_DATA.parent / "mlperf" / "pretrainedResnet_quant.tflite"
+MLCOMMONS = Path("mlperf") / "pretrainedResnet_quant.tflite"  # in edgesmith's data folder
 ACCELERATORS = ("ethos-u55-128", "ethos-u65-256")
 
 
@@ -84,16 +88,32 @@ def former_estimate(path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", type=Path, default=[MLCOMMONS])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="cifar10.npz")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="DIR: edgesmith's data folder, $EDGESMITH_DATA_DIR, else "
+        "~/.cache/edgesmith/datasets",
+    )
+    parser.add_argument(
+        "paths", nargs="*", type=Path, help=f"int8 .tflite files (default: DIR/{MLCOMMONS})"
+    )
+    parser.add_argument("--data", type=Path, help="cifar10.npz (default: DIR/cifar10.npz)")
     parser.add_argument("--normalization", help="for files without metadata, e.g. raw")
     parser.add_argument("--limit", type=int, help="first N test images (default: all 10,000)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
+    from edgesmith.core.datasets.download import cache_dir
+
+    how = "pass --data" if args.data else "set EDGESMITH_DATA_DIR or pass --data"
+    args.data = args.data or cache_dir() / "cifar10.npz"  # at run time, not import time
     if not args.data.exists():
-        print(f"{args.data} is not here; pass --data", file=sys.stderr)
+        print(f"{args.data} is not here; {how}", file=sys.stderr)
         return 2
+    how = "pass the .tflite files" if args.paths else "set EDGESMITH_DATA_DIR or pass the files"
+    args.paths = args.paths or [cache_dir() / MLCOMMONS]
+    for path in args.paths:
+        if not path.is_file():
+            print(f"{path} is not here; {how}", file=sys.stderr)
+            return 2
     data = np.load(args.data)
     x, y = data["x_test"], data["y_test"].ravel().astype(np.int64)
     if args.limit:

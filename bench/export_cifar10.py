@@ -5,8 +5,11 @@ top-1 agreement with the Keras model, max abs diff of the outputs, parity verdic
 raw-pixel int8 file (int8 = pixel - 128, as MLCommons' reference ResNet-8 takes it), and the
 issue's targets: int8 .tflite <= 100 KB with accuracy within 1 point of float.
 
-    EDGESMITH_DATA_DIR=/work/shared/data .venv/bin/python bench/export_cifar10.py \\
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/export_cifar10.py \\
         --from bench/out/train_cifar10/resnet8
+
+DIR is edgesmith's data folder holding cifar10.npz (``$EDGESMITH_DATA_DIR``, else
+``~/.cache/edgesmith/datasets``; edgesmith downloads the file there once if it is missing).
 
 Writes bench/out/export_cifar10/results.json and prints a Markdown table.
 """

@@ -4,8 +4,13 @@ Feeds the first N CIFAR-10 test images through the firmware in qemu-system-arm (
 and through LiteRT on the host; prints accuracy, top-1 agreement, flash, RAM, arena and
 instructions per inference (retired instructions under -icount, not time) and writes JSON.
 
-    EDGESMITH_TFLM_SOURCES=/work/shared/vendor/tflm .venv/bin/python bench/firmware_cifar10.py \
-        --num 200 --json-out /tmp/firmware_cifar10.json
+    EDGESMITH_DATA_DIR=DIR EDGESMITH_TFLM_SOURCES=TFLM .venv/bin/python \
+        bench/firmware_cifar10.py --num 200 --json-out firmware_cifar10.json
+
+The model is MLCommons' ``DIR/mlperf/pretrainedResnet_quant.tflite`` (github.com/mlcommons/tiny)
+unless ``--model`` names one, the images ``DIR/cifar10.npz`` unless ``--data`` names the file, DIR
+being edgesmith's data folder (``$EDGESMITH_DATA_DIR``, else ``~/.cache/edgesmith/datasets``).
+TFLM is the folder of the pinned TFLite Micro sources (``--tflm-sources TFLM`` also works).
 """
 
 from __future__ import annotations
@@ -21,19 +26,26 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.export.firmware.sources import SOURCES_ENV
 
-MODEL = Path("/work/shared/data/mlperf/pretrainedResnet_quant.tflite")
-CIFAR = Path("/work/shared/data/cifar10.npz")
+MODEL = Path("mlperf") / "pretrainedResnet_quant.tflite"  # in edgesmith's data folder
+CIFAR = Path("cifar10.npz")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; exit 2 with one line on bad input."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--data", type=Path, default=CIFAR)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="DIR: edgesmith's data folder, $EDGESMITH_DATA_DIR, else "
+        "~/.cache/edgesmith/datasets",
+    )
+    parser.add_argument("--model", type=Path, help=f"int8 .tflite (default: DIR/{MODEL})")
+    parser.add_argument("--data", type=Path, help=f"cifar10.npz (default: DIR/{CIFAR})")
     parser.add_argument("--num", type=int, default=200)
     parser.add_argument("--targets", default="cortex-m55")
-    parser.add_argument("--tflm-sources", default=None)
+    parser.add_argument(
+        "--tflm-sources", default=None, metavar="TFLM", help=f"default: ${SOURCES_ENV}"
+    )
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
     try:
@@ -44,11 +56,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from edgesmith.core.datasets.download import cache_dir
     from edgesmith.export.firmware.pipeline import firmware_report
     from edgesmith.runtime import load
 
     if args.num <= 0:
         raise EdgesmithError(f"--num {args.num}: expected a positive number of images")
+    for name, default in (("model", MODEL), ("data", CIFAR)):
+        given = getattr(args, name)
+        path = given or cache_dir() / default  # at run time: $EDGESMITH_DATA_DIR as it is now
+        if not path.is_file():
+            how = f"pass --{name}" if given else f"set EDGESMITH_DATA_DIR or pass --{name}"
+            raise EdgesmithError(f"{path} is not here; {how}")
+        setattr(args, name, path)
     data = np.load(args.data)
     pixels, labels = data["x_test"][: args.num], data["y_test"][: args.num].ravel()
     with warnings.catch_warnings():

@@ -18,14 +18,19 @@ MLCommons' int8 ResNet-8, each trial with separately loaded model instances:
 A trial "fails" when the gate exits 1 (a regression, or too noisy to call: the gate fails
 closed). ``parity``: verdicts of the export parity gate (``export/parity.py``) on good and
 deliberately broken int8 files of a CIFAR-10 ResNet-8: MLCommons' int8 file against its float
-model, and (with ``--export DIR``, an ``edgesmith export`` of a Keras ResNet-8 with tflite-fp32,
+model, and (with ``--export EXPORT``, an ``edgesmith export`` of a Keras ResNet-8 with tflite-fp32,
 tflite-int8, onnx and onnx-int8) our own files against the tflite-fp32 file (the Keras model to
 1e-4), plus an onnx-int8 file quantised with full 8-bit weights (``reduce_range=False``).
 
-    .venv/bin/python bench/gates.py regression [--trials 20] [--min-seconds 2]
-    .venv/bin/python bench/gates.py parity [--export DIR] [--images 10000]
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/gates.py regression [--trials 20] \\
+        [--min-seconds 2] [--mlperf DIR/mlperf]
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/gates.py parity [--export EXPORT] \\
+        [--images 10000]
 
-Reads ../shared/data (never copied). Writes bench/out/gates/{regression,parity}.json and prints
+Reads edgesmith's data folder DIR (``$EDGESMITH_DATA_DIR``, else ``~/.cache/edgesmith/datasets``;
+never copied): ``DIR/cifar10.npz`` and MLCommons' ``pretrainedResnet.tflite`` and
+``pretrainedResnet_quant.tflite`` (github.com/mlcommons/tiny) in ``DIR/mlperf`` unless
+``--mlperf`` names their folder. Writes bench/out/gates/{regression,parity}.json and prints
 Markdown tables. One thread, pinned to one CPU.
 """
 
@@ -37,6 +42,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,8 +51,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "gates"
-DATA = ROOT.parent / "shared" / "data"
-MLPERF = DATA / "mlperf"
+QUANT, FLOAT = "pretrainedResnet_quant.tflite", "pretrainedResnet.tflite"
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.15)
 
 
@@ -165,7 +170,7 @@ def regression_bench(args) -> dict:
     from edgesmith.runtime.regression import CHECK_TIMING
 
     plan = dataclasses.replace(CHECK_TIMING, min_runs=args.min_runs, min_seconds=args.min_seconds)
-    quant, floating = MLPERF / "pretrainedResnet_quant.tflite", MLPERF / "pretrainedResnet.tflite"
+    quant, floating = args.mlperf / QUANT, args.mlperf / FLOAT
     pixels = np.random.default_rng(0).integers(0, 256, size=(1, 32, 32, 3), dtype=np.uint8)
     rows: dict[str, list[dict]] = {}
     started = time.perf_counter()
@@ -263,17 +268,15 @@ def parity_bench(args) -> dict:
     from edgesmith.export.formats import QUANTIZED
     from edgesmith.export.parity import compare
 
-    with np.load(DATA / "cifar10.npz") as npz:
+    with np.load(args.cifar) as npz:
         pixels = npz["x_test"][: args.images]
         labels = npz["y_test"][: args.images].astype(np.int64)
     rows = []
     with tempfile.TemporaryDirectory(prefix="gates-") as tmp:
         sources = []
-        with rt.load(MLPERF / "pretrainedResnet.tflite", normalization="raw") as ref:
+        with rt.load(args.mlperf / FLOAT, normalization="raw") as ref:
             mlperf_ref = ref.predict(pixels)
-        sources.append(
-            ("MLCommons tflite-int8", MLPERF / "pretrainedResnet_quant.tflite", "raw", "unit")
-        )
+        sources.append(("MLCommons tflite-int8", args.mlperf / QUANT, "raw", "unit"))
         refs = {"MLCommons tflite-int8": mlperf_ref}
         if args.export:
             export = Path(args.export)
@@ -282,7 +285,7 @@ def parity_bench(args) -> dict:
             for fmt in ("tflite-int8", "onnx-int8"):
                 sources.append((f"ours {fmt}", _model_file(export / fmt), None, "raw"))
                 refs[f"ours {fmt}"] = ours
-            full = _full_range_onnx_int8(export, Path(tmp))
+            full = _full_range_onnx_int8(export, Path(tmp), args.cifar)
             sources.append(("ours onnx-int8, 8-bit weights (old default)", full, None, "raw"))
             refs["ours onnx-int8, 8-bit weights (old default)"] = ours
         for name, path, norm, wrong in sources:
@@ -321,7 +324,7 @@ def _model_file(directory: Path) -> Path:
     return found
 
 
-def _full_range_onnx_int8(export: Path, tmp: Path) -> Path:
+def _full_range_onnx_int8(export: Path, tmp: Path, cifar: Path) -> Path:
     """Re-quantise the exported float ONNX file with full 8-bit weights (the old setting)."""
     import onnx
 
@@ -332,7 +335,7 @@ def _full_range_onnx_int8(export: Path, tmp: Path) -> Path:
     float_file = _model_file(export / "onnx")
     model = onnx.load(str(float_file))
     norm = read_artifact(export / "onnx-int8", verify=False).normalization
-    data = load_dataset(f"npz:{DATA / 'cifar10.npz'}?train=500&eval=1")
+    data = load_dataset(f"npz:{cifar}?train=500&eval=1")
     calibration = norm.apply(data.x_train[:500]).astype(np.float32)
     quantised = quantize_static_qdq(model, calibration, reduce_range=False)
     published = onnx.load(str(_model_file(export / "onnx-int8")))
@@ -350,9 +353,31 @@ def main() -> int:
     parser.add_argument("--min-runs", type=int, default=500, help="edgesmith check's default")
     parser.add_argument("--min-seconds", type=float, default=5.0, help="check's default: 5")
     parser.add_argument("--max-slowdown", type=float, default=1.10)
-    parser.add_argument("--export", metavar="DIR", help="an edgesmith export of a ResNet-8")
+    parser.add_argument("--export", metavar="EXPORT", help="an edgesmith export of a ResNet-8")
     parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument(
+        "--mlperf",
+        type=Path,
+        metavar="DIR",
+        help=f"folder of MLCommons' {FLOAT} and {QUANT} (default: mlperf/ in edgesmith's "
+        "data folder, $EDGESMITH_DATA_DIR, else ~/.cache/edgesmith/datasets)",
+    )
     args = parser.parse_args()
+    from edgesmith.core.datasets.download import cache_dir
+
+    data = cache_dir()  # at run time: $EDGESMITH_DATA_DIR as it is now
+    args.cifar = data / "cifar10.npz"
+    mlperf_how = "pass --mlperf DIR"
+    if args.mlperf is None:
+        mlperf_how = "set EDGESMITH_DATA_DIR or " + mlperf_how
+    args.mlperf = args.mlperf or data / "mlperf"
+    needed = [(args.mlperf / QUANT, mlperf_how), (args.mlperf / FLOAT, mlperf_how)]
+    if args.part == "parity":
+        needed.insert(0, (args.cifar, "set EDGESMITH_DATA_DIR to the folder holding it"))
+    for path, how in needed:
+        if not path.is_file():
+            print(f"gates: {path} is not here; {how}", file=sys.stderr)
+            return 2
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     OUT.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,11 @@ mostly small residuals, and compresses those with LZMA: about 55% of the raw byt
 are plain .npz files of bytes (no pickle); ``unpack`` decodes row by row over all images at
 once (numpy only, a few seconds) and checks the arrays' sha256 against the packer's.
 
-    python bench/pack_cifar10.py pack ../shared/data/cifar10.npz --out .gpu/cifar --part-mb 45
-    python bench/pack_cifar10.py unpack .gpu/cifar --out /tmp/cifar10.npz
+    python bench/pack_cifar10.py pack DIR/cifar10.npz --out .gpu/cifar --part-mb 45
+    python bench/pack_cifar10.py unpack .gpu/cifar --out DIR/cifar10.npz
+
+DIR is edgesmith's data folder (``$EDGESMITH_DATA_DIR``, else ``~/.cache/edgesmith/datasets``),
+where edgesmith keeps cifar10.npz and looks for it.
 """
 
 from __future__ import annotations
@@ -163,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.verb == "pack":
+        if not args.source.is_file():
+            print(f"pack_cifar10: {args.source} is not here; pass the cifar10.npz", file=sys.stderr)
+            return 2
         for path in pack(args.source, args.out, args.part_mb):
             print(f"{path} {path.stat().st_size / 1e6:.1f} MB")
     else:

@@ -14,8 +14,12 @@ file, and its accuracy gain is measured on 5,000 *training* images outside the c
 (never the test images the table reports). The promotion rule is the one ``compress
 sensitivity`` writes (``edgesmith.export.mixed_recipe``).
 
-    EDGESMITH_DATA_DIR=/work/shared/data .venv/bin/python bench/quantizer_cifar10.py \\
-        [--mlperf /work/shared/data/mlperf] [--data cifar10] [--quick]
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/quantizer_cifar10.py \\
+        [--mlperf DIR/mlperf] [--data cifar10] [--quick]
+
+DIR is edgesmith's data folder (``$EDGESMITH_DATA_DIR``, else ``~/.cache/edgesmith/datasets``),
+holding cifar10.npz; MLCommons' ``pretrainedResnet.tflite`` and ``pretrainedResnet_quant.tflite``
+(github.com/mlcommons/tiny) are read from ``DIR/mlperf`` unless ``--mlperf`` names their folder.
 
 Writes bench/out/quantizer/results.json and one folder per file under bench/out/quantizer/.
 """
@@ -257,22 +261,35 @@ def table(files: dict[str, dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mlperf", default="/work/shared/data/mlperf", help="MLCommons files")
+    parser.add_argument(
+        "--mlperf",
+        metavar="DIR",
+        help="folder of MLCommons' files (default: mlperf/ in edgesmith's data folder, "
+        "$EDGESMITH_DATA_DIR, else ~/.cache/edgesmith/datasets)",
+    )
     parser.add_argument("--data", default="cifar10", help="data spec (the test split is benched)")
     parser.add_argument("--quick", action="store_true", help="short timing plan (smoke test)")
     args = parser.parse_args()
-    if "EDGESMITH_DATA_DIR" not in os.environ:
-        print("set EDGESMITH_DATA_DIR to the folder holding cifar10.npz", file=sys.stderr)
-        return 2
-
     from edgesmith.core.datasets import load_dataset
+    from edgesmith.core.datasets.download import cache_dir
+    from edgesmith.core.errors import EdgesmithError
+
+    how = "pass --mlperf DIR" if args.mlperf else "set EDGESMITH_DATA_DIR or pass --mlperf DIR"
+    mlperf = Path(args.mlperf) if args.mlperf else cache_dir() / "mlperf"  # at run time
+    for name in ("pretrainedResnet.tflite", "pretrainedResnet_quant.tflite"):
+        if not (mlperf / name).is_file():
+            print(f"{mlperf / name} is not here; {how}", file=sys.stderr)
+            return 2
 
     def report(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     started = time.time()
-    mlperf = Path(args.mlperf)
-    dataset = load_dataset(args.data)
+    try:  # cifar10: DIR/cifar10.npz, else downloaded once (edgesmith's own loader)
+        dataset = load_dataset(args.data)
+    except EdgesmithError as exc:
+        print(f"quantizer_cifar10: error: {exc}", file=sys.stderr)
+        return 2
     OUT.mkdir(parents=True, exist_ok=True)
     files = make_files(
         mlperf / "pretrainedResnet.tflite",

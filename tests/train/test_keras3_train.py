@@ -1,4 +1,4 @@
-"""Keras 3 on JAX trains on CPU, distils, and its artifact exports to tflite-int8 with parity.
+"""Keras 3 on JAX trains on CPU, distils, and its artifact exports by Keras 3 with parity.
 
 Each training runs in its own process through the CLI, as users run it: Keras 3 must be imported
 with its backend chosen first, in a process that has not loaded tf_keras.
@@ -47,11 +47,27 @@ def test_jax_trains_digits_and_the_int8_export_passes_parity(tmp_path):
     # counted like the tf_keras trainer's (8x8x1 input: 32x32x3 ResNet-8's 12.5 M shrink ~16x)
     assert 0.5e6 < manifest["metrics"]["macs"] < 1.0e6
     assert "import tensorflow" not in train.stderr and "oneDNN" not in train.stderr
-    export = edgesmith(
-        "export", "--from", str(out), "--format", "tflite-int8", "--out", str(tmp_path / "x")
-    )
-    assert export.returncode == 0, export.stderr[-3000:]
-    assert "parity pass" in export.stderr + export.stdout
+    routes = {}
+    for route, extra in (("keras3-export", ()), ("keras3-rebuilt", ("--no-keras3-export",))):
+        folder = tmp_path / route
+        export = edgesmith(
+            "export", "--from", str(out), "--format", "tflite-fp32,tflite-int8,onnx",
+            "--out", str(folder), "--json", *extra,
+        )  # fmt: skip
+        assert export.returncode == 0, export.stderr[-3000:]
+        records = {r["technique"]: r for r in json.loads(export.stdout)}
+        assert {r["metrics"]["parity"] for r in records.values()} == {"pass"}
+        assert records["tflite-int8"]["config"]["converted_from"] == route
+        assert records["onnx"]["config"]["converted_from"] == "keras3-rebuilt"  # always
+        routes[route] = folder
+    # Keras 3's own export and the tf_keras rebuild: the same numbers, to the last bit
+    from edgesmith.core.datasets import load_dataset
+    from edgesmith.runtime import load
+
+    pixels = load_dataset("digits").x_eval
+    for fmt in ("tflite-fp32", "tflite-int8"):
+        ours, rebuilt = (load(routes[r] / fmt).predict(pixels) for r in routes)
+        assert ours.tobytes() == rebuilt.tobytes(), fmt
 
 
 @pytest.mark.slow

@@ -33,6 +33,10 @@ class Plan:
             runs and QAT sources).
         options: the export options.
         qat: the source was trained quantisation-aware.
+        keras3: the source file, when Keras 3 saved it and the converter's TFLite formats are
+            made by Keras 3's own export (``ExportOptions.keras3_export``).
+        read_as: how ``model`` was read: ``tf_keras``, or ``keras3-rebuilt`` (a Keras 3 file
+            rebuilt in tf_keras).
         cache: intermediate results shared between builders.
     """
 
@@ -40,7 +44,14 @@ class Plan:
     calibration: np.ndarray
     options: ExportOptions
     qat: bool = False
+    keras3: tflite.Keras3File | None = None
+    read_as: str = "tf_keras"
     cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def tflite_model(self) -> keras.Model | tflite.Keras3File:
+        """What the converter's TFLite formats convert: the Keras 3 file, else the model."""
+        return self.model if self.keras3 is None else self.keras3
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()`` once per key."""
@@ -52,7 +63,8 @@ class Plan:
 def _tflite(variant: str) -> Callable[[Plan], bytes]:
     def build(plan: Plan) -> bytes:
         sparse = plan.options.sparse
-        return tflite.convert(plan.model, variant, calibration=plan.calibration, sparse=sparse)
+        model = plan.tflite_model
+        return tflite.convert(model, variant, calibration=plan.calibration, sparse=sparse)
 
     return build
 
@@ -67,7 +79,7 @@ def build_tflite_int8(plan: Plan) -> bytes:
 
     def make() -> bytes:
         data = tflite.convert(
-            plan.model,
+            plan.tflite_model,
             "int8",
             calibration=plan.calibration,
             io_dtype=io_dtype,
@@ -142,6 +154,8 @@ BUILDERS: dict[str, Callable[[Plan], Any]] = {
     "onnx-int8": build_onnx_int8,
     "onnx-from-tflite": build_onnx_from_tflite,
 }
+KERAS3_EXPORTED = frozenset(name for name in BUILDERS if name.startswith("tflite-"))
+"""The converter's TFLite formats: the ones Keras 3's own export makes from a Keras 3 file."""
 
 
 def _litert(name: str) -> Callable[[Plan], bytes]:

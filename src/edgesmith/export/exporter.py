@@ -241,7 +241,7 @@ def _run_formats(source, chosen, out, opts, report, emulated, recipe) -> list[Fo
         max_eval=opts.max_eval,
         needs_calibration=needs_calibration,
     )
-    model = load_source_model(source)
+    model, read_as = load_source_model(source)
     report(
         f"source {source.artifact.path} ({source.artifact.technique}); data "
         f"{data.spec}: {len(data.calibration)} calibration / {len(data.x_eval)} eval images"
@@ -257,6 +257,8 @@ def _run_formats(source, chosen, out, opts, report, emulated, recipe) -> list[Fo
         calibration=calibration_inputs(data.calibration, source.norm, opts.raw_input),
         options=opts,
         qat=source.qat,
+        keras3=_keras3_route(source, read_as, opts, chosen, report),
+        read_as=read_as,
     )
     if recipe is not None:  # the --quantizer-recipe prepare() read and checked, built as is
         from edgesmith.export.litert_export import CHECKED_RECIPE
@@ -271,6 +273,40 @@ def _run_formats(source, chosen, out, opts, report, emulated, recipe) -> list[Fo
             )
         )
     return results
+
+
+def _keras3_route(
+    source: SourceInfo,
+    read_as: str,
+    opts: ExportOptions,
+    chosen: list[ExportFormat],
+    report: Reporter,
+):
+    """The source file for Keras 3's own export, when it saved the file and may convert it."""
+    from edgesmith.export.builders import KERAS3_EXPORTED
+    from edgesmith.export.tflite import Keras3File, keras3_export_backend
+    from edgesmith.tfkeras.model_safety import model_code_trusted
+
+    converter_tflite = [f.name for f in chosen if f.name in KERAS3_EXPORTED]
+    if read_as != "keras3-rebuilt" or not opts.keras3_export or not converter_tflite:
+        return None
+    if opts.raw_input:
+        report("Keras 3 file: --raw-input folds in tf_keras, so every format uses the rebuild")
+        return None
+    backend = keras3_export_backend()
+    if backend != "tensorflow":
+        report(f"Keras 3 runs on {backend} here; its LiteRT export needs TensorFlow: rebuilt")
+        return None
+    report(f"Keras 3 file: {', '.join(converter_tflite)} by Keras 3's model.export")
+    return Keras3File(source.artifact.model_path, trusted=model_code_trusted(None))
+
+
+def _converted_from(fmt: ExportFormat, plan) -> str:
+    """What the file was converted from: ``keras3-export``, ``keras3-rebuilt`` or ``tf_keras``."""
+    from edgesmith.export.builders import KERAS3_EXPORTED
+
+    keras3 = plan.keras3 is not None and fmt.name in KERAS3_EXPORTED
+    return "keras3-export" if keras3 else plan.read_as
 
 
 def _reference_outputs(model, pixels: np.ndarray, source: SourceInfo) -> np.ndarray:
@@ -312,6 +348,7 @@ def _export_one(
         result = _publish(
             built, fmt, source, data, reference, stats, out, opts, fold, report, emulated,
             quantizer=plan.cache.get(record_key(fmt.name)),  # the LiteRT Quantizer's record
+            converted_from=_converted_from(fmt, plan),
         )  # fmt: skip
     except _Unpublished as unpublished:
         result = unpublished.result
@@ -321,7 +358,7 @@ def _export_one(
 
 def _publish(
     built, fmt, source, data, reference, stats, out, opts, fold, report, emulated=None,
-    quantizer: dict[str, Any] | None = None,
+    quantizer: dict[str, Any] | None = None, converted_from: str = "tf_keras",
 ) -> FormatResult:  # fmt: skip
     from edgesmith.export.parity import ParityCheck, check_parity
     from edgesmith.export.sizes import sizes
@@ -402,6 +439,7 @@ def _publish(
             config={
                 **opts.to_dict(),
                 "format": fmt.name,
+                "converted_from": converted_from,
                 "source": str(source.artifact.path),
                 "data": data.spec,
             },

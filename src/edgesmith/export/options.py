@@ -56,6 +56,11 @@ class ExportOptions(Config):
         tflm_sources: for a Cortex-M target: the folder of pinned TFLite Micro source
             archives (None: ``EDGESMITH_TFLM_SOURCES``; not needed once they are unpacked in
             the cache).
+        keras3_export: convert a model file Keras 3 saved (``train --backend ...``) to the
+            converter's TFLite formats with Keras 3's own ``model.export(format="litert")``,
+            with the same converter settings, rather than rebuilding it in tf_keras first (ONNX
+            and the LiteRT Quantizer's formats start from the tf_keras rebuild either way, as
+            does a ``raw_input`` run, whose folded model exists only in tf_keras).
     """
 
     raw_input: bool = setting(False, "fold the input normalisation in: the file takes raw pixels")
@@ -127,6 +132,13 @@ class ExportOptions(Config):
         "--target cortex-m55: folder of the pinned TFLite Micro source archives (default: "
         "$EDGESMITH_TFLM_SOURCES; not needed once unpacked in the cache)",
         metavar="DIR",
+    )
+    keras3_export: bool = setting(
+        True,
+        "rebuild a Keras 3 source in tf_keras for the TFLite formats too, instead of Keras 3's "
+        "own export",
+        flag="--no-keras3-export",
+        negate=True,
     )
 
     def __post_init__(self) -> None:

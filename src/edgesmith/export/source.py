@@ -91,19 +91,23 @@ def load_source_model(source: SourceInfo):
     tfmot's wrappers do not survive a ``.keras`` round trip in tf_keras 2.21 (the quantize
     layer reloads 3 of its 5 variables); QAT artifacts saved as ``.h5`` load.
 
+    Returns:
+        The model and how it was read: ``tf_keras``, or ``keras3-rebuilt`` for a file Keras 3
+        saved (rebuilt in tf_keras layer by layer).
+
     Raises:
         EdgesmithError: when the model file cannot be read or does not fit the manifest.
     """
     from edgesmith.tfkeras.model_io import load_keras_model
 
-    model, _ = load_keras_model(source.artifact.model_path, quantized=source.qat)
+    model, read_as = load_keras_model(source.artifact.model_path, quantized=source.qat)
     model_in = tuple(model.inputs[0].shape[1:])
     if len(model.inputs) != 1 or len(model.outputs) != 1 or model_in != source.input_shape:
         raise EdgesmithError(
             f"{source.artifact.model_path}: the model takes {model_in} but the manifest records "
             f"{list(source.input_shape)}; export handles single-input, single-output models"
         )
-    return model
+    return model, read_as
 
 
 @dataclasses.dataclass(frozen=True)

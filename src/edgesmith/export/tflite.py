@@ -8,7 +8,10 @@ int8 weights, int16 input/output). ``sparse`` adds the sparse weight encoding fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +31,92 @@ def _representative(inputs: np.ndarray):
     return generate
 
 
+def converter_settings(
+    variant: str,
+    *,
+    calibration: np.ndarray | None = None,
+    io_dtype: str = "int8",
+    sparse: bool = False,
+    qat: bool = False,
+) -> dict[str, Any]:
+    """The TFLite converter's attributes for a variant, by name.
+
+    One definition serves both routes to a .tflite file: tf_keras's ``from_keras_model`` and
+    Keras 3's own ``model.export(format="litert", **settings)``, which sets the same
+    attributes on its converter; so the two routes cannot quantise differently. The ops are
+    always named: Keras 3's export would otherwise allow TensorFlow ops (SELECT_TF_OPS) that
+    the runtimes edgesmith targets do not have.
+
+    Raises:
+        EdgesmithError: for an unknown variant, or an integer variant without calibration data.
+    """
+    if variant not in VARIANTS:
+        raise EdgesmithError(f"TFLite variant must be one of {VARIANTS}. Received: {variant!r}")
+    integer = variant in ("int8", "int16x8")
+    if integer and not qat and (calibration is None or len(calibration) == 0):
+        raise EdgesmithError(
+            f"tflite-{variant} needs calibration data (representative images); none was given"
+        )
+    # Optimize.DEFAULT quantises weights, so float32 takes only the sparsity flag (if any).
+    optimizations = [] if variant == "fp32" else [tf.lite.Optimize.DEFAULT]
+    if sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    settings: dict[str, Any] = {"optimizations": optimizations}
+    spec: dict[str, Any] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
+    if variant == "fp16":
+        spec["supported_types"] = [tf.float16]
+    elif variant == "int8":
+        spec["supported_ops"] = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        settings.update(inference_input_type=IO_TYPES[io_dtype])
+        settings.update(inference_output_type=IO_TYPES[io_dtype])
+    elif variant == "int16x8":
+        spec["supported_ops"] = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        settings.update(inference_input_type=tf.int16, inference_output_type=tf.int16)
+    if integer and calibration is not None and len(calibration):
+        settings["representative_dataset"] = _representative(calibration)
+    settings["target_spec"] = spec
+    return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Keras3File:
+    """A model file Keras 3 saved, to convert with Keras 3's own export (no tf_keras rebuild).
+
+    Keras 3 reads the file as written and converts through its export archive (a SavedModel)
+    on the TensorFlow backend, with the same converter attributes as the tf_keras route
+    (:func:`converter_settings`); use it only where :func:`keras3_export_backend` says Keras 3
+    runs on TensorFlow in this process.
+
+    Attributes:
+        path: the ``.keras`` file.
+        trusted: load it with Keras 3's safe mode off (``--trust-model``).
+    """
+
+    path: Path
+    trusted: bool = False
+
+    def export(self, settings: dict[str, Any]) -> bytes:
+        """``model.export(format="litert", **settings)``, the file's bytes."""
+        import tempfile
+
+        import keras as keras3
+
+        try:
+            model = keras3.saving.load_model(self.path, compile=False, safe_mode=not self.trusted)
+        except Exception as exc:  # Keras 3 raises many types for unreadable files
+            raise EdgesmithError(
+                f"cannot load {self.path} with Keras 3 ({type(exc).__name__}: {exc})"
+            ) from None
+        with tempfile.TemporaryDirectory(prefix="edgesmith-keras3-") as folder:
+            out = Path(folder) / "model.tflite"
+            model.export(str(out), format="litert", verbose=False, **settings)
+            return out.read_bytes()
+
+
 def convert(
-    model: keras.Model,
+    model: keras.Model | Keras3File,
     variant: str,
     *,
     calibration: np.ndarray | None = None,
@@ -37,10 +124,11 @@ def convert(
     sparse: bool = False,
     qat: bool = False,
 ) -> bytes:
-    """Convert a tf_keras model to a .tflite flatbuffer.
+    """Convert a tf_keras model, or a Keras 3 file with Keras 3's export, to a .tflite file.
 
     Args:
-        model: the model to convert (already wrapped for raw input, if wanted).
+        model: the tf_keras model to convert (already wrapped for raw input, if wanted), or a
+            :class:`Keras3File`.
         variant: one of :data:`VARIANTS`.
         calibration: float32 model inputs (N, H, W, C) for the integer variants.
         io_dtype: ``int8``, ``uint8`` or ``float32`` input/output for ``int8`` (float32
@@ -52,36 +140,50 @@ def convert(
         The .tflite file's bytes.
 
     Raises:
-        EdgesmithError: for an unknown variant, missing calibration data, or a model the
-            converter rejects (its first line is given).
+        EdgesmithError: for an unknown variant, missing calibration data, a Keras 3 file that
+            does not load, or a model the converter rejects (its first line is given).
     """
-    if variant not in VARIANTS:
-        raise EdgesmithError(f"TFLite variant must be one of {VARIANTS}. Received: {variant!r}")
-    integer = variant in ("int8", "int16x8")
-    if integer and not qat and (calibration is None or len(calibration) == 0):
-        raise EdgesmithError(
-            f"tflite-{variant} needs calibration data (representative images); none was given"
-        )
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    # Optimize.DEFAULT quantises weights, so float32 takes only the sparsity flag (if any).
-    optimizations = [] if variant == "fp32" else [tf.lite.Optimize.DEFAULT]
-    if sparse:
-        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
-    converter.optimizations = optimizations
-    if variant == "fp16":
-        converter.target_spec.supported_types = [tf.float16]
-    elif variant == "int8":
-        _set_int8(converter, calibration, io_dtype)
-    elif variant == "int16x8":
-        converter.representative_dataset = _representative(calibration)
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-        ]
-        converter.inference_input_type = tf.int16
-        converter.inference_output_type = tf.int16
+    settings = converter_settings(
+        variant, calibration=calibration, io_dtype=io_dtype, sparse=sparse, qat=qat
+    )
+    if isinstance(model, Keras3File):
+        return _converted(lambda: model.export(settings), variant)
+    converter = _configured(tf.lite.TFLiteConverter.from_keras_model(model), settings)
+    return _converted(lambda: bytes(converter.convert()), variant)
+
+
+def _configured(converter, settings: dict[str, Any]):
+    """Set :func:`converter_settings`' attributes as Keras 3's export sets them."""
+    for name, value in settings.items():
+        if name == "target_spec":
+            for key, item in value.items():
+                setattr(converter.target_spec, key, item)
+        else:
+            setattr(converter, name, value)
+    return converter
+
+
+def keras3_export_backend() -> str | None:
+    """The backend Keras 3 runs on in this process (importing it on TensorFlow when unset).
+
+    ``None`` when the keras package is not installed. Keras 3's LiteRT export converts on the
+    TensorFlow backend; a process already on JAX or PyTorch keeps the tf_keras route.
+    """
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # read once, at Keras 3's import
+    try:
+        import keras as keras3
+    except ImportError:
+        return None
+    return keras3.backend.backend()
+
+
+def _converted(convert_now: Callable[[], bytes], variant: str) -> bytes:
+    """Run a conversion quietly; the converter's many exception types become one line."""
     try:
         with quiet_conversion():
-            return bytes(converter.convert())
+            return convert_now()
     except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EdgesmithError(
@@ -109,23 +211,14 @@ def int8_converter(
         float_fallback: allow float builtin ops beside the int8 ones (for variants that
             leave chosen ops float); export's full-integer file has none.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    _set_int8(converter, calibration, io_dtype)
+    settings = converter_settings("int8", calibration=calibration, io_dtype=io_dtype)
+    converter = _configured(tf.lite.TFLiteConverter.from_keras_model(model), settings)
     if float_fallback:
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
     return converter
-
-
-def _set_int8(converter, calibration: np.ndarray | None, io_dtype: str) -> None:
-    if calibration is not None and len(calibration):
-        converter.representative_dataset = _representative(calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = IO_TYPES[io_dtype]
-    converter.inference_output_type = IO_TYPES[io_dtype]
 
 
 def input_quantization(model_bytes: bytes) -> tuple[str, dict | None]:

@@ -97,41 +97,38 @@ C_ARRAY_TEXT = """\
 
 
 VELA_TEXT = """\
-  model_vela.tflite  the model compiled by Arm Vela {version} for {accelerator} ({system},
-                     {memory}): the file the Ethos-U firmware runs; model_vela_data.cc/.h is
-                     it as a C array (g_model_vela_data). {npu} NPU / {cpu} CPU ops, SRAM
-                     {sram:.1f} KB, {ms:.3f} ms: a Vela estimate, not measured on the NPU
+  model_vela.tflite  the model compiled by Arm Vela {version} for
+                     {vela.config.accelerator} ({vela.config.system_config},
+                     {vela.config.memory_mode}): the file the Ethos-U firmware runs;
+                     model_vela_data.cc/.h is it as a C array (g_model_vela_data).
+                     {vela.npu_ops} NPU / {vela.cpu_ops} CPU ops, SRAM {vela.sram_kb:.1f} KB,
+                     {vela.inference_ms:.3f} ms: a Vela estimate, not measured on the NPU
 """
 
 
 FIRMWARE_TEXT = """\
-  firmware/          TFLite Micro + CMSIS-NN for {target}, as measured in QEMU ({board}):
+  firmware/          TFLite Micro + CMSIS-NN for {target}, as measured in QEMU ({fw.board}):
                      main.cc (one inference, the arena it needs), op_resolver.h (the model's
                      ops only), model_data.cc/.h, build_flags.txt (the library's make line,
                      compile and link flags), firmware.elf (the measured firmware, built from
                      measure_main.cc, start.c, firmware.ld; it reads input.bin by semihosting).
-                     Flash {flash:.1f} KB, RAM {ram:.1f} KB (arena used {arena:,} B),
-                     {instructions:,} instructions per inference (QEMU's count, not time),
-                     top-1 agreement with LiteRT {agreement:.1%} on {images} images
+                     Flash {fw.flash_kb:.1f} KB, RAM {fw.ram_kb:.1f} KB (arena used
+                     {fw.arena_used_bytes:,} B), {fw.instructions_per_inference:,} instructions
+                     per inference (QEMU's count, not time), top-1 agreement with LiteRT
+                     {fw.agreement:.1%} on {fw.num_images} images
 """
 
 
 def _firmware_text(chosen: Artifact) -> str:
-    """The README lines for the firmware a Cortex-M export adds, or nothing."""
+    """The README lines for the firmware a Cortex-M export adds, or nothing.
+
+    The template reads the manifest's firmware record by its own field names.
+    """
     target = chosen.manifest.target
     firmware = target.firmware if target is not None else None
     if firmware is None:
         return ""
-    return FIRMWARE_TEXT.format(
-        target=target.target,
-        board=firmware.board,
-        flash=firmware.flash_kb,
-        ram=firmware.ram_kb,
-        arena=firmware.arena_used_bytes,
-        instructions=firmware.instructions_per_inference,
-        agreement=firmware.agreement,
-        images=firmware.num_images,
-    )
+    return FIRMWARE_TEXT.format(target=target.target, fw=firmware)
 
 
 def _npu_text(chosen: Artifact) -> str:
@@ -140,16 +137,7 @@ def _npu_text(chosen: Artifact) -> str:
     vela = target.vela if target is not None else None
     if vela is None:
         return ""
-    return VELA_TEXT.format(
-        version=vela.vela_version or "",
-        accelerator=vela.config.accelerator,
-        system=vela.config.system_config,
-        memory=vela.config.memory_mode,
-        npu=vela.npu_ops,
-        cpu=vela.cpu_ops,
-        sram=vela.sram_kb,
-        ms=vela.inference_ms,
-    )
+    return VELA_TEXT.format(vela=vela, version=vela.vela_version or "")
 
 
 def write_bundle(
