@@ -9,8 +9,11 @@ fine-tuning: latency and size do not depend on the weights' values), converts ea
 thread, with ``edgesmith.runtime.benchmark``. It picks the ``--mac-reduction``/``--round-to``
 settings the compress benchmark uses.
 
-    EDGESMITH_DATA_DIR=/work/shared/data .venv/bin/python bench/channel_widths.py \\
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/channel_widths.py \\
         --from bench/out/train_cifar10/resnet8
+
+DIR is edgesmith's data folder holding cifar10.npz (``$EDGESMITH_DATA_DIR``, else
+``~/.cache/edgesmith/datasets``; edgesmith downloads the file there once if it is missing).
 
 Prints a Markdown table and writes bench/out/channel_widths/results.json.
 """
@@ -53,7 +56,8 @@ def say(line: str) -> None:
 def main() -> int:
     args = parse_args()
     from edgesmith.compress import channel_pruning, finetune
-    from edgesmith.compress.config import ChannelPruneConfig, parse_widths
+    from edgesmith.compress.config import ChannelPruneConfig
+    from edgesmith.core.widths import parse_widths
     from edgesmith.export.tflite import convert
     from edgesmith.runtime import BenchConfig, TimingPlan, benchmark
     from edgesmith.tfkeras.model_stats import count_macs, count_params

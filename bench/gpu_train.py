@@ -9,6 +9,8 @@ keras, namex and optree wheels (``pip install --no-deps --no-index wheels/*.whl`
     python bench/gpu_train.py --data npz:/data/cifar10.npz \
         --also src/edgesmith/recipes/train/cifar10-best.yaml --also-epochs 60 \
         --out runs-gpu --tar-out runs-gpu.tar.gz
+    python bench/gpu_train.py --data npz:/data/cifar10.npz --out runs-gpu \
+        --also src/edgesmith/recipes/train/cifar10-best.yaml --only resnet8-kd-seed1 &
     python bench/gpu_train.py --dry-run          # anywhere: digits, 2 epochs, CPU is fine
 
 The main run trains ResNet-8 (batch 1024, mixed bfloat16, crop+flip, label smoothing 0.1,
@@ -57,6 +59,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--target", type=float, default=0.85, help="accuracy to time (0.85)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--also", action="append", default=[], help="run recipe(s) to train too")
+    parser.add_argument(
+        "--skip-main",
+        action="store_true",
+        dest="skip_main",
+        help="train only the --also runs (no main run, no time to --target)",
+    )
+    parser.add_argument(
+        "--only",
+        help="with --also: train only these runs, A,B (and the teachers they name; finished "
+        "runs under --out are read back), so that students can train side by side",
+    )
     parser.add_argument(
         "--also-epochs", type=int, dest="also_epochs", help="override every --also run's epochs"
     )
@@ -126,7 +139,7 @@ def main(argv=None) -> int:
         bootstrap_edgesmith()
     from edgesmith.core.errors import EdgesmithError
     from edgesmith.train import TrainConfig, train_keras3
-    from edgesmith.train.keras3_runs import load_run_recipe, run_recipe
+    from edgesmith.train.keras3_runs import load_run_recipe, run_recipe, select_runs
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,15 +157,16 @@ def main(argv=None) -> int:
             seed=args.seed,
             backend="jax",
         )
-        if not (main_dir / "manifest.json").is_file():
-            partial = main_dir.with_name(main_dir.name + ".partial")
-            train_keras3(config, main_dir, resume=partial.is_dir())
-        from edgesmith.core.artifacts import read_artifact
+        if not args.skip_main:
+            if not (main_dir / "manifest.json").is_file():
+                partial = main_dir.with_name(main_dir.name + ".partial")
+                train_keras3(config, main_dir, resume=partial.is_dir())
+            from edgesmith.core.artifacts import read_artifact
 
-        main_result = summarize(f"main {args.model}", read_artifact(main_dir), args.target)
-        results["main"] = main_result
-        results["machine"]["devices"] = (main_result["training"] or {}).get("devices")
-        print(_line(main_result), flush=True)
+            main_result = summarize(f"main {args.model}", read_artifact(main_dir), args.target)
+            results["main"] = main_result
+            results["machine"]["devices"] = (main_result["training"] or {}).get("devices")
+            print(_line(main_result), flush=True)
         extra = []
         for recipe in args.also:
             overrides = {"data": args.data, "backend": "jax", "precision": args.precision}
@@ -161,6 +175,8 @@ def main(argv=None) -> int:
             if args.dry_run:
                 overrides["batch_size"] = args.batch_size
             planned = load_run_recipe(recipe, overrides)
+            if args.only:
+                planned = select_runs(planned, args.only)
 
             def done(run, artifact, recipe=recipe):
                 result = summarize(run.name, artifact, args.target)

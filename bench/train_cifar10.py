@@ -4,14 +4,17 @@ Trains, on this machine and in one run, `resnet8` with edgesmith's default recip
 the seed article's way (10 epochs, Adam 1e-3, batch 32, no augmentation), then prints a table,
 writes JSON and a plot of eval accuracy against training time.
 
-    EDGESMITH_DATA_DIR=../shared/data python bench/train_cifar10.py [--epochs 40]
+    EDGESMITH_DATA_DIR=DIR python bench/train_cifar10.py [--epochs 40]
+
+DIR is the folder holding cifar10.npz: ``--data-dir``, else edgesmith's data folder
+(``$EDGESMITH_DATA_DIR``, else ``~/.cache/edgesmith/datasets``).
 
 With ``--backend jax`` (or torch, tensorflow) the same runs train with Keras 3. ``--recipe FILE``
 instead trains every run of a run recipe (e.g. ``src/edgesmith/recipes/train/cifar10-best.yaml``:
 a ResNet-20 teacher, then two distilled ResNet-8 students with erase and EMA), one row each;
 re-running the same command resumes an interrupted run and skips finished ones:
 
-    python bench/train_cifar10.py --data-dir ../shared/data \
+    python bench/train_cifar10.py --data-dir DIR \
         --recipe src/edgesmith/recipes/train/cifar10-best.yaml
 """
 
@@ -32,7 +35,12 @@ HERE = Path(__file__).resolve().parent
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data"))
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding cifar10.npz (default: $EDGESMITH_DATA_DIR, else "
+        "~/.cache/edgesmith/datasets)",
+    )
     parser.add_argument(
         "--epochs", type=int, help="resnet8 epochs (default 40); with --recipe: every run's"
     )
@@ -115,21 +123,18 @@ def run_recipe_rows(
     path: str, out: Path, epochs: int | None, seed: int | None, only: str | None = None
 ) -> list[dict]:
     """Train the runs of a run recipe into ``out/<recipe name>/<run name>``, one row each."""
-    from edgesmith.train.keras3_runs import load_run_recipe, run_recipe
+    from edgesmith.core.errors import EdgesmithError
+    from edgesmith.train.keras3_runs import load_run_recipe, run_recipe, select_runs
 
     planned = load_run_recipe(path, {"epochs": epochs} if epochs is not None else None)
     if seed is not None:  # students only: a teacher stays the one the recipe names
         teachers = {p.teacher_run for p in planned}
         planned = [p if p.name in teachers else _with_seed(p, seed) for p in planned]
     if only:
-        wanted = {name.strip() for name in only.split(",")}
-        unknown = wanted - {p.name for p in planned}
-        if unknown:
-            raise SystemExit(f"{path}: no run named {', '.join(sorted(unknown))}")
-        for p in reversed(planned):  # teachers come first, so one backward pass finds them all
-            if p.name in wanted and p.teacher_run:
-                wanted.add(p.teacher_run)
-        planned = [p for p in planned if p.name in wanted]
+        try:
+            planned = select_runs(planned, only)
+        except EdgesmithError as exc:
+            raise SystemExit(f"{path}: {exc}") from None
     backends = {p.settings.get("backend", "tf_keras") for p in planned}
     if len(backends) != 1:  # Keras 3's backend is fixed per process
         raise SystemExit(f"{path}: all runs must use one backend; found {sorted(backends)}")
@@ -180,9 +185,14 @@ def plot(results: list[dict], path: Path) -> None:
 
 def main() -> int:
     args = parse_args()
+    how = "pass --data-dir" if args.data_dir else "set EDGESMITH_DATA_DIR or pass --data-dir"
+    if args.data_dir is None:  # at run time: $EDGESMITH_DATA_DIR as it is now
+        from edgesmith.core.datasets.download import cache_dir
+
+        args.data_dir = str(cache_dir())
     os.environ["EDGESMITH_DATA_DIR"] = args.data_dir
     if not (Path(args.data_dir) / "cifar10.npz").is_file():
-        print(f"no cifar10.npz in {args.data_dir}: pass --data-dir", file=sys.stderr)
+        print(f"no cifar10.npz in {args.data_dir}: {how}", file=sys.stderr)
         return 2
     from edgesmith.core.versions import tool_versions
     from edgesmith.train import TrainConfig

@@ -605,3 +605,25 @@ def test_a_subclassed_model_is_refused_by_name():
     net(np.zeros((1, 8, 8, 3), "float32"))
     with pytest.raises(EdgesmithError, match="subclassed Net: channel pruning reads the layer"):
         cp.analyse(net)
+
+
+def test_the_same_widths_give_the_same_network_pruned_or_trained_thin():
+    """``train --widths`` and ``prune --structure channels --widths``: one meaning."""
+    from edgesmith.compress import channel_pruning as cp
+    from edgesmith.train.zoo import build_model
+
+    widths = {
+        "stem_conv": 8,
+        "stage1_block1_conv1": 8,
+        "stage2_block1_conv2": 16,
+        "stage3_block1_conv1": 24,
+    }
+    dense = build_model("resnet8", (16, 16, 3), 5)
+    plan, _ = cp.plan_for(dense, ChannelPruneConfig(widths=widths))
+    pruned = cp.rebuild(dense, plan)
+    thin = build_model("resnet8", (16, 16, 3), 5, widths=widths)
+
+    def shapes(model):
+        return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers}
+
+    assert shapes(thin) == shapes(pruned)

@@ -343,10 +343,12 @@ def test_run_recipe_resolves_teachers_and_refuses_bad_references(tmp_path):
     planned = load_run_recipe(
         ROOT / "src" / "edgesmith" / "recipes" / "train" / "cifar10-best.yaml", {"epochs": 3}
     )
-    assert [p.name for p in planned] == ["teacher-resnet20", "resnet8-kd-seed0", "resnet8-kd-seed1"]
-    assert [p.teacher_run for p in planned] == [None, "teacher-resnet20", "teacher-resnet20"]
+    students = ["resnet8-kd-seed0", "resnet8-kd-seed1", "resnet8-thin-kd-seed0"]
+    assert [p.name for p in planned] == ["teacher-resnet20", *students]
+    assert [p.teacher_run for p in planned] == [None] + ["teacher-resnet20"] * 3
     assert all(p.settings["epochs"] == 3 and p.settings["backend"] == "jax" for p in planned)
     assert {p.settings["seed"] for p in planned[1:]} == {0, 1}
+    assert TrainConfig.from_dict(planned[3].settings).widths["stage3_block1_shortcut"] == 48
     bad = tmp_path / "bad.yaml"
     bad.write_text(json.dumps({"runs": [{"name": "s", "backend": "jax", "teacher": "@t"}]}))
     with pytest.raises(EdgesmithError, match="no earlier run"):
@@ -354,6 +356,23 @@ def test_run_recipe_resolves_teachers_and_refuses_bad_references(tmp_path):
     bad.write_text(json.dumps({"runs": [{"name": "s", "ema": 0.9}]}))
     with pytest.raises(EdgesmithError, match="ema needs a Keras 3 backend"):
         load_run_recipe(bad)
+
+
+def test_selected_runs_bring_their_teachers_in_recipe_order():
+    from edgesmith.train.keras3_runs import load_run_recipe, select_runs
+
+    planned = load_run_recipe(
+        ROOT / "src" / "edgesmith" / "recipes" / "train" / "cifar10-best.yaml"
+    )
+    chosen = select_runs(planned, "resnet8-thin-kd-seed0, resnet8-kd-seed1")
+    assert [p.name for p in chosen] == [
+        "teacher-resnet20",
+        "resnet8-kd-seed1",
+        "resnet8-thin-kd-seed0",
+    ]
+    assert [p.name for p in select_runs(planned, ["teacher-resnet20"])] == ["teacher-resnet20"]
+    with pytest.raises(EdgesmithError, match="no run named nope: the recipe has teacher-resnet20"):
+        select_runs(planned, "nope")
 
 
 def test_a_finished_run_of_another_seed_is_refused_not_reused(tmp_path, monkeypatch):

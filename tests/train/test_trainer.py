@@ -155,3 +155,33 @@ def test_pipeline_augmentation_shifts_and_flips():
     left_bright = images[:, :, :2].mean(axis=(1, 2, 3)) > 0.5
     assert 10 < left_bright.sum() < 54  # about half flipped
     assert len({images[i].tobytes() for i in range(64)}) > 4  # crops differ
+
+
+def test_widths_train_the_thin_network_and_say_so(tmp_path):
+    from edgesmith.tfkeras.model_io import load_keras_model
+
+    widths = {"stem_conv": 8, "stage2_block1_conv1": 8}
+    config = TrainConfig(
+        data="synthetic?n=64&shape=8x8", model="resnet8", epochs=1, batch_size=16, widths=widths
+    )
+    artifact = train(config, tmp_path / "thin", report=silent)
+    model, _ = load_keras_model(artifact.model_path)
+    assert model.get_layer("stem_conv").filters == 8
+    assert model.get_layer("stage1_block1_conv2").filters == 8  # the stem's group
+    assert model.get_layer("stage2_block1_conv1").filters == 8
+    assert artifact.manifest.config["widths"] == widths
+    assert artifact.metrics.params == model.count_params() < 78_378
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"widths": "stem_conv=0"}, "widths['stem_conv'] must be >= 1 channel"),
+        ({"widths": "stem_conv"}, "widths must be LAYER=COUNT items"),
+        ({"model": "seed_cnn", "widths": "stem_conv=8"}, "widths resize a zoo ResNet"),
+    ],
+)
+def test_bad_widths_are_refused_before_any_training(values, message):
+    with pytest.raises(EdgesmithError) as info:
+        TrainConfig(**values)
+    assert message in str(info.value)

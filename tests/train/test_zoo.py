@@ -55,3 +55,50 @@ def test_one_dimensional_depthwise_and_separable_macs():
     x = keras.layers.SeparableConv1D(5, 3, padding="same")(x)  # 10*8*3 + 10*8*5
     model = keras.Model(inputs, x)
     assert count_macs(model) == 10 * 8 * 3 + 10 * 8 * 3 + 10 * 8 * 5
+
+
+THIN = {
+    "stem_conv": 16,
+    "stage1_block1_conv1": 8,
+    "stage2_block1_conv1": 24,
+    "stage2_block1_shortcut": 24,
+    "stage3_block1_conv1": 48,
+    "stage3_block1_shortcut": 48,
+}
+
+
+def test_widths_build_a_thin_resnet8():
+    thin = build_model("resnet8", (32, 32, 3), 10, widths=THIN)
+    assert thin.count_params() == 45_498
+    assert count_macs(thin) == 7_176_672  # 57% of the dense 12,501,632
+    assert thin.get_layer("stage2_block1_conv2").filters == 24  # tied to its shortcut
+    assert thin.get_layer("stage1_block1_conv2").filters == 16  # tied to the stem
+
+
+def test_widths_of_a_resnet20_follow_its_identity_blocks():
+    thin = build_model("resnet20", (16, 16, 3), 4, widths={"stage2_block3_conv2": 8})
+    for block in (1, 2, 3):  # one group: the stage's shortcut and every block's conv2
+        assert thin.get_layer(f"stage2_block{block}_conv2").filters == 8
+    assert thin.get_layer("stage2_block1_shortcut").filters == 8
+    assert thin.get_layer("stage3_block1_conv1").kernel.shape[2] == 8
+
+
+@pytest.mark.parametrize(
+    ("widths", "message"),
+    [
+        (
+            {"stage1_block1_shortcut": 8},
+            "in no channel group of this ResNet: expected some of "
+            "stem_conv, stage2_block1_shortcut",
+        ),
+        ({"stem_conv": 8, "stage1_block1_conv2": 4}, "group of stem_conv two counts: 4 and 8"),
+    ],
+)
+def test_bad_widths_name_the_groups(widths, message):
+    with pytest.raises(EdgesmithError, match=message):
+        build_model("resnet8", (8, 8, 1), 10, widths=widths)
+
+
+def test_widths_are_for_the_resnets_only():
+    with pytest.raises(EdgesmithError, match="widths resize the zoo's ResNets .* not 'dscnn'"):
+        build_model("dscnn", (8, 8, 1), 10, widths={"stem_conv": 8})

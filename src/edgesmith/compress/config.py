@@ -15,6 +15,7 @@ from typing import Any
 from edgesmith.core import recipe_settings
 from edgesmith.core.config import Config, check_range, setting
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.widths import check_widths
 from edgesmith.train import MODEL_NAMES, resolve_augment
 
 STRUCTURES = ("unstructured", "2:4", "channels")
@@ -24,47 +25,6 @@ RANKINGS = ("l1", "l2", "bn")
 CLUSTER_INITS = ("kmeans_plus_plus", "linear", "density", "random")
 SENSITIVITY_MODES = ("int8", "prune")
 MIN_CLUSTERS = 2
-
-
-def parse_widths(text: str) -> dict[str, int]:
-    """``"conv2d=8,conv2d_3=24"`` -> ``{"conv2d": 8, "conv2d_3": 24}`` (the CLI's ``--widths``).
-
-    Raises:
-        EdgesmithError: for an item that is not ``LAYER=COUNT`` with a whole-number count.
-    """
-    widths: dict[str, int] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        name, sep, count = item.partition("=")
-        count = count.strip()
-        if not sep or not name.strip() or not (count.isascii() and count.isdigit()):
-            raise EdgesmithError(
-                f"widths must be LAYER=COUNT items separated by commas (e.g. conv2d=8,conv2d_3=24)."
-                f" Received: {item!r}"
-            )
-        if name.strip() in widths:
-            raise EdgesmithError(f"widths names {name.strip()!r} twice. Received: {text!r}")
-        widths[name.strip()] = int(count)
-    if not widths:
-        raise EdgesmithError(f"widths names no group. Received: {text!r}")
-    return widths
-
-
-def _check_widths(widths: object) -> dict[str, int]:
-    if isinstance(widths, str):
-        widths = parse_widths(widths)
-    if not isinstance(widths, dict) or not widths:
-        raise EdgesmithError(f"widths must map layer names to channel counts. Received: {widths!r}")
-    for name, count in widths.items():
-        if not isinstance(name, str) or isinstance(count, bool) or not isinstance(count, int):
-            raise EdgesmithError(
-                f"widths must map layer names to whole channel counts. Received: {name!r}: "
-                f"{count!r}"
-            )
-        if count < 1:
-            raise EdgesmithError(f"widths[{name!r}] must be >= 1 channel. Received: {count}")
-    return dict(widths)
 
 
 def _epochs(default: int) -> int:
@@ -291,7 +251,7 @@ class ChannelPruneConfig(FinetuneConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.widths is not None:
-            object.__setattr__(self, "widths", _check_widths(self.widths))
+            object.__setattr__(self, "widths", check_widths(self.widths))
         if self.param_reduction is not None and self.max_latency_ratio is None:
             raise EdgesmithError(
                 "param_reduction is a target of the width search; give max_latency_ratio too"

@@ -9,10 +9,12 @@ from typing import Any
 from edgesmith.core import recipe_settings
 from edgesmith.core.config import Config, check_range, setting
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.widths import check_widths
 from edgesmith.tfkeras import MODEL_SUFFIXES
 from edgesmith.train.devices import ACCELERATOR_CHOICES, AUGMENT_ON_CHOICES, STRATEGY_CHOICES
 
 MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
+RESIZABLE_MODELS = ("resnet8", "resnet20")  # the zoo models that take widths
 
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("crop", "flip")
@@ -98,6 +100,12 @@ class TrainConfig(Config):
             ``T^2 * KL(teacher_T || student_T)`` (the same names and loss as the compress
             stage's distillation).
         temperature: softening temperature ``T`` of the distillation loss.
+        widths: channel counts for some layers of a zoo ResNet (``resnet8``/``resnet20``),
+            keyed by the convolution that leads each group (``stem_conv``, a block's ``_conv1``,
+            a block's ``_shortcut``): the thin network that ``compress prune --structure
+            channels --widths`` with the same map would cut from the full one, trained from
+            scratch instead (a thin network distilled for long can beat a pruned one
+            fine-tuned briefly). None: the zoo's widths.
     """
 
     data: str = setting("digits", "data spec", metavar="SPEC")
@@ -156,9 +164,22 @@ class TrainConfig(Config):
     )
     alpha: float = setting(0.5, "hard-label loss weight with --teacher", low=0.0, high=1.0)
     temperature: float = setting(4.0, "distillation temperature", low=0.1, high=100.0)
+    widths: dict[str, int] | None = setting(
+        None,
+        "channel counts for a zoo ResNet's layers (stem_conv, *_conv1, *_shortcut), the names "
+        "and meaning of compress prune --widths; a wrong name lists them",
+        metavar="LAYER=N,...",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.widths is not None:
+            object.__setattr__(self, "widths", check_widths(self.widths))
+            if self.model not in RESIZABLE_MODELS:
+                raise EdgesmithError(
+                    f"widths resize a zoo ResNet ({', '.join(RESIZABLE_MODELS)}); "
+                    f"model {self.model!r} is not one"
+                )
         if self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
             raise EdgesmithError(
                 f"unknown model {self.model!r}: expected one of {', '.join(MODEL_NAMES)} "

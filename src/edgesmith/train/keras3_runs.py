@@ -97,6 +97,26 @@ def _read_recipe(path: Path) -> dict[str, Any]:
     return values
 
 
+def select_runs(planned: list[PlannedRun], names: str | list[str]) -> list[PlannedRun]:
+    """The runs named (``"a,b"`` or a list) and the teachers they distil from, in recipe order.
+
+    Raises:
+        EdgesmithError: naming the runs the recipe does not have.
+    """
+    items = names.split(",") if isinstance(names, str) else names
+    wanted = {name.strip() for name in items if name.strip()}
+    unknown = wanted - {p.name for p in planned}
+    if unknown:
+        raise EdgesmithError(
+            f"no run named {', '.join(sorted(unknown))}: the recipe has "
+            f"{', '.join(p.name for p in planned)}"
+        )
+    for run in reversed(planned):  # teachers come first, so one backward pass finds them all
+        if run.name in wanted and run.teacher_run:
+            wanted.add(run.teacher_run)
+    return [p for p in planned if p.name in wanted]
+
+
 def run_recipe(
     planned: list[PlannedRun],
     out: str | Path,
@@ -134,13 +154,13 @@ def run_recipe(
     return done
 
 
-IDENTITY = ("model", "epochs", "seed")
+IDENTITY = ("model", "widths", "epochs", "seed")
 """What a finished run read back must share with the recipe's run: the rest (data path,
 backend, batch) may differ for a run trained elsewhere, e.g. a teacher trained on a GPU."""
 
 
 def _check_same_run(artifact: Artifact, planned: TrainConfig, target: Path) -> None:
-    """Refuse a finished run whose model, epochs or seed differ from what the recipe asks."""
+    """Refuse a finished run whose model, widths, epochs or seed differ from the recipe's."""
     config = artifact.manifest.config
     for key in IDENTITY:
         if key in config and config[key] != getattr(planned, key):

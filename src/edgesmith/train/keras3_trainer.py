@@ -236,7 +236,13 @@ def load_keras3_file(keras: ModuleType, path: str | Path, what: str, *, trust: b
 def _build_or_load(keras: ModuleType, config: TrainConfig, dataset: Dataset, trust: bool):
     if config.model in zoo.ZOO:
         return (
-            zoo.build_model(config.model, dataset.input_shape, dataset.num_classes, keras=keras),
+            zoo.build_model(
+                config.model,
+                dataset.input_shape,
+                dataset.num_classes,
+                keras=keras,
+                widths=config.widths,
+            ),
             "zoo",
         )
     model = load_keras3_file(keras, config.model, "--model", trust=trust)

@@ -35,7 +35,9 @@ def _build_or_load(
     config: TrainConfig, dataset: Dataset, trust_model: bool | None = None
 ) -> tuple[keras.Model, str]:
     if config.model in zoo.ZOO:
-        return zoo.build_model(config.model, dataset.input_shape, dataset.num_classes), "zoo"
+        return zoo.build_model(
+            config.model, dataset.input_shape, dataset.num_classes, widths=config.widths
+        ), "zoo"
     model, how = model_io.load_keras_model(config.model, trust_model=trust_model)
     model_io.check_model_fits(model, dataset.input_shape, dataset.num_classes, config.model)
     return model, how

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.train.config import RESIZABLE_MODELS
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -68,10 +69,17 @@ def seed_cnn(
     return keras.Model(inputs, _head(keras, x, num_classes), name="seed_cnn")
 
 
-def _residual_block(keras: ModuleType, x, filters: int, stride: int, name: str, *, use_bias: bool):
+def _residual_block(
+    keras: ModuleType, x, inner: int, filters: int, stride: int, name: str, *, use_bias: bool
+):
+    """conv-bn-relu (``inner`` filters), conv-bn (``filters``), plus the shortcut, then relu.
+
+    The shortcut is a 1x1 conv where the shape changes, else the identity (then ``filters``
+    must be the input's width: the group the block's input belongs to).
+    """
     layers = keras.layers
     y = layers.Conv2D(
-        filters, 3, strides=stride, padding="same", use_bias=use_bias, name=f"{name}_conv1"
+        inner, 3, strides=stride, padding="same", use_bias=use_bias, name=f"{name}_conv1"
     )(x)
     y = _bn(keras, f"{name}_bn1")(y)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
@@ -83,42 +91,111 @@ def _residual_block(keras: ModuleType, x, filters: int, stride: int, name: str, 
     return layers.Activation("relu", name=f"{name}_relu2")(x)
 
 
-def _resnet(keras: ModuleType, input_shape, num_classes, *, blocks: int, use_bias: bool) -> Model:
+def _resnet_groups(blocks: int) -> list[tuple[list[str], int]]:
+    """The ResNet's channel groups: the conv layers whose outputs must share a width, with it.
+
+    A residual ``Add`` ties a block's ``_conv2`` to its shortcut: the stem's group runs through
+    stage 1 (identity shortcuts), each later stage's group starts at its first ``_shortcut``.
+    Each ``_conv1`` is a group of its own (the block's inner width).
+    """
+    groups = [(["stem_conv"] + [f"stage1_block{b + 1}_conv2" for b in range(blocks)], 16)]
+    for stage, filters in ((2, 32), (3, 64)):
+        tied = [f"stage{stage}_block1_shortcut"]
+        groups.append((tied + [f"stage{stage}_block{b + 1}_conv2" for b in range(blocks)], filters))
+    for stage, filters in ((1, 16), (2, 32), (3, 64)):
+        groups += [([f"stage{stage}_block{b + 1}_conv1"], filters) for b in range(blocks)]
+    return groups
+
+
+def _resolve_widths(blocks: int, widths: dict[str, int]) -> dict[str, int]:
+    """Every conv's filters, from ``widths`` keyed by any layer of a group (as channel pruning's).
+
+    Raises:
+        EdgesmithError: for a name in no group, or two counts for one group.
+    """
+    filters: dict[str, int] = {}
+    for names, default in _resnet_groups(blocks):
+        given = {widths[name] for name in names if name in widths}
+        if len(given) > 1:
+            raise EdgesmithError(
+                f"widths gives the group of {names[0]} two counts: "
+                f"{' and '.join(str(count) for count in sorted(given))}"
+            )
+        filters.update(dict.fromkeys(names, given.pop() if given else default))
+    unknown = sorted(set(widths) - set(filters))
+    if unknown:
+        leaders = [names[0] for names, _ in _resnet_groups(blocks)]
+        raise EdgesmithError(
+            f"widths names {', '.join(unknown)}, which is in no channel group of this ResNet: "
+            f"expected some of {', '.join(leaders)} (or another conv of a residual group)"
+        )
+    return filters
+
+
+def _resnet(
+    keras: ModuleType,
+    input_shape,
+    num_classes,
+    *,
+    blocks: int,
+    use_bias: bool,
+    widths: dict[str, int] | None = None,
+) -> Model:
     """The CIFAR ResNet of ``blocks`` residual blocks per stage: ``resnet{6 * blocks + 2}``.
 
     Three stages of 16, 32 and 64 filters, each but the first halving the resolution.
+    ``widths`` sets some channel groups' filters (see :func:`_resnet_groups`), named as
+    ``compress prune --structure channels --widths`` names them, so the same map gives the
+    same thin network either way.
     """
-    widths = (16, 32, 64)
+    filters = _resolve_widths(blocks, widths or {})
     layers = keras.layers
     inputs = keras.Input(input_shape, name="input")
-    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=use_bias, name="stem_conv")(inputs)
+    x = layers.Conv2D(filters["stem_conv"], 3, padding="same", use_bias=use_bias, name="stem_conv")(
+        inputs
+    )
     x = _bn(keras, "stem_bn")(x)
     x = layers.Activation("relu", name="stem_relu")(x)
-    for stage, filters in enumerate(widths):
+    for stage in range(3):
         for block in range(blocks):
+            name = f"stage{stage + 1}_block{block + 1}"
             stride = 2 if stage > 0 and block == 0 else 1
             x = _residual_block(
-                keras, x, filters, stride, f"stage{stage + 1}_block{block + 1}", use_bias=use_bias
+                keras,
+                x,
+                filters[f"{name}_conv1"],
+                filters[f"{name}_conv2"],
+                stride,
+                name,
+                use_bias=use_bias,
             )
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, _head(keras, x, num_classes), name=f"resnet{6 * blocks + 2}")
 
 
 def resnet8(
-    input_shape: tuple[int, int, int], num_classes: int, *, keras: ModuleType | None = None
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    keras: ModuleType | None = None,
+    widths: dict[str, int] | None = None,
 ) -> Model:
     """MLPerf Tiny's image-classification ResNet-8: 16/32/64 filters, 78,666 params on CIFAR-10.
 
     Convs keep their biases as in the reference model, so parameter counts match it.
     """
-    return _resnet(_keras(keras), input_shape, num_classes, blocks=1, use_bias=True)
+    return _resnet(_keras(keras), input_shape, num_classes, blocks=1, use_bias=True, widths=widths)
 
 
 def resnet20(
-    input_shape: tuple[int, int, int], num_classes: int, *, keras: ModuleType | None = None
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    keras: ModuleType | None = None,
+    widths: dict[str, int] | None = None,
 ) -> Model:
     """He et al.'s CIFAR ResNet-20 (3 blocks a stage, 16/32/64, 0.27 M params): a teacher."""
-    return _resnet(_keras(keras), input_shape, num_classes, blocks=3, use_bias=False)
+    return _resnet(_keras(keras), input_shape, num_classes, blocks=3, use_bias=False, widths=widths)
 
 
 def dscnn(
@@ -159,15 +236,25 @@ def build_model(
     num_classes: int,
     *,
     keras: ModuleType | None = None,
+    widths: dict[str, int] | None = None,
 ) -> Model:
     """Build a zoo model by name, with ``keras`` (a Keras 3 module) or tf_keras by default.
 
+    ``widths``: channel counts for the ResNets' group-leading layers (see :func:`_resnet`).
+
     Raises:
-        EdgesmithError: for a name not in the zoo (the valid names are listed).
+        EdgesmithError: for a name not in the zoo (the valid names are listed), or widths for
+            a model that takes none.
     """
     if name not in ZOO:
         raise EdgesmithError(
             f"unknown model {name!r}: expected one of {', '.join(ZOO)} "
             "or the path of a Keras model file"
         )
-    return ZOO[name](tuple(input_shape), int(num_classes), keras=keras)
+    if not widths:
+        return ZOO[name](tuple(input_shape), int(num_classes), keras=keras)
+    if name not in RESIZABLE_MODELS:
+        raise EdgesmithError(
+            f"widths resize the zoo's ResNets ({', '.join(RESIZABLE_MODELS)}), not {name!r}"
+        )
+    return ZOO[name](tuple(input_shape), int(num_classes), keras=keras, widths=widths)
