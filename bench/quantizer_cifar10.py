@@ -16,6 +16,15 @@ sensitivity`` writes (``edgesmith.export.mixed_recipe``).
 
     EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/quantizer_cifar10.py \\
         [--mlperf DIR/mlperf] [--data cifar10] [--quick]
+    EDGESMITH_DATA_DIR=DIR .venv/bin/python bench/quantizer_cifar10.py \\
+        --from dense=runs/r8 --from thin=runs/r8-thin [--data cifar10]
+
+With ``--from NAME=ARTIFACT`` (Keras train artifacts, repeatable) the files are the user's path
+instead: ``edgesmith compress sensitivity`` on the artifact (its int8 mode: each conv/dense op
+alone left float, on 2,000 test-split images by default), then one ``edgesmith export`` of
+``tflite-int8`` (the converter), ``tflite-w8a8``, ``tflite-w8a16`` and ``tflite-recipe`` with
+that sensitivity's mixed recipe, each through export's parity gate; the same target checks and
+one bench over all of them follow.
 
 DIR is edgesmith's data folder (``$EDGESMITH_DATA_DIR``, else ``~/.cache/edgesmith/datasets``),
 holding cifar10.npz; MLCommons' ``pretrainedResnet.tflite`` and ``pretrainedResnet_quant.tflite``
@@ -171,6 +180,116 @@ def make_files(float_path: Path, int8_path: Path, dataset, report) -> dict[str, 
     return files
 
 
+FROM_FORMATS = (
+    ("tflite-int8", "converter int8"),
+    ("tflite-w8a8", "litert W8A8"),
+    ("tflite-w8a16", "litert W8A16"),
+    ("tflite-recipe", "litert mixed W8A8/W8A16"),
+)
+
+
+def holdout_spec(dataset) -> str:
+    """A data spec whose eval split is 5,000 training images outside the calibration pick.
+
+    The mixed recipe is chosen on these, never on the test images the table reports.
+    """
+    path = OUT / "train-holdout.npz"
+    if not path.is_file():
+        picked = set(np.linspace(0, len(dataset.x_train) - 1, CALIBRATION).round().astype(int))
+        rest = np.array([i for i in range(len(dataset.x_train)) if i not in picked])
+        chosen = rest[np.linspace(0, len(rest) - 1, SENSITIVITY_IMAGES).round().astype(int)]
+        partial = path.with_suffix(".partial.npz")
+        np.savez(
+            partial,
+            x_train=dataset.x_train,
+            y_train=dataset.y_train,
+            x_test=dataset.x_train[chosen],
+            y_test=dataset.y_train[chosen],
+        )
+        partial.replace(path)
+    return f"npz:{path}"
+
+
+def files_from_artifacts(
+    artifacts: list[tuple[str, Path]], data: str, dataset, report
+) -> dict[str, dict]:
+    """Each artifact's sensitivity and export (the CLI a user runs), as the comparison's files."""
+    import subprocess
+
+    cli = [sys.executable, "-m", "edgesmith"]
+    files: dict[str, dict] = {}
+    for name, artifact in artifacts:
+        folder = OUT / name
+        folder.mkdir(parents=True, exist_ok=True)
+        sens = folder / "sensitivity.json"
+        if not sens.is_file():
+            report(f"{name}: compress sensitivity on training images outside calibration ...")
+            subprocess.run(
+                [
+                    *cli,
+                    "compress",
+                    "sensitivity",
+                    "--from",
+                    str(artifact),
+                    "--data",
+                    holdout_spec(dataset),
+                    "--max-eval",
+                    str(SENSITIVITY_IMAGES),
+                    "--out",
+                    str(sens),
+                    "--no-plot",
+                    "--quiet",
+                ],
+                check=True,
+            )
+        export = folder / "export"
+        if export.exists():  # this bench's own output of an earlier run
+            import shutil
+
+            shutil.rmtree(export)
+        formats = ",".join(fmt for fmt, _ in FROM_FORMATS)
+        report(f"{name}: export {formats} ...")
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                *cli,
+                "export",
+                "--from",
+                str(artifact),
+                "--format",
+                formats,
+                "--quantizer-recipe",
+                str(sens),
+                "--data",
+                data,
+                "--out",
+                str(export),
+                "--quiet",
+            ],
+            check=True,
+        )
+        seconds = round(time.perf_counter() - started, 1)
+        mixed = json.loads(sens.read_text())
+        for fmt, label in FROM_FORMATS:
+            manifest = json.loads((export / fmt / "manifest.json").read_text())
+            entry = {
+                "path": str(export / fmt / "model.tflite"),
+                "what": f"{fmt} of {artifact}",
+                "parity": (manifest.get("metrics") or {}).get("parity"),
+                "export_seconds_all_formats": seconds,
+            }
+            if fmt == "tflite-recipe":
+                entry["promoted"] = [layer["layer"] for layer in _promoted(mixed)]
+            files[f"{name}: {label}"] = entry
+    return files
+
+
+def _promoted(document: dict) -> list[dict]:
+    from edgesmith.export.litert_recipes import mixed_recipe
+
+    return mixed_recipe(document)["promoted"]
+
+
 def target_checks(files: dict[str, dict]) -> None:
     """TFLM (measured arena) and Ethos-U55-128 (Vela) for each file, or the plain refusal."""
     from edgesmith.core.errors import CheckFailed, EdgesmithError
@@ -269,7 +388,25 @@ def main() -> int:
     )
     parser.add_argument("--data", default="cifar10", help="data spec (the test split is benched)")
     parser.add_argument("--quick", action="store_true", help="short timing plan (smoke test)")
+    parser.add_argument(
+        "--from",
+        dest="artifacts",
+        action="append",
+        default=[],
+        metavar="NAME=ARTIFACT",
+        help="compare these Keras train artifacts' files instead of MLCommons' (repeatable)",
+    )
     args = parser.parse_args()
+    artifacts = []
+    for item in args.artifacts:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not (Path(folder) / "manifest.json").is_file():
+            print(
+                f"--from {item!r}: expected NAME=ARTIFACT_DIR (a folder with manifest.json)",
+                file=sys.stderr,
+            )
+            return 2
+        artifacts.append((name, Path(folder)))
     from edgesmith.core.datasets import load_dataset
     from edgesmith.core.datasets.download import cache_dir
     from edgesmith.core.errors import EdgesmithError
@@ -277,7 +414,7 @@ def main() -> int:
     how = "pass --mlperf DIR" if args.mlperf else "set EDGESMITH_DATA_DIR or pass --mlperf DIR"
     mlperf = Path(args.mlperf) if args.mlperf else cache_dir() / "mlperf"  # at run time
     for name in ("pretrainedResnet.tflite", "pretrainedResnet_quant.tflite"):
-        if not (mlperf / name).is_file():
+        if not artifacts and not (mlperf / name).is_file():
             print(f"{mlperf / name} is not here; {how}", file=sys.stderr)
             return 2
 
@@ -291,12 +428,15 @@ def main() -> int:
         print(f"quantizer_cifar10: error: {exc}", file=sys.stderr)
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
-    files = make_files(
-        mlperf / "pretrainedResnet.tflite",
-        mlperf / "pretrainedResnet_quant.tflite",
-        dataset,
-        report,
-    )
+    if artifacts:
+        files = files_from_artifacts(artifacts, args.data, dataset, report)
+    else:
+        files = make_files(
+            mlperf / "pretrainedResnet.tflite",
+            mlperf / "pretrainedResnet_quant.tflite",
+            dataset,
+            report,
+        )
     target_checks(files)
     run = bench(files, args.data, args.quick, report)
     from edgesmith.export import litert_quantizer as lq
@@ -310,9 +450,10 @@ def main() -> int:
         "files": files,
         "seconds": round(time.time() - started, 1),
     }
-    (OUT / "results.json").write_text(json.dumps(result, indent=2, default=str))
+    name = "results-from.json" if artifacts else "results.json"
+    (OUT / name).write_text(json.dumps(result, indent=2, default=str))
     print(table(files))
-    print(f"\n{result['host']}, {result['cores']} cores; {result['seconds']} s; {OUT}/results.json")
+    print(f"\n{result['host']}, {result['cores']} cores; {result['seconds']} s; {OUT}/{name}")
     return 0
 
 

@@ -18,7 +18,7 @@ PACKAGE = "src/edgesmith"
 
 # every folder of the package is one layer (its name is the folder's); data folders hold no code
 LAYERS = ("core", "tfkeras", "train", "runtime", "export", "compress", "app")
-DATA_FOLDERS = ("devices", "recipes")
+DATA_FOLDERS = ("devices", "pretrained", "recipes")
 STAGES = ("tfkeras", "train", "runtime", "export", "compress")
 # what each layer may import besides the core; the app may import anything
 ALLOWED = {

@@ -153,6 +153,10 @@ def test_wheel_installs_into_a_clean_venv_and_imports_every_package(built_wheel,
         "assert load_dataset('digits').x_train.shape == (1438, 8, 8, 1)\n"
         "from edgesmith.core.profiles import load_profile\n"
         "assert load_profile('mcu').budgets.max_size_kb == 100\n"
+        "import tempfile; from edgesmith.core.pretrained import get\n"
+        "folder = tempfile.mkdtemp()\n"
+        "for fmt in ('keras', 'tflite-int8'):\n"
+        "    get('resnet8-cifar10', folder + '/' + fmt, fmt)  # every shipped file, hash-checked\n"
         "print('ok')"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -102,3 +102,14 @@ def test_bad_widths_name_the_groups(widths, message):
 def test_widths_are_for_the_resnets_only():
     with pytest.raises(EdgesmithError, match="widths resize the zoo's ResNets .* not 'dscnn'"):
         build_model("dscnn", (8, 8, 1), 10, widths={"stem_conv": 8})
+
+
+def test_zoo_model_is_a_start_for_training():
+    from edgesmith.train import TrainConfig
+
+    config = TrainConfig(model="zoo:resnet8-cifar10", data="cifar10")
+    assert config.model_file.endswith("resnet8-cifar10/keras/model.keras")
+    with pytest.raises(EdgesmithError, match="no pretrained model 'nope'"):
+        TrainConfig(model="zoo:nope")
+    with pytest.raises(EdgesmithError, match="widths resize a zoo ResNet"):
+        TrainConfig(model="zoo:resnet8-cifar10", widths="stem_conv=8")

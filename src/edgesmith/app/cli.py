@@ -59,12 +59,20 @@ def _stage_registrars() -> list:
     Each registrar module must stay TensorFlow-free at import (its handlers import lazily).
     """
     from edgesmith.app.build.commands import register as register_build
+    from edgesmith.app.zoo_commands import register as register_zoo
     from edgesmith.compress.commands import register as register_compress
     from edgesmith.export.commands import register as register_export
     from edgesmith.runtime.commands import register as register_runtime
     from edgesmith.train.commands import register as register_train
 
-    return [register_train, register_compress, register_export, register_runtime, register_build]
+    return [
+        register_train,
+        register_compress,
+        register_export,
+        register_runtime,
+        register_build,
+        register_zoo,
+    ]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -111,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgesmithError as exc:
         print(f"edgesmith: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `edgesmith info DIR | head`: the reader stopped, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         hint = " (continue with --resume)" if args.command == "train" else ""
         print(f"edgesmith: interrupted{hint}", file=sys.stderr)

@@ -64,6 +64,7 @@ def _technique(techniques, name: str, handler, *, source: str = "--from"):
         add_output_flags(
             parser,
             out="JSON file to write",
+            out_metavar="FILE",
             json_help="print the JSON on stdout",
             overwrite="replace FILE.json/.md/.png even if edgesmith did not write them",
         )

@@ -348,8 +348,25 @@ class ArtifactWriter:
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **sections,
         )
-        document = built.to_dict()
+        return self.publish(built.to_dict())
+
+    def publish(self, document: dict[str, Any]) -> Artifact:
+        """Write ``document`` as the manifest of the files staged in :attr:`dir`; publish.
+
+        :meth:`commit` builds the document; a copied artifact (a shipped pretrained one)
+        brings its own, whose file hashes the staged copies must match.
+
+        Raises:
+            EdgesmithError: for a document a reader would refuse, a staged file whose hash
+                differs from the document's, or a destination that cannot take the folder.
+        """
         manifest = Manifest.from_dict(document, where=f"{self.out}: the manifest to write")
+        for name, expected in manifest.files.items():
+            staged = self.dir / name
+            if not staged.is_file() or sha256_file(staged) != expected:
+                raise EdgesmithError(
+                    f"{self.out}: the staged {name} is not the file its manifest hashes"
+                )
         tmp = self.dir / (MANIFEST_NAME + ".tmp")
         tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         os.replace(tmp, self.dir / MANIFEST_NAME)

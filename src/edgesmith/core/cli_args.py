@@ -193,6 +193,7 @@ def add_output_flags(
     parser: argparse.ArgumentParser,
     *,
     out: str | None = "new artifact directory",
+    out_metavar: str = "DIR",
     config: bool = True,
     json_help: str = "print the written manifest as JSON on stdout",
     json_out: str | None = None,
@@ -205,7 +206,7 @@ def add_output_flags(
     ``--quiet`` and ``--trust-model``.
     """
     if out:
-        parser.add_argument("--out", required=True, metavar="DIR", help=out)
+        parser.add_argument("--out", required=True, metavar=out_metavar, help=out)
     if config:
         parser.add_argument(
             "--config", metavar="FILE", help="YAML/JSON file of these settings; flags override it"

@@ -9,6 +9,8 @@ from typing import Any
 from edgesmith.core import recipe_settings
 from edgesmith.core.config import Config, check_range, setting
 from edgesmith.core.errors import EdgesmithError
+from edgesmith.core.pretrained import find as find_pretrained
+from edgesmith.core.pretrained import is_zoo_model
 from edgesmith.core.widths import check_widths
 from edgesmith.tfkeras import MODEL_SUFFIXES
 from edgesmith.train.devices import ACCELERATOR_CHOICES, AUGMENT_ON_CHOICES, STRATEGY_CHOICES
@@ -61,7 +63,9 @@ class TrainConfig(Config):
 
     Attributes:
         data: data spec (``digits``, ``cifar10``, ``npz:PATH`` ...).
-        model: zoo name or the path of a Keras model file to fine-tune.
+        model: an architecture of the zoo (``train/zoo.py``), ``zoo:NAME`` (a pretrained model
+            the package ships, ``edgesmith zoo list``: its weights are the start) or the path
+            of a Keras model file to fine-tune.
         epochs: passes over the training split.
         batch_size: images per step.
         optimizer: ``sgd`` (Nesterov momentum) or ``adam``.
@@ -109,7 +113,12 @@ class TrainConfig(Config):
     """
 
     data: str = setting("digits", "data spec", metavar="SPEC")
-    model: str = setting("resnet8", "zoo name or model file", metavar="NAME|FILE")
+    model: str = setting(
+        "resnet8",
+        "an architecture (resnet8, resnet20, seed_cnn, dscnn), zoo:NAME (a pretrained model: "
+        "edgesmith zoo list) or a Keras model file, to fine-tune",
+        metavar="NAME|FILE",
+    )
     epochs: int = setting(30, "passes over the data", low=1)
     batch_size: int = recipe_settings.batch_size()
     optimizer: str = recipe_settings.optimizer()
@@ -180,7 +189,9 @@ class TrainConfig(Config):
                     f"widths resize a zoo ResNet ({', '.join(RESIZABLE_MODELS)}); "
                     f"model {self.model!r} is not one"
                 )
-        if self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
+        if is_zoo_model(self.model):
+            find_pretrained(self.model)  # an unknown name fails here, listing the shipped ones
+        elif self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
             raise EdgesmithError(
                 f"unknown model {self.model!r}: expected one of {', '.join(MODEL_NAMES)} "
                 "or the path of a Keras model file (.keras, .h5 or a SavedModel directory)"
@@ -218,6 +229,13 @@ class TrainConfig(Config):
                 "augment_on 'host' is tf_keras only; the Keras 3 trainer normalises and "
                 f"augments inside the training step (backend {self.backend!r})"
             )
+
+    @property
+    def model_file(self) -> str:
+        """The Keras file ``model`` names: itself, or a pretrained entry's (``zoo:NAME``)."""
+        if is_zoo_model(self.model):
+            return str(find_pretrained(self.model).keras_file())
+        return self.model
 
     @property
     def peak_learning_rate(self) -> float:

@@ -245,7 +245,7 @@ def _build_or_load(keras: ModuleType, config: TrainConfig, dataset: Dataset, tru
             ),
             "zoo",
         )
-    model = load_keras3_file(keras, config.model, "--model", trust=trust)
+    model = load_keras3_file(keras, config.model_file, "--model", trust=trust)
     check_fits(model, dataset, f"--model {config.model}")
     if config.precision != "float32":
         model = with_policy(keras, model, config.precision)

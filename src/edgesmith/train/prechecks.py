@@ -25,7 +25,7 @@ def check_train_inputs(config: TrainConfig, out: str | Path, *, resume: bool = F
     if not resume:
         check_output_dir(out)
     if config.model not in MODEL_NAMES:
-        check_model_file(config.model)
+        check_model_file(config.model_file)
 
 
 def check_import_inputs(config: ImportConfig, out: str | Path) -> None:

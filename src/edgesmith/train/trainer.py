@@ -38,7 +38,7 @@ def _build_or_load(
         return zoo.build_model(
             config.model, dataset.input_shape, dataset.num_classes, widths=config.widths
         ), "zoo"
-    model, how = model_io.load_keras_model(config.model, trust_model=trust_model)
+    model, how = model_io.load_keras_model(config.model_file, trust_model=trust_model)
     model_io.check_model_fits(model, dataset.input_shape, dataset.num_classes, config.model)
     return model, how
 
@@ -124,7 +124,7 @@ def train(
     check_output_dir(out)
     trusted_code = False
     if config.model not in zoo.ZOO:  # before any data or TensorFlow work
-        trusted_code = bool(check_model_file(config.model, trust_model=trust_model).reasons)
+        trusted_code = bool(check_model_file(config.model_file, trust_model=trust_model).reasons)
     dataset = load_dataset(config.data)
     norm = resolve_normalization(config.normalization, dataset)
     augment = config.augmentations(flip_ok=dataset.flip_ok)

@@ -41,9 +41,13 @@ def require_tool(name: str) -> str:
     return path
 
 
-def make_args(board: Board) -> list[str]:
-    """TFLM's make variables for a CMSIS-NN build of this core with the system toolchain."""
-    gcc = Path(require_tool("arm-none-eabi-gcc")).parent
+def make_args(board: Board, toolchain_root: str | None = None) -> list[str]:
+    """TFLM's make variables for a CMSIS-NN build of this core with the system toolchain.
+
+    ``toolchain_root``: the folder of ``arm-none-eabi-gcc`` (default: the one on this PATH,
+    which must be there); the hand-off text passes a shell expression that finds it anywhere.
+    """
+    gcc = toolchain_root or Path(require_tool("arm-none-eabi-gcc")).parent
     return [
         "TARGET=cortex_m_generic",
         f"TARGET_ARCH={board.cpu}",

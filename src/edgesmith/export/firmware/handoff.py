@@ -76,6 +76,10 @@ int main() {{
 """
 
 
+TOOLCHAIN = "$(dirname $(command -v arm-none-eabi-gcc))"
+"""The toolchain folder as the shell finds it: no path of the machine that wrote the text."""
+
+
 def build_flags_text(board: Board, tflm: Path, library: Path) -> str:
     """``build_flags.txt``: how the library and the firmware were compiled and linked.
 
@@ -97,7 +101,11 @@ def build_flags_text(board: Board, tflm: Path, library: Path) -> str:
         "# tree at the pinned commit (manifest.json: target.firmware.versions).",
         "",
         "# 1. TFLM + CMSIS-NN library (TFLM's own Makefile, run in $TFLM):",
-        "make -f " + build.MAKEFILE + " " + " ".join(build.make_args(board)) + " microlite",
+        "make -f "
+        + build.MAKEFILE
+        + " "
+        + " ".join(build.make_args(board, TOOLCHAIN))
+        + " microlite",
         f"#    -> {rel(library)}",
         "",
         "# 2. C sources (start.c, the DFP's startup and system files):",
