@@ -67,14 +67,14 @@ def main() -> int:
             rows.append(
                 {
                     "format": result.name + (f" ({label})" if label else ""),
-                    "size_bytes": m["size_bytes"],
-                    "gzip_bytes": m["gzip_bytes"],
-                    "accuracy": m["accuracy"],
-                    "agreement": m["agreement"],
-                    "max_abs_diff": m["max_abs_diff"],
-                    "mean_abs_diff": m["mean_abs_diff"],
-                    "parity": m["parity"],
-                    "num_eval": m["num_eval"],
+                    "size_bytes": m.size_bytes,
+                    "gzip_bytes": m.gzip_bytes,
+                    "accuracy": m.accuracy,
+                    "agreement": m.agreement,
+                    "max_abs_diff": m.max_abs_diff,
+                    "mean_abs_diff": m.mean_abs_diff,
+                    "parity": m.parity,
+                    "num_eval": m.num_eval,
                     "seconds": result.seconds,
                     "input": result.artifact.input_spec.to_dict() if result.artifact else None,
                 }

@@ -378,7 +378,17 @@ def table(files: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def named_artifact(text: str) -> tuple[str, Path]:
+    """``--from NAME=ARTIFACT``: a name for the table and a train artifact folder."""
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not (Path(folder) / "manifest.json").is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME=ARTIFACT_DIR (a folder with manifest.json)"
+        )
+    return name, Path(folder)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--mlperf",
@@ -391,22 +401,18 @@ def main() -> int:
     parser.add_argument(
         "--from",
         dest="artifacts",
+        type=named_artifact,
         action="append",
         default=[],
         metavar="NAME=ARTIFACT",
         help="compare these Keras train artifacts' files instead of MLCommons' (repeatable)",
     )
-    args = parser.parse_args()
-    artifacts = []
-    for item in args.artifacts:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not (Path(folder) / "manifest.json").is_file():
-            print(
-                f"--from {item!r}: expected NAME=ARTIFACT_DIR (a folder with manifest.json)",
-                file=sys.stderr,
-            )
-            return 2
-        artifacts.append((name, Path(folder)))
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    artifacts = args.artifacts
     from edgesmith.core.datasets import load_dataset
     from edgesmith.core.datasets.download import cache_dir
     from edgesmith.core.errors import EdgesmithError

@@ -210,7 +210,7 @@ def test_a_file_that_fails_on_a_target_is_not_published(logits_artifact, tmp_pat
         export(logits_artifact, "tflite-int8", tmp_path / "x", check_on="aarch64", **QUIET)
     assert not (tmp_path / "x" / "tflite-int8").exists()
     (result,) = caught.value.results
-    assert result.metrics["parity"] == "fail" and result.metrics["emulated"][0]["parity"] == "fail"
+    assert result.metrics.parity == "fail" and result.metrics.emulated[0].parity == "fail"
 
 
 def export_allowing_mismatch(source, out, check_on: str):

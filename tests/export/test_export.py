@@ -117,7 +117,7 @@ def test_file_dtypes_per_format(exported_all):
 
 
 def test_sizes_rank_as_expected(exported_all):
-    size = {name: r.metrics["size_bytes"] for name, r in exported_all.items()}
+    size = {name: r.metrics.size_bytes for name, r in exported_all.items()}
     # resnet8 on digits: 78k params -> ~318 KB float, ~1/2 fp16, ~1/3.3 int8
     assert 300_000 < size["tflite-fp32"] < 340_000
     assert 0.45 < size["tflite-fp16"] / size["tflite-fp32"] < 0.6
@@ -140,9 +140,9 @@ def test_exported_file_reproduces_the_recorded_accuracy(exported_all, digits_art
 
 def test_float_formats_match_keras_to_rounding(exported_all):
     for name in ("tflite-fp32", "onnx"):
-        assert exported_all[name].metrics["max_abs_diff"] < 1e-5
-        assert exported_all[name].metrics["agreement"] == 1.0
-    assert exported_all["tflite-fp16"].metrics["max_abs_diff"] < 1e-2
+        assert exported_all[name].metrics.max_abs_diff < 1e-5
+        assert exported_all[name].metrics.agreement == 1.0
+    assert exported_all["tflite-fp16"].metrics.max_abs_diff < 1e-2
 
 
 def test_manifest_records_resolved_config(exported_all):

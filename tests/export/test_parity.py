@@ -146,7 +146,7 @@ def test_export_refuses_to_publish_a_mismatching_file(
     assert info.value.exit_code == 1
     results = {r.name: r for r in info.value.results}
     assert results["tflite-fp32"].artifact is None
-    assert results["tflite-fp32"].metrics["parity"] == "fail"
+    assert results["tflite-fp32"].metrics.parity == "fail"
     assert results["onnx"].artifact is not None  # the good one is still published
     assert sorted(p.name for p in out.iterdir()) == ["onnx"]  # no partial dirs
 

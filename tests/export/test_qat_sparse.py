@@ -91,6 +91,6 @@ def test_sparse_encoding_of_a_pruned_model(digits_artifact, exported_all, tmp_pa
     assert fp32.manifest.sparse.xnnpack is True
     assert int8.metrics.parity == "pass"
     assert fp32.metrics.parity == "pass"
-    dense = exported_all["tflite-int8"].metrics["size_bytes"]  # same architecture, dense
+    dense = exported_all["tflite-int8"].metrics.size_bytes  # same architecture, dense
     assert int8.metrics.size_bytes < 0.8 * dense
     assert "DENSIFY" in int8.manifest.ops.operators

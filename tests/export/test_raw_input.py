@@ -37,7 +37,7 @@ def test_raw_int8_takes_pixel_minus_128_like_mlperf(raw_int8, exported_all):
         direct = model.run((data.x_eval.astype(np.int16) - 128).astype(np.int8))
         assert np.array_equal(direct, model.predict(data.x_eval))
     accuracy = float(np.mean(direct.argmax(1) == data.y_eval))
-    normalised = exported_all["tflite-int8"].metrics["accuracy"]
+    normalised = exported_all["tflite-int8"].metrics.accuracy
     assert accuracy == pytest.approx(normalised, abs=0.02)
 
 

@@ -318,10 +318,11 @@ def publish(
             output=OutputRecord(kind=source.kind, shape=(source.dataset.num_classes,)),
             **sections,
         )
-    drop = metrics.get("accuracy_drop")
+    written = artifact.metrics
+    drop = written.accuracy_drop
     drop_text = f" ({-drop:+.2f} points)" if drop is not None else ""
     report(
-        f"{technique}: eval accuracy {metrics['accuracy']:.4f}{drop_text}, "
-        f"{metrics['params']:,} params, {metrics['macs'] / 1e6:.2f} M MACs; wrote {artifact.path}"
+        f"{technique}: eval accuracy {written.accuracy:.4f}{drop_text}, "
+        f"{written.params:,} params, {written.macs / 1e6:.2f} M MACs; wrote {artifact.path}"
     )
     return artifact

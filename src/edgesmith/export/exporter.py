@@ -69,7 +69,7 @@ class FormatResult:
     """
 
     name: str
-    metrics: dict[str, Any]
+    metrics: Metrics
     artifact: Artifact | None = None
     failure: str | None = None
     seconds: float = 0.0
@@ -382,7 +382,10 @@ def _publish(
         except CheckFailed as exc:
             report(str(exc))
             failed = FormatResult(
-                fmt.name, sizes(model_bytes), failure=str(exc), failed_check=FailedCheck.TARGET
+                fmt.name,
+                Metrics.from_dict(sizes(model_bytes)),
+                failure=str(exc),
+                failed_check=FailedCheck.TARGET,
             )
             raise _Unpublished(failed) from None
         target_record = None
@@ -417,12 +420,12 @@ def _publish(
         metrics.update(sizes(model_bytes))
         metrics.update(stats)
         metrics["source_accuracy"] = source.artifact.metrics.accuracy
-        result = FormatResult(fmt.name, metrics)
         _report_line(fmt.name, metrics, report)
         if opts.target in FIRMWARE_TARGETS and metrics["parity"] == "pass":
             target = _run_firmware(model_path, fmt, data, writer.dir, opts, metrics, report)
             target.pop("files", None)  # hashed with the artifact, not part of its model id
             target_record = Target.from_dict(target)
+        result = FormatResult(fmt.name, Metrics.from_dict(metrics))
         if metrics["parity"] == "fail":
             result.failed_check = FailedCheck.PARITY
             result.failure = (
@@ -446,7 +449,7 @@ def _publish(
             input_spec=InputRecord.from_dict(input_spec),
             labels=source.artifact.labels,
             dataset=source.artifact.manifest.dataset,
-            metrics=Metrics.from_dict(metrics),
+            metrics=result.metrics,
             parent=source.artifact.id,
             output=output,
             c_array=c_array,
@@ -492,7 +495,12 @@ def _run_firmware(
         )  # fmt: skip
     except CheckFailed as exc:
         report(str(exc))
-        failed = FormatResult(fmt.name, metrics, failure=str(exc), failed_check=FailedCheck.TARGET)
+        failed = FormatResult(
+            fmt.name,
+            Metrics.from_dict(metrics),
+            failure=str(exc),
+            failed_check=FailedCheck.TARGET,
+        )
         raise _Unpublished(failed) from None
     report(summary_line(fmt.name, opts.target, target["firmware"]))
     return target

@@ -14,7 +14,7 @@ def json_record(result: FormatResult) -> dict[str, Any]:
     return {
         "technique": result.name,
         "path": None,
-        "metrics": result.metrics,
+        "metrics": result.metrics.to_dict(),
         "failure": result.failure,
     }
 
@@ -34,15 +34,15 @@ def summary_table(results: list[FormatResult]) -> str:
     rows = []
     for r in results:
         m = r.metrics
-        verdict = "target fail" if r.failed_check is FailedCheck.TARGET else m.get("parity", "-")
+        verdict = "target fail" if r.failed_check is FailedCheck.TARGET else (m.parity or "-")
         rows.append(
             (
                 r.name,
-                f"{m['size_bytes']:,}" if "size_bytes" in m else "-",
-                f"{m['gzip_bytes']:,}" if "gzip_bytes" in m else "-",
-                f"{m['accuracy']:.4f}" if "accuracy" in m else "-",
-                f"{m['agreement']:.4f}" if "agreement" in m else "-",
-                f"{m['max_abs_diff']:.3g}" if "max_abs_diff" in m else "-",
+                _cell(m.size_bytes, ","),
+                _cell(m.gzip_bytes, ","),
+                _cell(m.accuracy, ".4f"),
+                _cell(m.agreement, ".4f"),
+                _cell(m.max_abs_diff, ".3g"),
                 verdict,
                 str(r.artifact.path) if r.artifact is not None else "(not written)",
             )
@@ -59,6 +59,10 @@ def summary_table(results: list[FormatResult]) -> str:
 
     table = [line(header), line(["-" * w for w in widths]), *map(line, rows)]
     return "\n".join([*table, *emulated_lines(results), *firmware_lines(results)])
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def firmware_lines(results: list[FormatResult]) -> list[str]:
@@ -78,11 +82,10 @@ def emulated_lines(results: list[FormatResult]) -> list[str]:
     """Under the table, ``--check-on``'s verdicts: one line per file and emulated CPU."""
     from edgesmith.export.emulated_parity import report_lines
 
-    lines = [line for r in results for line in report_lines(r.name, r.metrics.get("emulated", []))]
+    records = {r.name: [e.to_dict() for e in r.metrics.emulated or ()] for r in results}
+    lines = [line for name, found in records.items() for line in report_lines(name, found)]
     emulators = {
-        record["target"]: record["emulator"]
-        for r in results
-        for record in r.metrics.get("emulated", [])
+        record.target: record.emulator for r in results for record in r.metrics.emulated or ()
     }
     lines += [
         f"emulated {target}: {emulator}; its accuracy is the target's kernels', no latency taken"
