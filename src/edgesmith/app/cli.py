@@ -58,21 +58,14 @@ def _stage_registrars() -> list:
 
     Each registrar module must stay TensorFlow-free at import (its handlers import lazily).
     """
-    from edgesmith.app.build.commands import register as register_build
-    from edgesmith.app.zoo_commands import register as register_zoo
-    from edgesmith.compress.commands import register as register_compress
-    from edgesmith.export.commands import register as register_export
-    from edgesmith.runtime.commands import register as register_runtime
-    from edgesmith.train.commands import register as register_train
+    from edgesmith.app import zoo_commands as zoo
+    from edgesmith.app.build import commands as build
+    from edgesmith.compress import commands as compress
+    from edgesmith.export import commands as export
+    from edgesmith.runtime import commands as runtime
+    from edgesmith.train import commands as train
 
-    return [
-        register_train,
-        register_compress,
-        register_export,
-        register_runtime,
-        register_build,
-        register_zoo,
-    ]
+    return [stage.register for stage in (train, compress, export, runtime, build, zoo)]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

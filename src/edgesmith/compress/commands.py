@@ -170,9 +170,6 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     from edgesmith.core.progress import stderr_reporter
 
     artifacts = run_recipe(args.source, args.recipe, args.out, report=stderr_reporter(args.quiet))
-    if args.json:
-        print((Path(args.out) / SUMMARY).read_text())
-    else:
-        for artifact in artifacts:
-            print(artifact.path)
+    paths = "\n".join(str(artifact.path) for artifact in artifacts)
+    print((Path(args.out) / SUMMARY).read_text().rstrip() if args.json else paths)
     return 0
