@@ -48,10 +48,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from mlperf_files import FLOAT, QUANT, add_mlperf_flag, missing_mlperf
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "gates"
-QUANT, FLOAT = "pretrainedResnet_quant.tflite", "pretrainedResnet.tflite"
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.15)
 
 
@@ -355,29 +355,17 @@ def main() -> int:
     parser.add_argument("--max-slowdown", type=float, default=1.10)
     parser.add_argument("--export", metavar="EXPORT", help="an edgesmith export of a ResNet-8")
     parser.add_argument("--images", type=int, default=10_000)
-    parser.add_argument(
-        "--mlperf",
-        type=Path,
-        metavar="DIR",
-        help=f"folder of MLCommons' {FLOAT} and {QUANT} (default: mlperf/ in edgesmith's "
-        "data folder, $EDGESMITH_DATA_DIR, else ~/.cache/edgesmith/datasets)",
-    )
+    add_mlperf_flag(parser)
     args = parser.parse_args()
     from edgesmith.core.datasets.download import cache_dir
 
-    data = cache_dir()  # at run time: $EDGESMITH_DATA_DIR as it is now
-    args.cifar = data / "cifar10.npz"
-    mlperf_how = "pass --mlperf DIR"
-    if args.mlperf is None:
-        mlperf_how = "set EDGESMITH_DATA_DIR or " + mlperf_how
-    args.mlperf = args.mlperf or data / "mlperf"
-    needed = [(args.mlperf / QUANT, mlperf_how), (args.mlperf / FLOAT, mlperf_how)]
-    if args.part == "parity":
-        needed.insert(0, (args.cifar, "set EDGESMITH_DATA_DIR to the folder holding it"))
-    for path, how in needed:
-        if not path.is_file():
-            print(f"gates: {path} is not here; {how}", file=sys.stderr)
-            return 2
+    args.cifar = cache_dir() / "cifar10.npz"  # at run time: $EDGESMITH_DATA_DIR as it is now
+    args.mlperf, missing = missing_mlperf(args.mlperf)
+    if args.part == "parity" and not args.cifar.is_file():
+        missing.insert(0, f"{args.cifar} is not here; set EDGESMITH_DATA_DIR to its folder")
+    if missing:
+        print(f"gates: {missing[0]}", file=sys.stderr)
+        return 2
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     OUT.mkdir(parents=True, exist_ok=True)

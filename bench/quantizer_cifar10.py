@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from mlperf_files import FLOAT, QUANT, add_mlperf_flag, missing_mlperf
 
 from edgesmith.runtime import machine
 
@@ -390,12 +391,7 @@ def named_artifact(text: str) -> tuple[str, Path]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--mlperf",
-        metavar="DIR",
-        help="folder of MLCommons' files (default: mlperf/ in edgesmith's data folder, "
-        "$EDGESMITH_DATA_DIR, else ~/.cache/edgesmith/datasets)",
-    )
+    add_mlperf_flag(parser)
     parser.add_argument("--data", default="cifar10", help="data spec (the test split is benched)")
     parser.add_argument("--quick", action="store_true", help="short timing plan (smoke test)")
     parser.add_argument(
@@ -414,15 +410,12 @@ def main() -> int:
     args = parse_args()
     artifacts = args.artifacts
     from edgesmith.core.datasets import load_dataset
-    from edgesmith.core.datasets.download import cache_dir
     from edgesmith.core.errors import EdgesmithError
 
-    how = "pass --mlperf DIR" if args.mlperf else "set EDGESMITH_DATA_DIR or pass --mlperf DIR"
-    mlperf = Path(args.mlperf) if args.mlperf else cache_dir() / "mlperf"  # at run time
-    for name in ("pretrainedResnet.tflite", "pretrainedResnet_quant.tflite"):
-        if not artifacts and not (mlperf / name).is_file():
-            print(f"{mlperf / name} is not here; {how}", file=sys.stderr)
-            return 2
+    mlperf, missing = missing_mlperf(args.mlperf)
+    if missing and not artifacts:
+        print(missing[0], file=sys.stderr)
+        return 2
 
     def report(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -438,8 +431,8 @@ def main() -> int:
         files = files_from_artifacts(artifacts, args.data, dataset, report)
     else:
         files = make_files(
-            mlperf / "pretrainedResnet.tflite",
-            mlperf / "pretrainedResnet_quant.tflite",
+            mlperf / FLOAT,
+            mlperf / QUANT,
             dataset,
             report,
         )

@@ -28,9 +28,10 @@ def test_any_input_shape_and_class_count(name, shape, classes):
 
 
 def test_zoo_names_are_known_without_tensorflow():
-    from edgesmith.train.config import MODEL_NAMES
+    from edgesmith.train.config import MODEL_NAMES, RESIZABLE_MODELS
+    from edgesmith.train.zoo import RESNETS
 
-    assert tuple(ZOO) == MODEL_NAMES
+    assert tuple(ZOO) == MODEL_NAMES and tuple(RESNETS) == RESIZABLE_MODELS
 
 
 def test_unknown_model_lists_the_zoo():

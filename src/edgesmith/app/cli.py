@@ -85,11 +85,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     from edgesmith.core.artifacts import read_artifact
 
     artifact = read_artifact(args.path, verify=not args.no_verify)
-    print(
-        json.dumps(artifact.manifest.to_dict(), indent=2)
-        if args.json
-        else describe_artifact(artifact)
-    )
+    manifest = artifact.manifest.to_dict()
+    print(json.dumps(manifest, indent=2) if args.json else describe_artifact(artifact))
     return 0
 
 

@@ -18,7 +18,6 @@ from types import ModuleType
 from typing import Any
 
 from edgesmith.core.errors import EdgesmithError
-from edgesmith.train.config import RESIZABLE_MODELS
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -173,29 +172,25 @@ def _resnet(
     return keras.Model(inputs, _head(keras, x, num_classes), name=f"resnet{6 * blocks + 2}")
 
 
+RESNETS = {"resnet8": {"blocks": 1, "use_bias": True}, "resnet20": {"blocks": 3, "use_bias": False}}
+"""The zoo's ResNets as :func:`_resnet` settings (``build_model`` gives them ``widths``)."""
+
+
 def resnet8(
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    *,
-    keras: ModuleType | None = None,
-    widths: dict[str, int] | None = None,
+    input_shape: tuple[int, int, int], num_classes: int, *, keras: ModuleType | None = None
 ) -> Model:
     """MLPerf Tiny's image-classification ResNet-8: 16/32/64 filters, 78,666 params on CIFAR-10.
 
     Convs keep their biases as in the reference model, so parameter counts match it.
     """
-    return _resnet(_keras(keras), input_shape, num_classes, blocks=1, use_bias=True, widths=widths)
+    return _resnet(_keras(keras), input_shape, num_classes, **RESNETS["resnet8"])
 
 
 def resnet20(
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    *,
-    keras: ModuleType | None = None,
-    widths: dict[str, int] | None = None,
+    input_shape: tuple[int, int, int], num_classes: int, *, keras: ModuleType | None = None
 ) -> Model:
     """He et al.'s CIFAR ResNet-20 (3 blocks a stage, 16/32/64, 0.27 M params): a teacher."""
-    return _resnet(_keras(keras), input_shape, num_classes, blocks=3, use_bias=False, widths=widths)
+    return _resnet(_keras(keras), input_shape, num_classes, **RESNETS["resnet20"])
 
 
 def dscnn(
@@ -253,8 +248,9 @@ def build_model(
         )
     if not widths:
         return ZOO[name](tuple(input_shape), int(num_classes), keras=keras)
-    if name not in RESIZABLE_MODELS:
+    if name not in RESNETS:
         raise EdgesmithError(
-            f"widths resize the zoo's ResNets ({', '.join(RESIZABLE_MODELS)}), not {name!r}"
+            f"widths resize the zoo's ResNets ({', '.join(RESNETS)}), not {name!r}"
         )
-    return ZOO[name](tuple(input_shape), int(num_classes), keras=keras, widths=widths)
+    shape, classes = tuple(input_shape), int(num_classes)
+    return _resnet(_keras(keras), shape, classes, widths=widths, **RESNETS[name])
