@@ -173,15 +173,17 @@ def test_widths_train_the_thin_network_and_say_so(tmp_path):
     assert artifact.metrics.params == model.count_params() < 78_378
 
 
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        ({"widths": "stem_conv=0"}, "widths['stem_conv'] must be >= 1 channel"),
-        ({"widths": "stem_conv"}, "widths must be LAYER=COUNT items"),
-        ({"model": "seed_cnn", "widths": "stem_conv=8"}, "widths resize a zoo ResNet"),
-    ],
-)
-def test_bad_widths_are_refused_before_any_training(values, message):
-    with pytest.raises(EdgesmithError) as info:
-        TrainConfig(**values)
-    assert message in str(info.value)
+BAD_WIDTHS = {
+    "stem_conv=0": "widths['stem_conv'] must be >= 1 channel",
+    "stem_conv": "widths must be LAYER=COUNT items",
+    "stem_conv=8 --model seed_cnn": "widths resize a zoo ResNet",
+}
+
+
+@pytest.mark.parametrize("given", sorted(BAD_WIDTHS))
+def test_bad_widths_exit_2_in_one_line_before_any_training(run_cli, tmp_path, given):
+    code, _, err = run_cli(
+        "train", "--data", "digits", "--widths", *given.split(), "--out", tmp_path
+    )
+    assert code == 2 and BAD_WIDTHS[given] in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())  # nothing written
