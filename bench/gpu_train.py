@@ -82,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="tiny settings (digits, 2 epochs, batch 128, float32, --also runs 1 epoch)",
     )
     args = parser.parse_args(argv)
+    if (args.only or args.skip_main) and not args.also:
+        parser.error("--only and --skip-main choose among --also runs: give --also RECIPE")
     if args.dry_run:
         args.data = args.data or "digits"
         args.epochs, args.batch_size, args.precision = min(args.epochs, 2), 128, "float32"

@@ -62,6 +62,7 @@ pack() {  # pack NAME FOLDER...: FOLDERs (relative to $work) into $pack_to/NAME.
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee -a "$log" || true
 start=$(date +%s)
+rm -rf "$work/jax-cache" "$work/cold" "$work/warm"  # the first run must find the cache empty
 echo "== main ResNet-8, empty compilation cache" | tee -a "$log"
 train --epochs 30 --out "$work/cold" --json-out "$work/cold/main.json"
 echo "== main ResNet-8, warm compilation cache" | tee -a "$log"

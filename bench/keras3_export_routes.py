@@ -54,7 +54,7 @@ def main() -> int:
         print(f"keras3_export_routes: error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    routes = {"keras3-export": [], "tf_keras": ["--no-keras3-export"]}
+    routes = {"keras3-export": [], "keras3-rebuilt": ["--no-keras3-export"]}
     for route, flags in routes.items():
         folder = out / route
         if folder.exists():  # this bench's own output of an earlier run
@@ -75,12 +75,14 @@ def main() -> int:
             "--quiet",
             *flags,
         ]
-        subprocess.run(command, check=True)
+        if subprocess.run(command).returncode != 0:
+            print(f"keras3_export_routes: the {route} export failed (above)", file=sys.stderr)
+            return 2
     result: dict = {"artifact": args.artifact, "host": machine.cpu_name(), "formats": {}}
     for fmt in FORMATS:
         files = {route: out / route / fmt / "model.tflite" for route in routes}
         got = {route: outputs(path, data.x_eval) for route, path in files.items()}
-        a, b = got["keras3-export"], got["tf_keras"]
+        a, b = got["keras3-export"], got["keras3-rebuilt"]
         manifests = {r: json.loads((out / r / fmt / "manifest.json").read_text()) for r in routes}
         result["formats"][fmt] = {
             "images": len(a),
@@ -91,6 +93,13 @@ def main() -> int:
             "converted_from": {r: manifests[r]["config"].get("converted_from") for r in routes},
         }
         row = result["formats"][fmt]
+        if row["converted_from"] != {route: route for route in routes}:  # else nothing compared
+            print(
+                f"keras3_export_routes: {args.artifact} did not take both routes "
+                f"({row['converted_from']}): is it a Keras 3 artifact?",
+                file=sys.stderr,
+            )
+            return 2
         print(
             f"{fmt}: {row['bit_identical_images']:,}/{row['images']:,} images bit-identical, "
             f"max |diff| {row['max_abs_diff']:.3g}; sizes {row['size_bytes']}; "

@@ -21,7 +21,8 @@ sensitivity`` writes (``edgesmith.export.mixed_recipe``).
 
 With ``--from NAME=ARTIFACT`` (Keras train artifacts, repeatable) the files are the user's path
 instead: ``edgesmith compress sensitivity`` on the artifact (its int8 mode: each conv/dense op
-alone left float, on 2,000 test-split images by default), then one ``edgesmith export`` of
+alone left float, on 5,000 training images outside the calibration pick, so that the mixed recipe
+is never chosen on the test images), then one ``edgesmith export`` of
 ``tflite-int8`` (the converter), ``tflite-w8a8``, ``tflite-w8a16`` and ``tflite-recipe`` with
 that sensitivity's mixed recipe, each through export's parity gate; the same target checks and
 one bench over all of them follow.
@@ -194,7 +195,7 @@ def holdout_spec(dataset) -> str:
 
     The mixed recipe is chosen on these, never on the test images the table reports.
     """
-    path = OUT / "train-holdout.npz"
+    path = OUT / f"train-holdout-{dataset.fingerprint[:12]}.npz"  # one per data set
     if not path.is_file():
         picked = set(np.linspace(0, len(dataset.x_train) - 1, CALIBRATION).round().astype(int))
         rest = np.array([i for i in range(len(dataset.x_train)) if i not in picked])
@@ -223,6 +224,9 @@ def files_from_artifacts(
         folder = OUT / name
         folder.mkdir(parents=True, exist_ok=True)
         sens = folder / "sensitivity.json"
+        source_id = json.loads((artifact / "manifest.json").read_text())["id"]
+        if sens.is_file() and json.loads(sens.read_text()).get("source_id") != source_id:
+            sens.unlink()  # measured on another artifact under this NAME: measure again
         if not sens.is_file():
             report(f"{name}: compress sensitivity on training images outside calibration ...")
             subprocess.run(
@@ -382,9 +386,13 @@ def table(files: dict[str, dict]) -> str:
 def named_artifact(text: str) -> tuple[str, Path]:
     """``--from NAME=ARTIFACT``: a name for the table and a train artifact folder."""
     name, sep, folder = text.partition("=")
-    if not sep or not name or not (Path(folder) / "manifest.json").is_file():
+    if not sep or not (Path(folder) / "manifest.json").is_file():
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected NAME=ARTIFACT_DIR (a folder with manifest.json)"
+        )
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: NAME names a folder under {OUT}: letters, digits, - and _ only"
         )
     return name, Path(folder)
 
@@ -428,7 +436,16 @@ def main() -> int:
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     if artifacts:
-        files = files_from_artifacts(artifacts, args.data, dataset, report)
+        import subprocess
+
+        try:
+            files = files_from_artifacts(artifacts, args.data, dataset, report)
+        except subprocess.CalledProcessError as exc:
+            print(
+                f"quantizer_cifar10: {' '.join(exc.cmd[2:5])} ... exited {exc.returncode}",
+                file=sys.stderr,
+            )
+            return 2
     else:
         files = make_files(
             mlperf / FLOAT,

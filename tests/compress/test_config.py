@@ -38,7 +38,7 @@ from edgesmith.core.errors import EdgesmithError
         (
             PruneConfig,
             {"structure": "channels", "widths": {"conv2d": 0}},
-            "widths['conv2d'] must be >= 1 channel. Received: 0",
+            "widths['conv2d'] must be 1 to 4096 channels. Received: 0",
         ),
         (
             PruneConfig,

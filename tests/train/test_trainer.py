@@ -174,16 +174,33 @@ def test_widths_train_the_thin_network_and_say_so(tmp_path):
 
 
 BAD_WIDTHS = {
-    "stem_conv=0": "widths['stem_conv'] must be >= 1 channel",
+    "stem_conv=0": "widths['stem_conv'] must be 1 to 4096 channels",
+    "stem_conv=99999999999999999999": "must be 1 to 4096 channels",
     "stem_conv": "widths must be LAYER=COUNT items",
+    "bogus=8": "widths names bogus, which is in no channel group",
+    "stem_conv=8,stage1_block1_conv2=4": "gives the group of stem_conv two counts: 4 and 8",
     "stem_conv=8 --model seed_cnn": "widths resize a zoo ResNet",
+    "stem_conv=8 --model zoo:resnet8-cifar10": "has trained widths",
 }
 
 
 @pytest.mark.parametrize("given", sorted(BAD_WIDTHS))
 def test_bad_widths_exit_2_in_one_line_before_any_training(run_cli, tmp_path, given):
-    code, _, err = run_cli(
-        "train", "--data", "digits", "--widths", *given.split(), "--out", tmp_path
-    )
+    out = tmp_path / "out"
+    code, _, err = run_cli("train", "--data", "digits", "--widths", *given.split(), "--out", out)
     assert code == 2 and BAD_WIDTHS[given] in err and err.count("\n") == 1
-    assert not any(tmp_path.iterdir())  # nothing written
+    assert list(tmp_path.iterdir()) == []  # no artifact, no staging folder left behind
+
+
+def test_a_zoo_model_fine_tunes_with_its_entry_as_parent(tmp_path):
+    from edgesmith.core.pretrained import find
+
+    config = TrainConfig(
+        data="synthetic?shape=32x32x3&classes=10&n=64",
+        model="zoo:resnet8-thin-cifar10",
+        epochs=1,
+        batch_size=32,
+    )
+    artifact = train(config, tmp_path / "ft", report=silent)
+    assert artifact.manifest.parent == find("resnet8-thin-cifar10").artifact_id()
+    assert artifact.manifest.technique == "finetune" and artifact.metrics.params == 45_498

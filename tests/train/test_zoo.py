@@ -112,5 +112,7 @@ def test_zoo_model_is_a_start_for_training():
     assert config.model_file.endswith("resnet8-cifar10/keras/model.keras")
     with pytest.raises(EdgesmithError, match="no pretrained model 'nope'"):
         TrainConfig(model="zoo:nope")
-    with pytest.raises(EdgesmithError, match="widths resize a zoo ResNet"):
+    with pytest.raises(EdgesmithError, match="has trained widths; .* zoo:resnet8-thin-cifar10"):
         TrainConfig(model="zoo:resnet8-cifar10", widths="stem_conv=8")
+    with pytest.raises(EdgesmithError, match="trained on normalization 'unit'"):
+        TrainConfig(model="zoo:resnet8-cifar10", normalization="raw")

@@ -109,9 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgesmithError as exc:
         print(f"edgesmith: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:  # `edgesmith info DIR | head`: the reader stopped, not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:  # `edgesmith info DIR | head`: the reader went away mid-output
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):  # nothing more to say, and no traceback at exit
+            os.dup2(devnull, stream.fileno())
+        return 141  # what a shell reports for a writer killed by SIGPIPE: not success
     except KeyboardInterrupt:
         hint = " (continue with --resume)" if args.command == "train" else ""
         print(f"edgesmith: interrupted{hint}", file=sys.stderr)

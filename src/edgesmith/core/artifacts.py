@@ -348,20 +348,23 @@ class ArtifactWriter:
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **sections,
         )
-        return self.publish(built.to_dict())
+        return self.publish(built.to_dict(), hashed=True)
 
-    def publish(self, document: dict[str, Any]) -> Artifact:
+    def publish(self, document: dict[str, Any], *, hashed: bool = False) -> Artifact:
         """Write ``document`` as the manifest of the files staged in :attr:`dir`; publish.
 
         :meth:`commit` builds the document; a copied artifact (a shipped pretrained one)
         brings its own, whose file hashes the staged copies must match.
+
+        ``hashed``: the document's hashes were just taken from the staged files (commit's),
+        so they are not taken again.
 
         Raises:
             EdgesmithError: for a document a reader would refuse, a staged file whose hash
                 differs from the document's, or a destination that cannot take the folder.
         """
         manifest = Manifest.from_dict(document, where=f"{self.out}: the manifest to write")
-        for name, expected in manifest.files.items():
+        for name, expected in {} if hashed else manifest.files.items():
             staged = self.dir / name
             if not staged.is_file() or sha256_file(staged) != expected:
                 raise EdgesmithError(

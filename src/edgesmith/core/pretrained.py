@@ -49,6 +49,15 @@ class Entry:
             )
         return FOLDER / self.artifacts[fmt]["folder"]
 
+    def normalization(self) -> str:
+        """The ``--normalization`` text of the Keras model's input (``unit`` for the shipped)."""
+        manifest = read_artifact(self.folder("keras"), verify=False).manifest
+        return manifest.input.normalization.name
+
+    def artifact_id(self) -> str:
+        """The Keras artifact's id: the parent of a model fine-tuned from this entry."""
+        return read_artifact(self.folder("keras"), verify=False).manifest.id
+
     def keras_file(self) -> Path:
         """The entry's Keras model file (checked), e.g. to fine-tune from."""
         folder = self.folder("keras")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from edgesmith.core.errors import EdgesmithError
 
+MAX_CHANNELS = 4096
+"""More filters than any edge CNN's layer has: a larger count is a typo, not a network."""
+
 
 def parse_widths(text: str) -> dict[str, int]:
     """``"conv2d=8,conv2d_3=24"`` -> ``{"conv2d": 8, "conv2d_3": 24}`` (the CLI's ``--widths``).
@@ -52,6 +55,8 @@ def check_widths(widths: object) -> dict[str, int]:
                 f"widths must map layer names to whole channel counts. Received: {name!r}: "
                 f"{count!r}"
             )
-        if count < 1:
-            raise EdgesmithError(f"widths[{name!r}] must be >= 1 channel. Received: {count}")
+        if not 1 <= count <= MAX_CHANNELS:
+            raise EdgesmithError(
+                f"widths[{name!r}] must be 1 to {MAX_CHANNELS} channels. Received: {count}"
+            )
     return dict(widths)

@@ -182,6 +182,13 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if is_zoo_model(self.model):
+            self._check_pretrained()
+        elif self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
+            raise EdgesmithError(
+                f"unknown model {self.model!r}: expected one of {', '.join(MODEL_NAMES)} "
+                "or the path of a Keras model file (.keras, .h5 or a SavedModel directory)"
+            )
         if self.widths is not None:
             object.__setattr__(self, "widths", check_widths(self.widths))
             if self.model not in RESIZABLE_MODELS:
@@ -189,13 +196,9 @@ class TrainConfig(Config):
                     f"widths resize a zoo ResNet ({', '.join(RESIZABLE_MODELS)}); "
                     f"model {self.model!r} is not one"
                 )
-        if is_zoo_model(self.model):
-            find_pretrained(self.model)  # an unknown name fails here, listing the shipped ones
-        elif self.model not in MODEL_NAMES and not looks_like_model_path(self.model):
-            raise EdgesmithError(
-                f"unknown model {self.model!r}: expected one of {', '.join(MODEL_NAMES)} "
-                "or the path of a Keras model file (.keras, .h5 or a SavedModel directory)"
-            )
+            from edgesmith.train.zoo import resolve_widths
+
+            resolve_widths(self.model, self.widths)  # a wrong name fails now, not after the data
         check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
         self.augmentations(flip_ok=True)  # validates the text
         self._check_keras3_levers()
@@ -228,6 +231,21 @@ class TrainConfig(Config):
             raise EdgesmithError(
                 "augment_on 'host' is tf_keras only; the Keras 3 trainer normalises and "
                 f"augments inside the training step (backend {self.backend!r})"
+            )
+
+    def _check_pretrained(self) -> None:
+        """A ``zoo:NAME`` start: a shipped entry, its widths fixed, its normalisation kept."""
+        entry = find_pretrained(self.model)  # an unknown name fails here, listing the shipped ones
+        if self.widths is not None:
+            raise EdgesmithError(
+                f"{self.model} has trained widths; widths build a new network from scratch "
+                "(--model resnet8 --widths ...), and zoo:resnet8-thin-cifar10 is the thin one"
+            )
+        expected = entry.normalization()
+        if self.normalization != expected:
+            raise EdgesmithError(
+                f"{self.model} was trained on normalization {expected!r}; fine-tune it with the "
+                f"same (got {self.normalization!r})"
             )
 
     @property

@@ -105,6 +105,10 @@ def select_runs(planned: list[PlannedRun], names: str | list[str]) -> list[Plann
     """
     items = names.split(",") if isinstance(names, str) else names
     wanted = {name.strip() for name in items if name.strip()}
+    if not wanted:
+        raise EdgesmithError(
+            "no run named: give one or more of " + ", ".join(p.name for p in planned)
+        )
     unknown = wanted - {p.name for p in planned}
     if unknown:
         raise EdgesmithError(

@@ -69,8 +69,11 @@ def publish_trained(
         **run_settings,
         "model_source": source,
     }
+    from edgesmith.core.pretrained import find, is_zoo_model
+
     return writer.commit(
         model_files=[model_file],
+        parent=find(config.model).artifact_id() if is_zoo_model(config.model) else None,
         stage="train",
         technique=config.model if source == "zoo" else "finetune",
         fmt="keras",

@@ -106,6 +106,15 @@ def _resnet_groups(blocks: int) -> list[tuple[list[str], int]]:
     return groups
 
 
+def resolve_widths(model: str, widths: dict[str, int]) -> dict[str, int]:
+    """Every conv's filters for zoo ResNet ``model`` at ``widths`` (no Keras needed).
+
+    Raises:
+        EdgesmithError: for a name in no channel group of that ResNet, or two counts for one.
+    """
+    return _resolve_widths(RESNETS[model]["blocks"], widths)
+
+
 def _resolve_widths(blocks: int, widths: dict[str, int]) -> dict[str, int]:
     """Every conv's filters, from ``widths`` keyed by any layer of a group (as channel pruning's).
 
