@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from mlperf_files import DATA_FOLDER_EPILOG
 
 MLCOMMONS = Path("mlperf") / "pretrainedResnet_quant.tflite"  # in edgesmith's data folder
 ACCELERATORS = ("ethos-u55-128", "ethos-u65-256")
@@ -90,8 +91,7 @@ def former_estimate(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
-        epilog="DIR: edgesmith's data folder, $EDGESMITH_DATA_DIR, else "
-        "~/.cache/edgesmith/datasets",
+        epilog=DATA_FOLDER_EPILOG,
     )
     parser.add_argument(
         "paths", nargs="*", type=Path, help=f"int8 .tflite files (default: DIR/{MLCOMMONS})"

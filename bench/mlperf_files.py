@@ -11,6 +11,10 @@ import argparse
 from pathlib import Path
 
 QUANT, FLOAT = "pretrainedResnet_quant.tflite", "pretrainedResnet.tflite"
+DATA_FOLDER_EPILOG = (
+    "DIR: edgesmith's data folder, $EDGESMITH_DATA_DIR, else ~/.cache/edgesmith/datasets"
+)
+"""What ``DIR`` means in a bench script's defaults (cifar10.npz, mlperf/ live there)."""
 
 
 def add_mlperf_flag(parser: argparse.ArgumentParser) -> None:

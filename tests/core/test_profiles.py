@@ -9,6 +9,8 @@ ETHOS_U = ["ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256"]
 SHIPPED = sorted(
     [
         "arm64-linux",
+        "cortex-m4",
+        "cortex-m7",
         "cortex-m55",
         "cpu-x86",
         "cpu-x86-onnx",

@@ -181,6 +181,35 @@ def test_profile_budgets_apply_to_the_firmware_figures():
         Budgets.from_dict({"max_ram_kb": -1})
 
 
+@pytest.mark.parametrize(
+    ("name", "flash_kb", "ram_kb"), [("cortex-m4", 1024, 256), ("cortex-m7", 2048, 512)]
+)
+def test_new_core_profiles_target_their_firmware(name, flash_kb, ram_kb):
+    profile = load_profile(name)
+    assert profile.target == name and profile.target in FIRMWARE_TARGETS
+    assert profile.formats == ("tflite-int8",) and profile.runtime == "litert"
+    assert (profile.budgets.max_flash_kb, profile.budgets.max_ram_kb) == (flash_kb, ram_kb)
+    assert ExportOptions(target=name).firmware_images == 100
+    with pytest.raises(EdgesmithError, match=f"--target {name} builds a firmware"):
+        ExportOptions.from_dict({"target": name, "io_dtype": "uint8"})
+
+
+@pytest.mark.parametrize(
+    ("target", "arch", "machine", "fpu"),
+    [
+        ("cortex-m4", "cortex-m4+fp", "mps2-an386", "-mfpu=fpv4-sp-d16"),
+        ("cortex-m7", "cortex-m7+fp", "mps2-an500", "-mfpu=fpv5-d16"),
+    ],
+)
+def test_handoff_flags_name_the_core_its_library_and_board(tmp_path, target, arch, machine, fpu):
+    board = project.board_for(target)
+    tflm = tmp_path / "tflite-micro"
+    flags = handoff.build_flags_text(board, tflm, tflm / "gen" / "lib.a")
+    assert f"TARGET_ARCH={arch} " in flags and f"-M {machine} " in flags
+    assert f"-mcpu={target} -mthumb {fpu} -mfloat-abi=hard -D{board.device} " in flags
+    assert f"startup_{board.device}.c" in flags
+
+
 def test_handoff_main_runs_one_inference_with_the_measured_arena(tmp_path):
     text = handoff.inference_main_cc(arena_bytes=56_064)
     assert "kArenaBytes = 56064" in text and text.count("Invoke()") == 1

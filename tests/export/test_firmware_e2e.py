@@ -1,4 +1,8 @@
-"""End to end: the fixture compiled with TFLM + CMSIS-NN, run on an emulated Cortex-M55."""
+"""End to end: the fixture compiled with TFLM + CMSIS-NN, run on emulated Cortex-M55 and -M4 cores.
+
+Each core's TFLM library is built once (about 12 minutes on two cores) and cached; the M4 run
+covers the Armv7E-M boards (mps2), the M55 the Armv8.1-M one, and the export tests use the M55.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +28,18 @@ def _missing() -> str | None:
 
 
 @pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
-def test_fixture_firmware_agrees_with_litert_and_counts_deterministically(tmp_path):
+@pytest.mark.parametrize(
+    ("target", "machine"), [("cortex-m55", "mps3-an547"), ("cortex-m4", "mps2-an386")]
+)
+def test_fixture_firmware_agrees_with_litert_and_counts_deterministically(
+    tmp_path, target, machine
+):
     from edgesmith.export.firmware.pipeline import firmware_report
 
     rng = np.random.default_rng(0)
     inputs = rng.integers(-128, 128, size=(20, 8, 8, 1), dtype=np.int8)
-    report = firmware_report(FIXTURE, "cortex-m55", inputs, tmp_path)
-    assert report.num_images == 20
+    report = firmware_report(FIXTURE, target, inputs, tmp_path)
+    assert report.num_images == 20 and report.machine == machine
     assert report.agreement_vs_litert >= 0.99
     assert report.instructions_deterministic
     assert report.instructions_per_inference > 0

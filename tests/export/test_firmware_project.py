@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,7 @@ def test_linker_script_refuses_a_template_without_a_symbol():
 
 
 def test_unknown_target_is_one_line():
-    with pytest.raises(EdgesmithError, match="'cortex-m99'.*cortex-m55"):
+    with pytest.raises(EdgesmithError, match="'cortex-m99'.*cortex-m4, cortex-m7, cortex-m55"):
         project.board_for("cortex-m99")
 
 
@@ -126,3 +128,80 @@ def test_parse_output_refuses_a_wrong_calibration_and_firmware_errors():
         qemu.parse_output(bad, core_clock_hz=25_000_000)
     with pytest.raises(EdgesmithError, match="allocate_tensors"):
         qemu.parse_output("error=allocate_tensors\n", core_clock_hz=25_000_000)
+
+
+# QEMU 7.2's RAM regions of each board (``info mtree -f``): base -> size.
+QEMU_RAM = {
+    "mps2-an386": {0x00000000: 0x00400000, 0x20000000: 0x00400000, 0x21000000: 0x01000000},
+    "mps2-an500": {0x00000000: 0x00400000, 0x20000000: 0x00400000, 0x60000000: 0x01000000},
+    "mps3-an547": {0x00000000: 0x00080000, 0x60000000: 0x01000000},
+}
+
+
+@pytest.mark.parametrize("target", sorted(project.BOARDS))
+def test_board_code_and_data_lie_in_the_emulated_ram(target):
+    board = project.board_for(target)
+    regions = QEMU_RAM[board.machine]
+    for base, size in ((board.rom_base, board.rom_size), (board.ram_base, board.ram_size)):
+        assert base in regions and size <= regions[base], f"{target}: 0x{base:08X}"
+    assert board.rom_base != board.ram_base
+    assert project.STACK_SIZE + project.HEAP_SIZE + (1 << 20) <= board.ram_size  # first arena
+
+
+@pytest.mark.parametrize(
+    ("target", "machine", "device", "rom_size", "ram_base"),
+    [
+        ("cortex-m4", "mps2-an386", "ARMCM4", "0x00400000", "0x20000000"),
+        ("cortex-m7", "mps2-an500", "ARMCM7", "0x00400000", "0x20000000"),
+    ],
+)
+def test_new_cores_link_into_their_boards_map(target, machine, device, rom_size, ram_base):
+    board = project.board_for(target)
+    assert (board.machine, board.device, board.core_clock_hz) == (machine, device, 25_000_000)
+    script = project.linker_script(TEMPLATE, board)
+    assert f"__ROM_SIZE = {rom_size};" in script and f"__RAM_BASE = {ram_base};" in script
+    text = project.main_cc(arena_bytes=64, input_bytes=4, output_bytes=2, device=board.device)
+    assert f'#include "{device}.h"' in text
+
+
+@pytest.mark.parametrize(
+    ("target", "arch", "fpu"),
+    [
+        ("cortex-m4", "cortex-m4+fp", "-mfpu=fpv4-sp-d16"),
+        ("cortex-m7", "cortex-m7+fp", "-mfpu=fpv5-d16"),
+        ("cortex-m55", "cortex-m55", None),
+    ],
+)
+def test_library_and_application_share_the_cpu_and_float_abi(target, arch, fpu):
+    board = project.board_for(target)
+    args = build.make_args(board, "/usr/bin")
+    assert f"TARGET_ARCH={arch}" in args
+    assert (
+        build.library_path(Path("t"), board).parts[2]
+        == f"cortex_m_generic_{arch}_release_cmsis_nn_gcc"
+    )
+    flags = build.firmware_flags(board)
+    assert (
+        f"-mcpu={target}" in flags and "-mfloat-abi=hard" in flags and f"-D{board.device}" in flags
+    )
+    assert (fpu in flags) if fpu else not any(f.startswith("-mfpu") for f in flags)
+    assert build.link_flags(board, Path("fw.ld"))[: len(board.cflags)] == list(board.cflags)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+@pytest.mark.parametrize("target", sorted(project.BOARDS))
+def test_application_fpu_is_the_one_tflm_builds_the_library_with(target):
+    """TFLM compiles ``<core>+fp`` with ``-mfpu=auto``; the application's explicit FPU must be
+    the same one, or the two halves of the firmware disagree on the hard-float ABI."""
+    board = project.board_for(target)
+
+    def macros(flags: list[str]) -> set[str]:
+        run = subprocess.run(
+            ["arm-none-eabi-gcc", *flags, "-dM", "-E", "-"],
+            input="", capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        keys = ("__ARM_FP", "__ARM_FEATURE_MVE", "__ARM_FEATURE_DSP", "__ARM_ARCH")
+        return {line for line in run.stdout.splitlines() if line.split()[1].startswith(keys)}
+
+    library = macros([f"-mcpu={board.cpu}", "-mfpu=auto", "-mthumb", "-mfloat-abi=hard"])
+    assert macros(list(board.cflags)) == library and library

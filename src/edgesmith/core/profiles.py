@@ -30,7 +30,7 @@ FORMATS = {
 ETHOS_U_TARGETS = ("ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256")
 # Cortex-M cores whose firmware export builds and runs in QEMU (export/firmware/project.py's
 # BOARDS; only cores a firmware was really run on are listed, a test keeps the two equal).
-FIRMWARE_TARGETS = ("cortex-m55",)
+FIRMWARE_TARGETS = ("cortex-m4", "cortex-m7", "cortex-m55")
 TARGETS = ("int8-only", "tflm", *ETHOS_U_TARGETS, *FIRMWARE_TARGETS)
 # A profile's ``vela`` mapping: what Vela compiles for, beside the target's accelerator.
 VELA_FIELDS = ("system_config", "memory_mode", "clock_mhz")
@@ -68,7 +68,7 @@ class Budgets(Config):
             installed, estimated otherwise.
         max_sram_kb: SRAM Vela's compiled network uses (Ethos-U).
         max_flash_kb: flash (on- and off-chip) plus DRAM Vela's compiled network reads its
-            weights from (Ethos-U); for a Cortex-M firmware target (``cortex-m55``) the
+            weights from (Ethos-U); for a Cortex-M firmware target (``cortex-m4`` ...) the
             firmware ELF's flash (text + rodata + data's load image).
         max_ram_kb: a Cortex-M firmware's RAM: data + bss, the tensor arena included (the
             ELF's sections, stack and heap reservations not counted).

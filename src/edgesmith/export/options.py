@@ -51,8 +51,9 @@ class ExportOptions(Config):
         check_on: emulated CPUs (``aarch64``, ``x86-64-avx2``) on which every file that
             passed parity here is checked again, by the same rule, through one emulated child
             per CPU; a file that fails there fails its parity check.
-        firmware_images: for a Cortex-M target (``cortex-m55``): how many of the first eval
-            images the firmware runs in QEMU once the file has passed parity.
+        firmware_images: for a Cortex-M target (``cortex-m4``, ``cortex-m7``, ``cortex-m55``):
+            how many of the first eval images the firmware runs in QEMU once the file has
+            passed parity.
         tflm_sources: for a Cortex-M target: the folder of pinned TFLite Micro source
             archives (None: ``EDGESMITH_TFLM_SOURCES``; not needed once they are unpacked in
             the cache).
@@ -75,7 +76,8 @@ class ExportOptions(Config):
         "fail files that this target cannot run (int8-only: no float op; tflm: TFLite Micro "
         "runs it, reports flash and its measured arena; ethos-u55-128, ethos-u55-256, "
         "ethos-u65-256, ethos-u85-256: Arm Vela compiles it and estimates NPU/CPU ops, SRAM, "
-        "flash and time; cortex-m55: TFLite Micro + CMSIS-NN firmware run in QEMU, reports "
+        "flash and time; cortex-m4, cortex-m7, cortex-m55: TFLite Micro + CMSIS-NN firmware run "
+        "in QEMU (mps2-an386, mps2-an500, mps3-an547), reports "
         "accuracy, agreement with LiteRT, flash, RAM and instructions per inference)",
         choices=TARGETS,
     )
@@ -122,15 +124,15 @@ class ExportOptions(Config):
 
     firmware_images: int = setting(
         DEFAULT_FIRMWARE_IMAGES,
-        "--target cortex-m55: eval images the firmware runs in QEMU (the first N)",
+        "--target cortex-m4/-m7/-m55: eval images the firmware runs in QEMU (the first N)",
         metavar="N",
         low=1,
         high=MAX_FIRMWARE_IMAGES,
     )
     tflm_sources: str | None = setting(
         None,
-        "--target cortex-m55: folder of the pinned TFLite Micro source archives (default: "
-        "$EDGESMITH_TFLM_SOURCES; not needed once unpacked in the cache)",
+        "--target cortex-m4/-m7/-m55: folder of the pinned TFLite Micro source archives "
+        "(default: $EDGESMITH_TFLM_SOURCES; not needed once unpacked in the cache)",
         metavar="DIR",
     )
     keras3_export: bool = setting(

@@ -1,4 +1,6 @@
-"""``python -m edgesmith.export.firmware MODEL.tflite --target cortex-m55``: build, run, report.
+"""``python -m edgesmith.export.firmware MODEL.tflite --target CORE``: build, run, report.
+
+CORE is a Cortex-M core of ``project.BOARDS`` (cortex-m4, cortex-m7, cortex-m55).
 
 For a .tflite file that is not an edgesmith artifact (MLCommons' reference ResNet-8, say), or
 to run more images than an export would: prints the firmware report as JSON (exit 2 with one
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the flags, run the firmware on N images (an .npz's x_test/y_test, or random)."""
     parser = argparse.ArgumentParser(prog="python -m edgesmith.export.firmware")
     parser.add_argument("model", type=Path)
-    parser.add_argument("--target", default="cortex-m55", choices=sorted(BOARDS))
+    parser.add_argument("--target", default="cortex-m55", choices=list(BOARDS))
     parser.add_argument("--data", type=Path, default=None, help=".npz with x_test, y_test")
     parser.add_argument("--num", type=int, default=20)
     parser.add_argument("--tflm-sources", default=None)

@@ -50,7 +50,7 @@ def make_args(board: Board, toolchain_root: str | None = None) -> list[str]:
     gcc = toolchain_root or Path(require_tool("arm-none-eabi-gcc")).parent
     return [
         "TARGET=cortex_m_generic",
-        f"TARGET_ARCH={board.cpu}",
+        f"TARGET_ARCH={board.tflm_arch}",
         "OPTIMIZED_KERNEL_DIR=cmsis_nn",
         f"TARGET_TOOLCHAIN_ROOT={gcc}/",
         "BUILD_TYPE=release",
@@ -62,7 +62,7 @@ def library_path(tflm: Path, board: Board) -> Path:
     return (
         tflm
         / "gen"
-        / f"cortex_m_generic_{board.cpu}_release_cmsis_nn_gcc"
+        / f"cortex_m_generic_{board.tflm_arch}_release_cmsis_nn_gcc"
         / "lib"
         / ("libtensorflow-microlite.a")
     )

@@ -1,4 +1,4 @@
-"""Export ``--target cortex-m55``: the firmware check, from what it needs to what it records.
+"""Export ``--target cortex-m4/-m7/-m55``: the firmware check, from its needs to its records.
 
 ``check_available`` runs before anything is converted: a missing cross compiler, emulator or
 TFLM source folder is one line naming the Debian packages (or ``EDGESMITH_TFLM_SOURCES``), not

@@ -44,6 +44,7 @@ class Board:
     """One QEMU board for one core: where code and data go, and the compiler's CPU flags."""
 
     cpu: str
+    tflm_arch: str  # TFLM's TARGET_ARCH for cortex_m_generic (cortex-m4+fp ...): its library
     machine: str
     device: str  # Cortex_DFP device folder (ARMCM55 ...)
     cflags: tuple[str, ...]
@@ -54,10 +55,37 @@ class Board:
     core_clock_hz: int  # the board clock SysTick counts in QEMU (not the DFP SystemCoreClock)
 
 
-# Only boards verified by running a firmware are listed (see the issue for the others).
+# Only boards verified by running a firmware are listed (see the issue for the others). The
+# memory maps are QEMU 7.2's (hw/arm/mps2.c, mps2-tz.c; checked with ``info mtree``); the clocks
+# are the boards' SYSCLK, which SysTick counts and the firmware's calibration confirms.
 BOARDS = {
+    "cortex-m4": Board(
+        cpu="cortex-m4",
+        tflm_arch="cortex-m4+fp",  # FLOAT=hard, -mcpu=cortex-m4 -mfpu=auto (fpv4-sp-d16) in TFLM
+        machine="mps2-an386",
+        device="ARMCM4",  # this Cortex_DFP has one ARMCM4 device, FPU present
+        cflags=("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
+        rom_base=0x00000000,  # AN386 ZBT SSRAM1, 4 MB: vectors, code, model (flash-like)
+        rom_size=0x00400000,
+        ram_base=0x20000000,  # AN386 ZBT SSRAM2&3, 4 MB: data, bss (arena), heap, stack
+        ram_size=0x00400000,
+        core_clock_hz=25_000_000,  # QEMU mps2 SYSCLK (calibrated: 40 instructions/tick)
+    ),
+    "cortex-m7": Board(
+        cpu="cortex-m7",
+        tflm_arch="cortex-m7+fp",  # FLOAT=hard, -mcpu=cortex-m7 -mfpu=auto (fpv5-d16) in TFLM
+        machine="mps2-an500",
+        device="ARMCM7",  # this Cortex_DFP has one ARMCM7 device, double-precision FPU
+        cflags=("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"),
+        rom_base=0x00000000,  # AN500 ZBT SSRAM1, 4 MB: vectors, code, model (flash-like)
+        rom_size=0x00400000,
+        ram_base=0x20000000,  # AN500 ZBT SSRAM2&3, 4 MB (its PSRAM is at 0x60000000)
+        ram_size=0x00400000,
+        core_clock_hz=25_000_000,  # QEMU mps2 SYSCLK (calibrated: 40 instructions/tick)
+    ),
     "cortex-m55": Board(
         cpu="cortex-m55",
+        tflm_arch="cortex-m55",
         machine="mps3-an547",
         device="ARMCM55",
         cflags=("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"),
