@@ -480,7 +480,7 @@ def _check_emulated(
 def _run_firmware(
     model_path: Path, fmt, data, folder: Path, opts, metrics: dict, report: Reporter
 ) -> dict:
-    """``--target cortex-m55``: the firmware on the first eval images; its target record.
+    """A Cortex-M ``--target``: the firmware run on the first eval images; its target record.
 
     A firmware that fails its check leaves the file unpublished, as a failed target check.
     """

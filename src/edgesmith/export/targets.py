@@ -8,8 +8,9 @@ allocated is recorded as measured. Only without TFLM does the record fall back t
 (a greedy plan of the activation tensors, as TFLM's ``GreedyMemoryPlanner`` lays them out),
 labelled as one. ``ethos-u55-128`` and the other Ethos-U targets compile the file with Arm's
 Vela (``export/vela.py``) and record its placement, memory and performance estimate.
-``cortex-m55`` refuses here what the generated firmware cannot hold; the firmware is built and
-run in QEMU once the file has passed parity (``export/firmware/check.py``).
+The Cortex-M targets (``cortex-m4``, ``cortex-m7``, ``cortex-m55``) refuse here what the
+generated firmware cannot hold; the firmware is built and run in QEMU once the file has passed
+parity (``export/firmware/check.py``).
 
 What a LiteRT Quantizer recipe makes is refused by name where a target cannot run it: 16-bit
 activations and int4 weights on ``int8-only``; int4 weights behind a DEQUANTIZE (weight-only
