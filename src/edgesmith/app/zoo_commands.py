@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from edgesmith.core.cli_args import add_command
+from edgesmith.core.cli_args import add_command, add_output_flags, print_artifact
 
 HELP = "edgesmith.app"
 FORMATS = ("keras", "tflite-int8")
@@ -19,7 +19,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="print the entries as JSON")
     get = add_command(actions, "get", HELP, cmd_get, help_file="zoo-get")
     get.add_argument("name", metavar="NAME", help="a name from edgesmith zoo list")
-    get.add_argument("--out", required=True, metavar="DIR", help="new artifact directory")
+    add_output_flags(get, config=False, trust=False)
     get.add_argument(
         "--format",
         default="keras",
@@ -52,11 +52,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     """``edgesmith zoo get NAME --out DIR``."""
     from edgesmith.core.pretrained import get
+    from edgesmith.core.progress import stderr_reporter
 
     artifact = get(args.name, args.out, args.format)
     metrics = artifact.manifest.metrics
-    print(
-        f"wrote {artifact.path}: {args.name} ({args.format}), accuracy {metrics.accuracy:.2%} on "
-        f"{metrics.num_eval:,} CIFAR-10 test images"
+    stderr_reporter(args.quiet)(
+        f"{args.name} ({args.format}): accuracy {metrics.accuracy:.2%} on {metrics.num_eval:,} "
+        "CIFAR-10 test images"
     )
-    return 0
+    return print_artifact(args, artifact)
