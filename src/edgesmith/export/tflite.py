@@ -164,14 +164,12 @@ def _configured(converter, settings: dict[str, Any]):
 
 
 def keras3_export_backend() -> str | None:
-    """The backend Keras 3 runs on in this process (importing it on TensorFlow when unset).
+    """The backend Keras 3 runs on in this process, as the user set it up, or ``None``.
 
     ``None`` when the keras package is not installed. Keras 3's LiteRT export converts on the
-    TensorFlow backend; a process already on JAX or PyTorch keeps the tf_keras route.
+    TensorFlow backend (Keras 3's own default); a process, ``KERAS_BACKEND`` or ``keras.json``
+    on JAX or PyTorch keeps the tf_keras route, rather than being switched behind the user's back.
     """
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # read once, at Keras 3's import
     try:
         import keras as keras3
     except ImportError:
