@@ -55,14 +55,22 @@ def test_failure_leaves_nothing_behind(tmp_path):
 
 def test_resumable_writer_keeps_its_work_and_refuses_to_overwrite_it(tmp_path):
     out = tmp_path / "a"
-    with pytest.raises(RuntimeError), ArtifactWriter(out, keep_on_error=True) as writer:
+    with pytest.raises(RuntimeError), ArtifactWriter(out, keep_if="checkpoint") as writer:
         (writer.dir / "checkpoint").write_text("epoch 1")
         raise RuntimeError("interrupted")
     assert (tmp_path / "a.partial" / "checkpoint").is_file()
-    with pytest.raises(EdgesmithError, match="--resume"), ArtifactWriter(out, keep_on_error=True):
+    with pytest.raises(EdgesmithError, match="--resume"), ArtifactWriter(out, keep_if="checkpoint"):
         pass
-    with ArtifactWriter(out, keep_on_error=True, resume=True) as writer:
+    with ArtifactWriter(out, keep_if="checkpoint", resume=True) as writer:
         assert (writer.dir / "checkpoint").read_text() == "epoch 1"
+
+
+def test_a_failure_before_any_checkpoint_leaves_nothing_to_resume(tmp_path):
+    out = tmp_path / "a"
+    with pytest.raises(RuntimeError), ArtifactWriter(out, keep_if="checkpoint") as writer:
+        (writer.dir / "train_config.json").write_text("{}")
+        raise RuntimeError("the model does not fit the data")
+    assert list(tmp_path.iterdir()) == []  # a next run is not told to --resume nothing
 
 
 def test_non_empty_out_is_refused_but_an_empty_one_is_used(tmp_path, write):

@@ -142,7 +142,7 @@ def test_a_foreign_partial_is_refused_before_any_work(tmp_path, monkeypatch):
 
 def test_an_interrupted_partial_of_ours_is_cleaned_up(tmp_path, commit_artifact):
     out = tmp_path / "run"
-    with pytest.raises(RuntimeError), ArtifactWriter(out, keep_on_error=True) as writer:
+    with pytest.raises(RuntimeError), ArtifactWriter(out, keep_if="model.bin") as writer:
         (writer.dir / "model.bin").write_bytes(b"half")
         raise RuntimeError("killed")
     assert outputs.is_owned(tmp_path / "run.partial")

@@ -204,3 +204,13 @@ def test_a_zoo_model_fine_tunes_with_its_entry_as_parent(tmp_path):
     artifact = train(config, tmp_path / "ft", report=silent)
     assert artifact.manifest.parent == find("resnet8-thin-cifar10").artifact_id()
     assert artifact.manifest.technique == "finetune" and artifact.metrics.params == 45_498
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_to_resume(run_cli, tmp_path):
+    out = tmp_path / "ft"  # the 32x32x3 CIFAR-10 model cannot take the 8x8x1 digits
+    args = ("train", "--model", "zoo:resnet8-cifar10", "--data", "digits", "--quiet", "--out", out)
+    code, _, err = run_cli(*args)
+    assert code == 2 and err.count("\n") == 1 and "shaped (32, 32, 3)" in err
+    assert list(tmp_path.iterdir()) == []
+    code, _, err = run_cli(*args)
+    assert code == 2 and "interrupted run" not in err  # the same error again, not "pass --resume"

@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from edgesmith import __version__
 from edgesmith.core.cli_args import Parser, add_command, formatter
@@ -115,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull, stream.fileno())
         return 141  # what a shell reports for a writer killed by SIGPIPE: not success
     except KeyboardInterrupt:
-        hint = " (continue with --resume)" if args.command == "train" else ""
+        staged = args.command == "train" and Path(f"{args.out}.partial", "backup").exists()
+        hint = " (continue with --resume)" if staged else ""
         print(f"edgesmith: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as exc:  # the last line of defence: a bug, reported without a traceback

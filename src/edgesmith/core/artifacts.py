@@ -216,8 +216,9 @@ class ArtifactWriter:
     """Stage an artifact in ``<out>.partial`` and publish it by rename once complete.
 
     Use as a context manager: write model files into :attr:`dir`, then call :meth:`commit`. If the
-    block raises, the staging directory is removed (or kept, for resumable training, when
-    ``keep_on_error`` is set), and ``out`` is never created.
+    block raises, the staging directory is removed, unless it holds the ``keep_if`` entry
+    (training's ``backup`` checkpoint, which a ``--resume`` continues from); ``out`` is never
+    created.
 
     While the block runs, ``<out>.lock`` is held (:class:`edgesmith.core.outputs.OutputLock`): a
     second writer to the same ``out`` exits 2 at once instead of removing this one's staging
@@ -229,10 +230,10 @@ class ArtifactWriter:
     edgesmith wrote and nothing a user added.
     """
 
-    def __init__(self, out: str | Path, *, keep_on_error: bool = False, resume: bool = False):
+    def __init__(self, out: str | Path, *, keep_if: str | None = None, resume: bool = False):
         self.out = check_output_dir(out)
         self.dir = self.out.with_name(self.out.name + ".partial")
-        self.keep_on_error = keep_on_error
+        self.keep_if = keep_if
         self.resume = resume
         self.manifest: Manifest | None = None
         self._lock = OutputLock(self.out)
@@ -248,7 +249,7 @@ class ArtifactWriter:
 
     def _prepare(self) -> None:
         if self.dir.exists() or self.dir.is_symlink():
-            if not self.resume and self.keep_on_error:
+            if not self.resume and self.keep_if:
                 raise EdgesmithError(
                     f"an interrupted run is in {self.dir}; pass --resume to continue it, "
                     "or remove that directory to start over"
@@ -264,7 +265,8 @@ class ArtifactWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is not None and not self.keep_on_error:
+            resumable = self.keep_if is not None and (self.dir / self.keep_if).exists()
+            if exc_type is not None and not resumable:  # nothing a --resume could continue
                 shutil.rmtree(self.dir, ignore_errors=True)
         finally:
             self._lock.release()

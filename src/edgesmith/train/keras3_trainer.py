@@ -83,7 +83,7 @@ def train_keras3(
     from edgesmith.train.keras3_callbacks import EpochHistory
     from edgesmith.train.keras3_wrapper import Trainee
 
-    with ArtifactWriter(out, keep_on_error=True, resume=resume) as writer:
+    with ArtifactWriter(out, keep_if="backup", resume=resume) as writer:
         _check_resume(writer.dir, config.to_dict())
         keras.utils.set_random_seed(config.seed)
         history_path = writer.dir / "history.json"

@@ -144,7 +144,7 @@ def train(
     )
     report(placement.describe(augment))
 
-    with ArtifactWriter(out, keep_on_error=True, resume=resume) as writer:
+    with ArtifactWriter(out, keep_if="backup", resume=resume) as writer:
         # "auto" resolved: a resume must rebuild the same (checkpointed) wrapper or its absence
         _check_resume(writer.dir, {**config.to_dict(), "augment_on": placement.augment_on})
         keras.utils.set_random_seed(config.seed)
