@@ -44,9 +44,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def copy_artifact(source: Path, target: Path, data_spec: str) -> dict[str, str]:
-    """Copy an artifact's hashed files and manifest; return {file: sha256}."""
+def copy_artifact(source: Path, target: Path, data_spec: str, name: str) -> dict[str, str]:
+    """Copy an artifact's hashed files and manifest; return {file: sha256}.
+
+    Paths of the machines that made it (the GPU machine's teacher folder, the export's source
+    folder) become what they name for a user: the recipe's teacher run, the zoo entry.
+    """
     manifest = json.loads((source / "manifest.json").read_text())
+    if manifest["config"].get("teacher"):
+        manifest["config"]["teacher"] = "@teacher-resnet20"  # cifar10-best.yaml's run, not shipped
+    if "source" in manifest["config"]:
+        manifest["config"]["source"] = f"zoo:{name}"
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -99,8 +107,8 @@ def main() -> int:
                 f"--entry {item!r}: expected NAME=TRAIN,EXPORT with NAME in --made", file=sys.stderr
             )
             return 2
-        keras_hashes = copy_artifact(train_dir, ZOO / name / "keras", "cifar10")
-        int8_hashes = copy_artifact(export_dir, ZOO / name / "tflite-int8", "cifar10")
+        keras_hashes = copy_artifact(train_dir, ZOO / name / "keras", "cifar10", name)
+        int8_hashes = copy_artifact(export_dir, ZOO / name / "tflite-int8", "cifar10", name)
         train = json.loads((train_dir / "manifest.json").read_text())
         export = json.loads((export_dir / "manifest.json").read_text())
         accuracy200, correct200 = mlperf_accuracy(ZOO / name / "tflite-int8" / "model.tflite")
