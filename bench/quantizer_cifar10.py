@@ -284,15 +284,10 @@ def files_from_artifacts(
                 "export_seconds_all_formats": seconds,
             }
             if fmt == "tflite-recipe":
-                entry["promoted"] = [layer["layer"] for layer in _promoted(mixed)]
+                promoted = mixed["litert_recipe"]["promoted"]  # what sensitivity wrote
+                entry["promoted"] = [layer["layer"] for layer in promoted]
             files[f"{name}: {label}"] = entry
     return files
-
-
-def _promoted(document: dict) -> list[dict]:
-    from edgesmith.export.litert_recipes import mixed_recipe
-
-    return mixed_recipe(document)["promoted"]
 
 
 def target_checks(files: dict[str, dict]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from edgesmith.core.cli_args import add_command, add_output_flags, print_artifact
@@ -34,7 +35,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     found = entries().values()
     if args.json:
-        print(json.dumps([vars(entry) for entry in found], indent=2))
+        print(json.dumps([dataclasses.asdict(entry) for entry in found], indent=2))
         return 0
     print(f"{'name':<22} {'int8 10,000':>11} {'MLPerf 200':>10} {'int8 B':>8} {'MACs':>7}  made by")
     for entry in found:

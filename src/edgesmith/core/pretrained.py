@@ -11,9 +11,9 @@ against those hashes, so that every stage (``compress``, ``export``, ``build``, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,23 +49,26 @@ class Entry:
             )
         return FOLDER / self.artifacts[fmt]["folder"]
 
+    @functools.cached_property
+    def _keras(self) -> Artifact:
+        """The Keras artifact as shipped (its files are hash-checked where they are copied)."""
+        return read_artifact(self.folder("keras"), verify=False)
+
     def normalization(self) -> str:
         """The ``--normalization`` text of the Keras model's input (``unit`` for the shipped)."""
-        manifest = read_artifact(self.folder("keras"), verify=False).manifest
-        return manifest.input.normalization.name
+        return self._keras.manifest.input.normalization.name
 
     def artifact_id(self) -> str:
         """The Keras artifact's id: the parent of a model fine-tuned from this entry."""
-        return read_artifact(self.folder("keras"), verify=False).manifest.id
+        return self._keras.manifest.id
 
     def keras_file(self) -> Path:
         """The entry's Keras model file (checked), e.g. to fine-tune from."""
-        folder = self.folder("keras")
         _check_files(self, "keras")
-        return folder / read_artifact(folder, verify=False).manifest.model_file
+        return self._keras.model_path
 
 
-@cache
+@functools.cache
 def entries() -> dict[str, Entry]:
     """Every shipped entry by name, from ``index.json``."""
     document = json.loads((FOLDER / "index.json").read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ int8 weights, int16 input/output). ``sparse`` adds the sparse weight encoding fo
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,21 +98,25 @@ class Keras3File:
     path: Path
     trusted: bool = False
 
-    def export(self, settings: dict[str, Any]) -> bytes:
-        """``model.export(format="litert", **settings)``, the file's bytes."""
-        import tempfile
-
+    @functools.cached_property
+    def model(self) -> Any:
+        """The Keras 3 model, loaded once for every format converted from it."""
         import keras as keras3
 
         try:
-            model = keras3.saving.load_model(self.path, compile=False, safe_mode=not self.trusted)
+            return keras3.saving.load_model(self.path, compile=False, safe_mode=not self.trusted)
         except Exception as exc:  # Keras 3 raises many types for unreadable files
             raise EdgesmithError(
                 f"cannot load {self.path} with Keras 3 ({type(exc).__name__}: {exc})"
             ) from None
+
+    def export(self, settings: dict[str, Any]) -> bytes:
+        """``model.export(format="litert", **settings)``, the file's bytes."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="edgesmith-keras3-") as folder:
             out = Path(folder) / "model.tflite"
-            model.export(str(out), format="litert", verbose=False, **settings)
+            self.model.export(str(out), format="litert", verbose=False, **settings)
             return out.read_bytes()
 
 

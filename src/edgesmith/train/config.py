@@ -14,9 +14,10 @@ from edgesmith.core.pretrained import is_zoo_model
 from edgesmith.core.widths import check_widths
 from edgesmith.tfkeras import MODEL_SUFFIXES
 from edgesmith.train.devices import ACCELERATOR_CHOICES, AUGMENT_ON_CHOICES, STRATEGY_CHOICES
+from edgesmith.train.zoo import RESNETS, resolve_widths
 
 MODEL_NAMES = ("seed_cnn", "resnet8", "resnet20", "dscnn")  # the zoo (train/zoo.py)
-RESIZABLE_MODELS = ("resnet8", "resnet20")  # the zoo models that take widths
+RESIZABLE_MODELS = tuple(RESNETS)  # the zoo models that take widths
 
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("crop", "flip")
@@ -196,8 +197,6 @@ class TrainConfig(Config):
                     f"widths resize a zoo ResNet ({', '.join(RESIZABLE_MODELS)}); "
                     f"model {self.model!r} is not one"
                 )
-            from edgesmith.train.zoo import resolve_widths
-
             resolve_widths(self.model, self.widths)  # a wrong name fails now, not after the data
         check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
         self.augmentations(flip_ok=True)  # validates the text

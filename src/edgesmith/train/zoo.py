@@ -90,6 +90,10 @@ def _residual_block(
     return layers.Activation("relu", name=f"{name}_relu2")(x)
 
 
+STAGE_WIDTHS = (16, 32, 64)
+"""The CIFAR ResNets' filters per stage (the stem's are the first stage's)."""
+
+
 def _resnet_groups(blocks: int) -> list[tuple[list[str], int]]:
     """The ResNet's channel groups: the conv layers whose outputs must share a width, with it.
 
@@ -97,12 +101,15 @@ def _resnet_groups(blocks: int) -> list[tuple[list[str], int]]:
     stage 1 (identity shortcuts), each later stage's group starts at its first ``_shortcut``.
     Each ``_conv1`` is a group of its own (the block's inner width).
     """
-    groups = [(["stem_conv"] + [f"stage1_block{b + 1}_conv2" for b in range(blocks)], 16)]
-    for stage, filters in ((2, 32), (3, 64)):
-        tied = [f"stage{stage}_block1_shortcut"]
-        groups.append((tied + [f"stage{stage}_block{b + 1}_conv2" for b in range(blocks)], filters))
-    for stage, filters in ((1, 16), (2, 32), (3, 64)):
-        groups += [([f"stage{stage}_block{b + 1}_conv1"], filters) for b in range(blocks)]
+
+    def conv2s(stage: int) -> list[str]:
+        return [f"stage{stage}_block{b + 1}_conv2" for b in range(blocks)]
+
+    stages = list(enumerate(STAGE_WIDTHS, start=1))
+    groups = [(["stem_conv", *conv2s(1)], STAGE_WIDTHS[0])]
+    groups += [([f"stage{s}_block1_shortcut", *conv2s(s)], width) for s, width in stages[1:]]
+    for stage, width in stages:
+        groups += [([f"stage{stage}_block{b + 1}_conv1"], width) for b in range(blocks)]
     return groups
 
 
@@ -164,7 +171,7 @@ def _resnet(
     )
     x = _bn(keras, "stem_bn")(x)
     x = layers.Activation("relu", name="stem_relu")(x)
-    for stage in range(3):
+    for stage in range(len(STAGE_WIDTHS)):
         for block in range(blocks):
             name = f"stage{stage + 1}_block{block + 1}"
             stride = 2 if stage > 0 and block == 0 else 1
